@@ -14,10 +14,13 @@ DEB_PACKAGES := pkg-config curl
 CORE_SRC := $(wildcard csrc/core/*.c)
 ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.py' \)) meson.build meson.options pyproject.toml
 C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
+# meson build dir, one per venv so interpreters never share objects:
+# .venv -> build/py, .venv-3.12 -> build/py-3.12.
+PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-callgrind
 
 build: $(STAMP)
 
@@ -35,7 +38,7 @@ $(DEPS_STAMP): requirements-test.txt requirements-build.txt
 $(STAMP): $(DEPS_STAMP) $(ALL_SRC)
 	$(PIP) install -q --no-build-isolation --no-deps \
 	  -Csetup-args=-Dwerror_strict=$(if $(filter 1,$(WERROR)),true,false) \
-	  -Cbuild-dir=build/py .
+	  -Cbuild-dir=$(PYBUILD) .
 	touch $@
 
 serve: build
@@ -53,6 +56,26 @@ test-c: $(C_TESTS)
 
 test-py: build
 	$(VPY) -m pytest -q tests
+
+# Every other CPython >= 3.11 from pyenv, each in .venv-<major.minor>, then
+# CPython 3.14 in a Debian sid chroot.  One summary line per interpreter.
+test-all:
+	scripts/test-all.sh
+
+# Create (or repair) the sid chroot only; `test-all` does this when needed.
+chroot-314:
+	scripts/chroot-314.sh ensure
+
+# Pounce against uvicorn, raw ASGI apps; peers live in their own .venv-bench.
+# BENCH_ARGS e.g. "--servers uvicorn --rounds 5 --duration 10".
+# The harness is stdlib-only; pounce is built only when it is benchmarked.
+BENCH_ARGS ?=
+BENCH_BUILD := $(if $(findstring --servers,$(BENCH_ARGS)),$(if $(findstring pounce,$(BENCH_ARGS)),build),build)
+bench: $(BENCH_BUILD)
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-callgrind: $(BENCH_BUILD)
+	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
 
 clean:
 	rm -rf build $(VENV)

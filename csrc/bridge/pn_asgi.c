@@ -1,3 +1,1596 @@
-/* placeholder: being written */
+/*
+ * pn_asgi.c — the ASGI 3.0 bridge for HTTP: the Worker type (a pn_worker
+ * driven from an asyncio loop), the per-request object that implements
+ * receive()/send(), scope construction, and the completed-awaitable type.
+ *
+ * Threads: a Worker object and every Request it creates belong to the
+ * thread whose event loop drives the worker (free-threading rule 2).  They
+ * are not shared; the only cross-thread entry is pn_worker_wake() in the
+ * runtime.  Module state is reached through the types, never through
+ * statics.
+ *
+ * References: every PyObject * field below is a strong reference unless
+ * marked borrowed.  Request.conn is a runtime pointer valid until the
+ * runtime calls on_close (or the response completes and the request is
+ * detached); it is NULL afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "pn_bridge.h"
-int pn_asgi_init(PyObject *module, pn_modstate *st) { (void)module; (void)st; return 0; }
+#include "pn_worker.h"
+
+/* ---- compatibility ---------------------------------------------------- */
+
+/* Strong-reference dict lookup: 1 found, 0 missing, -1 error. */
+static int dict_get_ref(PyObject *d, PyObject *key, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_GetItemRef(d, key, out);
+#else
+    /* Before 3.13 there is no free-threaded build, so the GIL protects the
+     * borrowed reference until we take our own. */
+    PyObject *v = PyDict_GetItemWithError(d, key); /* borrowed, GIL-protected */
+    if (v == NULL) {
+        *out = NULL;
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    *out = Py_NewRef(v);
+    return 1;
+#endif
+}
+
+/* message[key] for a message that may be any mapping. */
+static int msg_get(PyObject *msg, PyObject *key, PyObject **out)
+{
+    if (PyDict_CheckExact(msg))
+        return dict_get_ref(msg, key, out);
+    PyObject *v = PyObject_GetItem(msg, key);
+    if (v == NULL) {
+        *out = NULL;
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* The raised exception as one object (PyErr_GetRaisedException is 3.12+). */
+static PyObject *fetch_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v != NULL && tb != NULL)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- Ready: an awaitable that is already complete --------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value; /* strong; the result of the await */
+} ReadyObject;
+
+static PyObject *ready_new_value(pn_modstate *st, PyObject *value /* stolen */)
+{
+    ReadyObject *r = PyObject_GC_New(ReadyObject, st->ready_type);
+    if (r == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    r->value = value;
+    PyObject_GC_Track(r);
+    return (PyObject *)r;
+}
+
+static int ready_traverse(ReadyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->value);
+    return 0;
+}
+
+static int ready_clear(ReadyObject *self)
+{
+    Py_CLEAR(self->value);
+    return 0;
+}
+
+static void ready_dealloc(ReadyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    ready_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *ready_await(PyObject *self) { return Py_NewRef(self); }
+
+static PySendResult ready_am_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+    (void)arg;
+    ReadyObject *r = (ReadyObject *)self;
+    *result = Py_NewRef(r->value ? r->value : Py_None);
+    return PYGEN_RETURN;
+}
+
+static PyObject *raise_stop(PyObject *value)
+{
+    /* StopIteration(value) built explicitly so a tuple value is not
+     * unpacked into several arguments. */
+    PyObject *exc = PyObject_CallOneArg(PyExc_StopIteration, value ? value : Py_None);
+    if (exc != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static PyObject *ready_iternext(PyObject *self) { return raise_stop(((ReadyObject *)self)->value); }
+
+static PyObject *ready_send(PyObject *self, PyObject *arg)
+{
+    (void)arg;
+    return raise_stop(((ReadyObject *)self)->value);
+}
+
+static PyObject *ready_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    PyObject *typ = args[0];
+    if (PyExceptionInstance_Check(typ)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    } else if (PyExceptionClass_Check(typ)) {
+        PyErr_SetObject(typ, nargs > 1 ? args[1] : NULL);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+    }
+    return NULL;
+}
+
+static PyObject *ready_close(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef ready_methods[] = {
+    {"send", (PyCFunction)ready_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))ready_throw, METH_FASTCALL, NULL},
+    {"close", ready_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot ready_slots[] = {
+    {Py_tp_dealloc, ready_dealloc},
+    {Py_tp_traverse, ready_traverse},
+    {Py_tp_clear, ready_clear},
+    {Py_am_await, ready_await},
+    {Py_am_send, ready_am_send},
+    {Py_tp_iter, ready_await},
+    {Py_tp_iternext, ready_iternext},
+    {Py_tp_methods, ready_methods},
+    {Py_tp_doc, "A completed awaitable returned by receive()/send() when no wait is needed."},
+    {0, NULL},
+};
+
+static PyType_Spec ready_spec = {
+    .name = "pounce._pounce.Ready",
+    .basicsize = sizeof(ReadyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ready_slots,
+};
+
+/* ---- Worker and Request objects ---------------------------------------- */
+
+typedef struct WorkerObject WorkerObject;
+
+typedef struct {
+    PyObject_HEAD
+    WorkerObject *worker;  /* strong */
+    pn_conn *conn;         /* runtime's; NULL once detached or closed */
+    PyObject *task;        /* strong; cleared when the task is done */
+    PyObject *recv_future; /* strong or NULL: receive() waiting */
+    PyObject *send_future; /* strong or NULL: send() waiting for drain */
+    pn_http1_response resp;
+    pn_buf head;           /* serialised head until the first body goes out */
+    pn_buf logline;        /* "METHOD" + target, for the access log */
+    size_t log_method_len;
+    uint64_t t0_ns;
+    uint64_t bytes_sent;
+    int version_minor;
+    unsigned head_request : 1;
+    unsigned expect_continue : 1;
+    unsigned started : 1;    /* http.response.start received */
+    unsigned head_sent : 1;  /* head written to the connection */
+    unsigned complete : 1;   /* final body sent */
+    unsigned body_done : 1;  /* the whole request body was handed to the app */
+    unsigned disconnected : 1;
+    unsigned finished : 1;   /* task done handled */
+} RequestObject;
+
+struct WorkerObject {
+    PyObject_HEAD
+    pn_worker *w;
+    pn_modstate *st;       /* borrowed: the module outlives its types' instances */
+    PyObject *config;      /* pounce.Config */
+    const pn_config *cfg;  /* inside config */
+    PyObject *app;
+    PyObject *loop;
+    PyObject *state;       /* lifespan state dict, or None */
+    PyObject *on_error;    /* callable(message, exc_or_None) */
+    PyObject *servers;     /* tuple: scope["server"] value per listener */
+    PyObject *listen_fds;  /* tuple of ints (kept for repr/debug) */
+    PyObject *task_kwargs; /* {"loop": loop[, "eager_start": True]} */
+    PyObject *call_soon;   /* loop.call_soon */
+    PyObject *create_future; /* loop.create_future */
+    PyObject *poll_cb;     /* self.poll, for wakeups */
+    PyObject *root_path_str, *root_path_bytes;
+    PyObject *worker_id;
+    Py_ssize_t active;     /* requests whose task has not finished */
+    uint64_t served;
+    int closed;
+};
+
+static pn_modstate *worker_state(WorkerObject *w) { return w->st; }
+
+/* Forward declarations. */
+static void request_detach(RequestObject *r, int keep_alive);
+static PyObject *request_task_done(PyObject *self, PyObject *task);
+
+static PyMethodDef request_done_def = {"_task_done", (PyCFunction)request_task_done, METH_O,
+                                       NULL};
+
+/* Report an application error through the Python-side logger. */
+static void report_error(WorkerObject *w, const char *message, PyObject *exc)
+{
+    if (w->on_error == NULL || w->on_error == Py_None)
+        return;
+    PyObject *msg = PyUnicode_FromString(message);
+    if (msg == NULL) {
+        PyErr_WriteUnraisable((PyObject *)w);
+        return;
+    }
+    PyObject *res = PyObject_CallFunctionObjArgs(w->on_error, msg, exc ? exc : Py_None, NULL);
+    Py_DECREF(msg);
+    if (res == NULL)
+        PyErr_WriteUnraisable(w->on_error);
+    Py_XDECREF(res);
+}
+
+/* Resolve a future unless it is already done (e.g. cancelled by the app). */
+static void future_resolve(pn_modstate *st, PyObject **slot, PyObject *value)
+{
+    PyObject *fut = *slot;
+    if (fut == NULL)
+        return;
+    *slot = NULL;
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
+    if (done == NULL) {
+        PyErr_WriteUnraisable(fut);
+    } else {
+        if (done == Py_False) {
+            PyObject *r = PyObject_CallMethodOneArg(fut, st->str_set_result, value);
+            if (r == NULL)
+                PyErr_WriteUnraisable(fut);
+            Py_XDECREF(r);
+        }
+        Py_DECREF(done);
+    }
+    Py_DECREF(fut);
+}
+
+static PyObject *make_disconnect(pn_modstate *st)
+{
+    return PyDict_Copy(st->msg_disconnect_template);
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+/* Answer a request whose body turned out to be bad (400) or too large (413)
+ * when the app has not started a response: the client gets the status, the
+ * app gets http.disconnect. */
+static void request_body_failed(RequestObject *r)
+{
+    pn_conn *c = r->conn;
+    if (c == NULL)
+        return;
+    int status = c->body_error ? c->body_error : 400;
+    if (!r->started && !c->dead) {
+        pn_buf out = PN_BUF_INIT;
+        pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                                   r->worker->cfg->server_header ? "pounce" : NULL};
+        if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
+            struct iovec iov = {out.data, out.len};
+            pn_conn_write(c, &iov, 1);
+        }
+        pn_buf_free(&out);
+        r->started = r->head_sent = r->complete = 1;
+        r->resp.status = status;
+        if (r->worker->cfg->access_log && r->worker->cfg->log_level <= PN_LOG_INFO)
+            pn_conn_access_log(c, r->logline.data, r->log_method_len,
+                               r->logline.data + r->log_method_len,
+                               r->logline.len - r->log_method_len, r->version_minor, status, 0,
+                               now_ns() - r->t0_ns);
+        request_detach(r, 0);
+    } else {
+        pn_conn_close(c);
+        r->conn = NULL;
+    }
+    r->disconnected = 1;
+}
+
+/* Build the next receive() message.  Returns a new dict, or NULL with no
+ * exception when the app must wait, or NULL with an exception. */
+static PyObject *request_try_receive(RequestObject *r)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->disconnected || r->conn == NULL || r->complete)
+        return make_disconnect(st);
+    if (r->body_done)
+        return NULL; /* nothing more until the client goes away */
+    pn_conn *c = r->conn;
+    if (r->expect_continue && !r->started)
+        pn_conn_send_continue(c, 1);
+    const char *data = NULL;
+    size_t len = 0;
+    int rc = pn_conn_body(c, &data, &len);
+    if (rc < 0) {
+        if (c->body_error)
+            request_body_failed(r);
+        return make_disconnect(st);
+    }
+    if (rc == 0)
+        return NULL;
+    PyObject *body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
+                         : Py_NewRef(st->empty_bytes);
+    if (body == NULL)
+        return NULL;
+    pn_conn_body_consume(c, len);
+    int more = !pn_conn_body_complete(c);
+    if (!more)
+        r->body_done = 1;
+    PyObject *msg = PyDict_New();
+    if (msg == NULL || PyDict_SetItem(msg, st->str_type, st->str_http_request) < 0 ||
+        PyDict_SetItem(msg, st->str_body, body) < 0 ||
+        PyDict_SetItem(msg, st->str_more_body, more ? Py_True : Py_False) < 0) {
+        Py_XDECREF(msg);
+        Py_DECREF(body);
+        return NULL;
+    }
+    Py_DECREF(body);
+    return msg;
+}
+
+static PyObject *request_receive(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    RequestObject *r = (RequestObject *)op;
+    pn_modstate *st = worker_state(r->worker);
+    if (r->recv_future != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "receive() called while another receive() is still waiting");
+        return NULL;
+    }
+    PyObject *msg = request_try_receive(r);
+    if (msg != NULL)
+        return ready_new_value(st, msg);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
+    if (fut == NULL)
+        return NULL;
+    r->recv_future = Py_NewRef(fut);
+    if (r->conn && !r->body_done)
+        pn_conn_set_stall_timer(r->conn, 1);
+    return fut;
+}
+
+/* ---- send ----------------------------------------------------------------- */
+
+static PyObject *runtime_error(const char *fmt, PyObject *arg)
+{
+    if (arg)
+        PyErr_Format(PyExc_RuntimeError, fmt, arg);
+    else
+        PyErr_SetString(PyExc_RuntimeError, fmt);
+    return NULL;
+}
+
+static int request_start(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->started) {
+        runtime_error("Unexpected ASGI message 'http.response.start' sent, after response "
+                      "already started.",
+                      NULL);
+        return -1;
+    }
+    PyObject *status_obj = NULL, *headers = NULL;
+    int rc = msg_get(msg, st->str_status, &status_obj);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || !PyLong_Check(status_obj)) {
+        Py_XDECREF(status_obj);
+        runtime_error("'http.response.start' needs an integer 'status'", NULL);
+        return -1;
+    }
+    long status = PyLong_AsLong(status_obj);
+    Py_DECREF(status_obj);
+    if (status == -1 && PyErr_Occurred())
+        return -1;
+    unsigned flags = 0;
+    if (r->head_request)
+        flags |= PN_RESP_HEAD_REQUEST;
+    if (r->conn && r->conn->keep_alive && !r->conn->closing_soon)
+        flags |= PN_RESP_KEEP_ALIVE;
+    if (status < 200 || status > 599 ||
+        pn_http1_resp_init(&r->resp, (int)status, r->version_minor, flags) != PN_WRITE_OK) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "'http.response.start' status must be between 200 and 599, got %ld",
+                     status);
+        return -1;
+    }
+    pn_buf_clear(&r->head);
+    if (pn_http1_resp_start(&r->head, &r->resp) != PN_WRITE_OK) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rc = msg_get(msg, st->str_headers, &headers);
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && headers != Py_None) {
+        PyObject *it = PyObject_GetIter(headers);
+        Py_DECREF(headers);
+        if (it == NULL)
+            return -1;
+        PyObject *item;
+        while ((item = PyIter_Next(it)) != NULL) {
+            PyObject *seq = PySequence_Fast(item, "each header must be a (name, value) pair");
+            Py_DECREF(item);
+            if (seq == NULL) {
+                Py_DECREF(it);
+                return -1;
+            }
+            if (PySequence_Fast_GET_SIZE(seq) != 2) {
+                Py_DECREF(seq);
+                Py_DECREF(it);
+                runtime_error("each header must be a (name, value) pair", NULL);
+                return -1;
+            }
+            PyObject *name = PySequence_Fast_GET_ITEM(seq, 0);  /* borrowed from seq */
+            PyObject *value = PySequence_Fast_GET_ITEM(seq, 1); /* borrowed from seq */
+            if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
+                Py_DECREF(seq);
+                Py_DECREF(it);
+                runtime_error("header names and values must be bytes", NULL);
+                return -1;
+            }
+            int wrc = pn_http1_resp_header(&r->head, &r->resp, PyBytes_AS_STRING(name),
+                                           (size_t)PyBytes_GET_SIZE(name),
+                                           PyBytes_AS_STRING(value),
+                                           (size_t)PyBytes_GET_SIZE(value));
+            if (wrc != PN_WRITE_OK) {
+                if (wrc == PN_WRITE_BAD_HEADER)
+                    PyErr_Format(PyExc_RuntimeError,
+                                 "invalid response header %R: %R (names must be tokens; "
+                                 "values must not contain CR, LF, NUL or control characters)",
+                                 name, value);
+                else if (wrc == PN_WRITE_BAD_LENGTH)
+                    PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R",
+                                 value);
+                else
+                    PyErr_NoMemory();
+                Py_DECREF(seq);
+                Py_DECREF(it);
+                return -1;
+            }
+            Py_DECREF(seq);
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred())
+            return -1;
+    } else {
+        Py_XDECREF(headers);
+    }
+    r->started = 1;
+    return 0;
+}
+
+/* Write head (if still pending) + framed body.  Returns the pn_conn_write
+ * status, or -2 with a Python exception set. */
+static int request_write_body(RequestObject *r, const char *data, size_t len, int final)
+{
+    pn_conn *c = r->conn;
+    if (!r->head_sent) {
+        /* Unread body the client may still be holding back (Expect) or a
+         * worker that is draining: say Connection: close up front. */
+        if (c->closing_soon || (r->expect_continue && !c->sent_continue && !c->body.done))
+            r->resp.flags |= PN_RESP_CLOSE;
+        pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                                   r->worker->cfg->server_header ? "pounce" : NULL};
+        if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, final ? (int64_t)len : -1) !=
+            PN_WRITE_OK) {
+            PyErr_NoMemory();
+            return -2;
+        }
+    }
+    pn_http1_frame f;
+    int frc = pn_http1_resp_body_frame(&r->resp, len, final, &f);
+    if (frc == PN_WRITE_TOO_MUCH) {
+        pn_conn_close(c);
+        runtime_error("Response content longer than Content-Length", NULL);
+        return -2;
+    }
+    struct iovec iov[4];
+    int n = 0;
+    if (!r->head_sent) {
+        iov[n].iov_base = r->head.data;
+        iov[n++].iov_len = r->head.len;
+    }
+    if (f.prefix_len) {
+        iov[n].iov_base = f.prefix;
+        iov[n++].iov_len = f.prefix_len;
+    }
+    if (f.send_len) {
+        iov[n].iov_base = (void *)data;
+        iov[n++].iov_len = f.send_len;
+    }
+    if (f.suffix_len) {
+        iov[n].iov_base = f.suffix;
+        iov[n++].iov_len = f.suffix_len;
+    }
+    int rc = n ? pn_conn_write(c, iov, n) : PN_CONN_OK;
+    if (!r->head_sent) {
+        r->head_sent = 1;
+        pn_buf_free(&r->head);
+    }
+    r->bytes_sent += f.send_len;
+    if (frc == PN_WRITE_TOO_LITTLE) {
+        r->resp.flags |= PN_RESP_CLOSE;
+        runtime_error("Response content shorter than Content-Length", NULL);
+        return -3;
+    }
+    return rc;
+}
+
+static void request_log(RequestObject *r)
+{
+    const pn_config *cfg = r->worker->cfg;
+    if (r->conn && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
+        pn_conn_access_log(r->conn, r->logline.data, r->log_method_len,
+                           r->logline.data + r->log_method_len,
+                           r->logline.len - r->log_method_len, r->version_minor, r->resp.status,
+                           r->bytes_sent, now_ns() - r->t0_ns);
+}
+
+/* The response is complete (or abandoned): hand the connection back to the
+ * runtime and drop the conn's reference to us. */
+static void request_detach(RequestObject *r, int keep_alive)
+{
+    pn_conn *c = r->conn;
+    if (c == NULL)
+        return;
+    r->conn = NULL;
+    c->udata = NULL;
+    pn_conn_response_done(c, keep_alive);
+    pn_modstate *st = worker_state(r->worker);
+    /* Anything still waiting learns that the cycle is over. */
+    if (r->recv_future) {
+        PyObject *m = make_disconnect(st);
+        if (m) {
+            future_resolve(st, &r->recv_future, m);
+            Py_DECREF(m);
+        } else {
+            PyErr_WriteUnraisable((PyObject *)r);
+        }
+    }
+    future_resolve(st, &r->send_future, Py_None);
+    Py_DECREF(r); /* the connection's reference */
+}
+
+static void request_complete(RequestObject *r)
+{
+    r->complete = 1;
+    request_log(r);
+    request_detach(r, !(r->resp.flags & PN_RESP_CLOSE));
+}
+
+static PyObject *wait_or_ready(RequestObject *r, int rc)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (rc == PN_CONN_WAIT && r->conn && !r->complete) {
+        PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
+        if (fut == NULL)
+            return NULL;
+        Py_XSETREF(r->send_future, Py_NewRef(fut));
+        pn_conn_set_stall_timer(r->conn, 1);
+        return fut;
+    }
+    return Py_NewRef(st->ready_none);
+}
+
+static PyObject *request_send_body(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (!r->started)
+        return runtime_error("Unexpected ASGI message 'http.response.body' sent, before "
+                             "'http.response.start'.",
+                             NULL);
+    if (r->complete)
+        return runtime_error("Unexpected ASGI message 'http.response.body' sent, after "
+                             "response already completed.",
+                             NULL);
+    PyObject *body = NULL, *more_obj = NULL;
+    if (msg_get(msg, st->str_body, &body) < 0)
+        return NULL;
+    int more = 0;
+    int rc = msg_get(msg, st->str_more_body, &more_obj);
+    if (rc < 0) {
+        Py_XDECREF(body);
+        return NULL;
+    }
+    if (rc == 1) {
+        more = PyObject_IsTrue(more_obj);
+        Py_DECREF(more_obj);
+        if (more < 0) {
+            Py_XDECREF(body);
+            return NULL;
+        }
+    }
+    Py_buffer view = {0};
+    int have_view = 0;
+    if (body != NULL && body != Py_None) {
+        if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(body);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "'http.response.body' body must be bytes");
+            return NULL;
+        }
+        have_view = 1;
+    }
+    const char *data = have_view ? view.buf : "";
+    size_t len = have_view ? (size_t)view.len : 0;
+    PyObject *result = NULL;
+    if (r->conn == NULL) {
+        /* The client is gone: the app may finish its work; output is
+         * discarded, as other servers do. */
+        if (!more)
+            r->complete = 1;
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    int wrc = request_write_body(r, data, len, !more);
+    if (wrc == -2)
+        goto done;
+    if (wrc == -3) {
+        request_complete(r);
+        goto done;
+    }
+    if (!more) {
+        request_complete(r);
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    if (wrc == PN_CONN_GONE) {
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    result = wait_or_ready(r, wrc);
+done:
+    if (have_view)
+        PyBuffer_Release(&view);
+    Py_XDECREF(body);
+    return result;
+}
+
+static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (!r->started)
+        return runtime_error("Unexpected ASGI message 'http.response.pathsend' sent, before "
+                             "'http.response.start'.",
+                             NULL);
+    if (r->complete || r->head_sent)
+        return runtime_error("'http.response.pathsend' must be the only body of a response",
+                             NULL);
+    PyObject *path = NULL;
+    int rc = msg_get(msg, st->str_path, &path);
+    if (rc <= 0) {
+        if (rc == 0)
+            runtime_error("'http.response.pathsend' needs a 'path'", NULL);
+        return NULL;
+    }
+    PyObject *fspath = NULL;
+    if (!PyUnicode_FSConverter(path, &fspath)) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    Py_DECREF(path);
+    int fd;
+    Py_BEGIN_ALLOW_THREADS
+    fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
+    Py_END_ALLOW_THREADS
+    if (fd < 0) {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, fspath);
+        Py_DECREF(fspath);
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        PyErr_Format(PyExc_RuntimeError, "'http.response.pathsend' path %R is not a regular file",
+                     fspath);
+        Py_DECREF(fspath);
+        return NULL;
+    }
+    Py_DECREF(fspath);
+    if (r->conn == NULL) {
+        close(fd);
+        r->complete = 1;
+        return Py_NewRef(st->ready_none);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    pn_conn *c = r->conn;
+    pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                               r->worker->cfg->server_header ? "pounce" : NULL};
+    if (c->closing_soon)
+        r->resp.flags |= PN_RESP_CLOSE;
+    if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, (int64_t)size) != PN_WRITE_OK) {
+        close(fd);
+        return PyErr_NoMemory();
+    }
+    pn_http1_frame f;
+    int frc = pn_http1_resp_body_frame(&r->resp, (size_t)size, 1, &f);
+    if (frc != PN_WRITE_OK) {
+        close(fd);
+        pn_conn_close(c);
+        return runtime_error("file size does not match the response's Content-Length", NULL);
+    }
+    struct iovec iov[2];
+    int n = 0;
+    iov[n].iov_base = r->head.data;
+    iov[n++].iov_len = r->head.len;
+    if (f.prefix_len) {
+        iov[n].iov_base = f.prefix;
+        iov[n++].iov_len = f.prefix_len;
+    }
+    pn_conn_write(c, iov, n);
+    r->head_sent = 1;
+    pn_buf_free(&r->head);
+    if (f.send_len) {
+        pn_conn_sendfile(c, fd, 0, f.send_len);
+        r->bytes_sent += f.send_len;
+    } else {
+        close(fd);
+    }
+    if (f.suffix_len) {
+        /* Chunked framing never applies here (the length is known), but
+         * keep the writer's contract. */
+        struct iovec sv = {f.suffix, f.suffix_len};
+        pn_conn_write(c, &sv, 1);
+    }
+    request_complete(r);
+    return Py_NewRef(st->ready_none);
+}
+
+static PyObject *request_send(PyObject *op, PyObject *msg)
+{
+    RequestObject *r = (RequestObject *)op;
+    pn_modstate *st = worker_state(r->worker);
+    PyObject *type = NULL;
+    int rc = msg_get(msg, st->str_type, &type);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        return runtime_error("ASGI message has no 'type'", NULL);
+    PyObject *result = NULL;
+    if (!PyUnicode_Check(type)) {
+        PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
+    } else if (PyUnicode_Compare(type, st->str_http_response_body) == 0) {
+        result = request_send_body(r, msg);
+    } else if (PyUnicode_Compare(type, st->str_http_response_start) == 0) {
+        if (request_start(r, msg) == 0)
+            result = Py_NewRef(st->ready_none);
+    } else if (PyUnicode_Compare(type, st->str_http_response_pathsend) == 0) {
+        result = request_send_pathsend(r, msg);
+    } else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope",
+                     type);
+    }
+    Py_DECREF(type);
+    return result;
+}
+
+/* ---- task completion ---------------------------------------------------- */
+
+static void request_finish_task(RequestObject *r, PyObject *task)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    WorkerObject *w = r->worker;
+    pn_modstate *st = worker_state(w);
+    w->active--;
+    PyObject *exc = NULL;
+    PyObject *cancelled = PyObject_CallMethodNoArgs(task, st->str_cancelled);
+    if (cancelled == NULL) {
+        PyErr_WriteUnraisable(task);
+    } else if (cancelled == Py_False) {
+        exc = PyObject_CallMethodNoArgs(task, st->str_exception);
+        if (exc == NULL)
+            PyErr_WriteUnraisable(task);
+        else if (exc == Py_None)
+            Py_CLEAR(exc);
+    }
+    Py_XDECREF(cancelled);
+    if (exc != NULL)
+        report_error(w, "Exception in ASGI application", exc);
+    Py_CLEAR(r->task);
+    if (r->conn != NULL && !r->complete) {
+        if (!r->started) {
+            /* Nothing was sent: the client gets a 500 and a closed
+             * connection (the request body may be half-read). */
+            if (exc == NULL)
+                report_error(w, "ASGI callable returned without sending a response", NULL);
+            pn_conn *c = r->conn;
+            pn_buf out = PN_BUF_INIT;
+            pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                                       w->cfg->server_header ? "pounce" : NULL};
+            if (pn_http1_write_simple(&out, 500, &opts, 1, NULL) == 0) {
+                struct iovec iov = {out.data, out.len};
+                pn_conn_write(c, &iov, 1);
+            }
+            pn_buf_free(&out);
+            r->resp.status = 500;
+            r->bytes_sent = 0;
+            r->complete = 1;
+            request_log(r);
+            request_detach(r, 0);
+        } else {
+            /* The response started but did not finish: the client must not
+             * mistake a truncated body for a complete one. */
+            if (exc == NULL)
+                report_error(w, "ASGI callable returned without completing the response", NULL);
+            pn_conn_close(r->conn);
+            request_detach(r, 0);
+        }
+    }
+    Py_XDECREF(exc);
+}
+
+static PyObject *request_task_done(PyObject *self, PyObject *task)
+{
+    request_finish_task((RequestObject *)self, task);
+    Py_RETURN_NONE;
+}
+
+/* ---- Request type --------------------------------------------------------- */
+
+static int request_traverse(RequestObject *r, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(r));
+    Py_VISIT(r->worker);
+    Py_VISIT(r->task);
+    Py_VISIT(r->recv_future);
+    Py_VISIT(r->send_future);
+    return 0;
+}
+
+static int request_clear(RequestObject *r)
+{
+    Py_CLEAR(r->task);
+    Py_CLEAR(r->recv_future);
+    Py_CLEAR(r->send_future);
+    Py_CLEAR(r->worker);
+    return 0;
+}
+
+static void request_dealloc(RequestObject *r)
+{
+    PyTypeObject *tp = Py_TYPE(r);
+    PyObject_GC_UnTrack(r);
+    request_clear(r);
+    pn_buf_free(&r->head);
+    pn_buf_free(&r->logline);
+    tp->tp_free((PyObject *)r);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef request_methods[] = {
+    {"receive", request_receive, METH_NOARGS, "ASGI receive()"},
+    {"send", request_send, METH_O, "ASGI send(message)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot request_slots[] = {
+    {Py_tp_dealloc, request_dealloc},
+    {Py_tp_traverse, request_traverse},
+    {Py_tp_clear, request_clear},
+    {Py_tp_methods, request_methods},
+    {Py_tp_doc, "One HTTP request cycle: owns receive() and send()."},
+    {0, NULL},
+};
+
+static PyType_Spec request_spec = {
+    .name = "pounce._pounce.Request",
+    .basicsize = sizeof(RequestObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = request_slots,
+};
+
+/* ---- scope ------------------------------------------------------------------ */
+
+static int hexval(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode the path and decode it as UTF-8 (invalid sequences become
+ * U+FFFD, as urllib.parse.unquote does). */
+static PyObject *decode_path(const char *p, size_t n)
+{
+    if (memchr(p, '%', n) == NULL)
+        return PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+    char stackbuf[512];
+    char *buf = n <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(n);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%' && i + 2 < n) {
+            int hi = hexval((unsigned char)p[i + 1]), lo = hexval((unsigned char)p[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                buf[o++] = (char)(hi << 4 | lo);
+                i += 2;
+                continue;
+            }
+        }
+        buf[o++] = p[i];
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)o, "replace");
+    if (buf != stackbuf)
+        PyMem_Free(buf);
+    return s;
+}
+
+static PyObject *lower_bytes(const char *p, size_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (b == NULL)
+        return NULL;
+    char *d = PyBytes_AS_STRING(b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        d[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch);
+    }
+    return b;
+}
+
+static PyObject *client_tuple(const pn_conn *c)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (c->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->peer;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        return Py_BuildValue("(si)", host, (int)ntohs(sin->sin_port));
+    }
+    if (c->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->peer;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
+    }
+    Py_RETURN_NONE;
+}
+
+static int set_item(PyObject *d, const char *key, PyObject *v /* stolen */)
+{
+    if (v == NULL)
+        return -1;
+    int rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *scope = PyDict_New();
+    if (scope == NULL)
+        return NULL;
+    if (PyDict_SetItemString(scope, "type", st->str_http) < 0 ||
+        set_item(scope, "asgi", PyDict_Copy(st->asgi_dict)) < 0 ||
+        PyDict_SetItemString(scope, "http_version",
+                             req->version_minor ? st->str_http11 : st->str_http10) < 0)
+        goto fail;
+    PyObject *server = PyTuple_GetItem(w->servers, c->listener); /* borrowed from our tuple */
+    if (server == NULL || PyDict_SetItemString(scope, "server", server) < 0)
+        goto fail;
+    if (set_item(scope, "client", client_tuple(c)) < 0 ||
+        PyDict_SetItemString(scope, "scheme", st->str_scheme_http) < 0 ||
+        set_item(scope, "method",
+                 PyUnicode_DecodeASCII(req->method, (Py_ssize_t)req->method_len, "strict")) < 0 ||
+        PyDict_SetItemString(scope, "root_path", w->root_path_str) < 0)
+        goto fail;
+    PyObject *path = decode_path(req->path, req->path_len);
+    if (path == NULL)
+        goto fail;
+    if (PyUnicode_GET_LENGTH(w->root_path_str) > 0) {
+        PyObject *full = PyUnicode_Concat(w->root_path_str, path);
+        Py_DECREF(path);
+        path = full;
+    }
+    if (set_item(scope, "path", path) < 0)
+        goto fail;
+    PyObject *raw = PyBytes_FromStringAndSize(req->path, (Py_ssize_t)req->path_len);
+    if (raw && PyBytes_GET_SIZE(w->root_path_bytes) > 0) {
+        PyObject *full = PyBytes_FromStringAndSize(PyBytes_AS_STRING(w->root_path_bytes),
+                                                   PyBytes_GET_SIZE(w->root_path_bytes));
+        if (full)
+            PyBytes_Concat(&full, raw);
+        Py_DECREF(raw);
+        raw = full;
+    }
+    if (set_item(scope, "raw_path", raw) < 0 ||
+        set_item(scope, "query_string",
+                 PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)) < 0)
+        goto fail;
+    PyObject *headers = PyList_New((Py_ssize_t)req->num_headers);
+    if (headers == NULL)
+        goto fail;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const pn_http1_header *h = &req->headers[i];
+        PyObject *name = lower_bytes(h->name, h->name_len);
+        PyObject *value = name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len)
+                               : NULL;
+        PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (pair == NULL) {
+            Py_DECREF(headers);
+            goto fail;
+        }
+        PyList_SET_ITEM(headers, (Py_ssize_t)i, pair); /* steals pair */
+    }
+    if (set_item(scope, "headers", headers) < 0)
+        goto fail;
+    if (w->state != Py_None && PyDict_Check(w->state)) {
+        if (set_item(scope, "state", PyDict_Copy(w->state)) < 0)
+            goto fail;
+    }
+    PyObject *ext = Py_BuildValue("{s:{}}", "http.response.pathsend");
+    if (ext && PyDict_SetItemString(ext, "pounce.worker", w->worker_id) < 0)
+        Py_CLEAR(ext);
+    if (set_item(scope, "extensions", ext) < 0)
+        goto fail;
+    return scope;
+fail:
+    Py_DECREF(scope);
+    return NULL;
+}
+
+/* ---- runtime hooks ---------------------------------------------------------- */
+
+static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
+{
+    WorkerObject *w = ctx;
+    pn_modstate *st = worker_state(w);
+    RequestObject *r = PyObject_GC_New(RequestObject, st->request_type);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)w);
+        return -1;
+    }
+    memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
+    r->worker = (WorkerObject *)Py_NewRef(w);
+    r->conn = c;
+    r->version_minor = req->version_minor;
+    r->head_request = (req->flags & PN_REQ_HEAD) != 0;
+    r->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
+    r->resp.status = 0;
+    r->t0_ns = 0;
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        r->t0_ns = now_ns();
+        r->log_method_len = req->method_len;
+        pn_buf_append(&r->logline, req->method, req->method_len);
+        pn_buf_append(&r->logline, req->target, req->target_len);
+    }
+    PyObject_GC_Track(r);
+
+    PyObject *scope = build_scope(w, c, req);
+    PyObject *receive = NULL, *send = NULL, *coro = NULL, *task = NULL;
+    if (scope == NULL)
+        goto fail;
+    receive = PyObject_GetAttrString((PyObject *)r, "receive");
+    send = receive ? PyObject_GetAttrString((PyObject *)r, "send") : NULL;
+    if (send == NULL)
+        goto fail;
+    /* The connection holds a reference to its current request. */
+    c->udata = Py_NewRef(r);
+    w->active++;
+    w->served++;
+    coro = PyObject_CallFunctionObjArgs(w->app, scope, receive, send, NULL);
+    Py_CLEAR(scope);
+    Py_CLEAR(receive);
+    Py_CLEAR(send);
+    if (coro == NULL)
+        goto app_failed_pyerr; /* the app raised before returning a coroutine */
+    PyObject *args = PyTuple_Pack(1, coro);
+    Py_DECREF(coro);
+    if (args == NULL)
+        goto app_failed_pyerr;
+    task = PyObject_Call(st->asyncio_task, args, w->task_kwargs);
+    Py_DECREF(args);
+    if (task == NULL)
+        goto app_failed_pyerr;
+    PyObject *done = PyObject_CallMethodNoArgs(task, st->str_done);
+    if (done == NULL) {
+        Py_DECREF(task);
+        goto app_failed_pyerr;
+    }
+    if (done == Py_True) {
+        /* Eager start ran the whole handler: finish now, no loop trip. */
+        Py_DECREF(done);
+        request_finish_task(r, task);
+        Py_DECREF(task);
+    } else {
+        Py_DECREF(done);
+        r->task = task; /* owned */
+        PyObject *cb = PyCFunction_New(&request_done_def, (PyObject *)r);
+        PyObject *res = cb ? PyObject_CallMethodOneArg(task, st->str_add_done_callback, cb)
+                           : NULL;
+        Py_XDECREF(cb);
+        if (res == NULL)
+            PyErr_WriteUnraisable(task);
+        Py_XDECREF(res);
+    }
+    Py_DECREF(r);
+    return 0;
+
+app_failed_pyerr: {
+    PyObject *exc = fetch_exception();
+    report_error(w, "Exception in ASGI application", exc);
+    Py_XDECREF(exc);
+}
+    /* Treat it as a task that failed before responding. */
+    if (!r->finished) {
+        r->finished = 1;
+        w->active--;
+    }
+    if (r->conn) {
+        pn_buf out = PN_BUF_INIT;
+        pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                                   w->cfg->server_header ? "pounce" : NULL};
+        if (pn_http1_write_simple(&out, 500, &opts, 1, NULL) == 0) {
+            struct iovec iov = {out.data, out.len};
+            pn_conn_write(c, &iov, 1);
+        }
+        pn_buf_free(&out);
+        r->resp.status = 500;
+        r->complete = 1;
+        request_log(r);
+        request_detach(r, 0);
+    }
+    Py_DECREF(r);
+    return 0;
+fail:
+    PyErr_WriteUnraisable((PyObject *)w);
+    Py_XDECREF(scope);
+    Py_XDECREF(receive);
+    Py_XDECREF(send);
+    r->conn = NULL;
+    Py_DECREF(r);
+    return -1;
+}
+
+static void hook_on_body(void *ctx, pn_conn *c)
+{
+    WorkerObject *w = ctx;
+    RequestObject *r = c->udata;
+    if (r == NULL || r->recv_future == NULL)
+        return;
+    Py_INCREF(r);
+    pn_conn_set_stall_timer(c, 0);
+    PyObject *msg = request_try_receive(r);
+    if (msg != NULL) {
+        future_resolve(worker_state(w), &r->recv_future, msg);
+        Py_DECREF(msg);
+    } else if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)r);
+    } else if (r->conn) {
+        /* Spurious wakeup: keep waiting. */
+        r->conn->body_wanted = 1;
+    }
+    Py_DECREF(r);
+}
+
+static void hook_on_drain(void *ctx, pn_conn *c)
+{
+    WorkerObject *w = ctx;
+    RequestObject *r = c->udata;
+    if (r == NULL)
+        return;
+    pn_conn_set_stall_timer(c, 0);
+    future_resolve(worker_state(w), &r->send_future, Py_None);
+}
+
+static void hook_on_close(void *ctx, pn_conn *c)
+{
+    WorkerObject *w = ctx;
+    RequestObject *r = c->udata;
+    c->udata = NULL;
+    if (r == NULL)
+        return;
+    pn_modstate *st = worker_state(w);
+    r->conn = NULL;
+    r->disconnected = 1;
+    if (r->recv_future) {
+        PyObject *m = make_disconnect(st);
+        if (m) {
+            future_resolve(st, &r->recv_future, m);
+            Py_DECREF(m);
+        } else {
+            PyErr_WriteUnraisable((PyObject *)r);
+        }
+    }
+    future_resolve(st, &r->send_future, Py_None);
+    Py_DECREF(r); /* the connection's reference */
+}
+
+static void hook_wakeup(void *ctx)
+{
+    WorkerObject *w = ctx;
+    if (w->closed)
+        return;
+    PyObject *res = PyObject_CallOneArg(w->call_soon, w->poll_cb);
+    if (res == NULL)
+        PyErr_WriteUnraisable((PyObject *)w);
+    Py_XDECREF(res);
+}
+
+static const pn_worker_hooks worker_hooks = {
+    .on_request = hook_on_request,
+    .on_body = hook_on_body,
+    .on_drain = hook_on_drain,
+    .on_close = hook_on_close,
+    .wakeup = hook_wakeup,
+};
+
+/* ---- Worker type -------------------------------------------------------------- */
+
+static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(w));
+    Py_VISIT(w->config);
+    Py_VISIT(w->app);
+    Py_VISIT(w->loop);
+    Py_VISIT(w->state);
+    Py_VISIT(w->on_error);
+    Py_VISIT(w->servers);
+    Py_VISIT(w->listen_fds);
+    Py_VISIT(w->task_kwargs);
+    Py_VISIT(w->call_soon);
+    Py_VISIT(w->create_future);
+    Py_VISIT(w->poll_cb);
+    Py_VISIT(w->root_path_str);
+    Py_VISIT(w->root_path_bytes);
+    Py_VISIT(w->worker_id);
+    return 0;
+}
+
+static int worker_clear(WorkerObject *w)
+{
+    Py_CLEAR(w->poll_cb);
+    Py_CLEAR(w->call_soon);
+    Py_CLEAR(w->create_future);
+    Py_CLEAR(w->task_kwargs);
+    Py_CLEAR(w->app);
+    Py_CLEAR(w->loop);
+    Py_CLEAR(w->state);
+    Py_CLEAR(w->on_error);
+    Py_CLEAR(w->servers);
+    Py_CLEAR(w->listen_fds);
+    Py_CLEAR(w->root_path_str);
+    Py_CLEAR(w->root_path_bytes);
+    Py_CLEAR(w->worker_id);
+    return 0;
+}
+
+static void worker_free_runtime(WorkerObject *w)
+{
+    if (w->w) {
+        pn_worker *pw = w->w;
+        w->closed = 1;
+        pn_worker_free(pw); /* calls on_close for live connections */
+        w->w = NULL;
+    }
+}
+
+static void worker_dealloc(WorkerObject *w)
+{
+    PyTypeObject *tp = Py_TYPE(w);
+    PyObject_GC_UnTrack(w);
+    worker_free_runtime(w);
+    worker_clear(w);
+    Py_CLEAR(w->config);
+    tp->tp_free((PyObject *)w);
+    Py_DECREF(tp);
+}
+
+static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"config", "app", "loop", "listeners", "state", "on_error",
+                             "worker_id", NULL};
+    PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
+    int worker_id = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOi", kwlist, &config, &app, &loop,
+                                     &listeners, &state, &on_error, &worker_id))
+        return NULL;
+    pn_modstate *st = pn_get_state_by_type(tp);
+    if (st == NULL)
+        return NULL;
+    const pn_config *cfg = pn_config_struct(st, config);
+    if (cfg == NULL)
+        return NULL;
+    if (!PyCallable_Check(app)) {
+        PyErr_SetString(PyExc_TypeError, "app must be callable");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(listeners, "listeners must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    WorkerObject *w = (WorkerObject *)tp->tp_alloc(tp, 0);
+    if (w == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    w->st = st;
+    w->config = Py_NewRef(config);
+    w->cfg = cfg;
+    w->app = Py_NewRef(app);
+    w->loop = Py_NewRef(loop);
+    w->state = Py_NewRef(state);
+    w->on_error = Py_NewRef(on_error);
+    w->worker_id = PyLong_FromLong(worker_id);
+    w->servers = PyTuple_New(n);
+    w->listen_fds = PyTuple_New(n);
+    int *fds = PyMem_Calloc((size_t)(n ? n : 1), sizeof(int));
+    int *unix_flags = PyMem_Calloc((size_t)(n ? n : 1), sizeof(int));
+    if (w->worker_id == NULL || w->servers == NULL || w->listen_fds == NULL || fds == NULL ||
+        unix_flags == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed from seq */
+        PyObject *fd_obj, *server;
+        int is_unix = 0;
+        if (!PyArg_ParseTuple(item, "OO|p", &fd_obj, &server, &is_unix))
+            goto fail;
+        int fd = PyObject_AsFileDescriptor(fd_obj);
+        if (fd < 0)
+            goto fail;
+        fds[i] = fd;
+        unix_flags[i] = is_unix;
+        PyTuple_SET_ITEM(w->servers, i, Py_NewRef(server));
+        PyObject *fdo = PyLong_FromLong(fd);
+        if (fdo == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(w->listen_fds, i, fdo);
+    }
+    w->task_kwargs = st->eager_kwargs ? PyDict_Copy(st->eager_kwargs) : PyDict_New();
+    if (w->task_kwargs == NULL || PyDict_SetItemString(w->task_kwargs, "loop", loop) < 0)
+        goto fail;
+    w->call_soon = PyObject_GetAttrString(loop, "call_soon");
+    w->create_future = w->call_soon ? PyObject_GetAttrString(loop, "create_future") : NULL;
+    if (w->create_future == NULL)
+        goto fail;
+    w->root_path_str = PyUnicode_FromString(cfg->root_path);
+    w->root_path_bytes = w->root_path_str ? PyUnicode_AsUTF8String(w->root_path_str) : NULL;
+    if (w->root_path_bytes == NULL)
+        goto fail;
+    w->w = pn_worker_new(cfg, fds, unix_flags, (int)n, &worker_hooks, w);
+    if (w->w == NULL) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto fail;
+    }
+    w->poll_cb = PyObject_GetAttrString((PyObject *)w, "poll");
+    if (w->poll_cb == NULL)
+        goto fail;
+    PyMem_Free(fds);
+    PyMem_Free(unix_flags);
+    Py_DECREF(seq);
+    return (PyObject *)w;
+fail:
+    PyMem_Free(fds);
+    PyMem_Free(unix_flags);
+    Py_DECREF(seq);
+    Py_DECREF(w);
+    return NULL;
+}
+
+static PyObject *worker_check(WorkerObject *w)
+{
+    if (w->w == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "worker is closed");
+        return NULL;
+    }
+    return (PyObject *)w;
+}
+
+static PyObject *worker_poll(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    WorkerObject *w = (WorkerObject *)op;
+    if (w->w == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(w);
+    pn_worker_poll(w->w);
+    Py_DECREF(w);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *worker_fileno(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    WorkerObject *w = (WorkerObject *)op;
+    if (!worker_check(w))
+        return NULL;
+    return PyLong_FromLong(pn_worker_fd(w->w));
+}
+
+static PyObject *worker_drain(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    WorkerObject *w = (WorkerObject *)op;
+    if (!worker_check(w))
+        return NULL;
+    int left = pn_worker_drain(w->w);
+    pn_worker_flush_log(w->w);
+    return PyLong_FromLong(left);
+}
+
+static PyObject *worker_close_all(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    WorkerObject *w = (WorkerObject *)op;
+    if (!worker_check(w))
+        return NULL;
+    pn_worker_close_all(w->w);
+    pn_worker_flush_log(w->w);
+    Py_RETURN_NONE;
+}
+
+static PyObject *worker_close(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    worker_free_runtime((WorkerObject *)op);
+    Py_RETURN_NONE;
+}
+
+static PyObject *worker_get_connections(PyObject *op, void *closure)
+{
+    (void)closure;
+    WorkerObject *w = (WorkerObject *)op;
+    return PyLong_FromSize_t(w->w ? pn_worker_connections(w->w) : 0);
+}
+
+static PyObject *worker_get_active(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(((WorkerObject *)op)->active);
+}
+
+static PyObject *worker_get_served(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(((WorkerObject *)op)->served);
+}
+
+static PyMethodDef worker_methods[] = {
+    {"poll", worker_poll, METH_NOARGS,
+     "Handle every ready event (called by the event loop when fileno() is readable)."},
+    {"fileno", worker_fileno, METH_NOARGS, "The worker's epoll file descriptor."},
+    {"drain", worker_drain, METH_NOARGS,
+     "Stop accepting, close idle connections, close the rest after their response. "
+     "Returns the number of connections still open."},
+    {"close_all", worker_close_all, METH_NOARGS, "Close every connection now."},
+    {"close", worker_close, METH_NOARGS, "Release the worker (closes every connection)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef worker_getset[] = {
+    {"connections", worker_get_connections, NULL, "Open connections.", NULL},
+    {"active", worker_get_active, NULL, "Requests whose application task is running.", NULL},
+    {"served", worker_get_served, NULL, "Requests dispatched so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot worker_slots[] = {
+    {Py_tp_new, worker_new},
+    {Py_tp_dealloc, worker_dealloc},
+    {Py_tp_traverse, worker_traverse},
+    {Py_tp_clear, worker_clear},
+    {Py_tp_methods, worker_methods},
+    {Py_tp_getset, worker_getset},
+    {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0)\n"
+                "--\n\n"
+                "One Pounce worker: HTTP/1.1 connections on the given listening sockets,\n"
+                "served to an ASGI app on the given asyncio loop.  listeners is a sequence\n"
+                "of (fd, scope_server_value, is_unix).  Owned by one thread."},
+    {0, NULL},
+};
+
+static PyType_Spec worker_spec = {
+    .name = "pounce._pounce.Worker",
+    .basicsize = sizeof(WorkerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = worker_slots,
+};
+
+/* ---- init ------------------------------------------------------------------------ */
+
+int pn_asgi_init(PyObject *module, pn_modstate *st)
+{
+    st->ready_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &ready_spec, NULL);
+    if (st->ready_type == NULL)
+        return -1;
+    st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &request_spec, NULL);
+    if (st->request_type == NULL)
+        return -1;
+    st->worker_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &worker_spec, NULL);
+    if (st->worker_type == NULL)
+        return -1;
+    if (PyModule_AddType(module, st->worker_type) < 0)
+        return -1;
+    st->ready_none = ready_new_value(st, Py_NewRef(Py_None));
+    if (st->ready_none == NULL)
+        return -1;
+    st->str_http = PyUnicode_InternFromString("http");
+    st->str_http10 = PyUnicode_InternFromString("1.0");
+    st->str_http11 = PyUnicode_InternFromString("1.1");
+    st->str_scheme_http = PyUnicode_InternFromString("http");
+    if (!st->str_http || !st->str_http10 || !st->str_http11 || !st->str_scheme_http)
+        return -1;
+    st->msg_disconnect_template = Py_BuildValue("{s:s}", "type", "http.disconnect");
+    if (st->msg_disconnect_template == NULL)
+        return -1;
+    return 0;
+}

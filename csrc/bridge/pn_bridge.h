@@ -30,6 +30,10 @@ typedef struct pn_modstate {
     PyObject *eager_kwargs;      /* {"eager_start": True} on 3.12+, else NULL */
     PyObject *empty_bytes;
     PyObject *asgi_dict;         /* {"version": "3.0", "spec_version": "2.4"} */
+    PyObject *ready_none;        /* a completed awaitable whose result is None;
+                                    immutable, so shared by every thread */
+    PyObject *str_http, *str_http10, *str_http11, *str_scheme_http;
+    PyObject *msg_disconnect_template; /* {"type": "http.disconnect"} (copied per use) */
 } pn_modstate;
 
 pn_modstate *pn_get_state_by_type(PyTypeObject *tp);

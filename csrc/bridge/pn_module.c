@@ -74,6 +74,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->asyncio_task);
     Py_VISIT(st->eager_kwargs);
     Py_VISIT(st->asgi_dict);
+    Py_VISIT(st->ready_none);
+    Py_VISIT(st->msg_disconnect_template);
     return 0;
 }
 
@@ -93,7 +95,9 @@ static int module_clear(PyObject *m)
                          &st->str_trailers, &st->str_create_future, &st->str_set_result,
                          &st->str_done, &st->str_cancelled, &st->str_add_done_callback,
                          &st->str_exception, &st->asyncio_task, &st->eager_kwargs,
-                         &st->empty_bytes, &st->asgi_dict};
+                         &st->empty_bytes, &st->asgi_dict, &st->ready_none,
+                         &st->str_http, &st->str_http10, &st->str_http11,
+                         &st->str_scheme_http, &st->msg_disconnect_template};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         Py_CLEAR(*strs[i]);
     return 0;

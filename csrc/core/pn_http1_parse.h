@@ -147,7 +147,7 @@ void pn_http1_body_init(pn_http1_body *b, const pn_http1_request *req,
 /* Decode the next piece of body from in[0..len).
  *
  * Sets *consumed to the number of input bytes used (always ≤ len) and, when
- * data is available, points *data/*data_len at decoded payload bytes inside
+ * data is available, points *data, *data_len at decoded payload bytes inside
  * `in` (no copy; chunk framing is skipped, not removed).
  *
  * Returns:

@@ -1,1 +1,646 @@
-/* placeholder: being written */
+/*
+ * pn_http1_write — HTTP/1.1 response serialisation.  Contract in
+ * pn_http1_write.h.
+ *
+ * Speed notes: this runs for every response, so each entry point reserves the
+ * worst-case size once and then writes through a plain char pointer (no
+ * per-field pn_buf_append, no printf).  Status lines for registered codes are
+ * preformatted at compile time; decimal and hex numbers are written by hand.
+ *
+ * No mutable static state: every table here is const, every function
+ * re-entrant.  Safe to call from any number of worker threads at once as long
+ * as each works on its own pn_http1_response / pn_buf / pn_date_cache.
+ */
+#include "pn_http1_write.h"
+
+#include <string.h>
+
+/* ---- status lines and reason phrases -------------------------------- */
+
+typedef struct status_entry {
+    const char *line; /* "HTTP/1.1 200 OK\r\n", NULL when unregistered */
+    unsigned char line_len;
+    const char *reason; /* "OK" */
+} status_entry;
+
+/* RFC 9110 §6.2: a server sends the highest minor version it conforms to,
+ * so the status line says HTTP/1.1 even when answering HTTP/1.0. */
+#define ST(code, text)                                                                             \
+    [code - 100] = {"HTTP/1.1 " #code " " text "\r\n",                                             \
+                    (unsigned char)(sizeof("HTTP/1.1 " #code " " text "\r\n") - 1), text}
+
+/* Every code registered by RFC 9110 §15 with a phrase, plus 429/431
+ * (RFC 6585) and 451 (RFC 7725).  306 and 418 are registered as "(Unused)"
+ * (§15.4.7, §15.5.19): they get the empty reason like any unknown code. */
+static const status_entry status_table[500] = {
+    ST(100, "Continue"),
+    ST(101, "Switching Protocols"),
+    ST(200, "OK"),
+    ST(201, "Created"),
+    ST(202, "Accepted"),
+    ST(203, "Non-Authoritative Information"),
+    ST(204, "No Content"),
+    ST(205, "Reset Content"),
+    ST(206, "Partial Content"),
+    ST(300, "Multiple Choices"),
+    ST(301, "Moved Permanently"),
+    ST(302, "Found"),
+    ST(303, "See Other"),
+    ST(304, "Not Modified"),
+    ST(305, "Use Proxy"),
+    ST(307, "Temporary Redirect"),
+    ST(308, "Permanent Redirect"),
+    ST(400, "Bad Request"),
+    ST(401, "Unauthorized"),
+    ST(402, "Payment Required"),
+    ST(403, "Forbidden"),
+    ST(404, "Not Found"),
+    ST(405, "Method Not Allowed"),
+    ST(406, "Not Acceptable"),
+    ST(407, "Proxy Authentication Required"),
+    ST(408, "Request Timeout"),
+    ST(409, "Conflict"),
+    ST(410, "Gone"),
+    ST(411, "Length Required"),
+    ST(412, "Precondition Failed"),
+    ST(413, "Content Too Large"),
+    ST(414, "URI Too Long"),
+    ST(415, "Unsupported Media Type"),
+    ST(416, "Range Not Satisfiable"),
+    ST(417, "Expectation Failed"),
+    ST(421, "Misdirected Request"),
+    ST(422, "Unprocessable Content"),
+    ST(426, "Upgrade Required"),
+    ST(429, "Too Many Requests"),
+    ST(431, "Request Header Fields Too Large"),
+    ST(451, "Unavailable For Legal Reasons"),
+    ST(500, "Internal Server Error"),
+    ST(501, "Not Implemented"),
+    ST(502, "Bad Gateway"),
+    ST(503, "Service Unavailable"),
+    ST(504, "Gateway Timeout"),
+    ST(505, "HTTP Version Not Supported"),
+};
+
+#undef ST
+
+const char *pn_http1_reason(int status)
+{
+    if (status < 100 || status > 599 || status_table[status - 100].reason == NULL)
+        return "";
+    return status_table[status - 100].reason;
+}
+
+/* Append the status line for a status in 100..599. */
+static int write_status_line(pn_buf *out, int status)
+{
+    const status_entry *e = &status_table[status - 100];
+    if (e->line != NULL)
+        return pn_buf_append(out, e->line, e->line_len);
+    /* Unregistered code: the reason phrase is optional but the SP before it
+     * is not (RFC 9112 §4: status-line = version SP code SP [reason]). */
+    char tmp[16];
+    memcpy(tmp, "HTTP/1.1 ", 9);
+    tmp[9] = (char)('0' + status / 100);
+    tmp[10] = (char)('0' + status / 10 % 10);
+    tmp[11] = (char)('0' + status % 10);
+    memcpy(tmp + 12, " \r\n", 3);
+    return pn_buf_append(out, tmp, 15);
+}
+
+/* ---- character classes ---------------------------------------------- */
+
+enum {
+    CH_TCHAR = 1, /* RFC 9110 §5.6.2 token character */
+    CH_VALUE = 2, /* allowed in a field value: VCHAR, SP, HTAB, obs-text (§5.5) */
+};
+
+/* clang-format off */
+#define T (CH_TCHAR | CH_VALUE)
+#define V CH_VALUE
+static const unsigned char char_class[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, V, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /*       SP ! " # $ % & ' ( ) * + , - . / */
+    /* 0x20 */ V, T, V, T, T, T, T, T, V, V, T, T, V, T, T, V,
+    /*       0 1 2 3 4 5 6 7 8 9 : ; < = > ? */
+    /* 0x30 */ T, T, T, T, T, T, T, T, T, T, V, V, V, V, V, V,
+    /*       @ A ... O */
+    /* 0x40 */ V, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T,
+    /*       P ... Z [ \ ] ^ _ */
+    /* 0x50 */ T, T, T, T, T, T, T, T, T, T, T, V, V, V, T, T,
+    /*       ` a ... o */
+    /* 0x60 */ T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T,
+    /*       p ... z { | } ~ DEL */
+    /* 0x70 */ T, T, T, T, T, T, T, T, T, T, T, V, T, V, T, 0,
+    /* 0x80..0xff: obs-text, tolerated in values (RFC 9110 §5.5) */
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+};
+#undef T
+#undef V
+/* clang-format on */
+
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+
+/* Nonzero when some byte of w is below n (n <= 128).  Exact as a yes/no
+ * answer (borrows can only occur above a byte that already matched). */
+static inline uint64_t swar_has_less(uint64_t w, unsigned n)
+{
+    return (w - SWAR_ONES * n) & ~w & SWAR_HIGH;
+}
+
+/* Nonzero when some byte of w equals c. */
+static inline uint64_t swar_has_byte(uint64_t w, unsigned c)
+{
+    return swar_has_less(w ^ (SWAR_ONES * c), 1);
+}
+
+int pn_http1_check_header(const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    /* field-name = token (RFC 9110 §5.1): non-empty, tchar only. */
+    if (name_len == 0)
+        return PN_WRITE_BAD_HEADER;
+    /* AND the classes together and test once: no branch per byte, and names
+     * are short enough that an early exit would not pay. */
+    unsigned all = CH_TCHAR;
+    for (size_t i = 0; i < name_len; i++)
+        all &= char_class[(unsigned char)name[i]];
+    if (!(all & CH_TCHAR))
+        return PN_WRITE_BAD_HEADER;
+    /* A CR or LF here would let the application split the response
+     * (RFC 9110 §5.5: field values never contain CR, LF or NUL); other CTLs
+     * and DEL are refused as well, as the request parser does. */
+    size_t i = 0;
+    /* Eight bytes at a time: values are mostly long runs of plain ASCII.
+     * A word that may hold a byte below 0x20 or a DEL goes to the exact
+     * per-byte check (HTAB lands there too and is accepted by it). */
+    for (; i + 8 <= value_len; i += 8) {
+        uint64_t w;
+        memcpy(&w, value + i, 8);
+        if (swar_has_less(w, 0x20) | swar_has_byte(w, 0x7f)) {
+            for (size_t j = i; j < i + 8; j++)
+                if (!(char_class[(unsigned char)value[j]] & CH_VALUE))
+                    return PN_WRITE_BAD_HEADER;
+        }
+    }
+    for (; i < value_len; i++)
+        if (!(char_class[(unsigned char)value[i]] & CH_VALUE))
+            return PN_WRITE_BAD_HEADER;
+    return PN_WRITE_OK;
+}
+
+/* Case-insensitive compare with a literal made of lowercase letters and '-'.
+ * OR-ing 0x20 maps a byte onto a lowercase letter only when it is that
+ * letter in either case, and onto '-' only from '-' or CR; callers have
+ * already refused CR, so no other byte can match. */
+static int token_eq(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)(s[i] | 0x20) != (unsigned char)lower[i])
+            return 0;
+    return 1;
+}
+
+/* ---- number formatting ---------------------------------------------- */
+
+/* Write v in decimal at p; returns the number of bytes (1..20). */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(p, tmp + sizeof(tmp) - n, n);
+    return n;
+}
+
+/* Write v in lowercase hex at p; returns the number of bytes (1..16). */
+static size_t put_hex(char *p, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 1;
+    while (n < 16 && (v >> (4 * n)) != 0)
+        n++;
+    for (size_t i = 0; i < n; i++)
+        p[i] = digits[(v >> (4 * (n - 1 - i))) & 0xf];
+    return n;
+}
+
+static char *put_lit(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, s) ((p) = put_lit((p), (s), sizeof(s) - 1))
+
+/* ---- response head -------------------------------------------------- */
+
+/* pn_buf_reserve is out of line; the common case (room already there) should
+ * cost one compare. */
+static inline int reserve(pn_buf *out, size_t need)
+{
+    return pn_buf_space(out) >= need ? 0 : pn_buf_reserve(out, need);
+}
+
+static int status_has_no_body(int status)
+{
+    /* RFC 9110 §6.4.1: 1xx, 204 and 304 never carry content. */
+    return status < 200 || status == 204 || status == 304;
+}
+
+int pn_http1_resp_init(pn_http1_response *r, int status, int version_minor, unsigned flags)
+{
+    if (status < 200 || status > 599)
+        return PN_WRITE_BAD_STATUS;
+    r->status = status;
+    r->version_minor = version_minor;
+    r->flags = flags & (PN_RESP_HEAD_REQUEST | PN_RESP_KEEP_ALIVE | PN_RESP_CLOSE);
+    if ((flags & PN_RESP_HEAD_REQUEST) || status_has_no_body(status))
+        r->flags |= PN_RESP_NO_BODY;
+    r->content_length = 0;
+    r->body_sent = 0;
+    return PN_WRITE_OK;
+}
+
+int pn_http1_resp_start(pn_buf *out, pn_http1_response *r)
+{
+    if (r->status < 100 || r->status > 599)
+        return PN_WRITE_BAD_STATUS;
+    return write_status_line(out, r->status) ? PN_WRITE_NOMEM : PN_WRITE_OK;
+}
+
+/* Content-Length = 1*DIGIT (RFC 9110 §8.6).  0 on success. */
+static int parse_length(const char *v, size_t n, uint64_t *out)
+{
+    if (n == 0)
+        return -1;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)((unsigned char)v[i] - '0');
+        if (d > 9)
+            return -1;
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Does the comma-separated Connection value hold the "close" option?
+ * RFC 9110 §7.6.1: connection options are case-insensitive tokens in a list
+ * (§5.6.1: elements separated by commas with optional whitespace). */
+static int has_close_option(const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        size_t len = i - start;
+        /* Skip trailing OWS up to the next comma; anything else after the
+         * token means it was not a bare token, so not "close". */
+        int clean = 1;
+        while (i < n && v[i] != ',') {
+            if (v[i] != ' ' && v[i] != '\t')
+                clean = 0;
+            i++;
+        }
+        if (clean && len == 5 && token_eq(v + start, "close", 5))
+            return 1;
+    }
+    return 0;
+}
+
+/* Append "name: value\r\n" as given. */
+static int append_field(pn_buf *out, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    size_t need = name_len + value_len + 4;
+    if (reserve(out, need))
+        return PN_WRITE_NOMEM;
+    char *p = pn_buf_tail(out);
+    p = put_lit(p, name, name_len);
+    PUT_LIT(p, ": ");
+    p = put_lit(p, value, value_len);
+    PUT_LIT(p, "\r\n");
+    out->len += need;
+    return PN_WRITE_OK;
+}
+
+int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, size_t name_len,
+                         const char *value, size_t value_len)
+{
+    if (pn_http1_check_header(name, name_len, value, value_len))
+        return PN_WRITE_BAD_HEADER;
+
+    /* Dispatch on length first: most application headers (content-type,
+     * cache-control, ...) fall through after one switch and no compare. */
+    switch (name_len) {
+    case 14:
+        if (token_eq(name, "content-length", 14)) {
+            uint64_t cl;
+            if (parse_length(value, value_len, &cl))
+                return PN_WRITE_BAD_LENGTH;
+            if (r->flags & PN_RESP_HAS_CL) {
+                /* RFC 9110 §8.6: several identical values may be folded to
+                 * one; differing values make the framing undefined. */
+                if (cl != r->content_length)
+                    return PN_WRITE_BAD_LENGTH;
+                return PN_WRITE_OK;
+            }
+            /* 1xx and 204 must not carry Content-Length (RFC 9110 §8.6).
+             * For 304 and HEAD it describes the GET representation, so it
+             * passes through although no payload follows (§8.6, §9.3.2). */
+            if (r->status < 200 || r->status == 204)
+                return PN_WRITE_OK;
+            int rc = append_field(out, name, name_len, value, value_len);
+            if (rc)
+                return rc;
+            r->content_length = cl;
+            r->flags |= PN_RESP_HAS_CL;
+            return PN_WRITE_OK;
+        }
+        break;
+    case 17:
+        /* The server owns message framing (RFC 9112 §6.1): the app's
+         * Transfer-Encoding is never forwarded; finish_head decides. */
+        if (token_eq(name, "transfer-encoding", 17))
+            return PN_WRITE_OK;
+        break;
+    case 10:
+        if (token_eq(name, "connection", 10)) {
+            int rc = append_field(out, name, name_len, value, value_len);
+            if (rc)
+                return rc;
+            r->flags |= PN_RESP_APP_CONNECTION;
+            if (has_close_option(value, value_len))
+                r->flags |= PN_RESP_CLOSE | PN_RESP_APP_CLOSE;
+            return PN_WRITE_OK;
+        }
+        break;
+    case 4:
+        if (token_eq(name, "date", 4))
+            r->flags |= PN_RESP_APP_DATE;
+        break;
+    case 6:
+        if (token_eq(name, "server", 6))
+            r->flags |= PN_RESP_APP_SERVER;
+        break;
+    }
+    /* Note that the flags above are set before the append: on NOMEM the
+     * response is abandoned anyway. */
+    return append_field(out, name, name_len, value, value_len);
+}
+
+int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_head_opts *opts,
+                              int64_t known_body_len)
+{
+    const char *date = opts ? opts->date : NULL;
+    const char *server = opts ? opts->server : NULL;
+    size_t date_len = (date && !(r->flags & PN_RESP_APP_DATE)) ? strlen(date) : 0;
+    size_t server_len = (server && !(r->flags & PN_RESP_APP_SERVER)) ? strlen(server) : 0;
+    unsigned flags = r->flags;
+
+    if (!(flags & PN_RESP_KEEP_ALIVE))
+        flags |= PN_RESP_CLOSE;
+
+    /* Worst case: Content-Length (16 + 20 + 2) or Transfer-Encoding (28),
+     * Connection (24), Date/Server prefixes (6 + 8 + 4), final CRLF (2). */
+    size_t need = 96 + date_len + server_len;
+    if (reserve(out, need))
+        return PN_WRITE_NOMEM;
+    char *start = pn_buf_tail(out), *p = start;
+
+    /* Framing, RFC 9112 §6.3.  A 1xx/204/304 response has no body and no
+     * length header of ours; a HEAD response states the length GET would
+     * have sent when it is known (RFC 9110 §9.3.2). */
+    if (flags & PN_RESP_HAS_CL) {
+        /* The application's header is already written. */
+    } else if (known_body_len >= 0 && !status_has_no_body(r->status)) {
+        PUT_LIT(p, "Content-Length: ");
+        p += put_u64(p, (uint64_t)known_body_len);
+        PUT_LIT(p, "\r\n");
+        r->content_length = (uint64_t)known_body_len;
+        flags |= PN_RESP_HAS_CL;
+    } else if (!(flags & PN_RESP_NO_BODY)) {
+        if (r->version_minor >= 1) {
+            PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+            flags |= PN_RESP_CHUNKED;
+        } else {
+            /* HTTP/1.0 has no chunked coding (RFC 9112 §7): the body ends
+             * when the connection closes (§6.3 rule 8). */
+            flags |= PN_RESP_CLOSE;
+        }
+    }
+
+    /* RFC 9112 §9.6: a server that is going to close SHOULD say so.  When
+     * the app's own Connection header already carries "close", a second one
+     * would only repeat it.  A persistent HTTP/1.0 exchange needs an
+     * explicit keep-alive or the client assumes close (RFC 9112 §9.3). */
+    if (flags & PN_RESP_CLOSE) {
+        if (!(flags & PN_RESP_APP_CLOSE))
+            PUT_LIT(p, "Connection: close\r\n");
+    } else if (r->version_minor == 0 && !(flags & PN_RESP_APP_CONNECTION)) {
+        PUT_LIT(p, "Connection: keep-alive\r\n");
+    }
+
+    if (date_len) {
+        PUT_LIT(p, "Date: ");
+        p = put_lit(p, date, date_len);
+        PUT_LIT(p, "\r\n");
+    }
+    if (server_len) {
+        PUT_LIT(p, "Server: ");
+        p = put_lit(p, server, server_len);
+        PUT_LIT(p, "\r\n");
+    }
+    PUT_LIT(p, "\r\n");
+
+    out->len += (size_t)(p - start);
+    r->flags = flags | PN_RESP_HEAD_DONE;
+    return PN_WRITE_OK;
+}
+
+/* ---- body framing --------------------------------------------------- */
+
+int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_http1_frame *f)
+{
+    f->prefix_len = 0;
+    f->suffix_len = 0;
+    f->send_len = 0;
+
+    unsigned flags = r->flags;
+    /* Anything after the final piece would corrupt the next response on a
+     * persistent connection. */
+    if (flags & PN_RESP_FINISHED)
+        return len ? PN_WRITE_TOO_MUCH : PN_WRITE_OK;
+
+    if (flags & PN_RESP_NO_BODY) {
+        /* HEAD/1xx/204/304: payload is swallowed (RFC 9110 §6.4.1). */
+        if (final)
+            r->flags = flags | PN_RESP_FINISHED;
+        return PN_WRITE_OK;
+    }
+
+    if (flags & PN_RESP_HAS_CL) {
+        /* Never send more than declared (RFC 9112 §6.3): the extra bytes
+         * would be read as the start of the next response. */
+        if (len > r->content_length - r->body_sent) {
+            r->flags = flags | PN_RESP_CLOSE;
+            return PN_WRITE_TOO_MUCH;
+        }
+        r->body_sent += len;
+        f->send_len = len;
+        if (!final)
+            return PN_WRITE_OK;
+        if (r->body_sent != r->content_length) {
+            /* The client can only detect the short body by the close. */
+            r->flags = flags | PN_RESP_FINISHED | PN_RESP_CLOSE;
+            return PN_WRITE_TOO_LITTLE;
+        }
+        r->flags = flags | PN_RESP_FINISHED;
+        return PN_WRITE_OK;
+    }
+
+    r->body_sent += len;
+    f->send_len = len;
+    if (flags & PN_RESP_CHUNKED) {
+        /* chunk = chunk-size CRLF chunk-data CRLF; last-chunk = "0" CRLF,
+         * then the (empty) trailer section and CRLF (RFC 9112 §7.1).  An
+         * empty non-final piece must not emit "0\r\n": that would end the
+         * body early. */
+        char *s = f->suffix;
+        if (len > 0) {
+            size_t n = put_hex(f->prefix, (uint64_t)len);
+            memcpy(f->prefix + n, "\r\n", 2);
+            f->prefix_len = n + 2;
+            PUT_LIT(s, "\r\n");
+        }
+        if (final)
+            PUT_LIT(s, "0\r\n\r\n");
+        f->suffix_len = (size_t)(s - f->suffix);
+    }
+    /* Close-delimited (HTTP/1.0 without length): no framing at all. */
+    if (final)
+        r->flags = flags | PN_RESP_FINISHED;
+    return PN_WRITE_OK;
+}
+
+/* ---- server-made responses ------------------------------------------ */
+
+int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
+                          const char *body)
+{
+    if (status < 200 || status > 599)
+        return PN_WRITE_BAD_STATUS;
+    const status_entry *e = &status_table[status - 100];
+    const char *date = opts ? opts->date : NULL;
+    const char *server = opts ? opts->server : NULL;
+    size_t date_len = date ? strlen(date) : 0;
+    size_t server_len = server ? strlen(server) : 0;
+    size_t reason_len = e->line ? (size_t)e->line_len - 15 : 0;
+    size_t body_len = body ? strlen(body) : reason_len + 1;
+
+    /* Status line (<= 15 + reason), Content-Type (41), Content-Length (38),
+     * Connection (19), Date/Server prefixes and CRLFs (18), final CRLF. */
+    size_t need = 15 + reason_len + 128 + date_len + server_len + body_len;
+    if (reserve(out, need))
+        return PN_WRITE_NOMEM;
+    if (write_status_line(out, status))
+        return PN_WRITE_NOMEM; /* cannot happen: space was reserved */
+    char *start = pn_buf_tail(out), *p = start;
+    if (date) {
+        PUT_LIT(p, "Date: ");
+        p = put_lit(p, date, date_len);
+        PUT_LIT(p, "\r\n");
+    }
+    if (server) {
+        PUT_LIT(p, "Server: ");
+        p = put_lit(p, server, server_len);
+        PUT_LIT(p, "\r\n");
+    }
+    PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\n");
+    PUT_LIT(p, "Content-Length: ");
+    p += put_u64(p, body_len);
+    PUT_LIT(p, "\r\n");
+    if (close)
+        PUT_LIT(p, "Connection: close\r\n");
+    PUT_LIT(p, "\r\n");
+    if (body) {
+        p = put_lit(p, body, body_len);
+    } else {
+        p = put_lit(p, e->reason ? e->reason : "", reason_len);
+        *p++ = '\n';
+    }
+    out->len += (size_t)(p - start);
+    return PN_WRITE_OK;
+}
+
+int pn_http1_write_continue(pn_buf *out)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    return pn_buf_append(out, line, sizeof(line) - 1) ? PN_WRITE_NOMEM : PN_WRITE_OK;
+}
+
+/* ---- Date cache ----------------------------------------------------- */
+
+static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static char *put_2d(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+const char *pn_date_get(pn_date_cache *c, time_t now)
+{
+    /* text[0] == 0 marks a fresh (zeroed) cache, so now == 0 still formats. */
+    if (c->sec == now && c->text[0] != '\0')
+        return c->text;
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL)
+        return c->text[0] ? c->text : "Thu, 01 Jan 1970 00:00:00 GMT";
+    /* IMF-fixdate (RFC 9110 §5.6.7): fixed English names, never the locale's;
+     * always GMT; four-digit year. */
+    int year = tm.tm_year + 1900;
+    if (year < 0)
+        year = 0;
+    if (year > 9999)
+        year = 9999;
+    char *p = c->text;
+    p = put_lit(p, day_names[tm.tm_wday], 3);
+    PUT_LIT(p, ", ");
+    p = put_2d(p, tm.tm_mday);
+    *p++ = ' ';
+    p = put_lit(p, month_names[tm.tm_mon], 3);
+    *p++ = ' ';
+    p = put_2d(p, year / 100);
+    p = put_2d(p, year % 100);
+    *p++ = ' ';
+    p = put_2d(p, tm.tm_hour);
+    *p++ = ':';
+    p = put_2d(p, tm.tm_min);
+    *p++ = ':';
+    p = put_2d(p, tm.tm_sec);
+    PUT_LIT(p, " GMT");
+    *p = '\0';
+    c->sec = now;
+    return c->text;
+}

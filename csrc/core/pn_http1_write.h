@@ -60,6 +60,8 @@ enum {
     PN_RESP_APP_CONNECTION = 1u << 8, /* app supplied a Connection header */
     PN_RESP_HEAD_DONE = 1u << 9,    /* finish_head was called */
     PN_RESP_FINISHED = 1u << 10,    /* final body frame produced */
+    PN_RESP_APP_CLOSE = 1u << 11,   /* the app's Connection header carried
+                                       "close": finish_head adds no second one */
 };
 
 typedef struct pn_http1_response {

@@ -19,6 +19,9 @@
 
 #include "pn_buf.h"
 
+/* Both functions return 0, or -ENOMEM (nothing appended).  Caller: the
+ * worker thread that owns `out`. */
+
 /* Append `s` escaped as described above. */
 int pn_log_escape(pn_buf *out, const char *s, size_t n);
 

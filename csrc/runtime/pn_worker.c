@@ -1,1 +1,1033 @@
-/* placeholder: being written */
+/*
+ * pn_worker.c — epoll, accept, connection state machine, timers.
+ *
+ * See pn_worker.h for the threading and re-entrancy contract.  In short:
+ * everything here runs on the worker's own thread; hooks into the bridge
+ * are called only from pn_worker_poll(); work created by the bridge's calls
+ * is queued on the pending list and done by the next poll.
+ */
+#include "pn_worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pn_log.h"
+
+/* epoll data tags: connections are stored as pointers (8-byte aligned, low
+ * bits zero); the worker's own fds carry a tag in the low bits. */
+#define TAG_MASK 7u
+#define TAG_LISTENER 1u /* (index << 3) | 1 */
+#define TAG_EVENTFD 2u
+#define TAG_TIMERFD 3u
+
+#define READ_CHUNK 16384          /* free space ensured before each recv */
+#define BODY_BUFFER_MAX 262144    /* request body buffered ahead of the app */
+#define LOOKAHEAD_MAX 65536       /* bytes read past a finished body (pipelining, EOF) */
+#define DRAIN_MAX 65536           /* unread body we discard to keep a connection */
+#define LINGER_MS 2000            /* lingering close: how long we discard input */
+#define LINGER_MAX (256 * 1024)
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 200       /* after EMFILE and friends */
+#define EVENT_BATCH 128
+
+struct pn_worker {
+    const pn_config *cfg;
+    int epfd, evfd, tfd;
+    int timer_running;
+    pn_worker_hooks hooks;
+    void *ctx;
+    pn_listener *listeners;
+    int nlisten;
+    int listening;   /* listeners registered in epoll */
+    int draining;    /* no more accepts, no more keep-alive */
+    int in_poll;
+    int wakeup_asked;
+    size_t nconns;
+    pn_conn *all;     /* every connection (for drain/close_all) */
+    pn_conn *pending; /* queued for processing by the next poll (LIFO is fine) */
+    pn_wheel wheel;
+    pn_timer accept_timer; /* resumes accepting after EMFILE */
+    pn_http1_limits limits;
+    pn_http1_header *header_space;
+    pn_date_cache date;
+    pn_buf logbuf;
+    uint64_t header_ms, keepalive_ms, request_ms;
+};
+
+static void conn_process(pn_conn *c);
+static void conn_close_now(pn_conn *c);
+
+/* ---- small helpers -------------------------------------------------- */
+
+static uint64_t secs_to_ms(double s)
+{
+    if (s <= 0)
+        return 0;
+    return (uint64_t)(s * 1000.0 + 0.5);
+}
+
+static void queue_conn(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (!c->queued) {
+        c->queued = 1;
+        c->next_pending = w->pending;
+        w->pending = c;
+    }
+    if (!w->in_poll && !w->wakeup_asked) {
+        w->wakeup_asked = 1;
+        w->hooks.wakeup(w->ctx);
+    }
+}
+
+static void timers_sync(pn_worker *w)
+{
+    /* Run the 100 ms tick only while some timer is armed. */
+    int want = w->wheel.armed > 0;
+    if (want == w->timer_running)
+        return;
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (want) {
+        its.it_value.tv_nsec = PN_TIMER_TICK_MS * 1000000L;
+        its.it_interval.tv_nsec = PN_TIMER_TICK_MS * 1000000L;
+    }
+    if (timerfd_settime(w->tfd, 0, &its, NULL) == 0)
+        w->timer_running = want;
+}
+
+static void arm_in(pn_conn *c, uint64_t ms)
+{
+    pn_worker *w = c->worker;
+    if (ms == 0) {
+        pn_timer_cancel(&w->wheel, &c->timer);
+        return;
+    }
+    pn_timer_arm(&w->wheel, &c->timer, pn_monotonic_ms() + ms);
+}
+
+/* ---- listeners ------------------------------------------------------ */
+
+static void listeners_register(pn_worker *w, int on)
+{
+    if (w->listening == on)
+        return;
+    for (int i = 0; i < w->nlisten; i++) {
+        pn_listener *l = &w->listeners[i];
+        if (on && !l->registered) {
+            struct epoll_event ev;
+            memset(&ev, 0, sizeof(ev));
+            /* EPOLLEXCLUSIVE: with several workers on one socket, one
+             * connection wakes one worker, not all (thundering herd). */
+            ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+            ev.data.u64 = ((uint64_t)i << 3) | TAG_LISTENER;
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+                l->registered = 1;
+        } else if (!on && l->registered) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+            l->registered = 0;
+        }
+    }
+    w->listening = on;
+}
+
+static void accept_batch(pn_worker *w, int li)
+{
+    pn_listener *l = &w->listeners[li];
+    for (int n = 0; n < ACCEPT_BATCH; n++) {
+        if (w->nconns >= (size_t)w->cfg->max_connections) {
+            /* Over our share: leave further connections in the backlog
+             * (or to other workers) until one of ours closes. */
+            listeners_register(w, 0);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors or memory: stop listening for a moment
+                 * rather than spinning on a level-triggered listen socket. */
+                listeners_register(w, 0);
+                pn_timer_arm(&w->wheel, &w->accept_timer, pn_monotonic_ms() + ACCEPT_PAUSE_MS);
+            }
+            return; /* EAGAIN: drained */
+        }
+        pn_conn *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            return;
+        }
+        if (!l->is_unix) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        c->fd = fd;
+        c->worker = w;
+        c->file_fd = -1;
+        c->listener = li;
+        c->can_write = 1; /* a fresh socket has an empty send buffer */
+        memcpy(&c->peer, &ss, slen);
+        c->peer_len = slen;
+        pn_http1_parser_init(&c->parser, &w->limits, w->header_space);
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.ptr = c;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next_all = w->all;
+        if (w->all)
+            w->all->prev_all = c;
+        w->all = c;
+        w->nconns++;
+        /* A connection that never sends a full head is closed at the
+         * header deadline (slowloris). */
+        arm_in(c, w->header_ms);
+    }
+}
+
+/* ---- output --------------------------------------------------------- */
+
+/* Flush wbuf, then the pending file.  Returns 0, or -1 when the connection
+ * failed (c->dead set). */
+static int flush_output(pn_conn *c)
+{
+    while (pn_buf_live(&c->wbuf) > 0) {
+        if (!c->can_write)
+            return 0;
+        ssize_t n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->can_write = 0;
+                return 0;
+            }
+            c->dead = 1;
+            return -1;
+        }
+        pn_buf_consume(&c->wbuf, (size_t)n);
+    }
+    while (c->file_fd >= 0) {
+        if (c->file_left == 0) {
+            close(c->file_fd);
+            c->file_fd = -1;
+            break;
+        }
+        if (!c->can_write)
+            return 0;
+        off_t off = (off_t)c->file_off;
+        size_t want = c->file_left > (1u << 30) ? (1u << 30) : (size_t)c->file_left;
+        ssize_t n = sendfile(c->fd, c->file_fd, &off, want);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->can_write = 0;
+                return 0;
+            }
+            c->dead = 1;
+            return -1;
+        }
+        if (n == 0) {
+            /* The file shrank under us: the declared length cannot be met. */
+            c->dead = 1;
+            return -1;
+        }
+        c->file_off += (uint64_t)n;
+        c->file_left -= (uint64_t)n;
+    }
+    if (pn_buf_live(&c->wbuf) == 0)
+        pn_buf_shrink(&c->wbuf, 16384);
+    return 0;
+}
+
+static int output_pending(const pn_conn *c)
+{
+    return pn_buf_live(&c->wbuf) > 0 || c->file_fd >= 0;
+}
+
+int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
+{
+    if (c->dead || c->fd < 0)
+        return PN_CONN_GONE;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    size_t sent = 0;
+    if (!output_pending(c) && c->can_write && total > 0) {
+        struct msghdr msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = (struct iovec *)iov;
+        msg.msg_iovlen = (size_t)iovcnt;
+        ssize_t n;
+        do {
+            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->dead = 1;
+                queue_conn(c);
+                return PN_CONN_GONE;
+            }
+            c->can_write = 0;
+        } else {
+            sent = (size_t)n;
+            if (sent < total)
+                c->can_write = 0; /* short write: the socket buffer is full */
+        }
+    }
+    if (sent < total) {
+        size_t skip = sent;
+        if (pn_buf_reserve(&c->wbuf, total - sent) < 0) {
+            c->dead = 1;
+            queue_conn(c);
+            return PN_CONN_GONE;
+        }
+        for (int i = 0; i < iovcnt; i++) {
+            size_t len = iov[i].iov_len;
+            if (skip >= len) {
+                skip -= len;
+                continue;
+            }
+            pn_buf_append(&c->wbuf, (const char *)iov[i].iov_base + skip, len - skip);
+            skip = 0;
+        }
+    }
+    if (pn_buf_live(&c->wbuf) > (size_t)c->worker->cfg->write_buffer_size) {
+        c->drain_wanted = 1;
+        return PN_CONN_WAIT;
+    }
+    return PN_CONN_OK;
+}
+
+int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
+{
+    if (c->dead || c->fd < 0 || c->file_fd >= 0) {
+        close(fd);
+        return PN_CONN_GONE;
+    }
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_left = len;
+    if (flush_output(c) < 0) {
+        queue_conn(c);
+        return PN_CONN_GONE;
+    }
+    if (output_pending(c)) {
+        c->drain_wanted = 1;
+        return PN_CONN_WAIT;
+    }
+    return PN_CONN_OK;
+}
+
+/* ---- input ---------------------------------------------------------- */
+
+/* Read while the socket has data and the buffer holds fewer than `limit`
+ * live bytes.  Sets peer_closed on EOF, dead on error. */
+static void read_input(pn_conn *c, size_t limit)
+{
+    while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
+        if (pn_buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
+            c->dead = 1;
+            return;
+        }
+        size_t space = pn_buf_space(&c->rbuf);
+        ssize_t n = recv(c->fd, pn_buf_tail(&c->rbuf), space, 0);
+        if (n > 0) {
+            c->rbuf.len += (size_t)n;
+            /* A short read drained the socket; with edge-triggered epoll
+             * any later data brings a new event. */
+            if ((size_t)n < space)
+                c->can_read = 0;
+            continue;
+        }
+        if (n == 0) {
+            c->peer_closed = 1;
+            c->can_read = 0;
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->can_read = 0;
+            return;
+        }
+        c->dead = 1;
+        return;
+    }
+}
+
+/* Decode raw body bytes in place: payload moves down to follow the decoded
+ * bytes already at the front of rbuf, framing becomes part of the gap.
+ * Returns -1 on a framing error (c->body_error set). */
+static int decode_body(pn_conn *c)
+{
+    while (!c->body.done) {
+        char *base = pn_buf_head(&c->rbuf);
+        size_t raw_at = c->body_ready + c->body_gap;
+        size_t raw_len = pn_buf_live(&c->rbuf) - raw_at;
+        if (raw_len == 0)
+            return 0;
+        size_t consumed = 0, dlen = 0;
+        const char *data = NULL;
+        int rc = pn_http1_body_next(&c->body, base + raw_at, raw_len, &consumed, &data, &dlen);
+        if (rc == PN_HTTP1_ERROR) {
+            c->body_error = c->body.error_status ? c->body.error_status : 400;
+            return -1;
+        }
+        if (dlen > 0) {
+            char *dst = base + c->body_ready;
+            if (dst != data)
+                memmove(dst, data, dlen);
+            c->body_ready += dlen;
+        }
+        c->body_gap += consumed - dlen;
+        if (rc == PN_HTTP1_INCOMPLETE)
+            return 0;
+    }
+    return 0;
+}
+
+static void drop_decoded_body(pn_conn *c)
+{
+    pn_buf_consume(&c->rbuf, c->body_ready + c->body_gap);
+    c->body_ready = c->body_gap = 0;
+}
+
+int pn_conn_body(pn_conn *c, const char **data, size_t *len)
+{
+    if (c->body_error || c->dead)
+        return -1;
+    if (c->body_ready == 0 && !c->body.done) {
+        /* Nothing decoded yet: read what the socket has now (no loop
+         * round-trip when the bytes are already there). */
+        read_input(c, BODY_BUFFER_MAX);
+        if (decode_body(c) < 0)
+            return -1;
+        if (c->dead || (c->peer_closed && c->body_ready == 0 && !c->body.done)) {
+            queue_conn(c);
+            return -1;
+        }
+    }
+    if (c->body_ready == 0 && !c->body.done) {
+        c->body_wanted = 1;
+        return 0;
+    }
+    *data = pn_buf_head(&c->rbuf);
+    *len = c->body_ready;
+    return 1;
+}
+
+void pn_conn_body_consume(pn_conn *c, size_t n)
+{
+    if (n > c->body_ready)
+        n = c->body_ready;
+    c->body_ready -= n;
+    pn_buf_consume(&c->rbuf, n);
+    if (c->body_ready == 0 && c->body_gap) {
+        pn_buf_consume(&c->rbuf, c->body_gap);
+        c->body_gap = 0;
+    }
+    /* Space freed: the app can take more, so read again if we had stopped. */
+    if (c->can_read)
+        queue_conn(c);
+}
+
+void pn_conn_send_continue(pn_conn *c, int expect_continue)
+{
+    if (!expect_continue || c->sent_continue || c->body.done)
+        return;
+    c->sent_continue = 1;
+    pn_buf tmp = PN_BUF_INIT;
+    char space[32];
+    /* The interim response is tiny: build it on the stack. */
+    tmp.data = space;
+    tmp.cap = sizeof(space);
+    if (pn_http1_write_continue(&tmp) == 0) {
+        struct iovec iov = {tmp.data, tmp.len};
+        pn_conn_write(c, &iov, 1);
+    }
+}
+
+/* ---- connection life ------------------------------------------------ */
+
+static void conn_error_response(pn_conn *c, int status)
+{
+    pn_worker *w = c->worker;
+    pn_http1_head_opts opts = {pn_worker_date(w), w->cfg->server_header ? "pounce" : NULL};
+    pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
+    c->phase = PN_CONN_CLOSING;
+    c->keep_alive = 0;
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+        pn_conn_access_log(c, "-", 1, "-", 1, 1, status, 0, 0);
+}
+
+static void begin_closing(pn_conn *c)
+{
+    c->phase = PN_CONN_CLOSING;
+    arm_in(c, c->worker->request_ms);
+}
+
+/* Start the next request cycle on a persistent connection. */
+static void next_cycle(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    c->phase = PN_CONN_HEAD;
+    c->head_started = 0;
+    c->sent_continue = 0;
+    c->expect_continue = 0;
+    c->body_error = 0;
+    pn_http1_parser_reset(&c->parser);
+    if (pn_buf_live(&c->rbuf) == 0) {
+        pn_buf_shrink(&c->rbuf, 4096);
+        arm_in(c, w->keepalive_ms);
+    } else {
+        c->head_started = 1;
+        arm_in(c, w->header_ms);
+    }
+}
+
+void pn_conn_response_done(pn_conn *c, int keep_alive)
+{
+    pn_worker *w = c->worker;
+    if (!c->in_request)
+        return;
+    c->in_request = 0;
+    c->body_wanted = 0;
+    c->drain_wanted = 0;
+    c->udata = NULL;
+    if (c->dead) {
+        queue_conn(c);
+        return;
+    }
+    if (!keep_alive || !c->keep_alive || c->closing_soon || w->draining || c->body_error) {
+        c->keep_alive = 0;
+        begin_closing(c);
+        queue_conn(c);
+        return;
+    }
+    drop_decoded_body(c);
+    if (!c->body.done) {
+        /* The app did not read the whole body.  Discard a bounded amount
+         * so the connection can persist; never parse it as a request. */
+        if (c->expect_continue && !c->sent_continue) {
+            /* The client may be waiting for 100 Continue before sending
+             * the body (RFC 9110 §10.1.1): we cannot know, so close. */
+            begin_closing(c);
+            queue_conn(c);
+            return;
+        }
+        if (c->body.kind == PN_BODY_LENGTH && c->body.remaining > DRAIN_MAX) {
+            begin_closing(c);
+            queue_conn(c);
+            return;
+        }
+        c->phase = PN_CONN_DRAINING;
+        c->drained = 0;
+        arm_in(c, w->request_ms);
+        queue_conn(c);
+        return;
+    }
+    next_cycle(c);
+    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed)
+        queue_conn(c);
+    else if (!w->in_poll)
+        timers_sync(w);
+}
+
+void pn_conn_close(pn_conn *c)
+{
+    c->dead = 1;
+    queue_conn(c);
+}
+
+void pn_conn_set_stall_timer(pn_conn *c, int on)
+{
+    if (c->phase != PN_CONN_REQUEST)
+        return;
+    if (on)
+        arm_in(c, c->worker->request_ms);
+    else
+        pn_timer_cancel(&c->worker->wheel, &c->timer);
+    if (!c->worker->in_poll)
+        timers_sync(c->worker);
+}
+
+static void conn_unlink(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (c->prev_all)
+        c->prev_all->next_all = c->next_all;
+    else
+        w->all = c->next_all;
+    if (c->next_all)
+        c->next_all->prev_all = c->prev_all;
+    if (c->queued) {
+        pn_conn **pp = &w->pending;
+        while (*pp && *pp != c)
+            pp = &(*pp)->next_pending;
+        if (*pp)
+            *pp = c->next_pending;
+        c->queued = 0;
+    }
+}
+
+static void conn_close_now(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    pn_timer_cancel(&w->wheel, &c->timer);
+    conn_unlink(c);
+    if (c->fd >= 0) {
+        close(c->fd); /* also removes it from the epoll set */
+        c->fd = -1;
+    }
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    c->dead = 1;
+    if (c->udata || c->in_request)
+        w->hooks.on_close(w->ctx, c);
+    pn_buf_free(&c->rbuf);
+    pn_buf_free(&c->wbuf);
+    free(c);
+    w->nconns--;
+    if (!w->draining && !w->listening && !pn_timer_armed(&w->accept_timer) &&
+        w->nconns < (size_t)w->cfg->max_connections)
+        listeners_register(w, 1);
+}
+
+/* Lingering close (RFC 9112 §9.6): after an error response the client may
+ * still be sending; closing with unread input makes the kernel send RST,
+ * which can destroy the response before the client reads it.  Shut our
+ * write side, discard input for a short while, then close. */
+static void conn_linger(pn_conn *c)
+{
+    if (!c->lingering) {
+        c->lingering = 1;
+        shutdown(c->fd, SHUT_WR);
+        pn_timer_arm(&c->worker->wheel, &c->timer, pn_monotonic_ms() + LINGER_MS);
+        pn_buf_clear(&c->rbuf);
+    }
+    while (c->can_read && !c->peer_closed && !c->dead) {
+        pn_buf_clear(&c->rbuf);
+        read_input(c, READ_CHUNK);
+        c->drained += pn_buf_live(&c->rbuf);
+        if (c->drained > LINGER_MAX)
+            break;
+    }
+    pn_buf_clear(&c->rbuf);
+    if (c->peer_closed || c->dead || c->drained > LINGER_MAX)
+        conn_close_now(c);
+}
+
+static void conn_dispatch(pn_conn *c, pn_http1_request *req)
+{
+    pn_worker *w = c->worker;
+    c->phase = PN_CONN_REQUEST;
+    c->in_request = 1;
+    c->requests++;
+    c->keep_alive = (req->flags & PN_REQ_KEEP_ALIVE) != 0;
+    c->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
+    pn_timer_cancel(&w->wheel, &c->timer);
+    pn_http1_body_init(&c->body, req, (uint64_t)w->cfg->max_request_size,
+                       (size_t)w->cfg->max_header_size);
+    c->body_ready = c->body_gap = 0;
+    c->body_error = 0;
+    /* The head bytes stay where they are (consume only moves the cursor),
+     * so req's slices remain valid throughout on_request's scope building. */
+    pn_buf_consume(&c->rbuf, req->head_len);
+    decode_body(c);
+    pn_http1_parser_reset(&c->parser);
+    if (w->hooks.on_request(w->ctx, c, req) < 0 && c->in_request) {
+        c->in_request = 0;
+        c->udata = NULL;
+        if (!c->dead)
+            conn_error_response(c, 500);
+        queue_conn(c);
+    }
+}
+
+static void conn_process(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (c->dead) {
+        conn_close_now(c);
+        return;
+    }
+    if (output_pending(c) && c->can_write) {
+        if (flush_output(c) < 0) {
+            conn_close_now(c);
+            return;
+        }
+    }
+    if (c->drain_wanted && pn_buf_live(&c->wbuf) <= (size_t)w->cfg->write_buffer_size / 2 &&
+        c->file_fd < 0) {
+        c->drain_wanted = 0;
+        if (c->in_request)
+            w->hooks.on_drain(w->ctx, c);
+        if (c->dead) {
+            conn_close_now(c);
+            return;
+        }
+    }
+    switch (c->phase) {
+    case PN_CONN_HEAD: {
+        read_input(c, w->limits.max_head + 1);
+        if (c->dead) {
+            conn_close_now(c);
+            return;
+        }
+        if (pn_buf_live(&c->rbuf) == 0) {
+            if (c->peer_closed || w->draining)
+                conn_close_now(c);
+            return;
+        }
+        if (!c->head_started) {
+            c->head_started = 1;
+            arm_in(c, w->header_ms);
+        }
+        pn_http1_request req;
+        int rc = pn_http1_parse_head(&c->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
+                                     &req);
+        if (rc == PN_HTTP1_INCOMPLETE) {
+            if (c->peer_closed)
+                conn_close_now(c);
+            return;
+        }
+        if (rc == PN_HTTP1_ERROR) {
+            conn_error_response(c, c->parser.error_status ? c->parser.error_status : 400);
+            arm_in(c, w->request_ms);
+            queue_conn(c);
+            return;
+        }
+        conn_dispatch(c, &req);
+        return;
+    }
+    case PN_CONN_REQUEST: {
+        if (!c->body.done) {
+            if (c->body_wanted || pn_buf_live(&c->rbuf) < BODY_BUFFER_MAX)
+                read_input(c, BODY_BUFFER_MAX);
+            if (decode_body(c) < 0) {
+                c->dead = 1;
+            } else if (c->peer_closed && !c->body.done) {
+                c->dead = 1; /* client went away mid-body */
+            }
+        } else {
+            /* Keep reading a little past the body: it notices a client
+             * that went away (http.disconnect) and buffers pipelined
+             * requests for later. */
+            read_input(c, c->body_ready + c->body_gap + LOOKAHEAD_MAX);
+            if (c->peer_closed)
+                c->dead = 1;
+        }
+        if (c->body_wanted && (c->body_ready > 0 || c->body.done || c->dead || c->body_error)) {
+            c->body_wanted = 0;
+            w->hooks.on_body(w->ctx, c);
+        }
+        if (c->dead)
+            conn_close_now(c);
+        return;
+    }
+    case PN_CONN_DRAINING: {
+        for (;;) {
+            drop_decoded_body(c);
+            if (decode_body(c) < 0) {
+                conn_close_now(c);
+                return;
+            }
+            c->drained += c->body_ready;
+            drop_decoded_body(c);
+            if (c->body.done)
+                break;
+            if (c->drained > DRAIN_MAX || c->peer_closed || c->dead) {
+                conn_close_now(c);
+                return;
+            }
+            if (!c->can_read)
+                return;
+            read_input(c, READ_CHUNK * 2);
+        }
+        next_cycle(c);
+        if (pn_buf_live(&c->rbuf) > 0 || c->can_read)
+            queue_conn(c);
+        return;
+    }
+    case PN_CONN_CLOSING:
+        if (output_pending(c))
+            return; /* wait for EPOLLOUT */
+        conn_linger(c);
+        return;
+    }
+}
+
+static void process_pending(pn_worker *w)
+{
+    while (w->pending) {
+        pn_conn *c = w->pending;
+        w->pending = c->next_pending;
+        c->queued = 0;
+        conn_process(c);
+    }
+}
+
+static void on_timer(pn_timer *t, void *ctx)
+{
+    pn_worker *w = ctx;
+    if (t == &w->accept_timer) {
+        if (!w->draining && w->nconns < (size_t)w->cfg->max_connections)
+            listeners_register(w, 1);
+        return;
+    }
+    pn_conn *c = (pn_conn *)((char *)t - offsetof(pn_conn, timer));
+    if (c->phase == PN_CONN_HEAD && c->head_started && !c->dead) {
+        /* The head did not arrive in time: say so, then close. */
+        conn_error_response(c, 408);
+        arm_in(c, LINGER_MS);
+        queue_conn(c);
+        return;
+    }
+    conn_close_now(c);
+}
+
+/* ---- worker --------------------------------------------------------- */
+
+pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int *is_unix,
+                         int nlisten, const pn_worker_hooks *hooks, void *ctx)
+{
+    pn_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->cfg = cfg;
+    w->hooks = *hooks;
+    w->ctx = ctx;
+    w->epfd = w->evfd = w->tfd = -1;
+    w->limits.max_request_line = (size_t)cfg->max_request_line;
+    w->limits.max_head = (size_t)cfg->max_header_size;
+    w->limits.max_headers = (size_t)cfg->max_headers;
+    w->limits.max_body = (uint64_t)cfg->max_request_size;
+    w->header_ms = secs_to_ms(cfg->header_timeout);
+    w->keepalive_ms = secs_to_ms(cfg->keep_alive_timeout);
+    w->request_ms = secs_to_ms(cfg->request_timeout);
+    w->header_space = calloc((size_t)cfg->max_headers, sizeof(pn_http1_header));
+    w->listeners = calloc((size_t)(nlisten > 0 ? nlisten : 1), sizeof(pn_listener));
+    if (w->header_space == NULL || w->listeners == NULL)
+        goto fail;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (w->epfd < 0 || w->evfd < 0 || w->tfd < 0)
+        goto fail;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u64 = TAG_EVENTFD;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0)
+        goto fail;
+    ev.data.u64 = TAG_TIMERFD;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tfd, &ev) < 0)
+        goto fail;
+    pn_wheel_init(&w->wheel, pn_monotonic_ms());
+    w->nlisten = nlisten;
+    for (int i = 0; i < nlisten; i++) {
+        w->listeners[i].fd = listen_fds[i];
+        w->listeners[i].is_unix = is_unix ? is_unix[i] : 0;
+    }
+    listeners_register(w, 1);
+    return w;
+fail: {
+    int e = errno;
+    pn_worker_free(w);
+    errno = e ? e : ENOMEM;
+    return NULL;
+}
+}
+
+void pn_worker_close_all(pn_worker *w)
+{
+    while (w->all)
+        conn_close_now(w->all);
+}
+
+void pn_worker_free(pn_worker *w)
+{
+    if (w == NULL)
+        return;
+    pn_worker_close_all(w);
+    pn_worker_flush_log(w);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->evfd >= 0)
+        close(w->evfd);
+    if (w->tfd >= 0)
+        close(w->tfd);
+    pn_buf_free(&w->logbuf);
+    free(w->header_space);
+    free(w->listeners);
+    free(w);
+}
+
+int pn_worker_fd(const pn_worker *w) { return w->epfd; }
+size_t pn_worker_connections(const pn_worker *w) { return w->nconns; }
+const pn_config *pn_worker_config(const pn_worker *w) { return w->cfg; }
+uint64_t pn_worker_now_ms(const pn_worker *w) { return w->wheel.now_ms; }
+
+void pn_worker_wake(pn_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof(one));
+    (void)r;
+}
+
+const char *pn_worker_date(pn_worker *w)
+{
+    if (!w->cfg->date_header)
+        return NULL;
+    return pn_date_get(&w->date, time(NULL));
+}
+
+int pn_worker_poll(pn_worker *w)
+{
+    struct epoll_event evs[EVENT_BATCH];
+    w->in_poll = 1;
+    w->wakeup_asked = 0;
+    process_pending(w);
+    int tick = 0;
+    for (int round = 0; round < 8; round++) {
+        int n = epoll_wait(w->epfd, evs, EVENT_BATCH, 0);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64 & TAG_MASK;
+            if (tag == TAG_LISTENER) {
+                if (!w->draining)
+                    accept_batch(w, (int)(evs[i].data.u64 >> 3));
+                continue;
+            }
+            if (tag == TAG_EVENTFD) {
+                uint64_t v;
+                ssize_t r = read(w->evfd, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
+            if (tag == TAG_TIMERFD) {
+                uint64_t v;
+                ssize_t r = read(w->tfd, &v, sizeof(v));
+                (void)r;
+                /* Deadlines are handled after this batch: closing a
+                 * connection frees it, and a later entry of evs[] may
+                 * still name it. */
+                tick = 1;
+                continue;
+            }
+            pn_conn *c = evs[i].data.ptr;
+            uint32_t e = evs[i].events;
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                c->can_read = 1;
+            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                c->can_write = 1;
+            /* Process through the pending list: a connection closed by an
+             * earlier event of this batch is unlinked from it, so a stale
+             * pointer in evs[] is never touched after free. */
+            if (!c->queued) {
+                c->queued = 1;
+                c->next_pending = w->pending;
+                w->pending = c;
+            }
+        }
+        /* Closing a connection frees it; later events in evs[] may name it.
+         * Queue-then-process avoids that: closed conns leave the queue. */
+        process_pending(w);
+        if (n < EVENT_BATCH)
+            break;
+    }
+    if (tick) {
+        pn_wheel_advance(&w->wheel, pn_monotonic_ms(), on_timer, w);
+    }
+    process_pending(w);
+    timers_sync(w);
+    pn_worker_flush_log(w);
+    w->in_poll = 0;
+    return 0;
+}
+
+int pn_worker_drain(pn_worker *w)
+{
+    w->draining = 1;
+    listeners_register(w, 0);
+    pn_timer_cancel(&w->wheel, &w->accept_timer);
+    pn_conn *c = w->all;
+    while (c) {
+        pn_conn *next = c->next_all;
+        c->closing_soon = 1;
+        if (c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0 &&
+            !output_pending(c))
+            conn_close_now(c);
+        c = next;
+    }
+    return (int)w->nconns;
+}
+
+/* ---- access log ----------------------------------------------------- */
+
+void pn_worker_flush_log(pn_worker *w)
+{
+    while (pn_buf_live(&w->logbuf) > 0) {
+        ssize_t n = write(2, pn_buf_head(&w->logbuf), pn_buf_live(&w->logbuf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        pn_buf_consume(&w->logbuf, (size_t)n);
+    }
+    pn_buf_clear(&w->logbuf);
+}
+
+void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
+                        size_t target_len, int version_minor, int status, uint64_t bytes,
+                        uint64_t duration_ns)
+{
+    pn_worker *w = c->worker;
+    char client[INET6_ADDRSTRLEN + 16];
+    size_t clen = 0;
+    if (c->peer.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
+        inet_ntop(AF_INET, &sin->sin_addr, client, sizeof(client));
+        clen = strlen(client);
+        clen += (size_t)snprintf(client + clen, sizeof(client) - clen, ":%u",
+                                 (unsigned)ntohs(sin->sin_port));
+    } else if (c->peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
+        client[0] = '[';
+        inet_ntop(AF_INET6, &sin6->sin6_addr, client + 1, sizeof(client) - 1);
+        clen = strlen(client);
+        clen += (size_t)snprintf(client + clen, sizeof(client) - clen, "]:%u",
+                                 (unsigned)ntohs(sin6->sin6_port));
+    } else {
+        memcpy(client, "unix", 4);
+        clen = 4;
+    }
+    pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len,
+                  version_minor, status, bytes, duration_ns);
+    if (!w->in_poll || pn_buf_live(&w->logbuf) > 32768)
+        pn_worker_flush_log(w);
+}

@@ -1,1 +1,40 @@
-"""placeholder."""
+"""Pounce: an ASGI server for CPython with a C core.
+
+    pounce myapp:app --workers 4
+
+Programmatic use::
+
+    import pounce
+    pounce.run(app, port=8000, workers=2)
+
+``pounce.Config(**settings)`` builds and validates an immutable
+configuration; its fields are readable and assignment raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pounce._pounce import VERSION as __version__
+from pounce._pounce import Config
+
+__all__ = ["Config", "run", "__version__"]
+
+
+def run(app: Any, **settings: Any) -> int:
+    """Run ``app`` until SIGINT/SIGTERM with the given settings (the same
+    names as the command-line options, with underscores).  Returns the exit
+    status.  ``app`` may be an ASGI callable or a "module:attribute" string."""
+    from pounce._importer import import_app
+    from pounce._logging import setup_logging
+    from pounce._server import serve
+
+    config = settings.pop("config", None)
+    if config is None:
+        config = Config(**settings)
+    elif settings:
+        config = config.replace(**settings)
+    setup_logging(config.log_level)
+    if isinstance(app, str):
+        app = import_app(app, factory=config.factory, app_dir=config.app_dir)
+    return serve(app, config)

@@ -1,1 +1,231 @@
-"""placeholder."""
+"""Build a pounce.Config from every source, in priority order.
+
+    command line  >  POUNCE_<NAME> environment variables  >  config file  >  default
+
+The settings table (``pounce._pounce.SETTINGS``, generated from
+csrc/pn_settings.def) is the only list of settings: this module, the CLI and
+docs/configuration.md all walk it.  Validation (types, ranges, choices, rules
+across settings) lives in the C constructor of pounce.Config; this module only
+turns text into typed values and says which source a bad value came from.
+
+Called once, on the main thread, before any worker starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from typing import Any, Mapping, NamedTuple
+
+from pounce._pounce import SETTINGS, Config
+
+__all__ = [
+    "ConfigError",
+    "Setting",
+    "load_config",
+    "settings",
+    "env_name",
+    "flag_name",
+    "parse_text",
+    "SIZE_UNITS",
+]
+
+
+class ConfigError(Exception):
+    """A bad setting; the message is one line and names its source."""
+
+
+class Setting(NamedTuple):
+    name: str
+    kind: str  # "str" "int" "size" "float" "bool" "choice"
+    default: Any
+    min: Any
+    max: Any
+    choices: tuple[str, ...] | None
+    group: str
+    help: str
+
+
+def settings() -> tuple[Setting, ...]:
+    return tuple(Setting(*row) for row in SETTINGS)
+
+
+_BY_NAME = {row[0]: Setting(*row) for row in SETTINGS}
+
+
+def env_name(name: str) -> str:
+    return "POUNCE_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# nginx-style: every unit is a power of 1024, with or without "i" and "B",
+# any case.  "16k", "16K", "16KB" and "16KiB" all mean 16384 bytes.
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE_RE = re.compile(r"\s*(\d+)\s*(?:([kmgt])(?:i?b)?|(b)?)\s*", re.IGNORECASE)
+_INT_RE = re.compile(r"\s*[+-]?\d+\s*")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, _BY_NAME, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def parse_text(name: str, text: str) -> Any:
+    """Convert the text form of a setting (environment, command line) to the
+    type its Config field takes.  Ranges and choices are left to Config.
+    Raises ValueError with a message that does not name the source."""
+    s = _BY_NAME[name]
+    if name == "workers" and text.strip().lower() == "auto":
+        return 0
+    if s.kind in ("str", "choice"):
+        return text
+    if s.kind == "int":
+        if not _INT_RE.fullmatch(text):
+            raise ValueError(f"expected an integer, got {text!r}")
+        return int(text)
+    if s.kind == "size":
+        m = _SIZE_RE.fullmatch(text)
+        if not m:
+            raise ValueError(f"expected a size such as 65536, 64k or 16MiB, got {text!r}")
+        return int(m.group(1)) * SIZE_UNITS[(m.group(2) or "").lower()]
+    if s.kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+    if s.kind == "bool":
+        low = text.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {text!r}")
+    raise AssertionError(f"unknown kind {s.kind!r}")
+
+
+def _normalize(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _from_value(name: str, value: Any) -> Any:
+    """Values from a file or from Python: strings are accepted wherever the
+    text form is (sizes with units, workers = "auto", "5" for a number)."""
+    if isinstance(value, str) and _BY_NAME[name].kind not in ("str", "choice"):
+        return parse_text(name, value)
+    return value
+
+
+def _read_file(path: str, label: str, pyproject: bool) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{label}: invalid TOML: {e}") from None
+    if pyproject:
+        data = data.get("tool", {}).get("pounce", {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"{label}: [tool.pounce] must be a table")
+    return data
+
+
+def _find_file(cwd: str, config_file: str | None) -> tuple[dict[str, Any], str]:
+    """The file source: its settings and the label used in messages."""
+    if config_file:
+        path = os.path.join(cwd, config_file)
+        pyproject = os.path.basename(config_file) == "pyproject.toml"
+        label = config_file + (" [tool.pounce]" if pyproject else "")
+        return _read_file(path, label, pyproject), label
+    path = os.path.join(cwd, "pounce.toml")
+    if os.path.exists(path):
+        return _read_file(path, "pounce.toml", False), "pounce.toml"
+    path = os.path.join(cwd, "pyproject.toml")
+    if os.path.exists(path):
+        label = "pyproject.toml [tool.pounce]"
+        return _read_file(path, label, True), label
+    return {}, ""
+
+
+def load_config(
+    cli: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Merge the sources and build the one validated, immutable Config.
+
+    ``cli`` maps setting names to values given on the command line: text
+    (converted here) or already-typed values.  Only settings actually given
+    belong in it.  ``config_file`` is the --config argument, relative to
+    ``cwd``.  Raises ConfigError naming the offending source.
+    """
+    if environ is None:
+        environ = os.environ
+    cwd = os.getcwd() if cwd is None else cwd
+
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # setting name -> where its value came from
+
+    file_values, file_label = _find_file(cwd, config_file)
+    for key, value in file_values.items():
+        name = _normalize(key)
+        if name not in _BY_NAME:
+            raise ConfigError(f"{file_label}: unknown setting {key!r}{_did_you_mean(name)}")
+        try:
+            merged[name] = _from_value(name, value)
+        except ValueError as e:
+            raise ConfigError(f"{file_label}: {key}: {e}") from None
+        origin[name] = file_label
+
+    for s in _BY_NAME.values():
+        var = env_name(s.name)
+        if var in environ:
+            try:
+                merged[s.name] = parse_text(s.name, environ[var])
+            except ValueError as e:
+                raise ConfigError(f"{var}: {e}") from None
+            origin[s.name] = var
+
+    for key, value in cli.items():
+        name = _normalize(key)
+        flag = flag_name(name)
+        if name not in _BY_NAME:
+            raise ConfigError(f"{flag}: unknown setting{_did_you_mean(name)}")
+        try:
+            merged[name] = _from_value(name, value)
+        except ValueError as e:
+            raise ConfigError(f"{flag}: {e}") from None
+        origin[name] = flag
+
+    try:
+        return Config(**merged)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(_blame(merged, origin, str(e))) from None
+
+
+def _blame(merged: dict[str, Any], origin: dict[str, str], message: str) -> str:
+    """Prefix the constructor's message with the source of the bad value.
+
+    The error path only: find the setting whose value alone reproduces the
+    message.  When none does, the rule spans settings (uds with fd, an empty
+    host): name the sources of every setting the message mentions."""
+    for name, value in merged.items():
+        try:
+            Config(**{name: value})
+        except (TypeError, ValueError) as e:
+            if str(e) == message:
+                return f"{origin[name]}: {message}"
+    words = set(re.findall(r"\w+", message))
+    sources = [origin[n] for n in merged if n in words]
+    return f"{', '.join(dict.fromkeys(sources)) or 'config'}: {message}"

@@ -1,0 +1,1 @@
+"""Benchmark harness: raw ASGI apps served by Pounce and by peer servers."""

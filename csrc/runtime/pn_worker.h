@@ -1,0 +1,183 @@
+/*
+ * pn_worker — one worker: an epoll instance, its listening sockets, its
+ * connections, their timers, and the HTTP/1.1 connection state machine.
+ *
+ * Runtime layer: plain C, no Python.h, no knowledge of ASGI.  The layer above
+ * (the bridge) supplies pn_worker_hooks and drives the worker by calling
+ * pn_worker_poll() whenever the epoll fd (pn_worker_fd) is readable — the
+ * bridge registers that fd once with the asyncio loop's add_reader.
+ *
+ * Threads: a worker and everything it owns (connections, buffers, timers,
+ * the access-log buffer, the Date cache) belong to the ONE thread that
+ * created it; no function here may be called from another thread, except
+ * pn_worker_wake() which is async-signal- and thread-safe (it writes the
+ * worker's eventfd).  Workers share nothing mutable; the pn_config they read
+ * is immutable.
+ *
+ * Re-entrancy rule: hooks are called only from inside pn_worker_poll().
+ * Functions the bridge calls on a connection (pn_conn_write, pn_conn_body,
+ * pn_conn_response_done, pn_conn_close...) never call a hook synchronously;
+ * work they create is queued and done by the next pn_worker_poll() (the
+ * worker asks the bridge for one through hooks->wakeup when it is not
+ * already polling).
+ *
+ * Ownership: the worker owns each pn_conn and frees it after calling
+ * hooks->on_close(c); the bridge may keep a pointer to a connection only
+ * until then.  c->udata is the bridge's.
+ */
+#ifndef PN_WORKER_H
+#define PN_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "pn_buf.h"
+#include "pn_config.h"
+#include "pn_http1_parse.h"
+#include "pn_http1_write.h"
+#include "pn_timer.h"
+
+typedef struct pn_worker pn_worker;
+typedef struct pn_conn pn_conn;
+
+typedef struct pn_worker_hooks {
+    /* A request head is complete.  req's slices point into the connection's
+     * read buffer and are valid only during the call.  Return 0, or -1 to
+     * answer 500 and close (e.g. out of memory). */
+    int (*on_request)(void *ctx, pn_conn *c, const pn_http1_request *req);
+    /* Body bytes became available, the body ended, or the body failed
+     * (c->body_error != 0), while the bridge waits (pn_conn_body returned 0). */
+    void (*on_body)(void *ctx, pn_conn *c);
+    /* The output buffer fell below the low watermark while the bridge waits
+     * (pn_conn_write returned PN_CONN_WAIT). */
+    void (*on_drain)(void *ctx, pn_conn *c);
+    /* The connection is gone (peer closed, error, timeout, or closed by
+     * pn_conn_close).  Called once; c is freed right after. */
+    void (*on_close)(void *ctx, pn_conn *c);
+    /* Ask for pn_worker_poll() to be called soon (the bridge schedules it on
+     * its event loop).  Called when work is queued outside of a poll. */
+    void (*wakeup)(void *ctx);
+} pn_worker_hooks;
+
+typedef struct pn_listener {
+    int fd;
+    int registered; /* in epoll */
+    int is_unix;
+} pn_listener;
+
+/* Connection phases. */
+enum {
+    PN_CONN_HEAD = 0,   /* reading a request head (or idle keep-alive) */
+    PN_CONN_REQUEST,    /* a request is with the app */
+    PN_CONN_DRAINING,   /* response done; discarding the unread body */
+    PN_CONN_CLOSING,    /* flush the output, then close */
+};
+
+struct pn_conn {
+    int fd;
+    int phase;                /* PN_CONN_* */
+    unsigned can_read : 1;    /* edge-triggered: socket may have data */
+    unsigned can_write : 1;   /* edge-triggered: socket may take data */
+    unsigned peer_closed : 1; /* read side saw EOF / RDHUP */
+    unsigned dead : 1;        /* socket error; close pending */
+    unsigned body_wanted : 1; /* bridge waits for body (on_body owed) */
+    unsigned drain_wanted : 1;/* bridge waits for drain (on_drain owed) */
+    unsigned queued : 1;      /* on the worker's pending list */
+    unsigned keep_alive : 1;  /* after the current response */
+    unsigned head_started : 1;/* first byte of the current head arrived */
+    unsigned closing_soon : 1;/* worker draining: close after this response */
+    unsigned sent_continue : 1;
+    unsigned in_request : 1;  /* bridge holds a request on this conn */
+    unsigned expect_continue : 1; /* current request sent Expect: 100-continue */
+    unsigned lingering : 1;   /* write side shut; discarding input before close */
+    int body_error;           /* HTTP status (400/413) when the body failed */
+    pn_buf rbuf;              /* [off, off+body_ready) decoded body, then raw bytes */
+    size_t body_ready;        /* decoded body bytes at the front of rbuf */
+    size_t body_gap;          /* chunk framing skipped after them; raw input follows */
+    uint64_t drained;         /* body bytes discarded in PN_CONN_DRAINING / lingering */
+    pn_http1_parser parser;
+    pn_http1_body body;
+    pn_buf wbuf;              /* output not yet taken by the kernel */
+    int file_fd;              /* pathsend: file being sent with sendfile, or -1 */
+    uint64_t file_off, file_left;
+    pn_timer timer;
+    pn_conn *next_pending;
+    pn_conn *prev_all, *next_all;
+    pn_worker *worker;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int listener;             /* index of the listener it came from */
+    uint64_t requests;        /* served on this connection */
+    void *udata;              /* the bridge's */
+};
+
+/* Result of pn_conn_write. */
+enum {
+    PN_CONN_OK = 0,     /* taken (sent or buffered below the high watermark) */
+    PN_CONN_WAIT = 1,   /* buffered above the high watermark: wait for on_drain */
+    PN_CONN_GONE = -1,  /* the connection is dead; nothing was sent */
+};
+
+/* Create a worker over the given listening sockets (not owned: the caller
+ * closes them after pn_worker_free).  hooks/ctx are the bridge's.
+ * Returns NULL with errno set. */
+pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int *is_unix,
+                         int nlisten, const pn_worker_hooks *hooks, void *ctx);
+/* Close every connection (calling on_close) and free everything. */
+void pn_worker_free(pn_worker *w);
+int pn_worker_fd(const pn_worker *w);
+/* Handle everything ready now (never blocks).  Returns 0. */
+int pn_worker_poll(pn_worker *w);
+/* Stop accepting; close idle connections now and the others after their
+ * current response.  Returns the number of connections still open. */
+int pn_worker_drain(pn_worker *w);
+/* Close every connection now. */
+void pn_worker_close_all(pn_worker *w);
+size_t pn_worker_connections(const pn_worker *w);
+/* Thread-safe: make the epoll fd readable so the owning thread polls. */
+void pn_worker_wake(pn_worker *w);
+/* Flush the access-log buffer to stderr. */
+void pn_worker_flush_log(pn_worker *w);
+/* Cached Date header text (may be NULL when date_header is off). */
+const char *pn_worker_date(pn_worker *w);
+const pn_config *pn_worker_config(const pn_worker *w);
+uint64_t pn_worker_now_ms(const pn_worker *w);
+
+/* ---- connection API for the bridge (owning thread only) ------------- */
+
+/* Send bytes: writes at once when possible, buffers the rest. */
+int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt);
+/* Queue a file range for sendfile after the buffered output.  Takes
+ * ownership of fd.  Returns like pn_conn_write. */
+int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len);
+/* Decoded request body available now: returns 1 with *data and *len (possibly
+ * len 0 when the body is complete), or 0 when nothing is buffered yet and
+ * the body is not complete (the worker then reads, and calls on_body when
+ * something arrives), or -1 when the body failed (c->body_error) or the
+ * connection is dead.  The bridge copies the bytes then calls
+ * pn_conn_body_consume(c, len). */
+int pn_conn_body(pn_conn *c, const char **data, size_t *len);
+void pn_conn_body_consume(pn_conn *c, size_t n);
+static inline int pn_conn_body_complete(const pn_conn *c)
+{
+    return c->body.done && c->body_ready == 0;
+}
+/* Send "100 Continue" if the request asked for it and it was not sent. */
+void pn_conn_send_continue(pn_conn *c, int expect_continue);
+/* The response is complete.  keep_alive: the response allows the
+ * connection to persist.  The worker drains any unread body (bounded),
+ * then parses the next request, or closes. */
+void pn_conn_response_done(pn_conn *c, int keep_alive);
+/* Close now (abort).  on_close follows from the next poll. */
+void pn_conn_close(pn_conn *c);
+/* Arm or clear the stall deadline (request_timeout) while the bridge waits
+ * on the client (body or drain). */
+void pn_conn_set_stall_timer(pn_conn *c, int on);
+/* Append a line to the worker's access-log buffer. */
+void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len,
+                        const char *target, size_t target_len, int version_minor,
+                        int status, uint64_t bytes, uint64_t duration_ns);
+
+#endif

@@ -1,0 +1,1 @@
+"""ASGI apps the integration tests serve, one module per theme."""

@@ -1,0 +1,172 @@
+"""Raw ASGI app for the receive/send tests (ASGI HTTP spec, version 3.0).
+
+Routes take their parameters from the query string; `token` names the
+record file (see _support.record) where the app reports what it saw when
+the test cannot learn it from the response.
+"""
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from tests.apps._support import RECORD_ENV, query, read_body, record, respond, respond_json
+
+_PATTERN = bytes(range(256)) * 4096  # 1 MiB, cheap to slice
+
+
+def pattern(n: int) -> bytes:
+    reps, rest = divmod(n, len(_PATTERN))
+    return _PATTERN * reps + _PATTERN[:rest]
+
+
+async def _gate(token: str, timeout: float) -> bool:
+    """Wait until the test creates <record dir>/<token>.go."""
+    gate = Path(os.environ.get(RECORD_ENV, "/nonexistent")) / f"{token}.go"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not gate.exists():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def _misuse(case, token, receive, send):
+    """Make one wrong send() call; report what it raised in the response."""
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    try:
+        if case == "body_before_start":
+            await send({"type": "http.response.body", "body": b"early"})
+        elif case == "start_twice":
+            await send(start)
+            await send(start)
+        elif case == "unknown_type":
+            await send({"type": "http.response.bogus"})
+        elif case == "header_str":
+            await send({"type": "http.response.start", "status": 200, "headers": [("x-a", "b")]})
+        elif case == "header_crlf":
+            await send(
+                {"type": "http.response.start", "status": 200,
+                 "headers": [(b"x-a", b"a\r\nX-Injected: 1")]}
+            )
+        elif case == "status_str":
+            await send({"type": "http.response.start", "status": "200", "headers": []})
+        elif case == "body_after_complete":
+            await respond(send, 200, b"complete")
+            await send({"type": "http.response.body", "body": b"late"})
+        else:
+            raise AssertionError(case)
+    except Exception as exc:  # noqa: BLE001 - reporting exactly what was raised
+        outcome = f"caught {type(exc).__name__}"
+    else:
+        outcome = "no error"
+    record(token, outcome)
+    if case == "start_twice":
+        await send({"type": "http.response.body", "body": outcome.encode()})
+    elif case == "header_crlf":
+        # Whether the refused start counts as sent is the server's choice;
+        # the test only needs the record and that nothing was injected.
+        try:
+            await respond(send, 200, outcome.encode())
+        except RuntimeError:
+            pass
+    elif case != "body_after_complete":
+        await respond(send, 200, outcome.encode())
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path = scope["path"]
+    q = query(scope)
+    token = q.get("token", "")
+
+    if path == "/":
+        await respond(send, 200, b"ok")
+
+    elif path == "/body-messages":
+        body, msgs = await read_body(receive)
+        await respond_json(send, {"len": len(body), "body": body.decode("latin-1"), "msgs": msgs})
+
+    elif path == "/echo":
+        body, _ = await read_body(receive)
+        await respond(send, 200, body, [(b"x-sha256", hashlib.sha256(body).hexdigest().encode())])
+
+    elif path == "/big":
+        await respond(send, 200, pattern(int(q["n"])))
+
+    elif path == "/disconnect-after":
+        await respond(send, 200, b"done")
+        try:
+            msg = await asyncio.wait_for(receive(), 5)
+            record(token, msg["type"])
+        except asyncio.TimeoutError:
+            record(token, "timeout")
+
+    elif path == "/wait-disconnect":
+        record(token, "started")
+        try:
+            while True:
+                msg = await asyncio.wait_for(receive(), 10)
+                record(token, f"{msg['type']} {len(msg.get('body', b''))}")
+                if msg["type"] == "http.disconnect":
+                    break
+        except asyncio.TimeoutError:
+            record(token, "timeout")
+
+    elif path == "/stream-gated":
+        n = int(q.get("n", "100"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"chunk 0\n", "more_body": True})
+        record(token, "first-sent")
+        record(token, "gate-open" if await _gate(token, 5) else "gate-timeout")
+        for i in range(1, n):
+            if i == n - 1:
+                record(token, "last-sent")
+            await send({"type": "http.response.body", "body": b"chunk %d\n" % i,
+                        "more_body": i < n - 1})
+
+    elif path == "/stream":
+        n, delay = int(q.get("n", "100")), float(q.get("delay_ms", "1")) / 1000
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+            await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": b""})
+
+    elif path == "/pathsend":
+        file_path = q["path"]
+        size = os.path.getsize(file_path)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(size).encode())]})
+        await send({"type": "http.response.pathsend", "path": file_path})
+
+    elif path == "/misuse":
+        await _misuse(q["case"], token, receive, send)
+
+    elif path == "/raise-before":
+        raise ValueError(q.get("msg", "boom"))
+
+    elif path == "/raise-after":
+        headers = [(b"content-length", b"100")] if q.get("cl") else []
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise ValueError("boom after start")
+
+    elif path == "/return-after-start":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+
+    elif path == "/no-response":
+        return
+
+    else:
+        await respond(send, 404, b"not found")

@@ -1,0 +1,3 @@
+"""A module with a bug: it raises while being imported."""
+
+raise RuntimeError("boom from imp_raises")

@@ -1,0 +1,5 @@
+"""Only importable when --app-dir points at other_dir."""
+
+
+async def app(scope, receive, send):
+    pass

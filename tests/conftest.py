@@ -1,0 +1,86 @@
+"""Fixtures shared by the integration tests.
+
+The server under test is `pounce` unless POUNCE_TEST_SERVER=uvicorn, which
+runs the same tests against uvicorn to check the tests themselves; tests
+marked `pounce_only` are then skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.server import LIVE_SERVERS, RECORD_ENV, SERVER_KIND, start_server
+
+
+def pytest_report_header(config):
+    return f"server under test: {SERVER_KIND}"
+
+
+def pytest_collection_modifyitems(config, items):
+    # POUNCE_TEST_RUN_ALL=1 runs pounce_only tests against uvicorn anyway, to
+    # see that they catch the differences their reasons claim.
+    if SERVER_KIND == "pounce" or os.environ.get("POUNCE_TEST_RUN_ALL") == "1":
+        return
+    for item in items:
+        mark = item.get_closest_marker("pounce_only")
+        if mark is None:
+            continue
+        why = mark.args[0] if mark.args else mark.kwargs.get("reason", "Pounce-specific behaviour")
+        item.add_marker(pytest.mark.skip(reason=f"pounce_only under {SERVER_KIND}: {why}"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A failing test shows the logs of every server still running, which is
+    # where tracebacks from the server or the app end up.
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for srv in LIVE_SERVERS:
+            report.sections.append((f"server log: {' '.join(srv.cmd[1:])}", srv.log_text()))
+
+
+@pytest.fixture(scope="session")
+def record_dir(tmp_path_factory):
+    """Where test apps record events (they find it in $POUNCE_TEST_RECORD_DIR)."""
+    return tmp_path_factory.mktemp("records")
+
+
+def _factory(record_dir):
+    started = []
+
+    def make(app, *args, env=None, timeout=10):
+        full_env = {RECORD_ENV: str(record_dir)}
+        if env:
+            full_env.update(env)
+        srv = start_server(app, *args, env=full_env, timeout=timeout)
+        started.append(srv)
+        return srv
+
+    return make, started
+
+
+def _cleanup(started):
+    for srv in started:
+        if srv.proc.poll() is None:
+            srv.stop(timeout=5)
+        else:
+            srv.kill()
+
+
+@pytest.fixture
+def server_factory(record_dir):
+    """start(app, *args, env=None) -> Server; stopped at the end of the test."""
+    make, started = _factory(record_dir)
+    yield make
+    _cleanup(started)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(record_dir):
+    """Like server_factory, but the servers live for the whole module."""
+    make, started = _factory(record_dir)
+    yield make
+    _cleanup(started)

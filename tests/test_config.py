@@ -1,0 +1,519 @@
+"""pounce.Config (C) and the settings loader (pounce._config)."""
+
+import copy
+import math
+import pathlib
+import pickle
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import pounce
+from pounce._config import ConfigError, load_config, parse_text
+from pounce._pounce import SETTINGS, Config
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULTS = {row[0]: row[2] for row in SETTINGS}
+KINDS = {row[0]: row[1] for row in SETTINGS}
+
+
+# ---- the table ------------------------------------------------------------
+
+
+def test_settings_table_shape():
+    assert len(SETTINGS) == len({row[0] for row in SETTINGS}) > 20
+    for name, kind, default, lo, hi, choices, group, help_text in SETTINGS:
+        assert kind in ("str", "int", "size", "float", "bool", "choice"), name
+        assert group and help_text, name
+        if kind in ("int", "size", "float"):
+            assert lo <= default <= hi, name
+        else:
+            assert lo is None and hi is None, name
+        if kind == "choice":
+            assert isinstance(choices, tuple) and default in choices, name
+        else:
+            assert choices is None, name
+    assert ("port", "int", 8000, 0, 65535, None, "socket") == SETTINGS[1][:7]
+
+
+def test_defaults_match_table():
+    c = Config()
+    assert c._asdict() == DEFAULTS
+    for name, default in DEFAULTS.items():
+        value = getattr(c, name)
+        assert value == default and type(value) is type(default), name
+
+
+def test_getter_types():
+    c = Config()
+    assert type(c.port) is int and type(c.max_request_size) is int
+    assert type(c.keep_alive_timeout) is float
+    assert c.factory is False and c.access_log is True
+    assert c.loop == "auto" and c.log_level == "info"
+
+
+def test_every_setting_roundtrips():
+    values = {}
+    for name, kind, default, lo, hi, choices, *_ in SETTINGS:
+        if kind == "str":
+            values[name] = default + "x" if name != "uds" else ""
+        elif kind in ("int", "size"):
+            values[name] = hi if name != "fd" else -1
+        elif kind == "float":
+            values[name] = float(lo)
+        elif kind == "bool":
+            values[name] = not default
+        else:
+            values[name] = choices[-1]
+    c = Config(**values)
+    assert c._asdict() == values
+
+
+# ---- validation messages --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, message",
+    [
+        ({"prot": 1}, TypeError, "unknown setting 'prot' (did you mean 'port'?)"),
+        ({"zzzzzz": 1}, TypeError, "unknown setting 'zzzzzz'"),
+        ({"wokers": 2}, TypeError, "unknown setting 'wokers' (did you mean 'workers'?)"),
+        ({"port": 70000}, ValueError, "port must be between 0 and 65535, got 70000"),
+        ({"port": -1}, ValueError, "port must be between 0 and 65535, got -1"),
+        ({"port": 2**70}, ValueError, f"port must be between 0 and 65535, got {2**70}"),
+        ({"port": "80"}, TypeError, "port must be an int, got str"),
+        ({"port": True}, TypeError, "port must be an int, got bool"),
+        ({"port": 80.0}, TypeError, "port must be an int, got float"),
+        ({"max_request_size": False}, TypeError, "max_request_size must be an int, got bool"),
+        (
+            {"max_header_size": 100},
+            ValueError,
+            "max_header_size must be between 256 and 16777216, got 100",
+        ),
+        ({"host": 1}, TypeError, "host must be a str, got int"),
+        ({"host": "a\0b"}, ValueError, "host must not contain NUL characters"),
+        ({"uds": "/tmp/x\0"}, ValueError, "uds must not contain NUL characters"),
+        ({"keep_alive_timeout": "5"}, TypeError, "keep_alive_timeout must be a number, got str"),
+        ({"keep_alive_timeout": True}, TypeError, "keep_alive_timeout must be a number, got bool"),
+        (
+            {"keep_alive_timeout": math.nan},
+            ValueError,
+            "keep_alive_timeout must be a finite number, got nan",
+        ),
+        (
+            {"keep_alive_timeout": math.inf},
+            ValueError,
+            "keep_alive_timeout must be a finite number, got inf",
+        ),
+        (
+            {"header_timeout": 0.05},
+            ValueError,
+            "header_timeout must be between 0.1 and 86400.0, got 0.05",
+        ),
+        (
+            {"header_timeout": 10**400},
+            ValueError,
+            f"header_timeout must be between 0.1 and 86400.0, got {10**400}",
+        ),
+        ({"factory": 1}, TypeError, "factory must be a bool, got int"),
+        ({"factory": "yes"}, TypeError, "factory must be a bool, got str"),
+        ({"loop": 1}, TypeError, "loop must be a str, got int"),
+        (
+            {"loop": "trio"},
+            ValueError,
+            "loop must be one of 'auto', 'asyncio', 'uvloop', got 'trio'",
+        ),
+        (
+            {"log_level": "INFO"},
+            ValueError,
+            "log_level must be one of 'debug', 'info', 'warning', 'error', 'critical', got 'INFO'",
+        ),
+        ({"uds": "/tmp/s", "fd": 3}, ValueError, "uds and fd are mutually exclusive"),
+        ({"host": ""}, ValueError, "host must not be empty unless uds or fd is given"),
+    ],
+)
+def test_validation_errors(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        Config(**kwargs)
+    assert str(info.value) == message
+
+
+def test_float_accepts_int_and_bounds():
+    assert Config(keep_alive_timeout=0).keep_alive_timeout == 0.0
+    assert Config(header_timeout=86400).header_timeout == 86400.0
+    assert Config(keep_alive_timeout=2.5).keep_alive_timeout == 2.5
+
+
+def test_empty_host_allowed_with_uds_or_fd():
+    assert Config(host="", uds="/tmp/pounce.sock").uds == "/tmp/pounce.sock"
+    assert Config(host="", fd=3).fd == 3
+
+
+def test_unicode_strings():
+    c = Config(root_path="/caf\u00e9")
+    assert c.root_path == "/caf\u00e9"
+    with pytest.raises(UnicodeEncodeError):
+        Config(root_path="\udcff")
+
+
+def test_positional_arguments_rejected():
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        Config({"port": 1})
+
+
+# ---- immutability, replace, repr, equality, pickle ------------------------
+
+
+def test_immutable():
+    c = Config()
+    msg = "pounce.Config is immutable; use Config.replace(...)"
+    for name in ("port", "host", "nonexistent"):
+        with pytest.raises(AttributeError) as info:
+            setattr(c, name, 1)
+        assert str(info.value) == msg
+        with pytest.raises(AttributeError) as info:
+            delattr(c, name)
+        assert str(info.value) == msg
+    assert c.port == 8000
+    with pytest.raises(TypeError):
+        type("Sub", (Config,), {})  # not subclassable: no mutable subclasses
+    with pytest.raises(TypeError):
+        Config.port = 1
+
+
+def test_replace():
+    c = Config(port=9000)
+    d = c.replace(host="0.0.0.0", workers=4)
+    assert (c.host, c.port, c.workers) == ("127.0.0.1", 9000, 1)
+    assert (d.host, d.port, d.workers) == ("0.0.0.0", 9000, 4)
+    assert c.replace() == c and c.replace() is not c
+    with pytest.raises(ValueError, match="port must be between"):
+        c.replace(port=-5)
+    with pytest.raises(TypeError, match="unknown setting 'prot'"):
+        c.replace(prot=1)
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        Config(uds="/tmp/s").replace(fd=4)
+    with pytest.raises(TypeError):
+        c.replace({"port": 1})
+
+
+def test_repr_shows_only_non_defaults():
+    assert repr(Config()) == "pounce.Config()"
+    assert repr(Config(port=9000, loop="uvloop", access_log=False)) == (
+        "pounce.Config(port=9000, loop='uvloop', access_log=False)"
+    )
+
+
+def test_equality_and_hash():
+    a = Config(port=1, keep_alive_timeout=0.0)
+    b = Config(keep_alive_timeout=-0.0, port=1)
+    assert a == b and not (a != b) and hash(a) == hash(b)
+    assert a != Config(port=2)
+    assert a != {"port": 1}
+    assert len({a, b, Config(port=2)}) == 2
+    assert Config(host="a") != Config(host="b")
+
+
+def test_pickle_and_copy(monkeypatch):
+    # pounce.Config is the pickled name; the package re-exports it.
+    if getattr(pounce, "Config", None) is not Config:
+        monkeypatch.setattr(pounce, "Config", Config, raising=False)
+    c = Config(port=1234, host="::1", loop="asyncio", factory=True, max_request_size=1 << 30)
+    for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+        d = pickle.loads(pickle.dumps(c, proto))
+        assert d == c and type(d) is Config
+    assert copy.copy(c) == c and copy.deepcopy(c) == c
+
+
+def test_concurrent_reads():
+    c = Config(port=4321, host="h")
+    errors = []
+
+    def read():
+        for _ in range(2000):
+            if (c.port, c.host, c._asdict()["port"]) != (4321, "h", 4321):
+                errors.append(1)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# ---- text conversions -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("port", "8080", 8080),
+        ("port", " 80 ", 80),
+        ("workers", "auto", 0),
+        ("workers", "AUTO", 0),
+        ("workers", "3", 3),
+        ("max_request_size", "1024", 1024),
+        ("max_request_size", "16k", 16384),
+        ("max_request_size", "16K", 16384),
+        ("max_request_size", "16kB", 16384),
+        ("max_request_size", "16KiB", 16384),
+        ("max_request_size", "2m", 2 << 20),
+        ("max_request_size", "2MB", 2 << 20),
+        ("max_request_size", "2 MiB", 2 << 20),
+        ("max_request_size", "1G", 1 << 30),
+        ("max_request_size", "1TiB", 1 << 40),
+        ("max_request_size", "10b", 10),
+        ("keep_alive_timeout", "2.5", 2.5),
+        ("keep_alive_timeout", "3", 3.0),
+        ("factory", "1", True),
+        ("factory", "TRUE", True),
+        ("factory", "yes", True),
+        ("factory", "On", True),
+        ("factory", "0", False),
+        ("factory", "false", False),
+        ("factory", "NO", False),
+        ("factory", "off", False),
+        ("loop", "uvloop", "uvloop"),
+        ("host", "::1", "::1"),
+    ],
+)
+def test_parse_text(name, text, value):
+    got = parse_text(name, text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("port", "abc", "expected an integer, got 'abc'"),
+        ("port", "8.0", "expected an integer, got '8.0'"),
+        ("max_request_size", "16q", "expected a size such as 65536, 64k or 16MiB, got '16q'"),
+        ("max_request_size", "1.5M", "expected a size such as 65536, 64k or 16MiB, got '1.5M'"),
+        ("keep_alive_timeout", "soon", "expected a number, got 'soon'"),
+        ("factory", "maybe", "expected a boolean (1/0, true/false, yes/no, on/off), got 'maybe'"),
+    ],
+)
+def test_parse_text_errors(name, text, message):
+    with pytest.raises(ValueError) as info:
+        parse_text(name, text)
+    assert str(info.value) == message
+
+
+# ---- load_config: sources and precedence ----------------------------------
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_defaults(tmp_path):
+    assert load_config({}, environ={}, cwd=str(tmp_path)) == Config()
+
+
+def test_precedence_all_four_sources(tmp_path):
+    write(tmp_path / "pounce.toml", "port = 1001\nhost = 'file'\nbacklog = 11\nworkers = 5\n")
+    environ = {"POUNCE_PORT": "2002", "POUNCE_HOST": "env", "POUNCE_WORKERS": "6", "HOME": "/"}
+    cli = {"port": "3003"}
+    c = load_config(cli, environ=environ, cwd=str(tmp_path))
+    assert c.port == 3003  # command line beats everything
+    assert c.host == "env"  # environment beats the file
+    assert c.workers == 6
+    assert c.backlog == 11  # file beats the default
+    assert c.max_headers == DEFAULTS["max_headers"]  # default
+
+
+def test_cli_typed_values_and_dashes(tmp_path):
+    c = load_config({"keep-alive-timeout": 1.5, "access_log": False}, environ={}, cwd=str(tmp_path))
+    assert c.keep_alive_timeout == 1.5 and c.access_log is False
+
+
+def test_pounce_toml_beats_pyproject(tmp_path):
+    write(tmp_path / "pounce.toml", "port = 1\n")
+    write(tmp_path / "pyproject.toml", "[tool.pounce]\nport = 2\n")
+    assert load_config({}, environ={}, cwd=str(tmp_path)).port == 1
+    (tmp_path / "pounce.toml").unlink()
+    assert load_config({}, environ={}, cwd=str(tmp_path)).port == 2
+
+
+def test_pyproject_without_tool_pounce(tmp_path):
+    write(tmp_path / "pyproject.toml", "[project]\nname = 'x'\n[tool.black]\nline-length = 1\n")
+    assert load_config({}, environ={}, cwd=str(tmp_path)) == Config()
+
+
+def test_explicit_config_file(tmp_path):
+    write(tmp_path / "pounce.toml", "port = 1\n")
+    write(tmp_path / "other.toml", "port = 7\nmax-request-size = '64MiB'\nworkers = 'auto'\n")
+    c = load_config({}, environ={}, cwd=str(tmp_path), config_file="other.toml")
+    assert (c.port, c.max_request_size, c.workers) == (7, 64 << 20, 0)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write(sub / "pyproject.toml", "[tool.pounce]\nport = 8\n")
+    c = load_config({}, environ={}, cwd=str(tmp_path), config_file="sub/pyproject.toml")
+    assert c.port == 8
+    c = load_config({}, environ={}, cwd=str(tmp_path), config_file=str(sub / "pyproject.toml"))
+    assert c.port == 8
+
+
+def test_file_typed_values(tmp_path):
+    write(
+        tmp_path / "pounce.toml",
+        "access_log = false\nkeep_alive_timeout = 2\nloop = 'asyncio'\nmax_headers = 50\n",
+    )
+    c = load_config({}, environ={}, cwd=str(tmp_path))
+    assert (c.access_log, c.keep_alive_timeout, c.loop, c.max_headers) == (
+        False,
+        2.0,
+        "asyncio",
+        50,
+    )
+
+
+def test_env_conversions(tmp_path):
+    environ = {
+        "POUNCE_MAX_REQUEST_SIZE": "1GiB",
+        "POUNCE_ACCESS_LOG": "off",
+        "POUNCE_FACTORY": "Yes",
+        "POUNCE_SHUTDOWN_TIMEOUT": "0.5",
+        "POUNCE_LOG_LEVEL": "debug",
+        "POUNCE_WORKERS": "auto",
+        "POUNCE_NOT_A_SETTING": "ignored",
+    }
+    c = load_config({}, environ=environ, cwd=str(tmp_path))
+    assert c.max_request_size == 1 << 30
+    assert c.access_log is False and c.factory is True
+    assert c.shutdown_timeout == 0.5 and c.log_level == "debug" and c.workers == 0
+
+
+def test_workers_auto_from_cli(tmp_path):
+    assert load_config({"workers": "auto"}, environ={}, cwd=str(tmp_path)).workers == 0
+
+
+@pytest.mark.parametrize(
+    "files, environ, cli, config_file, message",
+    [
+        ({}, {"POUNCE_PORT": "abc"}, {}, None, "POUNCE_PORT: expected an integer, got 'abc'"),
+        (
+            {},
+            {"POUNCE_PORT": "70000"},
+            {},
+            None,
+            "POUNCE_PORT: port must be between 0 and 65535, got 70000",
+        ),
+        (
+            {},
+            {},
+            {"port": "70000"},
+            None,
+            "--port: port must be between 0 and 65535, got 70000",
+        ),
+        (
+            {},
+            {},
+            {"loop": "trio"},
+            None,
+            "--loop: loop must be one of 'auto', 'asyncio', 'uvloop', got 'trio'",
+        ),
+        (
+            {"pounce.toml": "prot = 1\n"},
+            {},
+            {},
+            None,
+            "pounce.toml: unknown setting 'prot' (did you mean 'port'?)",
+        ),
+        (
+            {"pounce.toml": "port = 70000\n"},
+            {},
+            {},
+            None,
+            "pounce.toml: port must be between 0 and 65535, got 70000",
+        ),
+        (
+            {"pounce.toml": "port = '80'\nhost = 5\n"},
+            {},
+            {},
+            None,
+            "pounce.toml: host must be a str, got int",
+        ),
+        (
+            {"pounce.toml": "max_request_size = 'huge'\n"},
+            {},
+            {},
+            None,
+            "pounce.toml: max_request_size: expected a size such as 65536, 64k or 16MiB, "
+            "got 'huge'",
+        ),
+        (
+            {"pyproject.toml": "[tool.pounce]\nbacklog = 0\n"},
+            {},
+            {},
+            None,
+            "pyproject.toml [tool.pounce]: backlog must be between 1 and 1048576, got 0",
+        ),
+        ({"pounce.toml": "port = \n"}, {}, {}, None, "pounce.toml: invalid TOML: "),
+        ({}, {}, {}, "missing.toml", "missing.toml: no such file"),
+        (
+            {"pounce.toml": "uds = '/tmp/s'\n"},
+            {"POUNCE_FD": "3"},
+            {},
+            None,
+            "pounce.toml, POUNCE_FD: uds and fd are mutually exclusive",
+        ),
+        ({}, {}, {"host": ""}, None, "--host: host must not be empty unless uds or fd is given"),
+        (
+            {},
+            {},
+            {"root_path": "a\0b"},
+            None,
+            "--root-path: root_path must not contain NUL characters",
+        ),
+    ],
+)
+def test_load_errors(tmp_path, files, environ, cli, config_file, message):
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(cli, environ=environ, cwd=str(tmp_path), config_file=config_file)
+    text = str(info.value)
+    assert "\n" not in text
+    if message.endswith(": "):
+        assert text.startswith(message)
+    else:
+        assert text == message
+
+
+def test_overridden_bad_value_is_not_an_error(tmp_path):
+    # Only the winning value of each setting is validated.
+    write(tmp_path / "pounce.toml", "port = 70000\n")
+    c = load_config({"port": "1"}, environ={"POUNCE_PORT": "2"}, cwd=str(tmp_path))
+    assert c.port == 1
+
+
+# ---- docs -----------------------------------------------------------------
+
+
+def test_config_docs_up_to_date():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_config_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_config_docs_check_detects_stale(tmp_path):
+    stale = tmp_path / "configuration.md"
+    stale.write_text("old\n")
+    script = str(ROOT / "scripts" / "gen_config_docs.py")
+    r = subprocess.run([sys.executable, script, "--check", "--output", str(stale)])
+    assert r.returncode == 1
+    r = subprocess.run([sys.executable, script, "--output", str(stale)])
+    assert r.returncode == 0
+    text = stale.read_text()
+    for name, kind, *_ in SETTINGS:
+        assert f"`{name}`" in text and f"POUNCE_{name.upper()}" in text
+    r = subprocess.run([sys.executable, script, "--check", "--output", str(stale)])
+    assert r.returncode == 0
