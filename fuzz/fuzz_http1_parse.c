@@ -46,8 +46,7 @@ static void check_slices(const pn_http1_request *r, const char *buf, size_t head
     CHECK(inside(buf, head_len, r->method, r->method_len));
     CHECK(inside(buf, head_len, r->target, r->target_len));
     CHECK(inside(buf, head_len, r->query, r->query_len));
-    CHECK(inside(buf, head_len, r->path, r->path_len) ||
-          (r->path_len == 1 && r->path[0] == '/'));
+    CHECK(inside(buf, head_len, r->path, r->path_len) || (r->path_len == 1 && r->path[0] == '/'));
     CHECK(r->method_len > 0 && r->target_len > 0);
     for (size_t i = 0; i < r->num_headers; i++) {
         const pn_http1_header *h = &r->headers[i];

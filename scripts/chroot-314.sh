@@ -185,20 +185,30 @@ destroy)
     ;;
 test | run | shell)
     ensure
+    # bash runs a trap only after the foreground child returns, so the guest
+    # command runs in the background and we wait for it: a signal then stops
+    # the guest and unmounts at once.
+    child=
     trap unmount_all EXIT
-    trap 'exit 130' INT TERM
+    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait; exit 130' INT TERM
     mount_guest
     sync_host_config
     copy_tree
     case "$cmd" in
-    test)
-        # The same Makefile rules as on the host, parameterised by PYTHON and
-        # VENV; C tests are rebuilt with sid's gcc.
-        guest make test PYTHON=python3.14 VENV="$GUEST_VENV" PYBUILD="$GUEST_PYBUILD"
+    # The same Makefile rules as on the host, parameterised by PYTHON and
+    # VENV; the C tests are rebuilt with sid's gcc.
+    test) set -- make test PYTHON=python3.14 VENV="$GUEST_VENV" PYBUILD="$GUEST_PYBUILD" ;;
+    shell)
+        # Interactive: needs the terminal in the foreground.
+        guest /bin/bash
+        exit
         ;;
-    run) guest "$@" ;;
-    shell) guest /bin/bash ;;
     esac
+    guest "$@" &
+    child=$!
+    rc=0
+    wait "$child" || rc=$?
+    exit "$rc"
     ;;
 *)
     die "unknown command '$cmd' (ensure|test|run|shell|destroy)"

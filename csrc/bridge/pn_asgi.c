@@ -928,6 +928,11 @@ static void request_dealloc(RequestObject *r)
     Py_DECREF(tp);
 }
 
+/* receive/send handed to the app are built from these directly (cheaper
+ * than an attribute lookup that creates a bound method). */
+static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARGS, "ASGI receive()"};
+static PyMethodDef request_send_def = {"send", request_send, METH_O, "ASGI send(message)"};
+
 static PyMethodDef request_methods[] = {
     {"receive", request_receive, METH_NOARGS, "ASGI receive()"},
     {"send", request_send, METH_O, "ASGI send(message)"},
@@ -1020,11 +1025,62 @@ static PyObject *client_tuple(const pn_conn *c)
     Py_RETURN_NONE;
 }
 
-static int set_item(PyObject *d, const char *key, PyObject *v /* stolen */)
+static const char *const key_names[PN_KEY_COUNT] = {
+    "type",      "asgi",     "http_version", "server",  "client",     "scheme",
+    "method",    "root_path", "path",        "raw_path", "query_string", "headers",
+    "state",     "extensions", "http.response.pathsend", "pounce.worker",
+};
+
+static const char *const method_names[PN_METHOD_COUNT] = {
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+};
+
+/* Header names common enough that sharing one bytes object per name saves
+ * an allocation per request (lower case: that is what the scope carries). */
+static const char *const header_names[PN_HNAME_COUNT] = {
+    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
+    "content-type", "content-length", "cookie", "referer", "origin", "authorization",
+    "cache-control", "pragma", "upgrade-insecure-requests", "if-none-match",
+    "if-modified-since", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+    "x-real-ip", "x-request-id", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+    "sec-fetch-user", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform", "dnt",
+    "te", "transfer-encoding",
+};
+
+static PyObject *method_str(pn_modstate *st, const char *m, size_t n)
+{
+    for (int i = 0; i < PN_METHOD_COUNT; i++) {
+        const char *k = method_names[i];
+        if (strlen(k) == n && memcmp(k, m, n) == 0)
+            return Py_NewRef(st->methods[i]);
+    }
+    return PyUnicode_DecodeASCII(m, (Py_ssize_t)n, "strict");
+}
+
+static PyObject *header_name(pn_modstate *st, const char *p, size_t n)
+{
+    for (int i = 0; i < PN_HNAME_COUNT; i++) {
+        PyObject *b = st->hnames[i];
+        if ((size_t)PyBytes_GET_SIZE(b) != n)
+            continue;
+        const char *k = PyBytes_AS_STRING(b);
+        size_t j = 0;
+        for (; j < n; j++) {
+            unsigned char ch = (unsigned char)p[j];
+            if ((char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch) != k[j])
+                break;
+        }
+        if (j == n)
+            return Py_NewRef(b);
+    }
+    return lower_bytes(p, n);
+}
+
+static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen */)
 {
     if (v == NULL)
         return -1;
-    int rc = PyDict_SetItemString(d, key, v);
+    int rc = PyDict_SetItem(d, st->keys[key], v);
     Py_DECREF(v);
     return rc;
 }
@@ -1035,19 +1091,18 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
     PyObject *scope = PyDict_New();
     if (scope == NULL)
         return NULL;
-    if (PyDict_SetItemString(scope, "type", st->str_http) < 0 ||
-        set_item(scope, "asgi", PyDict_Copy(st->asgi_dict)) < 0 ||
-        PyDict_SetItemString(scope, "http_version",
-                             req->version_minor ? st->str_http11 : st->str_http10) < 0)
-        goto fail;
     PyObject *server = PyTuple_GetItem(w->servers, c->listener); /* borrowed from our tuple */
-    if (server == NULL || PyDict_SetItemString(scope, "server", server) < 0)
+    if (server == NULL)
         goto fail;
-    if (set_item(scope, "client", client_tuple(c)) < 0 ||
-        PyDict_SetItemString(scope, "scheme", st->str_scheme_http) < 0 ||
-        set_item(scope, "method",
-                 PyUnicode_DecodeASCII(req->method, (Py_ssize_t)req->method_len, "strict")) < 0 ||
-        PyDict_SetItemString(scope, "root_path", w->root_path_str) < 0)
+    if (PyDict_SetItem(scope, st->keys[PN_KEY_TYPE], st->str_http) < 0 ||
+        set_key(st, scope, PN_KEY_ASGI, PyDict_Copy(st->asgi_dict)) < 0 ||
+        PyDict_SetItem(scope, st->keys[PN_KEY_HTTP_VERSION],
+                       req->version_minor ? st->str_http11 : st->str_http10) < 0 ||
+        PyDict_SetItem(scope, st->keys[PN_KEY_SERVER], server) < 0 ||
+        set_key(st, scope, PN_KEY_CLIENT, client_tuple(c)) < 0 ||
+        PyDict_SetItem(scope, st->keys[PN_KEY_SCHEME], st->str_scheme_http) < 0 ||
+        set_key(st, scope, PN_KEY_METHOD, method_str(st, req->method, req->method_len)) < 0 ||
+        PyDict_SetItem(scope, st->keys[PN_KEY_ROOT_PATH], w->root_path_str) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
     if (path == NULL)
@@ -1057,27 +1112,26 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
         Py_DECREF(path);
         path = full;
     }
-    if (set_item(scope, "path", path) < 0)
+    if (set_key(st, scope, PN_KEY_PATH, path) < 0)
         goto fail;
-    PyObject *raw = PyBytes_FromStringAndSize(req->path, (Py_ssize_t)req->path_len);
-    if (raw && PyBytes_GET_SIZE(w->root_path_bytes) > 0) {
-        PyObject *full = PyBytes_FromStringAndSize(PyBytes_AS_STRING(w->root_path_bytes),
-                                                   PyBytes_GET_SIZE(w->root_path_bytes));
-        if (full)
-            PyBytes_Concat(&full, raw);
-        Py_DECREF(raw);
-        raw = full;
+    PyObject *raw;
+    Py_ssize_t rlen = PyBytes_GET_SIZE(w->root_path_bytes);
+    raw = PyBytes_FromStringAndSize(NULL, rlen + (Py_ssize_t)req->path_len);
+    if (raw) {
+        memcpy(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(w->root_path_bytes), (size_t)rlen);
+        memcpy(PyBytes_AS_STRING(raw) + rlen, req->path, req->path_len);
     }
-    if (set_item(scope, "raw_path", raw) < 0 ||
-        set_item(scope, "query_string",
-                 PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)) < 0)
+    if (set_key(st, scope, PN_KEY_RAW_PATH, raw) < 0 ||
+        set_key(st, scope, PN_KEY_QUERY_STRING,
+                req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
+                               : Py_NewRef(st->empty_bytes)) < 0)
         goto fail;
     PyObject *headers = PyList_New((Py_ssize_t)req->num_headers);
     if (headers == NULL)
         goto fail;
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        PyObject *name = lower_bytes(h->name, h->name_len);
+        PyObject *name = header_name(st, h->name, h->name_len);
         PyObject *value = name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len)
                                : NULL;
         PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
@@ -1089,16 +1143,22 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
         }
         PyList_SET_ITEM(headers, (Py_ssize_t)i, pair); /* steals pair */
     }
-    if (set_item(scope, "headers", headers) < 0)
+    if (set_key(st, scope, PN_KEY_HEADERS, headers) < 0)
         goto fail;
     if (w->state != Py_None && PyDict_Check(w->state)) {
-        if (set_item(scope, "state", PyDict_Copy(w->state)) < 0)
+        if (set_key(st, scope, PN_KEY_STATE, PyDict_Copy(w->state)) < 0)
             goto fail;
     }
-    PyObject *ext = Py_BuildValue("{s:{}}", "http.response.pathsend");
-    if (ext && PyDict_SetItemString(ext, "pounce.worker", w->worker_id) < 0)
-        Py_CLEAR(ext);
-    if (set_item(scope, "extensions", ext) < 0)
+    PyObject *ext = PyDict_New();
+    PyObject *ps = ext ? PyDict_New() : NULL;
+    if (ps == NULL || PyDict_SetItem(ext, st->keys[PN_KEY_PATHSEND], ps) < 0 ||
+        PyDict_SetItem(ext, st->keys[PN_KEY_POUNCE_WORKER], w->worker_id) < 0) {
+        Py_XDECREF(ps);
+        Py_XDECREF(ext);
+        goto fail;
+    }
+    Py_DECREF(ps);
+    if (set_key(st, scope, PN_KEY_EXTENSIONS, ext) < 0)
         goto fail;
     return scope;
 fail:
@@ -1137,8 +1197,8 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     PyObject *receive = NULL, *send = NULL, *coro = NULL, *task = NULL;
     if (scope == NULL)
         goto fail;
-    receive = PyObject_GetAttrString((PyObject *)r, "receive");
-    send = receive ? PyObject_GetAttrString((PyObject *)r, "send") : NULL;
+    receive = PyCFunction_New(&request_receive_def, (PyObject *)r);
+    send = receive ? PyCFunction_New(&request_send_def, (PyObject *)r) : NULL;
     if (send == NULL)
         goto fail;
     /* The connection holds a reference to its current request. */
@@ -1592,5 +1652,14 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
     st->msg_disconnect_template = Py_BuildValue("{s:s}", "type", "http.disconnect");
     if (st->msg_disconnect_template == NULL)
         return -1;
+    for (int i = 0; i < PN_KEY_COUNT; i++)
+        if ((st->keys[i] = PyUnicode_InternFromString(key_names[i])) == NULL)
+            return -1;
+    for (int i = 0; i < PN_METHOD_COUNT; i++)
+        if ((st->methods[i] = PyUnicode_InternFromString(method_names[i])) == NULL)
+            return -1;
+    for (int i = 0; i < PN_HNAME_COUNT; i++)
+        if ((st->hnames[i] = PyBytes_FromString(header_names[i])) == NULL)
+            return -1;
     return 0;
 }

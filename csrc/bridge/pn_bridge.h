@@ -14,6 +14,16 @@
 
 #include "pn_config.h"
 
+/* Interned scope keys (pn_asgi.c lists their text). */
+enum {
+    PN_KEY_TYPE, PN_KEY_ASGI, PN_KEY_HTTP_VERSION, PN_KEY_SERVER, PN_KEY_CLIENT,
+    PN_KEY_SCHEME, PN_KEY_METHOD, PN_KEY_ROOT_PATH, PN_KEY_PATH, PN_KEY_RAW_PATH,
+    PN_KEY_QUERY_STRING, PN_KEY_HEADERS, PN_KEY_STATE, PN_KEY_EXTENSIONS,
+    PN_KEY_PATHSEND, PN_KEY_POUNCE_WORKER, PN_KEY_COUNT
+};
+#define PN_METHOD_COUNT 9
+#define PN_HNAME_COUNT 32
+
 typedef struct pn_modstate {
     PyTypeObject *config_type;   /* pounce.Config (pn_config_type.c) */
     PyTypeObject *worker_type;   /* _pounce.Worker (pn_asgi.c) */
@@ -34,6 +44,9 @@ typedef struct pn_modstate {
                                     immutable, so shared by every thread */
     PyObject *str_http, *str_http10, *str_http11, *str_scheme_http;
     PyObject *msg_disconnect_template; /* {"type": "http.disconnect"} (copied per use) */
+    PyObject *keys[PN_KEY_COUNT];      /* interned scope keys, see pn_key_names */
+    PyObject *methods[PN_METHOD_COUNT];/* interned common method names */
+    PyObject *hnames[PN_HNAME_COUNT];  /* common lower-case header names as bytes */
 } pn_modstate;
 
 pn_modstate *pn_get_state_by_type(PyTypeObject *tp);

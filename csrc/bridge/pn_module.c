@@ -100,6 +100,12 @@ static int module_clear(PyObject *m)
                          &st->str_scheme_http, &st->msg_disconnect_template};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         Py_CLEAR(*strs[i]);
+    for (int i = 0; i < PN_KEY_COUNT; i++)
+        Py_CLEAR(st->keys[i]);
+    for (int i = 0; i < PN_METHOD_COUNT; i++)
+        Py_CLEAR(st->methods[i]);
+    for (int i = 0; i < PN_HNAME_COUNT; i++)
+        Py_CLEAR(st->hnames[i]);
     return 0;
 }
 

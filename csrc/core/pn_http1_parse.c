@@ -29,13 +29,13 @@
 
 /* Character classes, one bit per class (tables are const: no mutable state). */
 enum {
-    CC_TOKEN = 0x01,  /* tchar, RFC 9110 §5.6.2 */
-    CC_VALUE = 0x02,  /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
-    CC_TARGET = 0x04, /* request-target byte: VCHAR except '#' */
-    CC_HEX = 0x08,    /* HEXDIG */
+    CC_TOKEN = 0x01,   /* tchar, RFC 9110 §5.6.2 */
+    CC_VALUE = 0x02,   /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
+    CC_TARGET = 0x04,  /* request-target byte: VCHAR except '#' */
+    CC_HEX = 0x08,     /* HEXDIG */
     CC_REGNAME = 0x10, /* reg-name byte without '%': unreserved / sub-delims (RFC 3986) */
-    CC_QDTEXT = 0x20, /* qdtext, RFC 9110 §5.6.4 */
-    CC_IP6 = 0x40,    /* inside an IP-literal: HEXDIG ':' '.' */
+    CC_QDTEXT = 0x20,  /* qdtext, RFC 9110 §5.6.4 */
+    CC_IP6 = 0x40,     /* inside an IP-literal: HEXDIG ':' '.' */
 };
 
 static const unsigned char cclass[256] = {
@@ -100,16 +100,16 @@ static int ieq(const char *s, size_t n, const char *lit, size_t lit_len)
 
 #define IEQ(s, n, lit) ieq((s), (n), lit, sizeof(lit) - 1)
 
-/* ---- word-at-a-time scanning ------------------------------------------
+/* ---- word-at-a-time scanning ------------------------------------------ */
 
- * Header values and targets make up most of a head.  Checking eight bytes at
+/* Header values and targets make up most of a head.  Checking eight bytes at
  * once for "any byte outside [lo, 0x7e]" skips the common printable ASCII;
  * the byte loop afterwards handles the first suspicious byte exactly (the
  * line's CR, HTAB, obs-text, or an error).  Borrows in the subtraction only
  * spread upward from a byte that is already flagged, so "any flag set" is
  * exact and, on little-endian, the lowest flag marks the first such byte. */
 
-#define REP8(b) ((uint64_t)(b) * 0x0101010101010101ull)
+#define REP8(b) ((uint64_t)(b)*0x0101010101010101ull)
 
 static uint64_t flag_outside(uint64_t w, unsigned lo)
 {
@@ -164,8 +164,7 @@ void pn_http1_parser_reset(pn_http1_parser *p)
  * says "at least one"; we keep it small so CRLF floods are cut off). */
 #define MAX_LEADING_EMPTY 4
 
-int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len,
-                        pn_http1_request *req)
+int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len, pn_http1_request *req)
 {
     const pn_http1_limits *lim = &p->limits;
     /* Bytes past max_head can never belong to an acceptable head, so the
@@ -422,8 +421,8 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
     /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), then CRLF. */
     if (e - s < 10)
         return PN_HTTP1_INCOMPLETE;
-    if ( s[8] != '\r' || s[9] != '\n' || memcmp(s, "HTTP/", 5) != 0 ||
-        s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
+    if (s[8] != '\r' || s[9] != '\n' || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' || s[5] > '9' ||
+        s[6] != '.' || s[7] < '0' || s[7] > '9')
         return fail(p, 400, "invalid HTTP version");
     if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
         return fail(p, 505, "HTTP version not supported");
@@ -706,7 +705,7 @@ enum {
     B_DATA,        /* chunk data, b->remaining bytes left */
     B_DATA_CR,     /* CRLF after chunk data */
     B_DATA_LF,
-    B_TR_START,    /* start of a trailer line, or CR of the final CRLF */
+    B_TR_START, /* start of a trailer line, or CR of the final CRLF */
     B_TR_NAME,
     B_TR_VALUE,
     B_TR_LF,

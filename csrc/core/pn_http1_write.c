@@ -170,11 +170,9 @@ int pn_http1_check_header(const char *name, size_t name_len, const char *value, 
         return PN_WRITE_BAD_HEADER;
     /* AND the classes together and test once: no branch per byte, and names
      * are short enough that an early exit would not pay. */
-    unsigned all = CH_TCHAR;
     for (size_t i = 0; i < name_len; i++)
-        all &= char_class[(unsigned char)name[i]];
-    if (!(all & CH_TCHAR))
-        return PN_WRITE_BAD_HEADER;
+        if (!(char_class[(unsigned char)name[i]] & CH_TCHAR))
+            return PN_WRITE_BAD_HEADER;
     /* A CR or LF here would let the application split the response
      * (RFC 9110 §5.5: field values never contain CR, LF or NUL); other CTLs
      * and DEL are refused as well, as the request parser does. */
