@@ -158,9 +158,10 @@ copy_tree() {
     fi
 }
 
-# Runs "$@" inside the chroot with the tree at $GUEST_SRC as cwd.
+# Replaces the calling (sub)shell with "$@" run inside the chroot, the tree at
+# $GUEST_SRC as cwd; call it in a subshell.
 guest() {
-    chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
+    exec chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
         PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 PYTHONUNBUFFERED=1 \
         TERM="${TERM:-dumb}" CI="${CI:-}" \
         /bin/sh -c 'cd "$0" && exec "$@"' "$GUEST_SRC" "$@"
@@ -190,7 +191,7 @@ test | run | shell)
     # the guest and unmounts at once.
     child=
     trap unmount_all EXIT
-    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait; exit 130' INT TERM
+    trap '[ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null; wait; exit 130' INT TERM
     mount_guest
     sync_host_config
     copy_tree
@@ -200,12 +201,15 @@ test | run | shell)
     test) set -- make test PYTHON=python3.14 VENV="$GUEST_VENV" PYBUILD="$GUEST_PYBUILD" ;;
     shell)
         # Interactive: needs the terminal in the foreground.
-        guest /bin/bash
+        (guest /bin/bash)
         exit
         ;;
     esac
-    guest "$@" &
+    # Own process group (job control on), so a signal reaches all of it.
+    set -m
+    (guest "$@") &
     child=$!
+    set +m
     rc=0
     wait "$child" || rc=$?
     exit "$rc"

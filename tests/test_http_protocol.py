@@ -3,6 +3,7 @@
 One server for the module: every test opens its own connections.
 """
 
+import socket
 import time
 
 import pytest
@@ -293,3 +294,31 @@ def test_rejected_expect_body_sent_anyway_is_not_a_request(server):
     time.sleep(0.1)
     assert evil_hits(server) == before
     assert_serving(server)
+
+
+# -- logging and sockets ------------------------------------------------------------------
+
+
+@pytest.mark.pounce_only("the access-log format is Pounce's")
+def test_access_log_line_per_response(server):
+    with server.connect() as c:
+        port = c.local_port
+        c.request("GET", "/?x=1")
+        c.request("POST", "/echo", body=b"abc")
+    server.wait_log(rf'127\.0\.0\.1:{port} - "GET /\?x=1 HTTP/1\.1" 200 13 [\d.]+ms')
+    server.wait_log(rf'127\.0\.0\.1:{port} - "POST /echo HTTP/1\.1" 200 3 [\d.]+ms')
+
+
+def test_unix_socket(server_factory, tmp_path):
+    path = str(tmp_path / "pounce.sock")
+    srv = server_factory(APP, "--uds", path)
+    assert srv.uds == path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(build_request("GET", "/", [("Connection", "close")]))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert data.endswith(b"\r\n\r\nHello, world!")

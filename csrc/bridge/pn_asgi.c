@@ -399,9 +399,20 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
     RequestObject *r = (RequestObject *)op;
     pn_modstate *st = worker_state(r->worker);
     if (r->recv_future != NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "receive() called while another receive() is still waiting");
-        return NULL;
+        /* A receive() whose await was cancelled (Starlette's
+         * is_disconnected() does exactly that) leaves a done future
+         * behind: forget it.  A live one means two concurrent receives. */
+        PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, st->str_done);
+        if (done == NULL)
+            return NULL;
+        int is_done = done == Py_True;
+        Py_DECREF(done);
+        if (!is_done) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "receive() called while another receive() is still waiting");
+            return NULL;
+        }
+        Py_CLEAR(r->recv_future);
     }
     PyObject *msg = request_try_receive(r);
     if (msg != NULL)
@@ -1287,6 +1298,18 @@ static void hook_on_body(void *ctx, pn_conn *c)
         return;
     Py_INCREF(r);
     pn_conn_set_stall_timer(c, 0);
+    /* If the app cancelled its receive(), leave the body where it is for
+     * the next receive() instead of handing it to a dead future. */
+    PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, worker_state(w)->str_done);
+    if (done != Py_False) {
+        if (done == NULL)
+            PyErr_WriteUnraisable(r->recv_future);
+        Py_XDECREF(done);
+        Py_CLEAR(r->recv_future);
+        Py_DECREF(r);
+        return;
+    }
+    Py_DECREF(done);
     PyObject *msg = request_try_receive(r);
     if (msg != NULL) {
         future_resolve(worker_state(w), &r->recv_future, msg);
