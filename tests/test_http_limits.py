@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.server import ConnectionClosed, assert_serving, build_request
+from tests.server import ConnectionClosed, assert_serving
 
 APP = "tests.apps.protocol:app"
 
@@ -145,14 +145,14 @@ def test_malformed_request_gets_exact_status(limits_server, data, status):
 
 # -- size limits ----------------------------------------------------------------------
 
-pytestmark_limits = pytest.mark.pounce_only("--max-* options are Pounce's")
+limits_only = pytest.mark.pounce_only("--max-* options are Pounce's")
 
 
 def headers(n: int, value_len: int = 8) -> bytes:
     return b"".join(b"X-H%d: %s\r\n" % (i, b"v" * value_len) for i in range(n))
 
 
-@pytestmark_limits
+@limits_only
 def test_request_line_too_long_is_414(limits_server):
     target = b"/" + b"a" * (MAX_REQUEST_LINE + 10)
     resp, closed = send_bad(limits_server, b"GET " + target + b" HTTP/1.1\r\n" + H + b"\r\n")
@@ -161,7 +161,7 @@ def test_request_line_too_long_is_414(limits_server):
     assert_serving(limits_server)
 
 
-@pytestmark_limits
+@limits_only
 def test_request_line_at_limit_is_served(limits_server):
     # "GET " + target + " HTTP/1.1" is exactly MAX_REQUEST_LINE bytes.
     target = b"/" + b"a" * (MAX_REQUEST_LINE - len(b"GET  HTTP/1.1") - 1)
@@ -170,7 +170,7 @@ def test_request_line_at_limit_is_served(limits_server):
         assert c.read_response().status == 404  # served by the app
 
 
-@pytestmark_limits
+@limits_only
 def test_too_many_headers_is_431(limits_server):
     data = b"GET / HTTP/1.1\r\n" + H + headers(MAX_HEADERS) + b"\r\n"  # one over
     resp, closed = send_bad(limits_server, data)
@@ -179,14 +179,14 @@ def test_too_many_headers_is_431(limits_server):
     assert_serving(limits_server)
 
 
-@pytestmark_limits
+@limits_only
 def test_max_headers_exactly_is_served(limits_server):
     with limits_server.connect() as c:
         c.send(b"GET / HTTP/1.1\r\n" + H + headers(MAX_HEADERS - 1) + b"\r\n")
         assert c.read_response().status == 200
 
 
-@pytestmark_limits
+@limits_only
 def test_head_too_large_is_431(limits_server):
     data = b"GET / HTTP/1.1\r\n" + H + headers(3, MAX_HEADER_SIZE // 2) + b"\r\n"
     resp, closed = send_bad(limits_server, data)
@@ -195,7 +195,7 @@ def test_head_too_large_is_431(limits_server):
     assert_serving(limits_server)
 
 
-@pytestmark_limits
+@limits_only
 def test_declared_body_over_limit_is_413_before_reading_it(limits_server):
     # Only the head is sent: the server must answer without waiting for
     # the body it will never accept.
@@ -209,7 +209,7 @@ def test_declared_body_over_limit_is_413_before_reading_it(limits_server):
     assert_serving(limits_server)
 
 
-@pytestmark_limits
+@limits_only
 def test_body_at_limit_is_accepted(limits_server):
     with limits_server.connect() as c:
         body = b"b" * MAX_REQUEST_SIZE
@@ -217,7 +217,7 @@ def test_body_at_limit_is_accepted(limits_server):
         assert (resp.status, resp.body) == (200, body)
 
 
-@pytestmark_limits
+@limits_only
 def test_chunked_body_over_limit_is_413(limits_server):
     chunk = b"c" * 600
     body = b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2 + b"0\r\n\r\n"
@@ -227,7 +227,7 @@ def test_chunked_body_over_limit_is_413(limits_server):
     assert_serving(limits_server)
 
 
-@pytestmark_limits
+@limits_only
 def test_chunk_size_overflow_is_refused(limits_server):
     # A size that overflows 64 bits must not wrap into a small number.
     resp, closed = send_bad(limits_server, chunked_post(b"1" + b"0" * 16 + b"5\r\nhello\r\n0\r\n\r\n"))

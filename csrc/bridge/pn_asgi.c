@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "pn_bridge.h"
+#include "pn_log.h"
 #include "pn_worker.h"
 
 /* ---- compatibility ---------------------------------------------------- */
@@ -1025,8 +1026,13 @@ static PyObject *client_tuple(const pn_conn *c)
     char host[INET6_ADDRSTRLEN];
     if (c->peer.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->peer;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-        return Py_BuildValue("(si)", host, (int)ntohs(sin->sin_port));
+        size_t n = pn_log_format_ipv4(host, (const unsigned char *)&sin->sin_addr);
+        PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
+        PyObject *port = h ? PyLong_FromLong((long)ntohs(sin->sin_port)) : NULL;
+        PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
+        Py_XDECREF(h);
+        Py_XDECREF(port);
+        return t;
     }
     if (c->peer.ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->peer;

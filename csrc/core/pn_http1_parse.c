@@ -215,7 +215,10 @@ int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len, pn_http
             if (content == 0) {
                 p->scanned = i + 1;
                 p->line_start = i + 1;
-                return parse_lines(p, buf, buf + i + 1, 0, req);
+                int rc = parse_lines(p, buf, buf + i + 1, 0, req);
+                /* A complete head cannot run out; never leave the caller
+                 * waiting for bytes that cannot help. */
+                return rc == PN_HTTP1_INCOMPLETE ? fail(p, 400, "malformed head") : rc;
             }
             /* This is header line number nlines. */
             if (p->nlines > lim->max_headers)
@@ -419,10 +422,8 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
     s++;
 
     /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), then CRLF. */
-    if (e - s < 10)
-        return PN_HTTP1_INCOMPLETE;
-    if (s[8] != '\r' || s[9] != '\n' || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' || s[5] > '9' ||
-        s[6] != '.' || s[7] < '0' || s[7] > '9')
+    if (e - s < 10 || s[8] != '\r' || s[9] != '\n' || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' ||
+        s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
         return fail(p, 400, "invalid HTTP version");
     if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
         return fail(p, 505, "HTTP version not supported");

@@ -114,3 +114,28 @@ int pn_log_access(pn_buf *out, const char *client, size_t client_len, const char
     out->len = (size_t)(p - out->data);
     return 0;
 }
+
+size_t pn_log_format_ipv4(char *out, const unsigned char addr[4])
+{
+    /* inet_ntop formats IPv4 through sprintf; this is on the per-request
+     * path (scope["client"], access log), so do it by hand. */
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = addr[i];
+        if (v >= 100) {
+            *p++ = (char)('0' + v / 100);
+            v %= 100;
+            *p++ = (char)('0' + v / 10);
+            *p++ = (char)('0' + v % 10);
+        } else if (v >= 10) {
+            *p++ = (char)('0' + v / 10);
+            *p++ = (char)('0' + v % 10);
+        } else {
+            *p++ = (char)('0' + v);
+        }
+        if (i < 3)
+            *p++ = '.';
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}

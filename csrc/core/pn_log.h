@@ -33,4 +33,8 @@ int pn_log_access(pn_buf *out, const char *client, size_t client_len,
                   size_t target_len, int version_minor, int status,
                   uint64_t bytes, uint64_t duration_ns);
 
+/* Dotted-quad text of an IPv4 address (network byte order) into out, which
+ * must hold 16 bytes; NUL-terminated; returns the length. */
+size_t pn_log_format_ipv4(char *out, const unsigned char addr[4]);
+
 #endif

@@ -32,7 +32,9 @@
 #define TAG_EVENTFD 2u
 #define TAG_TIMERFD 3u
 
-#define READ_CHUNK 16384          /* free space ensured before each recv */
+#define READ_INITIAL 4096         /* first read buffer of a connection */
+#define READ_CHUNK 16384          /* lingering/draining read size */
+#define RBUF_KEEP 16384           /* an idle connection keeps at most this much */
 #define BODY_BUFFER_MAX 262144    /* request body buffered ahead of the app */
 #define LOOKAHEAD_MAX 65536       /* bytes read past a finished body (pipelining, EOF) */
 #define DRAIN_MAX 65536           /* unread body we discard to keep a connection */
@@ -94,8 +96,10 @@ static void queue_conn(pn_conn *c)
 
 static void timers_sync(pn_worker *w)
 {
-    /* Run the 100 ms tick only while some timer is armed. */
-    int want = w->wheel.armed > 0;
+    /* Run the 100 ms tick while some timer is armed or connections exist
+     * (their deadlines come and go with every request: toggling the
+     * timerfd each time would cost a syscall per batch). */
+    int want = w->wheel.armed > 0 || w->nconns > 0;
     if (want == w->timer_running)
         return;
     struct itimerspec its;
@@ -346,7 +350,10 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
 static void read_input(pn_conn *c, size_t limit)
 {
     while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
-        if (pn_buf_reserve(&c->rbuf, READ_CHUNK) < 0) {
+        /* Start small (most heads fit in 4 KiB; idle keep-alive connections
+         * should stay cheap) and double only when the buffer is full. */
+        size_t want = c->rbuf.cap == 0 ? READ_INITIAL : (pn_buf_space(&c->rbuf) < 512 ? c->rbuf.cap : 0);
+        if (want && pn_buf_reserve(&c->rbuf, want) < 0) {
             c->dead = 1;
             return;
         }
@@ -498,7 +505,7 @@ static void next_cycle(pn_conn *c)
     c->body_error = 0;
     pn_http1_parser_reset(&c->parser);
     if (pn_buf_live(&c->rbuf) == 0) {
-        pn_buf_shrink(&c->rbuf, 4096);
+        pn_buf_shrink(&c->rbuf, RBUF_KEEP);
         arm_in(c, w->keepalive_ms);
     } else {
         c->head_started = 1;
@@ -1011,10 +1018,17 @@ void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const
     size_t clen = 0;
     if (c->peer.ss_family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
-        inet_ntop(AF_INET, &sin->sin_addr, client, sizeof(client));
-        clen = strlen(client);
-        clen += (size_t)snprintf(client + clen, sizeof(client) - clen, ":%u",
-                                 (unsigned)ntohs(sin->sin_port));
+        clen = pn_log_format_ipv4(client, (const unsigned char *)&sin->sin_addr);
+        client[clen++] = ':';
+        unsigned port = ntohs(sin->sin_port);
+        char digits[6];
+        int nd = 0;
+        do {
+            digits[nd++] = (char)('0' + port % 10);
+            port /= 10;
+        } while (port);
+        while (nd)
+            client[clen++] = digits[--nd];
     } else if (c->peer.ss_family == AF_INET6) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
         client[0] = '[';

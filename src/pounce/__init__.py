@@ -30,6 +30,8 @@ def run(app: Any, **settings: Any) -> int:
     from pounce._server import serve
 
     config = settings.pop("config", None)
+    if settings.get("workers") == "auto":
+        settings["workers"] = 0  # as on the command line: one per usable CPU
     if config is None:
         config = Config(**settings)
     elif settings:

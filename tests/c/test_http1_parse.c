@@ -165,6 +165,9 @@ static const head_case head_cases[] = {
     {S("GET / HTTP/a.1\r\nHost: a\r\n\r\n"), PN_HTTP1_ERROR, 400},
     {S("GET /\r\nHost: a\r\n\r\n"), PN_HTTP1_ERROR, 400},
     {S("GET\r\n\r\n"), PN_HTTP1_ERROR, 400},
+    {S("GET / \r\n\r\n"), PN_HTTP1_ERROR, 400},
+    {S("GET / H\r\n\r\nG / HTTP/1.1\r\nHost: a\r\n\r\n"), PN_HTTP1_ERROR, 400},
+    {S("GET / HTTP/1.1\r\n\r\n"), PN_HTTP1_ERROR, 400},
     {S("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), PN_HTTP1_ERROR, 400},
     {S("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), PN_HTTP1_ERROR, 400},
 

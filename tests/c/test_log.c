@@ -4,6 +4,8 @@
  * (target) and an exact-size heap copy (method, checked by ASan).
  */
 #include "pn_log.h"
+#include <arpa/inet.h>
+
 #include "pn_test.h"
 
 #include <string.h>
@@ -147,6 +149,22 @@ PN_TEST(access_appends)
     pn_buf_free(&b);
 }
 
+/* Every octet value in every position, against inet_ntop. */
+PN_TEST(format_ipv4)
+{
+    for (unsigned v = 0; v < 256; v++) {
+        for (int pos = 0; pos < 4; pos++) {
+            unsigned char a[4] = {10, 0, 200, 7};
+            a[pos] = (unsigned char)v;
+            char ours[16], ref[INET_ADDRSTRLEN];
+            size_t n = pn_log_format_ipv4(ours, a);
+            inet_ntop(AF_INET, a, ref, sizeof(ref));
+            PN_CHECK_EQ_INT(n, strlen(ref));
+            PN_CHECK(strcmp(ours, ref) == 0);
+        }
+    }
+}
+
 int main(void)
 {
     PN_RUN(escape_plain);
@@ -156,5 +174,6 @@ int main(void)
     PN_RUN(access_duration);
     PN_RUN(access_escapes_request);
     PN_RUN(access_appends);
+    PN_RUN(format_ipv4);
     return pn_test_summary();
 }
