@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs
 
-RECORD_ENV = "POUNCE_TEST_RECORD_DIR"
+from tests.server import RECORD_ENV
 
 
 def record(token: str, event: str) -> None:
@@ -51,8 +51,3 @@ async def respond(send, status: int, body: bytes = b"", headers=(), content_type
 
 async def respond_json(send, obj, status: int = 200):
     await respond(send, status, json.dumps(obj).encode(), content_type=b"application/json")
-
-
-async def lifespan_unsupported(scope, receive, send):
-    """Apps without lifespan support: fail the way many real apps do."""
-    raise RuntimeError(f"unsupported scope type {scope['type']!r}")
