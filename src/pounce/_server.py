@@ -133,7 +133,15 @@ class WorkerRunner:
     """One worker: its loop, its lifespan, its C Worker.  ``run()`` blocks
     until ``stop()`` (thread-safe) is called or a signal arrives."""
 
-    def __init__(self, app: Any, config: Any, listeners: list[Listener], worker_id: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        config: Any,
+        listeners: list[Listener],
+        worker_id: int,
+        on_ready: Any = None,
+    ) -> None:
+        self.on_ready = on_ready
         self.app = app
         self.config = config
         self.listeners = listeners
@@ -195,6 +203,8 @@ class WorkerRunner:
         if install_signals:
             self._install_signals(loop)
         self.ready.set()
+        if self.on_ready is not None:
+            self.on_ready(self)
         try:
             await self._stop.wait()
             await self._drain(worker)
@@ -284,18 +294,27 @@ def serve(app: Any, config: Any) -> int:
             mode,
             why,
         )
-        for lst in listeners:
-            logger.info("Listening on %s (press CTRL+C to quit)", lst.display)
+
+        def announce(*_: Any) -> None:
+            # Only once every worker can take a signal gracefully: whoever
+            # reads this line may send SIGTERM right away.
+            for lst in listeners:
+                logger.info("Listening on %s (press CTRL+C to quit)", lst.display)
+
         if count == 1:
-            return WorkerRunner(app, config, listeners, 0).run(install_signals=True)
+            return WorkerRunner(app, config, listeners, 0, on_ready=announce).run(
+                install_signals=True
+            )
         if mode == "thread":
-            return _serve_threads(app, config, listeners, count)
-        return _serve_processes(app, config, listeners, count)
+            return _serve_threads(app, config, listeners, count, announce)
+        return _serve_processes(app, config, listeners, count, announce)
     finally:
         close_listeners(listeners, config)
 
 
-def _serve_threads(app: Any, config: Any, listeners: list[Listener], count: int) -> int:
+def _serve_threads(
+    app: Any, config: Any, listeners: list[Listener], count: int, announce: Any
+) -> int:
     runners = [WorkerRunner(app, config, listeners, i) for i in range(count)]
     threads = [
         threading.Thread(target=r.run, name=f"pounce-worker-{r.worker_id}", daemon=True)
@@ -315,6 +334,12 @@ def _serve_threads(app: Any, config: Any, listeners: list[Listener], count: int)
     try:
         for t in threads:
             t.start()
+        for r in runners:
+            while not r.ready.wait(0.2):
+                if not any(t.is_alive() for t in threads):
+                    break
+        if all(r.ready.is_set() for r in runners) and not stopping.is_set():
+            announce()
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(0.2)
@@ -325,21 +350,10 @@ def _serve_threads(app: Any, config: Any, listeners: list[Listener], count: int)
     return max(codes) if codes else 0
 
 
-def _serve_processes(app: Any, config: Any, listeners: list[Listener], count: int) -> int:
+def _serve_processes(
+    app: Any, config: Any, listeners: list[Listener], count: int, announce: Any
+) -> int:
     children: dict[int, int] = {}
-    for i in range(count):
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
-            try:
-                code = WorkerRunner(app, config, listeners, i).run(install_signals=True)
-            except BaseException:  # pragma: no cover - reported, then exit
-                logger.exception("worker %d crashed", i)
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        children[pid] = i
-
     stopping = False
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -359,7 +373,48 @@ def _serve_processes(app: Any, config: Any, listeners: list[Listener], count: in
             except ProcessLookupError:
                 pass
 
+    # Installed before the first fork: a signal that arrives while workers
+    # start is handled, not fatal.
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ready_r, ready_w = os.pipe()
+    for i in range(count):
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(ready_r)
+            code = 1
+            try:
+                runner = WorkerRunner(
+                    app, config, listeners, i, on_ready=lambda _r: os.write(ready_w, b"r")
+                )
+                # Until the worker's loop takes over, a signal just asks it
+                # to stop (the parent's handler must not run in a child).
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda *_: runner.stop())
+                code = runner.run(install_signals=True)
+            except BaseException:  # pragma: no cover - reported, then exit
+                logger.exception("worker %d crashed", i)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = i
+    os.close(ready_w)
+
+    # Announce once every worker is ready (or give up waiting after 60 s:
+    # workers that failed at startup exit and are reported below).
+    got = 0
+    deadline = time.monotonic() + 60
+    while got < count and time.monotonic() < deadline and not stopping:
+        try:
+            chunk = os.read(ready_r, count - got)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if not chunk:
+            break
+        got += len(chunk)
+    os.close(ready_r)
+    if got == count and not stopping:
+        announce()
+
     worst = 0
     try:
         while children:
@@ -382,5 +437,4 @@ def _serve_processes(app: Any, config: Any, listeners: list[Listener], count: in
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    time.sleep(0)
     return worst
