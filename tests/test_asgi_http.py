@@ -97,7 +97,12 @@ def test_root_path_option(server_factory):
     srv = server_factory(SCOPE_APP, "--root-path", "/mount")
     with srv.connect() as c:
         resp = c.request("GET", "/x")
-        assert json.loads(resp.body)["root_path"] == "/mount"
+        scope = json.loads(resp.body)
+        assert scope["root_path"] == "/mount"
+        # As uvicorn does and current Starlette routing expects: path and
+        # raw_path are the full path, root_path included.
+        assert scope["path"] == "/mount/x"
+        assert scope["raw_path"] == "/mount/x"
 
 
 # -- receive() --------------------------------------------------------------------------
