@@ -22,13 +22,16 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
+# The venv of the interpreter running the tests (make test-all runs one per
+# CPython), so the server under test is the build for that interpreter.
+VENV_BIN = Path(sys.executable).parent
 
 #: Which server the suite drives: "pounce" (default) or "uvicorn".
 SERVER_KIND = os.environ.get("POUNCE_TEST_SERVER", "pounce").strip().lower() or "pounce"
