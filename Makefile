@@ -10,7 +10,15 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
-DEB_PACKAGES := pkg-config curl
+DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev
+
+# Compression libraries of the protocol core (each optional: the build and
+# the C tests use whichever pkg-config finds).  Recursive variables: they are
+# evaluated when a recipe runs, after `deps` has installed the packages.
+CORE_CFLAGS = $(shell pkg-config --exists zlib && echo -DPN_HAVE_ZLIB) \
+  $(shell pkg-config --exists libzstd && echo -DPN_HAVE_ZSTD) \
+  $(shell pkg-config --exists libbrotlienc libbrotlidec && echo -DPN_HAVE_BROTLI)
+CORE_LIBS = $(shell pkg-config --libs zlib libzstd libbrotlienc libbrotlidec 2>/dev/null)
 CORE_SRC := $(wildcard csrc/core/*.c)
 ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.py' \)) meson.build meson.options pyproject.toml
 C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
@@ -46,10 +54,10 @@ serve: build
 
 test: build test-c test-py
 
-build/ctest/%: tests/c/%.c $(CORE_SRC) $(wildcard csrc/core/*.h) tests/c/pn_test.h
+build/ctest/%: tests/c/%.c $(CORE_SRC) | deps $(wildcard csrc/core/*.h) tests/c/pn_test.h
 	@mkdir -p build/ctest
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all -Icsrc -Icsrc/core -o $@ $< $(CORE_SRC)
+	  -fno-sanitize-recover=all $(CORE_CFLAGS) -Icsrc -Icsrc/core -o $@ $< $(CORE_SRC) $(CORE_LIBS)
 
 test-c: $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; ./$$t; done
