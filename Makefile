@@ -28,7 +28,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-callgrind
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-callgrind fuzz asan
 
 build: $(STAMP)
 
@@ -64,6 +64,36 @@ test-c: $(C_TESTS)
 
 test-py: build
 	$(VPY) -m pytest -q tests
+
+# libFuzzer targets fuzz/fuzz_*.c (clang, ASan+UBSan), each FUZZ_SECONDS;
+# seeds are copied to build/fuzz/, never written back into the repository.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_CFLAGS="$(CORE_CFLAGS)" FUZZ_LIBS="$(CORE_LIBS)" sh fuzz/build.sh $(FUZZ_SECONDS)
+
+# The whole pytest suite against an ASan+UBSan build of the extension, in
+# its own venv (.venv-asan, meson dir build/py-asan; .venv is untouched).
+# Python is not instrumented, so the runtimes are preloaded and
+# PYTHONMALLOC=malloc lets ASan see every allocation.  detect_leaks=0:
+# CPython itself does not free everything at exit.  Reports go to
+# build/asan/ (servers are child processes); any report fails the target.
+ASAN_VENV := .venv-asan
+ASAN_DIR := build/asan
+asan:
+	$(MAKE) deps VENV=$(ASAN_VENV)
+	$(ASAN_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps \
+	  -Csetup-args=-Dwerror_strict=true -Csetup-args=-Db_sanitize=address,undefined \
+	  -Csetup-args=-Db_lundef=false -Csetup-args=-Dbuildtype=debugoptimized \
+	  -Csetup-args=-Dc_args=-fno-sanitize-recover=undefined \
+	  -Cbuild-dir=build/py-asan .
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  PYTHONMALLOC=malloc POUNCE_ASAN=1 \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:log_path=$(abspath $(ASAN_DIR))/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_DIR))/ubsan \
+	  $(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	@if ls $(ASAN_DIR)/* >/dev/null 2>&1; then echo "sanitizer reports:"; \
+	  head -n 80 $(ASAN_DIR)/*; exit 1; else echo "asan: no sanitizer reports"; fi
 
 # Every other CPython >= 3.11 from pyenv, each in .venv-<major.minor>, then
 # CPython 3.14 in a Debian sid chroot.  One summary line per interpreter.

@@ -6,6 +6,9 @@
 #   scripts/chroot-314.sh test          ensure, copy the tree in, build + C tests + pytest on 3.14
 #   scripts/chroot-314.sh shell         ensure, then an interactive shell inside (repo at /work/src)
 #   scripts/chroot-314.sh run CMD...    ensure, then run CMD inside (cwd /work/src, tree copied fresh)
+#   scripts/chroot-314.sh hold CMD...   ensure, mount, copy the tree, then run CMD on the *host* while
+#                                       the chroot stays usable (bench/run.py starts servers in it with
+#                                       `chroot`; POUNCE_CHROOT_ROOT and POUNCE_CHROOT_SRC are exported)
 #   scripts/chroot-314.sh destroy       unmount everything and delete the chroot
 #
 # Environment: POUNCE_CHROOT (default <repo>/.chroot/sid), DEBIAN_MIRROR
@@ -184,7 +187,7 @@ destroy)
     destroy
     log "removed $ROOT"
     ;;
-test | run | shell)
+test | run | shell | hold)
     ensure
     # bash runs a trap only after the foreground child returns, so the guest
     # command runs in the background and we wait for it: a signal then stops
@@ -207,7 +210,14 @@ test | run | shell)
     esac
     # Own process group (job control on), so a signal reaches all of it.
     set -m
-    (guest "$@") &
+    if [ "$cmd" = hold ]; then
+        # On the host (wrk, taskset and valgrind stay host tools); the
+        # command enters the chroot itself for each server it starts.
+        export POUNCE_CHROOT_ROOT=$ROOT POUNCE_CHROOT_SRC=$GUEST_SRC
+        ("$@") &
+    else
+        (guest "$@") &
+    fi
     child=$!
     set +m
     rc=0
@@ -215,6 +225,6 @@ test | run | shell)
     exit "$rc"
     ;;
 *)
-    die "unknown command '$cmd' (ensure|test|run|shell|destroy)"
+    die "unknown command '$cmd' (ensure|test|run|shell|hold|destroy)"
     ;;
 esac

@@ -3,6 +3,8 @@
     pounce bench.apps.body10k:app
 """
 
+from bench.apps._lifespan import lifespan
+
 BODY = b"x" * 10240
 START = {
     "type": "http.response.start",
@@ -17,12 +19,6 @@ BODY_MSG = {"type": "http.response.body", "body": BODY}
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await lifespan(receive, send)
     await send(START)
     await send(BODY_MSG)

@@ -1,7 +1,11 @@
 """13-byte plaintext response, the TechEmpower "plaintext" shape.
 
     pounce bench.apps.plaintext:app
+
+Also the app of the keep-alive, pipelined and multi-worker plaintext runs.
 """
+
+from bench.apps._lifespan import lifespan
 
 BODY = b"Hello, world!"
 # Built once: the app should cost as little as possible so the server dominates.
@@ -18,12 +22,6 @@ BODY_MSG = {"type": "http.response.body", "body": BODY}
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await lifespan(receive, send)
     await send(START)
     await send(BODY_MSG)

@@ -83,6 +83,18 @@ static PyObject *fetch_exception(void)
 #endif
 }
 
+static void PyErr_SetRaisedException_compat(PyObject *exc /* stolen */)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL)
+        return;
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, tb);
+#endif
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -259,6 +271,10 @@ struct WorkerObject {
     PyObject *poll_cb;     /* self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes;
     PyObject *worker_id;
+    PyObject *scope_template; /* every scope key in order, constants filled in:
+                                 PyDict_Copy of it + replacing values never
+                                 resizes, unlike building a dict key by key */
+    PyObject *ext_template;   /* scope["extensions"] likewise */
     Py_ssize_t active;     /* requests whose task has not finished */
     uint64_t served;
     int closed;
@@ -268,10 +284,6 @@ static pn_modstate *worker_state(WorkerObject *w) { return w->st; }
 
 /* Forward declarations. */
 static void request_detach(RequestObject *r, int keep_alive);
-static PyObject *request_task_done(PyObject *self, PyObject *task);
-
-static PyMethodDef request_done_def = {"_task_done", (PyCFunction)request_task_done, METH_O,
-                                       NULL};
 
 /* Report an application error through the Python-side logger. */
 static void report_error(WorkerObject *w, const char *message, PyObject *exc)
@@ -847,26 +859,16 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
 
 /* ---- task completion ---------------------------------------------------- */
 
-static void request_finish_task(RequestObject *r, PyObject *task)
+/* The app's coroutine ended: exc is the exception it raised (borrowed) or
+ * NULL when it returned.  Runs synchronously inside the Task's last step,
+ * so completing a request costs no done-callback round trip. */
+static void request_finish(RequestObject *r, PyObject *exc)
 {
     if (r->finished)
         return;
     r->finished = 1;
     WorkerObject *w = r->worker;
-    pn_modstate *st = worker_state(w);
     w->active--;
-    PyObject *exc = NULL;
-    PyObject *cancelled = PyObject_CallMethodNoArgs(task, st->str_cancelled);
-    if (cancelled == NULL) {
-        PyErr_WriteUnraisable(task);
-    } else if (cancelled == Py_False) {
-        exc = PyObject_CallMethodNoArgs(task, st->str_exception);
-        if (exc == NULL)
-            PyErr_WriteUnraisable(task);
-        else if (exc == Py_None)
-            Py_CLEAR(exc);
-    }
-    Py_XDECREF(cancelled);
     if (exc != NULL)
         report_error(w, "Exception in ASGI application", exc);
     Py_CLEAR(r->task);
@@ -899,14 +901,221 @@ static void request_finish_task(RequestObject *r, PyObject *task)
             request_detach(r, 0);
         }
     }
-    Py_XDECREF(exc);
 }
 
-static PyObject *request_task_done(PyObject *self, PyObject *task)
+/* ---- AppRun: the app's coroutine, as the Task sees it ------------------------
+ *
+ * A thin coroutine-protocol shim around the coroutine the app returned.  The
+ * Task drives it exactly as it would drive the app's coroutine (send/throw,
+ * am_send), so current_task(), cancellation, contextvars, anyio and
+ * asyncio.timeout behave as usual; the shim only notices the end: it
+ * finishes the request at once and reports an app exception itself
+ * (KeyboardInterrupt/SystemExit still propagate), so the Task never holds
+ * an unretrieved exception.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *coro;       /* strong: the app's coroutine */
+    RequestObject *req;   /* strong until the coroutine ends */
+} AppRunObject;
+
+static int apprun_traverse(AppRunObject *a, visitproc visit, void *arg)
 {
-    request_finish_task((RequestObject *)self, task);
-    Py_RETURN_NONE;
+    Py_VISIT(Py_TYPE(a));
+    Py_VISIT(a->coro);
+    Py_VISIT(a->req);
+    return 0;
 }
+
+static int apprun_clear(AppRunObject *a)
+{
+    Py_CLEAR(a->coro);
+    Py_CLEAR(a->req);
+    return 0;
+}
+
+static void apprun_dealloc(AppRunObject *a)
+{
+    PyTypeObject *tp = Py_TYPE(a);
+    PyObject_GC_UnTrack(a);
+    if (a->req && !a->req->finished) {
+        /* Dropped without finishing (loop closed under it): only account. */
+        a->req->finished = 1;
+        a->req->worker->active--;
+    }
+    apprun_clear(a);
+    tp->tp_free((PyObject *)a);
+    Py_DECREF(tp);
+}
+
+/* The coroutine ended with an exception (set).  Finish the request; keep
+ * the exception only for what must escape the Task. */
+static PySendResult apprun_ended_with_error(AppRunObject *a, PyObject **result)
+{
+    PyObject *exc = fetch_exception();
+    RequestObject *r = a->req;
+    a->req = NULL;
+    int escape = exc && (PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt) ||
+                         PyErr_GivenExceptionMatches(exc, PyExc_SystemExit));
+    int cancelled = exc && PyErr_GivenExceptionMatches(exc, PyExc_BaseException) &&
+                    !PyErr_GivenExceptionMatches(exc, PyExc_Exception) && !escape;
+    if (r) {
+        /* A cancelled request (shutdown) is not an application error. */
+        request_finish(r, cancelled ? NULL : exc);
+        Py_DECREF(r);
+    }
+    if (escape || cancelled) {
+        /* Let the Task see cancellation and process-ending exceptions. */
+        PyErr_SetRaisedException_compat(exc);
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    Py_XDECREF(exc);
+    *result = Py_NewRef(Py_None);
+    return PYGEN_RETURN;
+}
+
+static PySendResult apprun_handle(AppRunObject *a, PySendResult rc, PyObject **result)
+{
+    if (rc == PYGEN_NEXT)
+        return rc;
+    if (rc == PYGEN_RETURN) {
+        RequestObject *r = a->req;
+        a->req = NULL;
+        if (r) {
+            request_finish(r, NULL);
+            Py_DECREF(r);
+        }
+        return rc;
+    }
+    return apprun_ended_with_error(a, result);
+}
+
+static PySendResult apprun_am_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+    AppRunObject *a = (AppRunObject *)self;
+    if (a->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already finished ASGI app run");
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    PySendResult rc = PyIter_Send(a->coro, arg ? arg : Py_None, result);
+    return apprun_handle(a, rc, result);
+}
+
+/* Python-level send()/throw() convert a return into StopIteration. */
+static PyObject *apprun_result(PySendResult rc, PyObject *result)
+{
+    if (rc == PYGEN_NEXT)
+        return result;
+    if (rc == PYGEN_RETURN) {
+        raise_stop(result);
+        Py_DECREF(result);
+        return NULL;
+    }
+    return NULL;
+}
+
+static PyObject *apprun_send(PyObject *self, PyObject *arg)
+{
+    PyObject *result = NULL;
+    PySendResult rc = apprun_am_send(self, arg, &result);
+    return apprun_result(rc, result);
+}
+
+static PyObject *apprun_iternext(PyObject *self) { return apprun_send(self, Py_None); }
+
+static PyObject *apprun_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    AppRunObject *a = (AppRunObject *)self;
+    if (a->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot throw into a finished ASGI app run");
+        return NULL;
+    }
+    PyObject *meth = PyObject_GetAttrString(a->coro, "throw");
+    if (meth == NULL)
+        return NULL;
+    PyObject *value = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+    Py_DECREF(meth);
+    PyObject *result = NULL;
+    PySendResult rc;
+    if (value != NULL) {
+        result = value;
+        rc = PYGEN_NEXT;
+    } else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        /* The coroutine returned in response to the throw. */
+        PyObject *exc = fetch_exception();
+        PyObject *v = exc ? PyObject_GetAttrString(exc, "value") : NULL;
+        Py_XDECREF(exc);
+        if (v == NULL) {
+            PyErr_Clear();
+            v = Py_NewRef(Py_None);
+        }
+        result = v;
+        rc = PYGEN_RETURN;
+    } else {
+        rc = PYGEN_ERROR;
+    }
+    rc = apprun_handle(a, rc, &result);
+    return apprun_result(rc, result);
+}
+
+static PyObject *apprun_close(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    AppRunObject *a = (AppRunObject *)self;
+    if (a->coro == NULL)
+        Py_RETURN_NONE;
+    PyObject *res = PyObject_CallMethod(a->coro, "close", NULL);
+    if (a->req) {
+        RequestObject *r = a->req;
+        a->req = NULL;
+        request_finish(r, NULL);
+        Py_DECREF(r);
+    }
+    return res;
+}
+
+static PyObject *apprun_get_coro(PyObject *self, void *closure)
+{
+    (void)closure;
+    AppRunObject *a = (AppRunObject *)self;
+    return Py_NewRef(a->coro ? a->coro : Py_None);
+}
+
+static PyMethodDef apprun_methods[] = {
+    {"send", apprun_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))apprun_throw, METH_FASTCALL, NULL},
+    {"close", apprun_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef apprun_getset[] = {
+    {"cr_app", apprun_get_coro, NULL, "The application's own coroutine.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot apprun_slots[] = {
+    {Py_tp_dealloc, apprun_dealloc},
+    {Py_tp_traverse, apprun_traverse},
+    {Py_tp_clear, apprun_clear},
+    {Py_am_await, ready_await},
+    {Py_am_send, apprun_am_send},
+    {Py_tp_iter, ready_await},
+    {Py_tp_iternext, apprun_iternext},
+    {Py_tp_methods, apprun_methods},
+    {Py_tp_getset, apprun_getset},
+    {Py_tp_doc, "The ASGI app's coroutine for one request, as driven by its asyncio Task."},
+    {0, NULL},
+};
+
+static PyType_Spec apprun_spec = {
+    .name = "pounce._pounce.AppRun",
+    .basicsize = sizeof(AppRunObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = apprun_slots,
+};
 
 /* ---- Request type --------------------------------------------------------- */
 
@@ -1102,24 +1311,55 @@ static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen 
     return rc;
 }
 
+static int build_templates(WorkerObject *w)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *t = PyDict_New();
+    if (t == NULL)
+        return -1;
+    /* Insertion order is the order apps see when they print a scope. */
+    static const int order[] = {PN_KEY_TYPE,      PN_KEY_ASGI,       PN_KEY_HTTP_VERSION,
+                                PN_KEY_SERVER,    PN_KEY_CLIENT,     PN_KEY_SCHEME,
+                                PN_KEY_METHOD,    PN_KEY_ROOT_PATH,  PN_KEY_PATH,
+                                PN_KEY_RAW_PATH,  PN_KEY_QUERY_STRING, PN_KEY_HEADERS,
+                                PN_KEY_STATE,     PN_KEY_EXTENSIONS};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (order[i] == PN_KEY_STATE && !(w->state != Py_None && PyDict_Check(w->state)))
+            continue;
+        if (PyDict_SetItem(t, st->keys[order[i]], Py_None) < 0)
+            goto fail;
+    }
+    if (PyDict_SetItem(t, st->keys[PN_KEY_TYPE], st->str_http) < 0 ||
+        PyDict_SetItem(t, st->keys[PN_KEY_SCHEME], st->str_scheme_http) < 0 ||
+        PyDict_SetItem(t, st->keys[PN_KEY_ROOT_PATH], w->root_path_str) < 0)
+        goto fail;
+    w->scope_template = t;
+    w->ext_template = PyDict_New();
+    if (w->ext_template == NULL ||
+        PyDict_SetItem(w->ext_template, st->keys[PN_KEY_PATHSEND], Py_None) < 0 ||
+        PyDict_SetItem(w->ext_template, st->keys[PN_KEY_POUNCE_WORKER], w->worker_id) < 0)
+        return -1;
+    return 0;
+fail:
+    Py_DECREF(t);
+    return -1;
+}
+
 static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
 {
     pn_modstate *st = worker_state(w);
-    PyObject *scope = PyDict_New();
+    PyObject *scope = PyDict_Copy(w->scope_template);
     if (scope == NULL)
         return NULL;
     PyObject *server = PyTuple_GetItem(w->servers, c->listener); /* borrowed from our tuple */
     if (server == NULL)
         goto fail;
-    if (PyDict_SetItem(scope, st->keys[PN_KEY_TYPE], st->str_http) < 0 ||
-        set_key(st, scope, PN_KEY_ASGI, PyDict_Copy(st->asgi_dict)) < 0 ||
+    if (set_key(st, scope, PN_KEY_ASGI, PyDict_Copy(st->asgi_dict)) < 0 ||
         PyDict_SetItem(scope, st->keys[PN_KEY_HTTP_VERSION],
                        req->version_minor ? st->str_http11 : st->str_http10) < 0 ||
         PyDict_SetItem(scope, st->keys[PN_KEY_SERVER], server) < 0 ||
         set_key(st, scope, PN_KEY_CLIENT, client_tuple(c)) < 0 ||
-        PyDict_SetItem(scope, st->keys[PN_KEY_SCHEME], st->str_scheme_http) < 0 ||
-        set_key(st, scope, PN_KEY_METHOD, method_str(st, req->method, req->method_len)) < 0 ||
-        PyDict_SetItem(scope, st->keys[PN_KEY_ROOT_PATH], w->root_path_str) < 0)
+        set_key(st, scope, PN_KEY_METHOD, method_str(st, req->method, req->method_len)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
     if (path == NULL)
@@ -1166,10 +1406,9 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
         if (set_key(st, scope, PN_KEY_STATE, PyDict_Copy(w->state)) < 0)
             goto fail;
     }
-    PyObject *ext = PyDict_New();
+    PyObject *ext = PyDict_Copy(w->ext_template);
     PyObject *ps = ext ? PyDict_New() : NULL;
-    if (ps == NULL || PyDict_SetItem(ext, st->keys[PN_KEY_PATHSEND], ps) < 0 ||
-        PyDict_SetItem(ext, st->keys[PN_KEY_POUNCE_WORKER], w->worker_id) < 0) {
+    if (ps == NULL || PyDict_SetItem(ext, st->keys[PN_KEY_PATHSEND], ps) < 0) {
         Py_XDECREF(ps);
         Py_XDECREF(ext);
         goto fail;
@@ -1228,35 +1467,28 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     Py_CLEAR(send);
     if (coro == NULL)
         goto app_failed_pyerr; /* the app raised before returning a coroutine */
-    PyObject *args = PyTuple_Pack(1, coro);
-    Py_DECREF(coro);
+    AppRunObject *run = PyObject_GC_New(AppRunObject, st->apprun_type);
+    if (run == NULL) {
+        Py_DECREF(coro);
+        goto app_failed_pyerr;
+    }
+    run->coro = coro; /* stolen */
+    run->req = (RequestObject *)Py_NewRef(r);
+    PyObject_GC_Track(run);
+    PyObject *args = PyTuple_Pack(1, (PyObject *)run);
+    Py_DECREF(run);
     if (args == NULL)
         goto app_failed_pyerr;
     task = PyObject_Call(st->asyncio_task, args, w->task_kwargs);
     Py_DECREF(args);
     if (task == NULL)
         goto app_failed_pyerr;
-    PyObject *done = PyObject_CallMethodNoArgs(task, st->str_done);
-    if (done == NULL) {
+    /* With eager start the whole handler may already have run (and the
+     * request finished) inside the Task constructor. */
+    if (!r->finished)
+        r->task = task; /* owned; cleared by request_finish */
+    else
         Py_DECREF(task);
-        goto app_failed_pyerr;
-    }
-    if (done == Py_True) {
-        /* Eager start ran the whole handler: finish now, no loop trip. */
-        Py_DECREF(done);
-        request_finish_task(r, task);
-        Py_DECREF(task);
-    } else {
-        Py_DECREF(done);
-        r->task = task; /* owned */
-        PyObject *cb = PyCFunction_New(&request_done_def, (PyObject *)r);
-        PyObject *res = cb ? PyObject_CallMethodOneArg(task, st->str_add_done_callback, cb)
-                           : NULL;
-        Py_XDECREF(cb);
-        if (res == NULL)
-            PyErr_WriteUnraisable(task);
-        Py_XDECREF(res);
-    }
     Py_DECREF(r);
     return 0;
 
@@ -1400,6 +1632,8 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
     Py_VISIT(w->root_path_str);
     Py_VISIT(w->root_path_bytes);
     Py_VISIT(w->worker_id);
+    Py_VISIT(w->scope_template);
+    Py_VISIT(w->ext_template);
     return 0;
 }
 
@@ -1418,6 +1652,8 @@ static int worker_clear(WorkerObject *w)
     Py_CLEAR(w->root_path_str);
     Py_CLEAR(w->root_path_bytes);
     Py_CLEAR(w->worker_id);
+    Py_CLEAR(w->scope_template);
+    Py_CLEAR(w->ext_template);
     return 0;
 }
 
@@ -1519,7 +1755,7 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         goto fail;
     }
     w->poll_cb = PyObject_GetAttrString((PyObject *)w, "poll");
-    if (w->poll_cb == NULL)
+    if (w->poll_cb == NULL || build_templates(w) < 0)
         goto fail;
     PyMem_Free(fds);
     PyMem_Free(unix_flags);
@@ -1663,6 +1899,9 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
         return -1;
     st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &request_spec, NULL);
     if (st->request_type == NULL)
+        return -1;
+    st->apprun_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &apprun_spec, NULL);
+    if (st->apprun_type == NULL)
         return -1;
     st->worker_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &worker_spec, NULL);
     if (st->worker_type == NULL)

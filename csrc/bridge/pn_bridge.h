@@ -29,6 +29,7 @@ typedef struct pn_modstate {
     PyTypeObject *worker_type;   /* _pounce.Worker (pn_asgi.c) */
     PyTypeObject *request_type;  /* per-request receive/send owner */
     PyTypeObject *ready_type;    /* completed awaitable */
+    PyTypeObject *apprun_type;   /* the app's coroutine as its Task drives it */
     /* interned strings and constants, created at module exec */
     PyObject *str_type, *str_body, *str_more_body, *str_status, *str_headers;
     PyObject *str_path, *str_http_request, *str_http_disconnect;

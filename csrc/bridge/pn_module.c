@@ -71,6 +71,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->worker_type);
     Py_VISIT(st->request_type);
     Py_VISIT(st->ready_type);
+    Py_VISIT(st->apprun_type);
     Py_VISIT(st->asyncio_task);
     Py_VISIT(st->eager_kwargs);
     Py_VISIT(st->asgi_dict);
@@ -88,6 +89,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->worker_type);
     Py_CLEAR(st->request_type);
     Py_CLEAR(st->ready_type);
+    Py_CLEAR(st->apprun_type);
     PyObject **strs[] = {&st->str_type, &st->str_body, &st->str_more_body, &st->str_status,
                          &st->str_headers, &st->str_path, &st->str_http_request,
                          &st->str_http_disconnect, &st->str_http_response_start,
