@@ -28,7 +28,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-callgrind fuzz asan
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind fuzz asan
 
 build: $(STAMP)
 
@@ -104,15 +104,19 @@ test-all:
 chroot-314:
 	scripts/chroot-314.sh ensure
 
-# Pounce against uvicorn, raw ASGI apps; peers live in their own .venv-bench.
-# BENCH_ARGS e.g. "--servers uvicorn --rounds 5 --duration 10".
-# The harness is stdlib-only; pounce is built only when it is benchmarked.
+# Pounce against uvicorn, granian, hypercorn and bengal-pounce on the CPython
+# 3.14 of .chroot/sid-bench (docs/benchmarks.md).  The harness builds Pounce
+# and installs the pinned peers itself.  `bench` is the quick profile (< 5
+# min), `bench-full` every workload plus callgrind (~25 min).
+# BENCH_ARGS e.g. "--python host --servers pounce,uvicorn --rounds 5".
 BENCH_ARGS ?=
-BENCH_BUILD := $(if $(findstring --servers,$(BENCH_ARGS)),$(if $(findstring pounce,$(BENCH_ARGS)),build),build)
-bench: $(BENCH_BUILD)
-	$(PYTHON) bench/run.py $(BENCH_ARGS)
+bench:
+	$(PYTHON) bench/run.py --profile quick $(BENCH_ARGS)
 
-bench-callgrind: $(BENCH_BUILD)
+bench-full:
+	$(PYTHON) bench/run.py --profile full $(BENCH_ARGS)
+
+bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
 
 clean:

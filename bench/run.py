@@ -1,18 +1,34 @@
 #!/usr/bin/env python3
 """Benchmark Pounce against peer ASGI servers on the same machine, same run.
 
-    make bench                                   # pounce + uvicorn, both apps
-    make bench BENCH_ARGS="--servers uvicorn"    # harness check without pounce
-    make bench-callgrind                         # instructions per request
+    make bench                       # quick profile on CPython 3.14 (chroot), < 5 min
+    make bench-full                  # every workload, multi-worker, callgrind (~25 min)
+    make bench-callgrind             # instructions per request only
+    python3 bench/run.py --python host --servers pounce,uvicorn   # CPython of the host
 
-Throughput method (wrk): each server runs one worker pinned to CPU 1
-(`taskset -c 1`), wrk runs pinned to CPU 0, keep-alive, `-t1 -c64`.  Each
-measurement starts a fresh server, waits for a 200 answer, warms up, then
-runs wrk once.  Rounds are interleaved (A B A B A B) so that drift of the
-machine (thermal, noisy neighbours) hits every server alike; we report the
-median and the spread (min..max) over rounds.  Server CPU per request is the
-utime+stime of the server's process tree (from /proc/PID/stat, children
-included) over the run, divided by the requests wrk reports.
+Servers: pounce (this tree, built with `make build`), uvicorn (httptools +
+uvloop), granian, hypercorn, and bengal-pounce (the pure-Python Pounce from
+PyPI, CPython >= 3.14 only).  Peers are pinned in bench/requirements-*.txt and
+live in their own venvs.
+
+--python 3.14 (the default) runs every server on the CPython 3.14 of a Debian
+sid chroot (.chroot/sid-bench, made by scripts/chroot-314.sh; a chroot of its
+own so that a long run never holds the lock of the test chroot).  This
+script re-executes itself under `scripts/chroot-314.sh hold`, which mounts
+/proc and copies the tree in; it then stays on the host and starts each
+server with `chroot`.  wrk, taskset and the clock stay host tools: the chroot
+shares the network namespace, so wrk reaches the servers on 127.0.0.1.
+
+Throughput method (wrk): one worker pinned to CPU 1 (`taskset -c 1`), wrk
+pinned to CPU 0; multi-worker workloads pin the servers' 2 workers *and* wrk
+to both CPUs (they share them).  For each workload every server is started
+once and warmed up; then the rounds are interleaved (A B C D, B C D A, ...)
+so that drift of the machine (other builds, thermal) hits every server
+alike.  We report the median and the spread (min..max) over rounds of:
+req/s, p50/p99 latency (wrk --latency), server CPU seconds per 10k requests
+(utime+stime of the server's process tree from /proc/PID/stat, children
+included; softirq time of loopback is not in it), and peak RSS (the sum of
+VmHWM over the server's process tree, read after the last round).
 
 Callgrind method: the server runs under `valgrind --tool=callgrind`; a small
 client sends W warm-up requests and then N measured requests on one
@@ -20,9 +36,10 @@ keep-alive connection.  A second run sends only the warm-up; the difference
 of the total instruction counts divided by N is the cost of one request,
 with start-up, import and shutdown cancelled out.
 
-Results: bench/results/<date>-<kind>.json (every raw measurement) and .md
-(the table, also printed).  Only the standard library is used here; the peer
-servers live in their own pinned venv, .venv-bench.
+Results: bench/results/<date>_<time>-<profile>-<python>.{json,md,png} (every
+raw sample in the JSON), plus latest-<profile>-<python>.{md,png} copies.  The
+harness itself uses only the standard library; charts are drawn by
+bench/charts.py in the host's .venv-bench (matplotlib, pinned).
 """
 
 from __future__ import annotations
@@ -43,17 +60,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH_VENV = os.path.join(REPO, ".venv-bench")
-PEERS_REQ = os.path.join(REPO, "bench", "requirements-peers.txt")
-RESULTS = os.path.join(REPO, "bench", "results")
-
-# Expected body length per app: the readiness probe checks it, so a server
-# that answers the wrong thing fails before it is measured.
-APPS = {"plaintext": 13, "body10k": 10240}
+BENCH = os.path.join(REPO, "bench")
+HOST_BENCH_VENV = os.path.join(REPO, ".venv-bench")
+RESULTS = os.path.join(BENCH, "results")
+CHROOT_SCRIPT = os.path.join(REPO, "scripts", "chroot-314.sh")
+DEFAULT_CHROOT = os.path.join(REPO, ".chroot", "sid-bench")
 SERVER_CPU = "1"
 CLIENT_CPU = "0"
+BOTH_CPUS = "0,1"
 
 
 class BenchError(Exception):
@@ -65,21 +82,135 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# Servers
+# Workloads: an app, the request wrk sends, and what a correct answer is.
 
 
-def server_cmd(name: str, app: str, port: int) -> list[str]:
+@dataclass(frozen=True)
+class Workload:
+    app: str  # module under bench/apps
+    path: str = "/"
+    method: str = "GET"
+    body: bytes = b""  # request body of the readiness probe
+    expect_len: int | None = None  # exact (de-chunked) response body length
+    expect_has: bytes = b""  # or: a substring the body must hold
+    script: str | None = None  # wrk lua script under bench/wrk
+    script_args: tuple[str, ...] = ()
+    connections: int = 64
+    workers: int = 1
+    # wrk times a pipelined batch, not each request in it: no latency then.
+    latency: bool = True
+    note: str = ""
+
+
+USER_JSON = b'"name":"user-42"'
+WORKLOADS: dict[str, Workload] = {
+    "plaintext": Workload("plaintext", expect_len=13, note="13 B, keep-alive"),
+    "pipelined": Workload("plaintext", expect_len=13, script="pipeline.lua", script_args=("16",),
+                          latency=False, note="plaintext, 16 requests pipelined per write"),
+    "body10k": Workload("body10k", expect_len=10240, note="10 KB body"),
+    "json64k": Workload("json64k", expect_len=65533, note="64 KB JSON, json.dumps per request"),
+    "echo10k": Workload("echo10k", method="POST", body=b"p" * 10240, expect_len=10240,
+                        script="post10k.lua", note="POST 10 KB, echoed back"),
+    "stream100": Workload("stream100", expect_len=10000, note="100 body messages of 100 B, chunked"),
+    "starlette": Workload("starlette_app", path="/users/42", expect_has=USER_JSON,
+                          note="Starlette routing + path param + JSON"),
+    "fastapi": Workload("fastapi_app", path="/users/42", expect_has=USER_JSON,
+                        note="FastAPI routing + typed path param + pydantic JSON"),
+    "sleep10ms": Workload("sleep10ms", expect_len=13, connections=512,
+                          note="await asyncio.sleep(0.01), 512 connections"),
+    "plaintext-2w": Workload("plaintext", expect_len=13, workers=2,
+                             note="2 workers; server and wrk share both CPUs"),
+    "starlette-2w": Workload("starlette_app", path="/users/42", expect_has=USER_JSON, workers=2,
+                             note="2 workers; server and wrk share both CPUs"),
+}
+
+PROFILES = {
+    # make bench: under 5 minutes with five servers.
+    "quick": {"workloads": ["plaintext", "body10k", "json64k", "starlette"],
+              "rounds": 3, "duration": 3, "warmup": 1, "callgrind": False},
+    # make bench-full: everything, then callgrind of plaintext.
+    "full": {"workloads": list(WORKLOADS), "rounds": 3, "duration": 5, "warmup": 2,
+             "callgrind": True},
+}
+
+
+# --------------------------------------------------------------------------
+# Where servers run: the host's venvs, or the 3.14 chroot's.
+
+
+class Env:
+    """The interpreter the servers run on, and how to start a command there."""
+
+    def __init__(self, python: str):
+        self.python = python
+        if python == "host":
+            self.root, self.src = "", REPO
+            self.venvs = {"pounce": os.path.join(REPO, ".venv"), "peers": HOST_BENCH_VENV}
+            self.interpreter = sys.executable
+        else:
+            self.root = os.environ["POUNCE_CHROOT_ROOT"]
+            self.src = os.environ["POUNCE_CHROOT_SRC"]
+            self.venvs = {"pounce": "/opt/venv-3.14", "peers": "/opt/venv-bench",
+                          "bengal": "/opt/venv-bengal"}
+            self.interpreter = "python3.14"
+
+    def bin(self, venv: str, name: str) -> str:
+        return f"{self.venvs[venv]}/bin/{name}"
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self.root + path)
+
+    def popen_args(self, cmd: list[str], extra_env: dict | None = None) -> dict:
+        """Keyword arguments for subprocess: cmd run with the bench apps importable."""
+        extra = {"PYTHONPATH": self.src, **(extra_env or {})}
+        if not self.root:
+            env = dict(os.environ)
+            env.update(extra)
+            return {"args": cmd, "cwd": REPO, "env": env}
+        # A clean environment, as scripts/chroot-314.sh gives its guests.
+        envs = ["HOME=/root", "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+                "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_DEFAULT_TIMEOUT=180"]
+        envs += [f"{k}={v}" for k, v in extra.items()]
+        return {"args": ["chroot", self.root, "/usr/bin/env", "-i", "-C", self.src, *envs, *cmd]}
+
+    def run(self, cmd: list[str], what: str, timeout: float = 1800) -> str:
+        p = subprocess.run(**self.popen_args(cmd), capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise BenchError(f"{what} failed ({p.returncode}): {' '.join(cmd)}\n"
+                             f"{(p.stdout + p.stderr)[-4000:]}")
+        return p.stdout
+
+
+def server_cmd(env: Env, name: str, app: str, port: int, workers: int) -> list[str]:
     target = f"bench.apps.{app}:app"
+    w = str(workers)
     if name == "pounce":
-        exe = os.path.join(REPO, ".venv", "bin", "pounce")
-        return [exe, target, "--port", str(port), "--no-access-log"]
+        return [env.bin("pounce", "pounce"), target, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", w, "--no-access-log"]
     if name == "uvicorn":
-        exe = os.path.join(BENCH_VENV, "bin", "uvicorn")
-        return [
-            exe, target, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning",
-        ]
+        return [env.bin("peers", "uvicorn"), target, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", w, "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--log-level", "warning"]
+    if name == "granian":
+        # HTTP/1 only and no WebSocket: the same job as every other server.
+        return [env.bin("peers", "granian"), "--interface", "asgi", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", w, "--loop", "uvloop", "--http", "1", "--no-ws",
+                "--log-level", "warning", target]
+    if name == "hypercorn":
+        return [env.bin("peers", "hypercorn"), "--bind", f"127.0.0.1:{port}", "--workers", w,
+                "--worker-class", "uvloop", "--log-level", "warning", target]
+    if name == "bengal":
+        return [env.bin("bengal", "pounce"), "serve", target, "--host", "127.0.0.1",
+                "--port", str(port), "--workers", w, "--no-access-log", "--log-level", "warning"]
     raise BenchError(f"unknown server {name!r}")
+
+
+SERVER_VENV = {"pounce": "pounce", "uvicorn": "peers", "granian": "peers", "hypercorn": "peers",
+               "bengal": "bengal"}
+
+
+# --------------------------------------------------------------------------
+# HTTP probe (readiness and correctness) and the callgrind client
 
 
 def free_port() -> int:
@@ -88,68 +219,123 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_get(port: int, timeout: float) -> tuple[int, bytes]:
-    """One GET on a fresh connection; returns (status, body)."""
+def dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        eol = data.index(b"\r\n", pos)
+        size = int(data[pos:eol].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[eol + 2:eol + 2 + size])
+        pos = eol + 2 + size + 2
+
+
+def probe(port: int, wl: Workload, timeout: float) -> tuple[int, bytes]:
+    """One request on a fresh connection; returns (status, de-chunked body)."""
+    req = (f"{wl.method} {wl.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+           f"Content-Length: {len(wl.body)}\r\n\r\n").encode() + wl.body
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        s.sendall(req)
         data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
+        while chunk := s.recv(65536):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
     if not m:
         raise BenchError(f"not an HTTP response: {data[:80]!r}")
+    if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
+        body = dechunk(body)
     return int(m.group(1)), body
+
+
+def answer_ok(wl: Workload, status: int, body: bytes) -> str | None:
+    """None when the answer is right, else what is wrong."""
+    if status != 200:
+        return f"status {status}"
+    if wl.expect_len is not None and len(body) != wl.expect_len:
+        return f"body {len(body)} bytes, want {wl.expect_len}"
+    if wl.expect_has and wl.expect_has not in body:
+        return f"body {body[:80]!r} lacks {wl.expect_has!r}"
+    return None
+
+
+def keepalive_client(port: int, n: int, timeout: float = 300.0) -> None:
+    """n sequential GETs on one keep-alive connection, each response read whole."""
+    if n == 0:
+        return
+    req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        buf = b""
+        for _ in range(n):
+            s.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("server closed the keep-alive connection")
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise BenchError(f"unexpected response {head[:60]!r}")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+            if not m:
+                raise BenchError("response without Content-Length (the plaintext app sends one)")
+            need = int(m.group(1))
+            while len(buf) < need:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("server closed mid-body")
+                buf += chunk
+            buf = buf[need:]
+
+
+# --------------------------------------------------------------------------
+# Server processes
 
 
 class Server:
     """A server process in its own process group (so stop() gets every worker)."""
 
-    def __init__(self, name: str, app: str, wrapper: list[str] | None = None,
-                 ready_timeout: float = 20.0, env: dict | None = None):
-        self.name, self.app = name, app
+    def __init__(self, env: Env, name: str, wl: Workload, cpus: str,
+                 inner: list[str] | None = None, extra_env: dict | None = None):
+        self.name, self.wl = name, wl
         self.port = free_port()
-        cmd = server_cmd(name, app, self.port)
-        if not os.path.exists(cmd[0]):
-            raise BenchError(f"{name}: {cmd[0]} is missing "
-                             f"({'run make build' if name == 'pounce' else 'peer venv not installed'})")
-        self.cmd = (wrapper or []) + cmd
+        cmd = server_cmd(env, name, wl.app, self.port, wl.workers)
+        if not env.exists(cmd[0]):
+            raise BenchError(f"{name}: {env.root}{cmd[0]} is missing (setup did not install it)")
+        kw = env.popen_args((inner or []) + cmd, extra_env)
+        # taskset outside the chroot: the affinity is inherited across exec.
+        kw["args"] = ["taskset", "-c", cpus, *kw["args"]]
+        self.cmd = kw["args"]
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
-        penv = dict(os.environ)
-        penv["PYTHONPATH"] = REPO + os.pathsep + penv.get("PYTHONPATH", "")
-        penv.update(env or {})
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=penv, start_new_session=True)
-        self._wait_ready(ready_timeout)
+        self.proc = subprocess.Popen(**kw, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
-    def _output(self) -> str:
+    def output(self) -> str:
         self.log.flush()
         with open(self.log.name, errors="replace") as f:
             return f.read()[-3000:]
 
-    def _wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last = "no connection"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BenchError(
                     f"{self.name} exited with status {self.proc.returncode} before serving\n"
-                    f"command: {' '.join(self.cmd)}\n--- output ---\n{self._output()}")
+                    f"command: {' '.join(self.cmd)}\n--- output ---\n{self.output()}")
             try:
-                status, body = http_get(self.port, timeout=2.0)
-                if status == 200 and len(body) == APPS[self.app]:
+                status, body = probe(self.port, self.wl, timeout=5.0)
+                last = answer_ok(self.wl, status, body)
+                if last is None:
                     return
-                last = f"status {status}, body {len(body)} bytes (want 200, {APPS[self.app]})"
-            except (OSError, BenchError) as e:
+            except (OSError, ValueError, BenchError) as e:
                 last = str(e)
             time.sleep(0.1)
-        output = self._output()
+        output = self.output()
         self.stop()
-        raise BenchError(f"{self.name} did not come up on port {self.port} within {timeout:.0f}s "
-                         f"({last})\ncommand: {' '.join(self.cmd)}\n--- output ---\n{output}")
+        raise BenchError(f"{self.name} did not answer {self.wl.app} correctly on port {self.port} "
+                         f"within {timeout:.0f}s ({last})\ncommand: {' '.join(self.cmd)}\n"
+                         f"--- output ---\n{output}")
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGINT (graceful for every ASGI server we run), then SIGKILL."""
@@ -169,8 +355,8 @@ class Server:
         return self.proc.returncode
 
 
-def tree_cpu_ticks(root: int) -> int:
-    """utime+stime+cutime+cstime of root and all its live descendants."""
+def process_tree(root: int) -> tuple[dict[int, list[str]], list[int]]:
+    """(/proc/PID/stat fields of every process, pids of root and its descendants)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for d in os.listdir("/proc"):
@@ -182,17 +368,41 @@ def tree_cpu_ticks(root: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        pid = int(d)
-        stats[pid] = fields
-        children.setdefault(int(fields[1]), []).append(pid)
-    total, todo = 0, [root]
+        stats[int(d)] = fields
+        children.setdefault(int(fields[1]), []).append(int(d))
+    tree, todo = [], [root]
     while todo:
         pid = todo.pop()
         if pid in stats:
-            # Fields 14..17 of stat(5); here index 11..14 after pid and comm.
-            total += sum(int(x) for x in stats[pid][11:15])
+            tree.append(pid)
         todo.extend(children.get(pid, []))
+    return stats, tree
+
+
+def tree_cpu_ticks(root: int) -> int:
+    """utime+stime+cutime+cstime of root and all its live descendants."""
+    stats, tree = process_tree(root)
+    # Fields 14..17 of stat(5); index 11..14 after pid and comm.
+    return sum(sum(int(x) for x in stats[pid][11:15]) for pid in tree)
+
+
+def tree_peak_rss_kb(root: int) -> int:
+    """Sum of VmHWM (peak resident set) over the live process tree."""
+    total = 0
+    for pid in process_tree(root)[1]:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
     return total
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 # --------------------------------------------------------------------------
@@ -228,84 +438,105 @@ def parse_wrk(out: str) -> dict:
     return res
 
 
-def wrk(port: int, duration: float, args) -> str:
-    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", f"-t{args.threads}", f"-c{args.connections}",
-           f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"]
+def wrk(port: int, wl: Workload, duration: float) -> str:
+    cpus = BOTH_CPUS if wl.workers > 1 else CLIENT_CPU
+    threads = 2 if wl.workers > 1 else 1
+    # wrk takes whole seconds only.
+    cmd = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{wl.connections}", f"-d{max(1, round(duration))}s",
+           "--latency", "--timeout", "5s"]
+    if wl.script:
+        cmd += ["-s", os.path.join(BENCH, "wrk", wl.script)]
+    cmd.append(f"http://127.0.0.1:{port}{wl.path}")
+    if wl.script_args:
+        cmd += ["--", *wl.script_args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     if p.returncode != 0:
         raise BenchError(f"wrk failed ({p.returncode}): {p.stderr or p.stdout}")
     return p.stdout
 
 
-def measure_wrk(name: str, app: str, args) -> dict:
-    srv = Server(name, app, wrapper=["taskset", "-c", SERVER_CPU])
-    try:
-        if args.warmup > 0:
-            wrk(srv.port, args.warmup, args)
-        t0 = tree_cpu_ticks(srv.proc.pid)
-        out = wrk(srv.port, args.duration, args)
-        t1 = tree_cpu_ticks(srv.proc.pid)
-        if srv.proc.poll() is not None:
-            raise BenchError(f"{name} died during the run:\n{srv._output()}")
-    finally:
-        srv.stop()
+def measure(srv: Server, duration: float) -> dict:
+    load0 = loadavg()
+    t0 = tree_cpu_ticks(srv.proc.pid)
+    out = wrk(srv.port, srv.wl, duration)
+    t1 = tree_cpu_ticks(srv.proc.pid)
+    if srv.proc.poll() is not None:
+        raise BenchError(f"{srv.name} died during the run:\n{srv.output()}")
     res = parse_wrk(out)
+    if not srv.wl.latency:
+        res["p50_us"] = res["p99_us"] = None
     if res["requests"] == 0:
-        raise BenchError(f"{name}/{app}: wrk completed no request\n{out}")
-    ticks = t1 - t0
-    res["cpu_us_per_req"] = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / res["requests"]
-    res["server_cpu_ticks"] = ticks
-    if res["socket_errors"] or res["non_2xx"]:
-        log(f"  warning: {name}/{app}: {res['socket_errors']} socket errors, "
-            f"{res['non_2xx']} non-2xx responses")
+        raise BenchError(f"{srv.name}/{srv.wl.app}: wrk completed no request\n{out}")
+    res["server_cpu_ticks"] = t1 - t0
+    res["cpu_s_per_10k"] = (t1 - t0) / os.sysconf("SC_CLK_TCK") / res["requests"] * 10_000
+    res["load_before"], res["load_after"] = load0, loadavg()
     return res
+
+
+def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
+    wl = WORKLOADS[name]
+    cpus = BOTH_CPUS if wl.workers > 1 else SERVER_CPU
+    started: list[Server] = []
+    samples: dict[str, list[dict]] = {s: [] for s in servers}
+    rss: dict[str, int] = {}
+    try:
+        for s in servers:
+            started.append(Server(env, s, wl, cpus))
+        for srv in started:
+            srv.wait_ready(60.0)
+            if args.warmup > 0:
+                wrk(srv.port, wl, args.warmup)
+        for rnd in range(args.rounds):
+            # Rotate the order each round so no server always runs first.
+            order = started[rnd % len(started):] + started[:rnd % len(started)]
+            for srv in order:
+                res = measure(srv, args.duration)
+                res["round"] = rnd + 1
+                samples[srv.name].append(res)
+                warn = ""
+                if res["socket_errors"] or res["non_2xx"]:
+                    warn = f"  ({res['socket_errors']} socket errors, {res['non_2xx']} non-2xx)"
+                log(f"  {name:12} r{rnd + 1} {srv.name:9} {res['rps']:>10,.0f} req/s  "
+                    f"p50 {res['p50_us'] / 1000:7.2f} ms  p99 {res['p99_us'] / 1000:7.2f} ms  "
+                    f"cpu {res['cpu_s_per_10k']:6.3f} s/10k  load {res['load_after']:.2f}{warn}")
+        for srv in started:
+            rss[srv.name] = tree_peak_rss_kb(srv.proc.pid)
+    finally:
+        for srv in started:
+            srv.stop()
+    return {"samples": samples, "peak_rss_kb": rss}
+
+
+def summarize(samples: list[dict]) -> dict:
+    out = {}
+    for key in ("rps", "p50_us", "p99_us", "cpu_s_per_10k"):
+        vals = [s[key] for s in samples]
+        if None in vals:
+            out[key] = {"median": None, "min": None, "max": None}
+            continue
+        out[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+    out["errors"] = sum(s["socket_errors"] + s["non_2xx"] for s in samples)
+    return out
 
 
 # --------------------------------------------------------------------------
 # callgrind
 
 
-def keepalive_client(port: int, n: int, timeout: float = 120.0) -> None:
-    """n sequential GETs on one keep-alive connection, each response read whole."""
-    if n == 0:
-        return
-    req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        buf = b""
-        for _ in range(n):
-            s.sendall(req)
-            while b"\r\n\r\n" not in buf:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise BenchError("server closed the keep-alive connection")
-                buf += chunk
-            head, _, buf = buf.partition(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise BenchError(f"unexpected response {head[:60]!r}")
-            m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
-            if not m:
-                raise BenchError("response without Content-Length (the bench apps always send one)")
-            need = int(m.group(1))
-            while len(buf) < need:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise BenchError("server closed mid-body")
-                buf += chunk
-            buf = buf[need:]
-
-
-def callgrind_total(name: str, app: str, warmup: int, n: int, outdir: str) -> int:
-    tag = f"{name}-{app}-{n}"
-    pattern = os.path.join(outdir, f"callgrind.{tag}.%p")
-    wrapper = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-               f"--callgrind-out-file={pattern}", "--dump-instr=no", "--dump-line=no"]
+def callgrind_total(env: Env, name: str, warmup: int, n: int, outdir: str) -> int:
+    """Total instructions of a server run that served warmup + n plaintext requests."""
+    tag = f"{name}-{n}"
+    inner = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+             f"--callgrind-out-file={outdir}/callgrind.{tag}.%p", "--dump-instr=no", "--dump-line=no"]
     # Fixed hash seed: dict layouts, hence instruction counts, repeat.
-    srv = Server(name, app, wrapper=wrapper, ready_timeout=180.0, env={"PYTHONHASHSEED": "0"})
+    srv = Server(env, name, WORKLOADS["plaintext"], SERVER_CPU, inner=inner,
+                 extra_env={"PYTHONHASHSEED": "0"})
     try:
+        srv.wait_ready(300.0)
         keepalive_client(srv.port, warmup + n)
     finally:
-        rc = srv.stop(timeout=120.0)
-    files = glob.glob(os.path.join(outdir, f"callgrind.{tag}.*"))
+        rc = srv.stop(timeout=300.0)
+    files = glob.glob(os.path.join(env.root + outdir, f"callgrind.{tag}.*"))
     total = 0
     for path in files:
         with open(path, errors="replace") as f:
@@ -318,128 +549,194 @@ def callgrind_total(name: str, app: str, warmup: int, n: int, outdir: str) -> in
     return total
 
 
-def run_callgrind(args) -> dict:
-    if not shutil.which("valgrind"):
-        apt_install("valgrind")
+def run_callgrind(env: Env, servers: list[str], args) -> list[dict]:
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as outdir:
-        for app in args.apps:
-            for name in args.servers:
-                log(f"callgrind {name}/{app}: baseline ({args.cg_warmup} warm-up requests)")
-                base = callgrind_total(name, app, args.cg_warmup, 0, outdir)
-                log(f"callgrind {name}/{app}: + {args.cg_requests} requests")
-                full = callgrind_total(name, app, args.cg_warmup, args.cg_requests, outdir)
-                per = (full - base) / args.cg_requests
-                log(f"  {per:,.0f} instructions/request")
-                rows.append({"app": app, "server": name, "baseline_ir": base, "total_ir": full,
-                             "requests": args.cg_requests, "ir_per_req": per})
-    return {"rows": rows}
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-", dir=env.root + "/tmp") as host_dir:
+        outdir = host_dir[len(env.root):]
+        for name in servers:
+            log(f"callgrind {name}/plaintext: baseline ({args.cg_warmup} warm-up requests)")
+            base = callgrind_total(env, name, args.cg_warmup, 0, outdir)
+            log(f"callgrind {name}/plaintext: + {args.cg_requests} requests")
+            full = callgrind_total(env, name, args.cg_warmup, args.cg_requests, outdir)
+            per = (full - base) / args.cg_requests
+            log(f"  {per:,.0f} instructions/request")
+            rows.append({"app": "plaintext", "server": name, "baseline_ir": base, "total_ir": full,
+                         "requests": args.cg_requests, "ir_per_req": per})
+    return rows
 
 
-def callgrind_markdown(result: dict, servers: list[str]) -> str:
+# --------------------------------------------------------------------------
+# Tables
+
+
+def fmt(key: str, m: dict) -> str:
+    if key == "rps":
+        return f"{m['median']:,.0f} ({m['min']:,.0f}–{m['max']:,.0f})"
+    if key.endswith("_us"):
+        if m["median"] is None:
+            return "–"
+        return f"{m['median'] / 1000:.2f} ({m['min'] / 1000:.2f}–{m['max'] / 1000:.2f})"
+    return f"{m['median']:.3f} ({m['min']:.3f}–{m['max']:.3f})"
+
+
+def throughput_markdown(doc: dict) -> str:
+    lines = ["| workload | server | req/s | p50 ms | p99 ms | CPU s/10k req | peak RSS MB | pounce × |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, res in doc["workloads"].items():
+        summ, rss = res["summary"], res["peak_rss_kb"]
+        ref = summ.get("pounce", {}).get("rps", {}).get("median")
+        for s in summ:
+            m = summ[s]
+            ratio = f"{ref / m['rps']['median']:.2f}" if ref and s != "pounce" else ""
+            err = f" ⚠{m['errors']} err" if m["errors"] else ""
+            lines.append(f"| {name} | {s}{err} | {fmt('rps', m['rps'])} | {fmt('p50_us', m['p50_us'])} | "
+                         f"{fmt('p99_us', m['p99_us'])} | {fmt('cpu', m['cpu_s_per_10k'])} | "
+                         f"{rss.get(s, 0) / 1024:.0f} | {ratio} |")
+    lines += ["", "Median over rounds, (min–max) in brackets.  *pounce ×* = Pounce req/s ÷ that "
+              "server's req/s.  Workloads: " + "; ".join(
+                  f"**{n}** {WORKLOADS[n].note}" for n in doc["workloads"]) + "."]
+    return "\n".join(lines)
+
+
+def targets(doc: dict) -> list[dict]:
+    """The targets of issue 4, checked against the medians of this run."""
+    out = []
+    w = doc["workloads"]
+
+    def rps(wl, s):
+        return w[wl]["summary"][s]["rps"]["median"]
+
+    for wl, peer, goal in (("plaintext", "uvicorn", 2.5), ("plaintext", "granian", 1.3),
+                           ("starlette", "uvicorn", 1.3), ("fastapi", "uvicorn", 1.3)):
+        if wl in w and "pounce" in w[wl]["summary"] and peer in w[wl]["summary"]:
+            r = rps(wl, "pounce") / rps(wl, peer)
+            out.append({"target": f"{wl}: pounce ≥ {goal}× {peer} req/s", "value": f"{r:.2f}×",
+                        "met": r >= goal})
+    for wl, res in w.items():
+        summ = res["summary"]
+        spec = WORKLOADS[wl]
+        if spec.connections != 64 or spec.workers != 1 or not spec.latency or "pounce" not in summ:
+            continue
+        peers = {s: m["p99_us"]["median"] for s, m in summ.items() if s != "pounce"}
+        if not peers:
+            continue
+        best = min(peers, key=peers.get)
+        mine = summ["pounce"]["p99_us"]["median"]
+        out.append({"target": f"{wl}: pounce p99 < every peer's (c=64)",
+                    "value": f"{mine / 1000:.2f} ms vs {best} {peers[best] / 1000:.2f} ms",
+                    "met": mine < peers[best]})
+    return out
+
+
+def targets_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    lines = ["| target (issue 4) | this run | |", "|---|---|---|"]
+    lines += [f"| {r['target']} | {r['value']} | {'met' if r['met'] else '**missed**'} |" for r in rows]
+    return "\n".join(lines)
+
+
+def callgrind_markdown(rows: list[dict]) -> str:
     lines = ["| app | server | instructions/request | vs uvicorn |", "|---|---|---:|---:|"]
-    by = {(r["app"], r["server"]): r for r in result["rows"]}
-    for r in result["rows"]:
-        ref = by.get((r["app"], "uvicorn"))
+    by = {r["server"]: r for r in rows}
+    for r in rows:
+        ref = by.get("uvicorn")
         ratio = f"{r['ir_per_req'] / ref['ir_per_req']:.2f}" if ref and r["server"] != "uvicorn" else ""
         lines.append(f"| {r['app']} | {r['server']} | {r['ir_per_req']:,.0f} | {ratio} |")
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
-# throughput runs and the table
+# Set-up: tools, venvs, builds
 
 
-def summarize(samples: list[dict]) -> dict:
-    out = {}
-    for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req"):
-        vals = [s[key] for s in samples]
-        out[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
-    return out
+def apt_install(pkg: str, env: Env | None = None) -> None:
+    log(f"installing {pkg} (apt-get{' in the chroot' if env and env.root else ''})")
+    if env and env.root:
+        env.run(["sh", "-c", f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                             f"apt-get install -y -qq {pkg}"], f"apt-get install {pkg}")
+        return
+    e = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=e)
+    subprocess.run(["apt-get", "install", "-y", "-qq", pkg], check=True, env=e)
 
 
-def fmt_metric(key: str, m: dict) -> str:
-    if key == "rps":
-        return f"{m['median']:,.0f} ({m['min']:,.0f}..{m['max']:,.0f})"
-    return f"{m['median']:.1f} ({m['min']:.1f}..{m['max']:.1f})"
+def req_digest(req: str) -> str:
+    """Hash of a requirements file and the files it includes with -r."""
+    h = hashlib.sha256()
+    with open(req, "rb") as f:
+        text = f.read()
+    h.update(text)
+    for inc in re.findall(rb"^-r\s+(\S+)", text, re.M):
+        h.update(req_digest(os.path.join(os.path.dirname(req), inc.decode())).encode())
+    return h.hexdigest()
 
 
-def throughput_markdown(summary: dict, servers: list[str]) -> str:
-    lines = [
-        "| app | server | req/s | p50 µs | p99 µs | server CPU µs/req |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req")
-    for app, per_server in summary.items():
-        for name in servers:
-            s = per_server[name]
-            lines.append(f"| {app} | {name} | " + " | ".join(fmt_metric(k, s[k]) for k in keys) + " |")
-        if "pounce" in per_server and "uvicorn" in per_server:
-            p, u = per_server["pounce"], per_server["uvicorn"]
-            ratios = [f"{p[k]['median'] / u[k]['median']:.2f}" if u[k]["median"] else "n/a" for k in keys]
-            lines.append(f"| {app} | **pounce/uvicorn** | " + " | ".join(ratios) + " |")
-    lines.append("")
-    lines.append("Median over rounds, (min..max) in brackets.")
-    return "\n".join(lines)
+def ensure_venv(env: Env, venv: str, reqs: list[str], interpreter: str) -> None:
+    """(Re)install each requirement file whose content changed (a stamp per file)."""
+    for req in reqs:
+        digest = req_digest(os.path.join(BENCH, req))
+        stamp = f"{env.root}{venv}/.bench-{req}.sha256"
+        try:
+            with open(stamp) as f:
+                if f.read().strip() == digest:
+                    continue
+        except OSError:
+            pass
+        log(f"installing {req} into {venv}{' (chroot)' if env.root else ''}")
+        if not env.exists(venv + "/bin/python"):
+            env.run([interpreter, "-m", "venv", venv], f"creating {venv}")
+        env.run([venv + "/bin/python", "-m", "pip", "install", "-q", "-r", f"{env.src}/bench/{req}"],
+                f"pip install -r {req} into {venv}")
+        with open(stamp, "w") as f:
+            f.write(digest + "\n")
 
 
-def run_throughput(args) -> dict:
-    samples: dict[str, dict[str, list]] = {a: {s: [] for s in args.servers} for a in args.apps}
-    for app in args.apps:
-        for rnd in range(1, args.rounds + 1):
-            for name in args.servers:
-                res = measure_wrk(name, app, args)
-                res["round"] = rnd
-                samples[app][name].append(res)
-                log(f"  {app:9} round {rnd} {name:8} {res['rps']:>10,.0f} req/s  "
-                    f"p50 {res['p50_us']:8.1f} µs  p99 {res['p99_us']:8.1f} µs  "
-                    f"cpu {res['cpu_us_per_req']:6.2f} µs/req")
-    summary = {a: {s: summarize(v) for s, v in per.items()} for a, per in samples.items()}
-    return {"samples": samples, "summary": summary}
-
-
-# --------------------------------------------------------------------------
-# set-up
-
-
-def apt_install(pkg: str) -> None:
-    log(f"installing {pkg} (apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", pkg], check=True, env=env)
-
-
-def ensure_tools(callgrind: bool) -> None:
-    if not shutil.which("wrk") and not callgrind:
+def setup(env: Env, servers: list[str], callgrind: bool) -> None:
+    if not shutil.which("wrk"):
         apt_install("wrk")
     if not shutil.which("taskset"):
         raise BenchError("taskset (util-linux) is missing")
-    if os.cpu_count() is None or os.cpu_count() < 2:
+    if (os.cpu_count() or 1) < 2:
         raise BenchError("need at least 2 CPUs: server on CPU 1, wrk on CPU 0")
+    host = Env("host")
+    # matplotlib for the charts always lives on the host.
+    ensure_venv(host, HOST_BENCH_VENV, ["requirements-charts.txt"]
+                + (["requirements-peers.txt"] if env.python == "host" else []), sys.executable)
+    if env.root:
+        if any(SERVER_VENV[s] == "peers" for s in servers):
+            ensure_venv(env, env.venvs["peers"], ["requirements-peers.txt"], env.interpreter)
+        if "bengal" in servers:
+            ensure_venv(env, env.venvs["bengal"], ["requirements-bengal.txt"], env.interpreter)
+        if callgrind and not env.exists("/usr/bin/valgrind"):
+            apt_install("valgrind", env)
+    elif callgrind and not shutil.which("valgrind"):
+        apt_install("valgrind")
+    if "pounce" in servers:
+        log(f"building pounce ({env.python})")
+        make = ["make", "build"]
+        if env.root:
+            # The same venv and build dir names as `chroot-314.sh test`.
+            make += ["PYTHON=python3.14", f"VENV={env.venvs['pounce']}", "PYBUILD=/work/build-py-3.14"]
+        env.run(make, "make build")
 
 
-def ensure_peer_venv() -> None:
-    """(Re)install .venv-bench when requirements-peers.txt changed."""
-    with open(PEERS_REQ, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(BENCH_VENV, ".peers-installed")
-    try:
-        with open(stamp) as f:
-            if f.read().strip() == digest:
-                return
-    except OSError:
-        pass
-    log("installing peer servers into .venv-bench")
-    py = os.path.join(BENCH_VENV, "bin", "python")
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", BENCH_VENV], check=True)
-    # Output only on failure: pip's warnings about the host's extra indexes are noise here.
-    p = subprocess.run([py, "-m", "pip", "install", "-q", "-r", PEERS_REQ],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        raise BenchError(f"pip install -r {PEERS_REQ} failed:\n{p.stdout}{p.stderr}")
-    with open(stamp, "w") as f:
-        f.write(digest + "\n")
+def versions(env: Env, servers: list[str]) -> dict:
+    dists = {"pounce": ["pounce-asgi", "uvloop", "starlette", "fastapi", "pydantic"],
+             "peers": ["uvicorn", "httptools", "uvloop", "granian", "hypercorn", "starlette", "fastapi"],
+             "bengal": ["bengal-pounce"]}
+    out = {}
+    for venv in sorted({SERVER_VENV[s] for s in servers}):
+        code = ("import importlib.metadata as m, json, sys; d={}\n"
+                f"for n in {dists[venv]!r}:\n"
+                "    try: d[n]=m.version(n)\n"
+                "    except m.PackageNotFoundError: pass\n"
+                "d['python']=sys.version.split()[0]; print(json.dumps(d))")
+        try:
+            out[venv] = json.loads(env.run([env.bin(venv, "python"), "-c", code], "version query"))
+        except (BenchError, json.JSONDecodeError) as e:
+            out[venv] = {"error": str(e)[:200]}
+    return out
 
 
 def machine_info() -> dict:
@@ -451,68 +748,148 @@ def machine_info() -> dict:
         pass
     commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version(), "commit": commit}
+            "commit": commit + ("+dirty" if dirty else ""), "host_python": platform.python_version()}
+
+
+def write_results(doc: dict, table: str, base: str, latest: str) -> None:
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=2)
+    info = doc["machine"]
+    vers = "; ".join(f"{k}: " + ", ".join(f"{n} {v}" for n, v in d.items())
+                     for k, d in doc.get("versions", {}).items())
+    md = (f"# Pounce bench, {doc['profile']}, CPython {doc['python']}, {doc['started']}\n\n"
+          f"Commit {info['commit']}, {info['cpu']} ({info['cpus']} CPUs), Linux {info['kernel']}.  "
+          f"Load average {doc['load']['start']:.2f} at start, {doc['load']['end']:.2f} at end "
+          f"(max {doc['load']['max']:.2f} seen between runs).\n\n"
+          f"Versions: {vers}.\n\nCommand: `{doc['command']}`\n\nMethod: {doc['method']}\n\n{table}\n")
+    with open(base + ".md", "w") as f:
+        f.write(md)
+    shutil.copyfile(base + ".md", latest + ".md")
+    print(md)
+
+
+def draw_charts(json_path: str, png: str, latest: str) -> None:
+    py = os.path.join(HOST_BENCH_VENV, "bin", "python")
+    p = subprocess.run([py, os.path.join(BENCH, "charts.py"), json_path, png],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        log(f"charts failed (results are written anyway):\n{p.stderr[-2000:]}")
+        return
+    shutil.copyfile(png, latest + ".png")
+
+
+# --------------------------------------------------------------------------
+
+
+def reexec_in_chroot(args) -> int:
+    """Run this script again under `chroot-314.sh hold` (mounts + copied tree)."""
+    env = dict(os.environ, POUNCE_CHROOT=args.chroot)
+    cmd = [CHROOT_SCRIPT, "hold", sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
+    return subprocess.run(cmd, env=env).returncode
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--servers", default="pounce,uvicorn", help="comma list (pounce,uvicorn)")
-    ap.add_argument("--apps", default="plaintext,body10k", help="comma list (plaintext,body10k)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server")
-    ap.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
-    ap.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each run")
-    ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=1, help="wrk threads")
-    ap.add_argument("--callgrind", action="store_true", help="instructions/request under callgrind")
+    ap.add_argument("--python", choices=("3.14", "host"), default="3.14",
+                    help="3.14: the sid chroot's CPython 3.14 (default); host: this machine's python3")
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--servers", help="comma list (default: pounce,uvicorn,granian,hypercorn,"
+                                      "bengal; bengal only on 3.14)")
+    ap.add_argument("--workloads", help=f"comma list from: {', '.join(WORKLOADS)}")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds per server")
+    ap.add_argument("--duration", type=int, help="seconds per wrk run")
+    ap.add_argument("--warmup", type=int, help="seconds of warm-up per server and workload (0: none)")
+    ap.add_argument("--callgrind", action="store_true", help="only instructions/request (plaintext)")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip callgrind in the full profile")
+    ap.add_argument("--cg-servers", default="pounce,uvicorn")
     ap.add_argument("--cg-requests", type=int, default=2000, help="measured requests (callgrind)")
     ap.add_argument("--cg-warmup", type=int, default=200, help="warm-up requests (callgrind)")
-    ap.add_argument("--out", default=RESULTS, help="directory for the .json and .md results")
+    ap.add_argument("--chroot", default=os.environ.get("POUNCE_BENCH_CHROOT", DEFAULT_CHROOT),
+                    help="sid chroot for --python 3.14 (default .chroot/sid-bench)")
+    ap.add_argument("--out", default=RESULTS, help="directory for results")
     args = ap.parse_args()
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.apps = [a for a in args.apps.split(",") if a]
-    for a in args.apps:
-        if a not in APPS:
-            ap.error(f"unknown app {a!r} (have {', '.join(APPS)})")
+    prof = PROFILES[args.profile]
+    for key in ("rounds", "duration", "warmup"):
+        if getattr(args, key) is None:
+            setattr(args, key, prof[key])
+    default_servers = "pounce,uvicorn,granian,hypercorn" + (",bengal" if args.python == "3.14" else "")
+    servers = [s for s in (args.servers or default_servers).split(",") if s]
+    workloads = [w for w in (args.workloads.split(",") if args.workloads else prof["workloads"]) if w]
+    cg_servers = [s for s in args.cg_servers.split(",") if s]
+    for w in workloads:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r} (have {', '.join(WORKLOADS)})")
+    for s in servers + cg_servers:
+        if s not in SERVER_VENV:
+            ap.error(f"unknown server {s!r} (have {', '.join(SERVER_VENV)})")
+    if "bengal" in servers and args.python == "host":
+        ap.error("bengal-pounce requires CPython >= 3.14: use --python 3.14")
+    if args.python == "3.14" and "POUNCE_CHROOT_ROOT" not in os.environ:
+        if os.geteuid() != 0:
+            ap.error("--python 3.14 needs root (chroot, mount); use --python host")
+        return reexec_in_chroot(args)
 
+    env = Env(args.python)
+    do_wrk = not args.callgrind
+    do_cg = args.callgrind or (prof["callgrind"] and not args.no_callgrind)
+    started = datetime.datetime.now()
+    stamp = started.strftime("%Y-%m-%d_%H%M%S")
+    os.makedirs(args.out, exist_ok=True)
+    command = "python3 bench/run.py " + " ".join(sys.argv[1:])
+    info = machine_info()
     try:
-        ensure_tools(args.callgrind)
-        if any(s != "pounce" for s in args.servers):
-            ensure_peer_venv()
-        started = datetime.datetime.now()
-        if args.callgrind:
-            kind = "callgrind"
-            result = run_callgrind(args)
-            table = callgrind_markdown(result, args.servers)
-            method = (f"valgrind --tool=callgrind; ({args.cg_warmup} + {args.cg_requests} requests) "
-                      f"minus ({args.cg_warmup} requests), divided by {args.cg_requests}; "
-                      "one keep-alive connection, sequential.")
-        else:
-            kind = "wrk"
-            result = run_throughput(args)
-            table = throughput_markdown(result["summary"], args.servers)
-            method = (f"server `taskset -c {SERVER_CPU}`, 1 worker; `taskset -c {CLIENT_CPU} wrk "
-                      f"-t{args.threads} -c{args.connections} -d{args.duration:g}s --latency`, "
-                      f"{args.warmup:g}s warm-up, {args.rounds} interleaved rounds, fresh server per run.")
+        setup(env, servers if do_wrk else cg_servers, do_cg)
+        vers = versions(env, sorted(set((servers if do_wrk else []) + (cg_servers if do_cg else []))))
+        if do_wrk:
+            loads = [loadavg()]
+            doc = {"kind": "wrk", "profile": args.profile, "python": args.python,
+                   "started": started.isoformat(timespec="seconds"), "machine": info,
+                   "versions": vers, "command": command, "servers": servers,
+                   "method": (f"1 worker: server `taskset -c {SERVER_CPU}`, `taskset -c {CLIENT_CPU} wrk -t1 "
+                              f"--latency`; 2-worker workloads: server and `wrk -t2` both on "
+                              f"`taskset -c {BOTH_CPUS}` (they share the CPUs).  -c64 unless noted, "
+                              f"{args.duration:g} s per run, {args.warmup:g} s warm-up per server, "
+                              f"{args.rounds} interleaved rounds (order rotated each round)."),
+                   "workloads": {}}
+            for name in workloads:
+                log(f"workload {name}: {WORKLOADS[name].note}")
+                res = run_workload(env, name, servers, args)
+                res["summary"] = {s: summarize(v) for s, v in res["samples"].items()}
+                doc["workloads"][name] = res
+                loads += [s["load_after"] for v in res["samples"].values() for s in v]
+            doc["load"] = {"start": loads[0], "end": loadavg(), "max": max(loads)}
+            doc["targets"] = targets(doc)
+            table = throughput_markdown(doc)
+            tt = targets_markdown(doc["targets"])
+            if tt:
+                table += "\n\n" + tt
+            base = os.path.join(args.out, f"{stamp}-{args.profile}-{args.python}")
+            latest = os.path.join(args.out, f"latest-{args.profile}-{args.python}")
+            write_results(doc, table, base, latest)
+            draw_charts(base + ".json", base + ".png", latest)
+            print(f"results: {os.path.relpath(base, REPO)}.json, .md, .png")
+        if do_cg:
+            load0 = loadavg()
+            rows = run_callgrind(env, cg_servers, args)
+            doc = {"kind": "callgrind", "profile": "callgrind", "python": args.python,
+                   "started": started.isoformat(timespec="seconds"), "machine": info,
+                   "versions": vers, "command": command,
+                   "method": (f"valgrind --tool=callgrind; ({args.cg_warmup} + {args.cg_requests} "
+                              f"requests) minus ({args.cg_warmup} requests), divided by "
+                              f"{args.cg_requests}; plaintext app, one keep-alive connection, "
+                              "sequential, PYTHONHASHSEED=0."),
+                   "load": {"start": load0, "end": loadavg(), "max": max(load0, loadavg())},
+                   "rows": rows}
+            base = os.path.join(args.out, f"{stamp}-callgrind-{args.python}")
+            write_results(doc, callgrind_markdown(rows), base,
+                          os.path.join(args.out, f"latest-callgrind-{args.python}"))
+            print(f"results: {os.path.relpath(base, REPO)}.json, .md")
     except BenchError as e:
         log(f"bench: FAILED: {e}")
         return 1
-
-    os.makedirs(args.out, exist_ok=True)
-    stamp = started.strftime("%Y-%m-%d_%H%M%S")
-    base = os.path.join(args.out, f"{stamp}-{kind}")
-    doc = {"kind": kind, "started": started.isoformat(timespec="seconds"),
-           "machine": machine_info(), "method": method, "args": vars(args), **result}
-    with open(base + ".json", "w") as f:
-        json.dump(doc, f, indent=2)
-    info = doc["machine"]
-    md = (f"# Pounce bench, {kind}, {doc['started']}\n\n"
-          f"Commit {info['commit']}, {info['cpu']} ({info['cpus']} CPUs), Linux {info['kernel']}.\n\n"
-          f"Method: {method}\n\n{table}\n")
-    with open(base + ".md", "w") as f:
-        f.write(md)
-    print(md)
-    print(f"results: {os.path.relpath(base, REPO)}.json, .md")
     return 0
 
 

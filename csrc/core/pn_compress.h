@@ -99,7 +99,7 @@ const char *pn_compress_codecs(void);
 int pn_codec_from_token(const char *s, size_t n);
 
 /* Parse --compression-order ("zstd, br ,gzip"): codecs in preference order.
- * Unknown names and duplicates are -EINVAL (and *bad/*badlen point at the
+ * Unknown names and duplicates are -EINVAL (and bad, badlen point at the
  * offending token); codecs this build lacks are accepted and left out, so one
  * config works with any build.  `order` needs PN_CODEC_COUNT entries. */
 int pn_codec_parse_order(const char *s, pn_codec *order, size_t *norder, const char **bad,
@@ -152,10 +152,13 @@ void pn_encoder_put(pn_encoder *e);
 
 pn_codec pn_encoder_codec(const pn_encoder *e);
 
-/* Counters for tests, benchmarks and metrics: encoders created (each one is
- * an allocation) and taken, since the pool was made. */
+/* Counters for tests, benchmarks and metrics, since the pool was made:
+ * encoders created, taken and destroyed, and the allocations zlib and brotli
+ * made through the pool's allocator hooks (libzstd's are not visible
+ * without its experimental API; bench/compress_micro.c counts every one). */
 typedef struct pn_compress_stats {
     uint64_t created, taken, destroyed;
+    uint64_t lib_allocs;
 } pn_compress_stats;
 void pn_compress_pool_stats(const pn_compress_pool *pool, pn_compress_stats *st);
 
@@ -185,7 +188,9 @@ void pn_decoder_free(pn_decoder *d);
 
 typedef struct pn_compress_policy {
     int64_t min_size;  /* --compression-min-size */
-    const char *types; /* --compression-types: extra "type/sub" or "type/*", comma-separated; may be NULL */
+    /* --compression-types: extra media types, comma-separated "type/sub";
+     * a subtype "*" matches the whole type.  May be NULL. */
+    const char *types;
 } pn_compress_policy;
 
 /* What the policy needs to know about a response; filled from its status
@@ -215,11 +220,13 @@ void pn_compress_resp_header(pn_compress_resp *r, const char *name, size_t nlen,
  * §12.5.5), because a cache would otherwise serve one coding to everyone. */
 int pn_compress_eligible(const pn_compress_policy *pol, const pn_compress_resp *r);
 
-/* 1 if the media type (parameters allowed) is worth compressing: text/*,
- * JSON, +json, JavaScript, XML, +xml (incl. image/svg+xml), or in `extra`. */
+/* 1 if the media type (parameters allowed) is worth compressing: any text
+ * type, JSON, +json, JavaScript, XML, +xml (incl. image/svg+xml), or one
+ * listed in `extra`. */
 int pn_compress_type_ok(const char *ct, size_t n, const char *extra);
-/* 0 if every entry of a --compression-types value is "type/sub" or
- * "type/*" (empty list allowed), else -EINVAL. */
+/* 0 if every entry of a --compression-types value is a "type/sub" media
+ * type without parameters (subtype "*" allowed; an empty list too), else
+ * -EINVAL. */
 int pn_compress_types_valid(const char *extra);
 
 /* 1 if a Cache-Control value lists no-transform. */
