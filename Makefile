@@ -28,7 +28,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind fuzz asan
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress fuzz asan
 
 build: $(STAMP)
 
@@ -86,8 +86,13 @@ asan:
 	  -Csetup-args=-Db_lundef=false -Csetup-args=-Dbuildtype=debugoptimized \
 	  -Csetup-args=-Dc_args=-fno-sanitize-recover=undefined \
 	  -Cbuild-dir=build/py-asan .
-	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
-	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR) build/asan-bin
+	@# curl (uninstrumented) hangs with the ASan runtime preloaded: the
+	@# tests find this wrapper first on PATH, and it drops the preload.
+	printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$(command -v curl)" >build/asan-bin/curl
+	chmod +x build/asan-bin/curl
+	PATH="$(abspath build/asan-bin):$$PATH" \
+	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  PYTHONMALLOC=malloc POUNCE_ASAN=1 \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:log_path=$(abspath $(ASAN_DIR))/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_DIR))/ubsan \
@@ -118,6 +123,15 @@ bench-full:
 
 bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
+
+# C micro-benchmark of the protocol core's encoders: reused vs fresh contexts
+# per 64 KiB JSON response, per codec (docs/compression.md).  ~15 s.
+bench-compress: | deps
+	@mkdir -p build/bench
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(CORE_CFLAGS) -Icsrc -Icsrc/core \
+	  -o build/bench/compress_micro bench/compress_micro.c csrc/core/pn_compress.c \
+	  csrc/core/pn_buf.c $(CORE_LIBS)
+	build/bench/compress_micro
 
 clean:
 	rm -rf build $(VENV)

@@ -200,7 +200,7 @@ def server_cmd(env: Env, name: str, app: str, port: int, workers: int) -> list[s
         return [env.bin("peers", "hypercorn"), "--bind", f"127.0.0.1:{port}", "--workers", w,
                 "--worker-class", "uvloop", "--log-level", "warning", target]
     if name == "bengal":
-        return [env.bin("bengal", "pounce"), "serve", target, "--host", "127.0.0.1",
+        return [env.bin("bengal", "pounce"), "serve", "--app", target, "--host", "127.0.0.1",
                 "--port", str(port), "--workers", w, "--no-access-log", "--log-level", "warning"]
     raise BenchError(f"unknown server {name!r}")
 
@@ -469,6 +469,9 @@ def measure(srv: Server, duration: float) -> dict:
         raise BenchError(f"{srv.name}/{srv.wl.app}: wrk completed no request\n{out}")
     res["server_cpu_ticks"] = t1 - t0
     res["cpu_s_per_10k"] = (t1 - t0) / os.sysconf("SC_CLK_TCK") / res["requests"] * 10_000
+    # Far below 100% (per worker) means the server was not the bottleneck:
+    # wrk, or other processes on the shared CPU, limited the run.
+    res["cpu_pct"] = (t1 - t0) / os.sysconf("SC_CLK_TCK") / max(1, round(duration)) * 100
     res["load_before"], res["load_after"] = load0, loadavg()
     return res
 
@@ -479,37 +482,55 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
     started: list[Server] = []
     samples: dict[str, list[dict]] = {s: [] for s in servers}
     rss: dict[str, int] = {}
+    failed: dict[str, str] = {}
+
+    def drop(srv: Server, err: BenchError) -> None:
+        # One server failing a workload must not void the others' numbers.
+        log(f"  {name}: {srv.name} FAILED, left out of this workload: {err}")
+        failed[srv.name] = str(err).splitlines()[0][:300]
+        samples.pop(srv.name, None)
+        started.remove(srv)
+        srv.stop()
+
     try:
         for s in servers:
             started.append(Server(env, s, wl, cpus))
-        for srv in started:
-            srv.wait_ready(60.0)
-            if args.warmup > 0:
-                wrk(srv.port, wl, args.warmup)
+        for srv in list(started):
+            try:
+                srv.wait_ready(60.0)
+                if args.warmup > 0:
+                    wrk(srv.port, wl, args.warmup)
+            except BenchError as e:
+                drop(srv, e)
         for rnd in range(args.rounds):
             # Rotate the order each round so no server always runs first.
-            order = started[rnd % len(started):] + started[:rnd % len(started)]
+            order = started[rnd % max(1, len(started)):] + started[:rnd % max(1, len(started))]
             for srv in order:
-                res = measure(srv, args.duration)
+                try:
+                    res = measure(srv, args.duration)
+                except BenchError as e:
+                    drop(srv, e)
+                    continue
                 res["round"] = rnd + 1
                 samples[srv.name].append(res)
                 warn = ""
                 if res["socket_errors"] or res["non_2xx"]:
                     warn = f"  ({res['socket_errors']} socket errors, {res['non_2xx']} non-2xx)"
-                log(f"  {name:12} r{rnd + 1} {srv.name:9} {res['rps']:>10,.0f} req/s  "
-                    f"p50 {res['p50_us'] / 1000:7.2f} ms  p99 {res['p99_us'] / 1000:7.2f} ms  "
+                lat = "(no latency when pipelined)" if res["p99_us"] is None else (
+                    f"p50 {res['p50_us'] / 1000:7.2f} ms  p99 {res['p99_us'] / 1000:7.2f} ms")
+                log(f"  {name:12} r{rnd + 1} {srv.name:9} {res['rps']:>10,.0f} req/s  {lat}  "
                     f"cpu {res['cpu_s_per_10k']:6.3f} s/10k  load {res['load_after']:.2f}{warn}")
         for srv in started:
             rss[srv.name] = tree_peak_rss_kb(srv.proc.pid)
     finally:
         for srv in started:
             srv.stop()
-    return {"samples": samples, "peak_rss_kb": rss}
+    return {"samples": samples, "peak_rss_kb": rss, "failed": failed}
 
 
 def summarize(samples: list[dict]) -> dict:
     out = {}
-    for key in ("rps", "p50_us", "p99_us", "cpu_s_per_10k"):
+    for key in ("rps", "p50_us", "p99_us", "cpu_s_per_10k", "cpu_pct"):
         vals = [s[key] for s in samples]
         if None in vals:
             out[key] = {"median": None, "min": None, "max": None}
@@ -566,6 +587,56 @@ def run_callgrind(env: Env, servers: list[str], args) -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# perf: where a server's time goes (cpu-clock sampling; no hardware counters
+# are needed, so it works in VMs)
+
+
+def run_perf(env: Env, server: str, workloads: list[str], args, stamp: str) -> list[str]:
+    """perf record -g of one server during one wrk run per workload; writes reports."""
+    if not shutil.which("perf"):
+        raise BenchError("perf is missing (Debian: linux-perf)")
+    written = []
+    for name in workloads:
+        wl = WORKLOADS[name]
+        srv = Server(env, server, wl, BOTH_CPUS if wl.workers > 1 else SERVER_CPU)
+        data = os.path.join(tempfile.gettempdir(), f"bench-perf-{server}-{name}.data")
+        try:
+            srv.wait_ready(60.0)
+            if args.warmup > 0:
+                wrk(srv.port, wl, args.warmup)
+            pids = ",".join(str(p) for p in process_tree(srv.proc.pid)[1])
+            rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g",
+                                    "-p", pids, "-o", data], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            res = measure(srv, args.duration)
+            rec.send_signal(signal.SIGINT)
+            _, err = rec.communicate(timeout=60)
+        finally:
+            srv.stop()
+        # --symfs: the server's binaries are inside the chroot.
+        symfs = ["--symfs", env.root, "--kallsyms", "/proc/kallsyms"] if env.root else []
+        views = [("by shared object", ["--sort", "dso"]),
+                 ("by symbol (self time)", ["--no-children", "--sort", "dso,symbol"])]
+        text = [f"perf, {server} on {name} ({wl.note}), CPython {args.python}: "
+                f"{res['rps']:,.0f} req/s, {res['cpu_s_per_10k']:.3f} CPU s/10k, during one "
+                f"{args.duration} s wrk run.\n"]
+        for title, opts in views:
+            p = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                "--percent-limit", "0.7", *symfs, *opts],
+                               capture_output=True, text=True)
+            text.append(f"== {title}\n" + "\n".join(
+                ln for ln in p.stdout.splitlines() if ln and not ln.startswith("#")))
+        out = os.path.join(args.out, f"{stamp}-perf-{server}-{name}-{args.python}.txt")
+        with open(out, "w") as f:
+            f.write("\n\n".join(text) + "\n")
+        os.unlink(data)
+        written.append(out)
+        log(f"perf report: {os.path.relpath(out, REPO)}")
+    return written
+
+
+# --------------------------------------------------------------------------
 # Tables
 
 
@@ -580,20 +651,29 @@ def fmt(key: str, m: dict) -> str:
 
 
 def throughput_markdown(doc: dict) -> str:
-    lines = ["| workload | server | req/s | p50 ms | p99 ms | CPU s/10k req | peak RSS MB | pounce × |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | server | req/s | p50 ms | p99 ms | CPU s/10k req | server CPU % | peak RSS MB "
+             "| pounce × req/s | pounce × CPU |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res in doc["workloads"].items():
         summ, rss = res["summary"], res["peak_rss_kb"]
-        ref = summ.get("pounce", {}).get("rps", {}).get("median")
+        ref = summ.get("pounce")
         for s in summ:
             m = summ[s]
-            ratio = f"{ref / m['rps']['median']:.2f}" if ref and s != "pounce" else ""
+            ratio = cpu_ratio = ""
+            if ref and s != "pounce":
+                ratio = f"{ref['rps']['median'] / m['rps']['median']:.2f}"
+                cpu_ratio = f"{m['cpu_s_per_10k']['median'] / ref['cpu_s_per_10k']['median']:.2f}"
             err = f" ⚠{m['errors']} err" if m["errors"] else ""
             lines.append(f"| {name} | {s}{err} | {fmt('rps', m['rps'])} | {fmt('p50_us', m['p50_us'])} | "
                          f"{fmt('p99_us', m['p99_us'])} | {fmt('cpu', m['cpu_s_per_10k'])} | "
-                         f"{rss.get(s, 0) / 1024:.0f} | {ratio} |")
-    lines += ["", "Median over rounds, (min–max) in brackets.  *pounce ×* = Pounce req/s ÷ that "
-              "server's req/s.  Workloads: " + "; ".join(
+                         f"{m['cpu_pct']['median']:.0f} | {rss.get(s, 0) / 1024:.0f} | {ratio} | {cpu_ratio} |")
+        for s, why in res.get("failed", {}).items():
+            lines.append(f"| {name} | {s} | failed: {why} |||||||| ")
+    lines += ["", "Median over rounds, (min–max) in brackets.  *server CPU %*: the server's CPU time "
+              "over the run's wall time (100 = one CPU busy); well under 100 (per worker) means the "
+              "server waited for wrk or lost its CPU to other processes.  *pounce × req/s* = Pounce "
+              "req/s ÷ that server's; *pounce × CPU* = that server's CPU per request ÷ Pounce's (both "
+              ">1 when Pounce is better).  Workloads: " + "; ".join(
                   f"**{n}** {WORKLOADS[n].note}" for n in doc["workloads"]) + "."]
     return "\n".join(lines)
 
@@ -653,7 +733,10 @@ def callgrind_markdown(rows: list[dict]) -> str:
 def apt_install(pkg: str, env: Env | None = None) -> None:
     log(f"installing {pkg} (apt-get{' in the chroot' if env and env.root else ''})")
     if env and env.root:
-        env.run(["sh", "-c", f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+        # The mirror's sid snapshot may be older than the clock says is
+        # valid; it is the one the chroot was made from, so accept it.
+        env.run(["sh", "-c", f"apt-get -o Acquire::Check-Valid-Until=false update -qq && "
+                             f"DEBIAN_FRONTEND=noninteractive "
                              f"apt-get install -y -qq {pkg}"], f"apt-get install {pkg}")
         return
     e = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -803,6 +886,8 @@ def main() -> int:
     ap.add_argument("--duration", type=int, help="seconds per wrk run")
     ap.add_argument("--warmup", type=int, help="seconds of warm-up per server and workload (0: none)")
     ap.add_argument("--callgrind", action="store_true", help="only instructions/request (plaintext)")
+    ap.add_argument("--perf", metavar="SERVER",
+                    help="only a perf cpu-clock profile of SERVER on each workload (text reports)")
     ap.add_argument("--no-callgrind", action="store_true", help="skip callgrind in the full profile")
     ap.add_argument("--cg-servers", default="pounce,uvicorn")
     ap.add_argument("--cg-requests", type=int, default=2000, help="measured requests (callgrind)")
@@ -833,6 +918,15 @@ def main() -> int:
         return reexec_in_chroot(args)
 
     env = Env(args.python)
+    if args.perf:
+        try:
+            setup(env, [args.perf], False)
+            os.makedirs(args.out, exist_ok=True)
+            run_perf(env, args.perf, workloads, args, datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+        except BenchError as e:
+            log(f"bench: FAILED: {e}")
+            return 1
+        return 0
     do_wrk = not args.callgrind
     do_cg = args.callgrind or (prof["callgrind"] and not args.no_callgrind)
     started = datetime.datetime.now()

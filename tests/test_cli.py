@@ -180,8 +180,8 @@ def fake_server(monkeypatch):
 
     calls = []
 
-    def serve(app, config):
-        calls.append((app, config))
+    def serve(app, config, reload_argv=None):
+        calls.append((app, config, reload_argv))
         return 7
 
     monkeypatch.setattr(_server, "serve", serve, raising=False)
@@ -203,8 +203,11 @@ def test_main_builds_config_and_calls_serve(fake_server, monkeypatch):
         + ["--log-level", "debug"]
     )
     assert status == 7
-    [(app, config)] = fake_server
+    [(app, config, reload_argv)] = fake_server
     assert app is sys.modules["imp_good"].app
+    # SIGHUP re-runs the same command line with a fresh interpreter.
+    assert reload_argv[1:3] == ["-m", "pounce"] and reload_argv[3] == "imp_good:app"
+    assert "--no-access-log" in reload_argv
     assert type(config).__name__ == "Config"
     assert (config.port, config.workers, config.access_log, config.backlog) == (0, 0, False, 99)
     logger = logging.getLogger("pounce")

@@ -134,7 +134,10 @@ def cparser(tmp_path_factory):
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     cmd = [cc, *flags, "-I", str(ROOT / "csrc"), "-I", str(ROOT / "csrc/core"), "-o", str(lib),
            str(shim), str(ROOT / "csrc/core/pn_http1_parse.c"), str(ROOT / "csrc/core/pn_buf.c")]
-    subprocess.run(cmd, check=True, capture_output=True)
+    # Under `make asan` the ASan runtime is preloaded into every child;
+    # the compiler is not instrumented, so it runs without it.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
     so = ctypes.CDLL(str(lib))
     f = so.shim_frame
     f.restype = ctypes.c_int
@@ -265,6 +268,10 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(b)
 
 
+# Tails that complete a head, a chunk line, a last-chunk or a trailer section.
+COMPLETIONS = (b"\r\n\r\n", b"\r\n0\r\n\r\n", b"0\r\n\r\n", b"\n\r\n", b"\r\n")
+
+
 def compare(pounce, ref, data=None, cparser=None):
     """None when the outcomes agree (or differ only as documented)."""
     kind = pounce[0]
@@ -286,7 +293,16 @@ def compare(pounce, ref, data=None, cparser=None):
         reason = pounce[2]
         if ref[0] == "ok" and reason in STRICTER:
             return None
-        if ref[0] == "incomplete" and (reason in STRICTER_EARLY or reason in STRICTER):
+        if ref[0] == "incomplete":
+            if reason in STRICTER_EARLY or reason in STRICTER:
+                return None
+            # Pounce refused bytes h11 has not judged yet.  That is a
+            # disagreement only if some completion makes them a request h11
+            # accepts (Pounce's answer on a prefix is final).
+            for tail in COMPLETIONS:
+                if data is not None and h11_frame(data + tail)[0] == "ok":
+                    return (f"Pounce refuses ({pounce[1]} {reason}) a prefix of what h11 "
+                            f"accepts with {tail!r} added")
             return None
         return f"Pounce refuses ({pounce[1]} {reason}), h11 says {ref[0]}"
     if kind == "ok":
@@ -338,5 +354,5 @@ def test_differential_against_h11(cparser):
         print(f"  stricter: {n:6d}  {reason}  ({STRICTER.get(reason, '')})")
     assert stats["cases"] >= 2000, "too few cases ran to mean anything"
     assert stats["agree_ok"] > stats["cases"] // 10
-    assert not failures, "\n".join(f"{w}: {d!r}" for w, d in failures[:20]) + \
+    assert not failures, "\n".join(f"{w}: {d[:300]!r}" for w, d in failures[:8]) + \
         f"\n({len(failures)} disagreements)"

@@ -129,18 +129,10 @@ def _body_level_error(case: Case) -> bool:
             and b"\r\nTransfer-Encoding: chunked" in head)
 
 
-# Runtime bug, reported to the lead: when a chunked body turns out malformed
-# (or over --max-request-size) while the app is already waiting in receive(),
-# csrc/runtime/pn_worker.c (PN_CONN_REQUEST) sets c->dead on the decode
-# error, so request_body_failed() in the bridge sees a dead connection and
-# closes without the 400/413 it sends when the bytes arrive with the head.
-# Trickled, whether the app is waiting yet is a race, so the trickled test
-# below tolerates a bare close for these cases and
-# test_body_error_after_dispatch_gets_status pins the bug down.
-BODY_ERROR_AFTER_DISPATCH = pytest.mark.xfail(
-    strict=True, reason="runtime closes without 400/413 on a body error after dispatch "
-    "(pn_worker.c PN_CONN_REQUEST sets c->dead)")
-
+# A chunked body that turns out malformed (or over --max-request-size) after
+# the head was dispatched gets its 400/413 when the app asks for the body
+# (fixed in csrc/runtime/pn_worker.c, PN_CONN_REQUEST: the decode error no
+# longer kills the connection before the bridge can answer).
 TRICKLE = [c for c in CASES if len(c.data) < 600]
 
 
@@ -161,7 +153,7 @@ def test_corpus_case_trickled(corpus_server, case):
             resp = c.read_response()
         except ConnectionClosed as e:
             if _body_level_error(case) and not e.partial:
-                return  # the known runtime bug above; see the strict xfail
+                pytest.fail(f"{case.name}: body error closed without its status")
             pytest.fail(f"{case.name}: closed without a response when trickled "
                         f"(partial {e.partial[:100]!r})")
         assert resp.status == case.statuses[0], (case.name, resp.status)
@@ -172,7 +164,6 @@ def test_corpus_case_trickled(corpus_server, case):
 BODY_ERROR_CASES = [c for c in CASES if _body_level_error(c)]
 
 
-@BODY_ERROR_AFTER_DISPATCH
 @pytest.mark.parametrize("case", BODY_ERROR_CASES[:3], ids=[c.name for c in BODY_ERROR_CASES[:3]])
 def test_body_error_after_dispatch_gets_status(corpus_server, case):
     """The head first; the bad body only once the app waits in receive()."""

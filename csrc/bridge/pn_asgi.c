@@ -1605,12 +1605,36 @@ static void hook_wakeup(void *ctx)
     Py_XDECREF(res);
 }
 
+static void *hook_release(void *ctx)
+{
+    (void)ctx;
+    return PyEval_SaveThread();
+}
+
+static void hook_reacquire(void *ctx, void *token)
+{
+    (void)ctx;
+    PyEval_RestoreThread((PyThreadState *)token);
+}
+
 static const pn_worker_hooks worker_hooks = {
     .on_request = hook_on_request,
     .on_body = hook_on_body,
     .on_drain = hook_on_drain,
     .on_close = hook_on_close,
     .wakeup = hook_wakeup,
+};
+
+/* The same, releasing the GIL around socket syscalls: for GIL builds with
+ * several thread workers, whose network work then overlaps. */
+static const pn_worker_hooks worker_hooks_release = {
+    .on_request = hook_on_request,
+    .on_body = hook_on_body,
+    .on_drain = hook_on_drain,
+    .on_close = hook_on_close,
+    .wakeup = hook_wakeup,
+    .release = hook_release,
+    .reacquire = hook_reacquire,
 };
 
 /* ---- Worker type -------------------------------------------------------------- */
@@ -1681,11 +1705,11 @@ static void worker_dealloc(WorkerObject *w)
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"config", "app", "loop", "listeners", "state", "on_error",
-                             "worker_id", NULL};
+                             "worker_id", "release_gil", NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
-    int worker_id = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOi", kwlist, &config, &app, &loop,
-                                     &listeners, &state, &on_error, &worker_id))
+    int worker_id = 0, release_gil = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOip", kwlist, &config, &app, &loop,
+                                     &listeners, &state, &on_error, &worker_id, &release_gil))
         return NULL;
     pn_modstate *st = pn_get_state_by_type(tp);
     if (st == NULL)
@@ -1749,7 +1773,8 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     w->root_path_bytes = w->root_path_str ? PyUnicode_AsUTF8String(w->root_path_str) : NULL;
     if (w->root_path_bytes == NULL)
         goto fail;
-    w->w = pn_worker_new(cfg, fds, unix_flags, (int)n, &worker_hooks, w);
+    w->w = pn_worker_new(cfg, fds, unix_flags, (int)n,
+                         release_gil ? &worker_hooks_release : &worker_hooks, w);
     if (w->w == NULL) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
@@ -1801,13 +1826,16 @@ static PyObject *worker_fileno(PyObject *op, PyObject *unused)
     return PyLong_FromLong(pn_worker_fd(w->w));
 }
 
-static PyObject *worker_drain(PyObject *op, PyObject *unused)
+static PyObject *worker_drain(PyObject *op, PyObject *args, PyObject *kwds)
 {
-    (void)unused;
+    static char *kwlist[] = {"close_idle", NULL};
+    int close_idle = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &close_idle))
+        return NULL;
     WorkerObject *w = (WorkerObject *)op;
     if (!worker_check(w))
         return NULL;
-    int left = pn_worker_drain(w->w);
+    int left = pn_worker_drain(w->w, close_idle);
     pn_worker_flush_log(w->w);
     return PyLong_FromLong(left);
 }
@@ -1853,9 +1881,11 @@ static PyMethodDef worker_methods[] = {
     {"poll", worker_poll, METH_NOARGS,
      "Handle every ready event (called by the event loop when fileno() is readable)."},
     {"fileno", worker_fileno, METH_NOARGS, "The worker's epoll file descriptor."},
-    {"drain", worker_drain, METH_NOARGS,
-     "Stop accepting, close idle connections, close the rest after their response. "
-     "Returns the number of connections still open."},
+    {"drain", (PyCFunction)(void (*)(void))worker_drain, METH_VARARGS | METH_KEYWORDS,
+     "drain(close_idle=True)\n--\n\nStop accepting; every connection closes after its "
+     "current or next response.  close_idle closes idle keep-alive connections now "
+     "(shutdown); without it they close at their next response or keep-alive deadline "
+     "(reload, recycling).  Returns the number of connections still open."},
     {"close_all", worker_close_all, METH_NOARGS, "Close every connection now."},
     {"close", worker_close, METH_NOARGS, "Release the worker (closes every connection)."},
     {NULL, NULL, 0, NULL},

@@ -137,6 +137,11 @@ pn_codec pn_accept_encoding_choose(const pn_accept_encoding *ae, const pn_codec 
     int qi = effective_q(ae, PN_CODEC_IDENTITY);
     if (identity_ok)
         *identity_ok = qi > 0;
+    /* identity competes only with a q the client gave it (by name or via
+     * "*"): its default acceptability carries no weight, so "gzip;q=0.5"
+     * alone still means "gzip, please". */
+    if (ae->q[PN_CODEC_IDENTITY] == PN_Q_UNSET && ae->star == PN_Q_UNSET)
+        qi = 0;
     /* No field at all: RFC 9110 §12.5.3 allows any coding, but clients that
      * send nothing are mostly tools that would not decode it. */
     if (ae->fields == 0)

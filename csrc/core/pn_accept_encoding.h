@@ -15,11 +15,12 @@
  *     is ignored, as if absent (never trusted to mean q=1).
  *   - "*" gives its q to every coding not listed by name, identity included.
  *   - A coding listed twice keeps its lowest q.
- *   - identity is acceptable at q=1 unless listed, or covered by "*".
+ *   - identity is acceptable unless refused by name or by "*;q=0".
  *   - The winner is the available codec with the highest q > 0; ties go to
- *     the server's order (--compression-order).  If identity has a strictly
- *     higher q than that codec, identity wins.  No field, an empty field,
- *     or nothing acceptable: identity.
+ *     the server's order (--compression-order).  If the client gave identity
+ *     a q (by name or through "*") strictly higher than that codec's,
+ *     identity wins; a tie goes to the codec.  No field, an empty field, or
+ *     nothing acceptable: identity.
  *
  * Usage by the bridge: pn_accept_encoding_init(), pn_accept_encoding_feed()
  * once per Accept-Encoding field line (several lines form one list, RFC 9110

@@ -844,6 +844,11 @@ static int br_read(pn_decoder *d, const unsigned char *p, size_t n, pn_buf *out)
             d->ended = 1;
             return 0;
         case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
+            /* Beware: libbrotlidec 1.0.9 can ask for input while decoded
+             * bytes still wait in its ring buffer (seen after an output
+             * buffer filled exactly); drain them before returning. */
+            if (BrotliDecoderHasMoreOutput(d->bd))
+                break;
             return 0;
         case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
             break;

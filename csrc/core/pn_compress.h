@@ -137,9 +137,11 @@ int pn_compress_pool_new(pn_compress_pool **out, const pn_compress_opts *opts);
 void pn_compress_pool_free(pn_compress_pool *pool);
 
 /* Take an encoder for one response.  `size` is the EXACT total input size
- * when known (a single-message response), else PN_SIZE_UNKNOWN; zstd writes
- * it into the frame header, so a wrong size makes the stream fail.  Returns
- * NULL when the codec is unavailable or memory runs out. */
+ * when known (a single-message response), else PN_SIZE_UNKNOWN; it sizes
+ * the window and zstd writes it into the frame header, so a body of another
+ * size spread over several writes fails with -EINVAL (one FINISH write of
+ * the whole body is always fine).  Returns NULL when the codec is
+ * unavailable or memory runs out. */
 pn_encoder *pn_encoder_get(pn_compress_pool *pool, pn_codec codec, int64_t size);
 
 /* Compress p[0..n) and append the output to `out` (growing it).  0, or

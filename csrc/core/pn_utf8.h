@@ -44,7 +44,10 @@ static inline void pn_utf8_init(pn_utf8 *v)
 int pn_utf8_feed(pn_utf8 *v, const void *p, size_t n);
 
 /* End of the text: 0 when it ended on a code point boundary, else -1. */
-static inline int pn_utf8_done(const pn_utf8 *v) { return v->need == 0 ? 0 : -1; }
+static inline int pn_utf8_done(const pn_utf8 *v)
+{
+    return v->need == 0 ? 0 : -1;
+}
 
 /* One-shot: 0 when p[0..n) is complete, valid UTF-8, else -1. */
 int pn_utf8_valid(const void *p, size_t n);

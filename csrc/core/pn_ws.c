@@ -10,7 +10,10 @@
 
 #include <string.h>
 
-static int is_control(int opcode) { return (opcode & 0x8) != 0; }
+static int is_control(int opcode)
+{
+    return (opcode & 0x8) != 0;
+}
 
 static int fail(pn_ws_parser *p, int code, const char *why)
 {
@@ -96,8 +99,7 @@ static int close_payload(pn_ws_parser *p, pn_ws_event *ev)
 
 /* Take one frame header at b[0..n).  Returns PN_WS_INCOMPLETE (need more; no
  * state changed), PN_WS_ERROR, or PN_WS_DATA with *hlen and *plen set. */
-static int frame_header(pn_ws_parser *p, const uint8_t *b, size_t n, size_t *hlen,
-                        uint64_t *plen)
+static int frame_header(pn_ws_parser *p, const uint8_t *b, size_t n, size_t *hlen, uint64_t *plen)
 {
     if (n < 2)
         return PN_WS_INCOMPLETE;
@@ -286,8 +288,7 @@ size_t pn_ws_control_frame(uint8_t *out, int opcode, const void *payload, size_t
 
 size_t pn_ws_close_frame(uint8_t *out, int code, const char *reason, size_t reason_len)
 {
-    if (!pn_ws_close_code_valid(code) || reason_len > 123 ||
-        pn_utf8_valid(reason, reason_len) != 0)
+    if (!pn_ws_close_code_valid(code) || reason_len > 123 || pn_utf8_valid(reason, reason_len) != 0)
         return 0;
     uint8_t payload[125];
     payload[0] = (uint8_t)(code >> 8);

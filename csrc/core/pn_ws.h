@@ -97,15 +97,15 @@ enum {
 /* Close codes we send or report (RFC 6455 §7.4.1). */
 enum {
     PN_WS_CLOSE_NORMAL = 1000,
-    PN_WS_CLOSE_GOING_AWAY = 1001,     /* server shutting down */
-    PN_WS_CLOSE_PROTOCOL = 1002,       /* protocol error */
+    PN_WS_CLOSE_GOING_AWAY = 1001, /* server shutting down */
+    PN_WS_CLOSE_PROTOCOL = 1002,   /* protocol error */
     PN_WS_CLOSE_UNSUPPORTED = 1003,
-    PN_WS_CLOSE_NO_STATUS = 1005,      /* reported only: close frame without code */
-    PN_WS_CLOSE_ABNORMAL = 1006,       /* reported only: no close frame at all */
-    PN_WS_CLOSE_INVALID_DATA = 1007,   /* e.g. text that is not UTF-8 */
+    PN_WS_CLOSE_NO_STATUS = 1005,    /* reported only: close frame without code */
+    PN_WS_CLOSE_ABNORMAL = 1006,     /* reported only: no close frame at all */
+    PN_WS_CLOSE_INVALID_DATA = 1007, /* e.g. text that is not UTF-8 */
     PN_WS_CLOSE_POLICY = 1008,
-    PN_WS_CLOSE_TOO_BIG = 1009,        /* message over the size limit */
-    PN_WS_CLOSE_INTERNAL = 1011,       /* server error (app raised) */
+    PN_WS_CLOSE_TOO_BIG = 1009,  /* message over the size limit */
+    PN_WS_CLOSE_INTERNAL = 1011, /* server error (app raised) */
 };
 
 /* Return codes of pn_ws_parse(). */
@@ -130,38 +130,38 @@ enum {
 #define PN_WS_MAX_HEADER 10
 
 typedef struct pn_ws_event {
-    int opcode;            /* DATA: the message's opcode; CONTROL: the frame's */
-    int first, fin;        /* DATA: first / last piece of the message */
-    int compressed;        /* DATA: message has RSV1 set (deflate data) */
-    char *data;            /* unmasked payload bytes inside the caller's buffer */
+    int opcode;     /* DATA: the message's opcode; CONTROL: the frame's */
+    int first, fin; /* DATA: first / last piece of the message */
+    int compressed; /* DATA: message has RSV1 set (deflate data) */
+    char *data;     /* unmasked payload bytes inside the caller's buffer */
     size_t len;
-    uint64_t frame_left;   /* DATA: payload bytes of this frame still to come */
-    int close_code;        /* CONTROL CLOSE: received code, 1005 if none */
-    const char *reason;    /* CONTROL CLOSE: reason text (inside data) */
+    uint64_t frame_left; /* DATA: payload bytes of this frame still to come */
+    int close_code;      /* CONTROL CLOSE: received code, 1005 if none */
+    const char *reason;  /* CONTROL CLOSE: reason text (inside data) */
     size_t reason_len;
 } pn_ws_event;
 
 typedef struct pn_ws_parser {
     /* configuration, set by pn_ws_parser_init */
-    unsigned flags;          /* PN_WS_SERVER, PN_WS_DEFLATE */
-    uint64_t max_message;    /* payload bytes per message on the wire; 0 = no
-                                limit.  Over it → 1009 (checked from the frame
-                                header, before the payload arrives). */
+    unsigned flags;       /* PN_WS_SERVER, PN_WS_DEFLATE */
+    uint64_t max_message; /* payload bytes per message on the wire; 0 = no
+                             limit.  Over it → 1009 (checked from the frame
+                             header, before the payload arrives). */
     /* current frame (private) */
-    int in_frame;            /* a data frame header was taken; payload pending */
+    int in_frame; /* a data frame header was taken; payload pending */
     int frame_fin;
     uint8_t mask[4];
-    uint64_t frame_left;     /* payload bytes still to come */
-    uint64_t frame_off;      /* payload bytes already delivered (mask phase) */
+    uint64_t frame_left; /* payload bytes still to come */
+    uint64_t frame_off;  /* payload bytes already delivered (mask phase) */
     /* current message (private) */
-    int msg_opcode;          /* 0 when no message is in progress */
+    int msg_opcode; /* 0 when no message is in progress */
     int msg_compressed;
-    int msg_started;         /* a DATA event went out for this message */
-    uint64_t msg_len;        /* wire payload bytes of the message so far */
-    pn_utf8 utf8;            /* uncompressed text only */
-    int closed;              /* a close frame was received */
+    int msg_started;  /* a DATA event went out for this message */
+    uint64_t msg_len; /* wire payload bytes of the message so far */
+    pn_utf8 utf8;     /* uncompressed text only */
+    int closed;       /* a close frame was received */
     /* after PN_WS_ERROR */
-    int close_code;          /* 1002, 1007 or 1009 */
+    int close_code; /* 1002, 1007 or 1009 */
     const char *error_reason;
 } pn_ws_parser;
 

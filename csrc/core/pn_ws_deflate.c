@@ -27,7 +27,10 @@ static const uint8_t TAIL[4] = {0x00, 0x00, 0xff, 0xff};
 /* Output is produced in steps of at most this much buffer space. */
 enum { STEP = 16384 };
 
-int pn_ws_deflate_available(void) { return 1; }
+int pn_ws_deflate_available(void)
+{
+    return 1;
+}
 
 void pn_ws_deflate_free(pn_ws_deflate *d)
 {
@@ -120,6 +123,14 @@ int pn_ws_deflate_message(pn_ws_deflate *d, const void *in, size_t n, pn_buf *ou
     /* Strip the sync flush's empty stored block (RFC 7692 §7.2.1). */
     if (out->len - start >= 4 && memcmp(out->data + out->len - 4, TAIL, 4) == 0)
         out->len -= 4;
+    /* Nothing left (an empty message after an earlier flush): send one
+     * 0x00, the header of an empty stored block (§7.2.3.6).  An empty
+     * payload would make the receiver's appended 00 00 ff ff start a block
+     * of its own and misread the next message. */
+    if (out->len == start) {
+        if (pn_buf_append(out, TAIL, 1) != 0)
+            return PN_WS_DEFLATE_NOMEM;
+    }
     if (d->params.server_no_context_takeover)
         deflateReset(z);
     return PN_WS_DEFLATE_OK;
@@ -179,10 +190,13 @@ int pn_ws_inflate(pn_ws_deflate *d, const void *in, size_t n, int fin, pn_buf *o
     if (rc)
         return rc;
     rc = inflate_some(d, z, in, n, out, max_message);
-    if (rc == PN_WS_DEFLATE_OK && fin)
+    d->rx_in += n;
+    /* An entirely empty payload is an empty message; appending the tail to
+     * it would leave the stream inside a stored block header. */
+    if (rc == PN_WS_DEFLATE_OK && fin && d->rx_in)
         rc = inflate_some(d, z, TAIL, sizeof TAIL, out, max_message);
     if (fin || rc != PN_WS_DEFLATE_OK)
-        d->rx_total = 0;
+        d->rx_total = d->rx_in = 0;
     if (rc == PN_WS_DEFLATE_OK && fin && d->params.client_no_context_takeover)
         inflateReset(z);
     return rc;
@@ -190,9 +204,15 @@ int pn_ws_inflate(pn_ws_deflate *d, const void *in, size_t n, int fin, pn_buf *o
 
 #else /* !PN_HAVE_ZLIB */
 
-int pn_ws_deflate_available(void) { return 0; }
+int pn_ws_deflate_available(void)
+{
+    return 0;
+}
 
-void pn_ws_deflate_free(pn_ws_deflate *d) { (void)d; }
+void pn_ws_deflate_free(pn_ws_deflate *d)
+{
+    (void)d;
+}
 
 int pn_ws_deflate_message(pn_ws_deflate *d, const void *in, size_t n, pn_buf *out)
 {

@@ -65,8 +65,11 @@ typedef struct pn_ws_deflate_policy {
 } pn_ws_deflate_policy;
 
 /* The default policy: see the memory note above. */
-#define PN_WS_DEFLATE_POLICY_DEFAULT {1, 0, 0, 12, 12}
-#define PN_WS_DEFLATE_LEVEL 6     /* zlib's default level */
+#define PN_WS_DEFLATE_POLICY_DEFAULT                                                               \
+    {                                                                                              \
+        1, 0, 0, 12, 12                                                                            \
+    }
+#define PN_WS_DEFLATE_LEVEL 6 /* zlib's default level */
 #define PN_WS_DEFLATE_MEM_LEVEL 5
 
 typedef struct pn_ws_deflate {
@@ -75,6 +78,7 @@ typedef struct pn_ws_deflate {
     void *tx;          /* z_stream *, compressor, NULL until first use */
     void *rx;          /* z_stream *, decompressor, NULL until first use */
     uint64_t rx_total; /* decompressed bytes of the current message */
+    uint64_t rx_in;    /* compressed bytes of the current message */
 } pn_ws_deflate;
 
 int pn_ws_deflate_available(void);
@@ -88,8 +92,8 @@ void pn_ws_deflate_free(pn_ws_deflate *d);
 /* Compress one whole message in[0..n) and APPEND the frame payload to out:
  * deflate with a sync flush, the trailing 00 00 ff ff removed (RFC 7692
  * §7.2.1).  Send it as one frame (or several) with RSV1 on the first.  With
- * server_no_context_takeover the compressor is reset afterwards.  An empty
- * message may give an empty payload, which is valid (§7.2.3.6). */
+ * server_no_context_takeover the compressor is reset afterwards.  The
+ * payload is never empty: an empty message gives at least 0x00 (§7.2.3.6). */
 int pn_ws_deflate_message(pn_ws_deflate *d, const void *in, size_t n, pn_buf *out);
 
 /* Decompress the next piece in[0..n) of a received compressed message and

@@ -9,7 +9,10 @@
 
 /* ---- SHA-1 (FIPS 180-4 §6.1) ------------------------------------------ */
 
-static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+static uint32_t rol(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
 
 static void sha1_block(uint32_t h[5], const uint8_t *b)
 {
@@ -113,8 +116,8 @@ size_t pn_base64_encode(const void *p, size_t n, char *out)
 
 static int is_b64(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -142,7 +145,10 @@ static int is_tchar(unsigned char c)
     return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 static int ieq(const char *s, size_t n, const char *lit)
 {
@@ -294,8 +300,8 @@ static int window_bits(const char *v, size_t n)
     return -1;
 }
 
-static void pmd_param(pmd_offer *o, const char *name, size_t nlen, const char *val,
-                      size_t vlen, int has_value)
+static void pmd_param(pmd_offer *o, const char *name, size_t nlen, const char *val, size_t vlen,
+                      int has_value)
 {
     if (ieq(name, nlen, "server_no_context_takeover")) {
         if (o->snct || has_value)
@@ -336,7 +342,10 @@ static void append_bits(char *buf, size_t *len, const char *name, int bits)
     buf[(*len)++] = (char)('0' + bits % 10);
 }
 
-static int clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int clamp(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 /* Accept or decline one offer under the policy (RFC 7692 §7.1).  Returns 1
  * and fills hs when accepted. */
@@ -551,8 +560,8 @@ int pn_ws_handshake_write_101(pn_buf *out, const pn_ws_handshake *hs, const char
     static const char ext[] = "\r\nSec-WebSocket-Extensions: ";
     if (subprotocol_len && !all_tchars(subprotocol, subprotocol_len))
         return PN_WS_HS_ERROR;
-    size_t need = sizeof head + 28 + sizeof proto + subprotocol_len + sizeof ext +
-                  hs->extensions_len + 2;
+    size_t need =
+        sizeof head + 28 + sizeof proto + subprotocol_len + sizeof ext + hs->extensions_len + 2;
     if (pn_buf_reserve(out, need) != 0)
         return -ENOMEM;
     /* Cannot fail now: the space is reserved. */

@@ -52,12 +52,12 @@ enum {
 #define PN_WS_EXT_MAX 160
 
 typedef struct pn_ws_handshake {
-    char accept[29];              /* Sec-WebSocket-Accept value, NUL-terminated */
-    pn_ws_deflate_params deflate; /* enabled = 1 when permessage-deflate was agreed */
+    char accept[29];                /* Sec-WebSocket-Accept value, NUL-terminated */
+    pn_ws_deflate_params deflate;   /* enabled = 1 when permessage-deflate was agreed */
     char extensions[PN_WS_EXT_MAX]; /* response Sec-WebSocket-Extensions value */
     size_t extensions_len;          /* 0: send no such header */
-    int status;                   /* on PN_WS_HS_ERROR: 400 or 426 */
-    const char *reason;           /* on PN_WS_HS_ERROR: static text, for logs */
+    int status;                     /* on PN_WS_HS_ERROR: 400 or 426 */
+    const char *reason;             /* on PN_WS_HS_ERROR: static text, for logs */
 } pn_ws_handshake;
 
 /* Check the upgrade request (RFC 6455 §4.2.1): GET, HTTP/1.1, Upgrade lists

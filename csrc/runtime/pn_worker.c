@@ -54,6 +54,7 @@ struct pn_worker {
     int nlisten;
     int listening;   /* listeners registered in epoll */
     int draining;    /* no more accepts, no more keep-alive */
+    int close_idle;  /* draining for shutdown: idle connections close at once */
     int in_poll;
     int wakeup_asked;
     size_t nconns;
@@ -67,6 +68,19 @@ struct pn_worker {
     pn_buf logbuf;
     uint64_t header_ms, keepalive_ms, request_ms;
 };
+
+/* Around a syscall that may take a while, let other threads run (see
+ * pn_worker_hooks.release).  errno survives the reacquire. */
+#define BLOCKING_BEGIN(w)                                                                   \
+    void *blocking_token_ = (w)->hooks.release ? (w)->hooks.release((w)->ctx) : NULL
+#define BLOCKING_END(w)                                                                     \
+    do {                                                                                    \
+        if ((w)->hooks.release) {                                                           \
+            int saved_errno_ = errno;                                                       \
+            (w)->hooks.reacquire((w)->ctx, blocking_token_);                                \
+            errno = saved_errno_;                                                           \
+        }                                                                                   \
+    } while (0)
 
 static void conn_process(pn_conn *c);
 static void conn_close_now(pn_conn *c);
@@ -159,7 +173,12 @@ static void accept_batch(pn_worker *w, int li)
         }
         struct sockaddr_storage ss;
         socklen_t slen = sizeof(ss);
-        int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd;
+        {
+            BLOCKING_BEGIN(w);
+            fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            BLOCKING_END(w);
+        }
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
@@ -217,7 +236,12 @@ static int flush_output(pn_conn *c)
     while (pn_buf_live(&c->wbuf) > 0) {
         if (!c->can_write)
             return 0;
-        ssize_t n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
+        ssize_t n;
+        {
+            BLOCKING_BEGIN(c->worker);
+            n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
+            BLOCKING_END(c->worker);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -240,7 +264,12 @@ static int flush_output(pn_conn *c)
             return 0;
         off_t off = (off_t)c->file_off;
         size_t want = c->file_left > (1u << 30) ? (1u << 30) : (size_t)c->file_left;
-        ssize_t n = sendfile(c->fd, c->file_fd, &off, want);
+        ssize_t n;
+        {
+            BLOCKING_BEGIN(c->worker);
+            n = sendfile(c->fd, c->file_fd, &off, want);
+            BLOCKING_END(c->worker);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -284,7 +313,9 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
         msg.msg_iovlen = (size_t)iovcnt;
         ssize_t n;
         do {
+            BLOCKING_BEGIN(c->worker);
             n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+            BLOCKING_END(c->worker);
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -358,7 +389,12 @@ static void read_input(pn_conn *c, size_t limit)
             return;
         }
         size_t space = pn_buf_space(&c->rbuf);
-        ssize_t n = recv(c->fd, pn_buf_tail(&c->rbuf), space, 0);
+        ssize_t n;
+        {
+            BLOCKING_BEGIN(c->worker);
+            n = recv(c->fd, pn_buf_tail(&c->rbuf), space, 0);
+            BLOCKING_END(c->worker);
+        }
         if (n > 0) {
             c->rbuf.len += (size_t)n;
             /* A short read drained the socket; with edge-triggered epoll
@@ -705,7 +741,7 @@ static void conn_process(pn_conn *c)
             return;
         }
         if (pn_buf_live(&c->rbuf) == 0) {
-            if (c->peer_closed || w->draining)
+            if (c->peer_closed || (w->draining && w->close_idle))
                 conn_close_now(c);
             return;
         }
@@ -731,11 +767,15 @@ static void conn_process(pn_conn *c)
         return;
     }
     case PN_CONN_REQUEST: {
-        if (!c->body.done) {
+        if (c->body_error) {
+            /* A framing error in the body: read nothing more.  The bridge
+             * answers 400/413 when the app asks for the body (or closes
+             * after the app's own response); never parse past it. */
+        } else if (!c->body.done) {
             if (c->body_wanted || pn_buf_live(&c->rbuf) < BODY_BUFFER_MAX)
                 read_input(c, BODY_BUFFER_MAX);
             if (decode_body(c) < 0) {
-                c->dead = 1;
+                /* body_error is set; reported through on_body/pn_conn_body */
             } else if (c->peer_closed && !c->body.done) {
                 c->dead = 1; /* client went away mid-body */
             }
@@ -977,17 +1017,18 @@ int pn_worker_poll(pn_worker *w)
     return 0;
 }
 
-int pn_worker_drain(pn_worker *w)
+int pn_worker_drain(pn_worker *w, int close_idle)
 {
     w->draining = 1;
+    w->close_idle = close_idle;
     listeners_register(w, 0);
     pn_timer_cancel(&w->wheel, &w->accept_timer);
     pn_conn *c = w->all;
     while (c) {
         pn_conn *next = c->next_all;
         c->closing_soon = 1;
-        if (c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0 &&
-            !output_pending(c))
+        if (close_idle && c->phase == PN_CONN_HEAD && !c->in_request &&
+            pn_buf_live(&c->rbuf) == 0 && !output_pending(c))
             conn_close_now(c);
         c = next;
     }

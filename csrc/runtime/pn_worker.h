@@ -59,6 +59,12 @@ typedef struct pn_worker_hooks {
     /* Ask for pn_worker_poll() to be called soon (the bridge schedules it on
      * its event loop).  Called when work is queued outside of a poll. */
     void (*wakeup)(void *ctx);
+    /* Optional (NULL = off): let other threads run during a socket syscall.
+     * The bridge sets these on GIL builds with several thread workers, so
+     * their network work overlaps (release = PyEval_SaveThread).  The
+     * runtime touches no Python object between release and reacquire. */
+    void *(*release)(void *ctx);
+    void (*reacquire)(void *ctx, void *token);
 } pn_worker_hooks;
 
 typedef struct pn_listener {
@@ -130,9 +136,13 @@ void pn_worker_free(pn_worker *w);
 int pn_worker_fd(const pn_worker *w);
 /* Handle everything ready now (never blocks).  Returns 0. */
 int pn_worker_poll(pn_worker *w);
-/* Stop accepting; close idle connections now and the others after their
- * current response.  Returns the number of connections still open. */
-int pn_worker_drain(pn_worker *w);
+/* Stop accepting.  Every connection closes after its current or next
+ * response (which says Connection: close).  close_idle: also close idle
+ * keep-alive connections now (shutdown); otherwise they get their next
+ * request answered, or close at their keep-alive deadline (reload and
+ * recycling: a client racing a request against our close would see it
+ * fail).  Returns the number of connections still open. */
+int pn_worker_drain(pn_worker *w, int close_idle);
 /* Close every connection now. */
 void pn_worker_close_all(pn_worker *w);
 size_t pn_worker_connections(const pn_worker *w);

@@ -58,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pounce import _server
 
-    return _server.serve(app, config)
+    # SIGHUP starts a fresh Pounce with this same command line (and fresh
+    # application code); it inherits the listening sockets.
+    args = list(sys.argv[1:] if argv is None else argv)
+    reload_argv = [sys.executable, "-m", "pounce", *args]
+    return _server.serve(app, config, reload_argv=reload_argv)
 
 
 if __name__ == "__main__":

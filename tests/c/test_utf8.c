@@ -45,7 +45,10 @@ static int ref_valid(const uint8_t *s, size_t n)
     return 0;
 }
 
-static int guarded_valid(const void *p, size_t n) { return pn_utf8_valid(pn_guard_copy(p, n), n); }
+static int guarded_valid(const void *p, size_t n)
+{
+    return pn_utf8_valid(pn_guard_copy(p, n), n);
+}
 
 /* Validate split into two pieces at `cut`, each piece from its own guard copy. */
 static int split_valid(const uint8_t *s, size_t n, size_t cut)
@@ -78,36 +81,40 @@ static const sample SAMPLES[] = {
     {"", 1},
     {"hello, world", 1},
     {"\x7f", 1},
-    {"\xc2\x80", 1},                 /* U+0080 */
-    {"\xdf\xbf", 1},                 /* U+07FF */
-    {"\xe0\xa0\x80", 1},             /* U+0800 */
-    {"\xed\x9f\xbf", 1},             /* U+D7FF */
-    {"\xee\x80\x80", 1},             /* U+E000 */
-    {"\xef\xbf\xbf", 1},             /* U+FFFF */
-    {"\xf0\x90\x80\x80", 1},         /* U+10000 */
-    {"\xf4\x8f\xbf\xbf", 1},         /* U+10FFFF */
+    {"\xc2\x80", 1},                                     /* U+0080 */
+    {"\xdf\xbf", 1},                                     /* U+07FF */
+    {"\xe0\xa0\x80", 1},                                 /* U+0800 */
+    {"\xed\x9f\xbf", 1},                                 /* U+D7FF */
+    {"\xee\x80\x80", 1},                                 /* U+E000 */
+    {"\xef\xbf\xbf", 1},                                 /* U+FFFF */
+    {"\xf0\x90\x80\x80", 1},                             /* U+10000 */
+    {"\xf4\x8f\xbf\xbf", 1},                             /* U+10FFFF */
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 1}, /* "kosme" in Greek (Autobahn 6.2) */
     {"\xe2\x82\xac and \xf0\x9f\x98\x80 mixed with ASCII text", 1},
-    {"\x80", 0},                     /* lone continuation */
+    {"\x80", 0}, /* lone continuation */
     {"\xbf", 0},
-    {"\xc0\x80", 0},                 /* overlong NUL */
-    {"\xc1\xbf", 0},                 /* overlong */
-    {"\xe0\x80\x80", 0},             /* overlong 3-byte */
+    {"\xc0\x80", 0},     /* overlong NUL */
+    {"\xc1\xbf", 0},     /* overlong */
+    {"\xe0\x80\x80", 0}, /* overlong 3-byte */
     {"\xe0\x9f\xbf", 0},
-    {"\xed\xa0\x80", 0},             /* U+D800 surrogate */
-    {"\xed\xbf\xbf", 0},             /* U+DFFF */
-    {"\xf0\x80\x80\x80", 0},         /* overlong 4-byte */
+    {"\xed\xa0\x80", 0},     /* U+D800 surrogate */
+    {"\xed\xbf\xbf", 0},     /* U+DFFF */
+    {"\xf0\x80\x80\x80", 0}, /* overlong 4-byte */
     {"\xf0\x8f\xbf\xbf", 0},
-    {"\xf4\x90\x80\x80", 0},         /* U+110000 */
+    {"\xf4\x90\x80\x80", 0}, /* U+110000 */
     {"\xf5\x80\x80\x80", 0},
-    {"\xf8\x88\x80\x80\x80", 0},     /* 5-byte form */
+    {"\xf8\x88\x80\x80\x80", 0}, /* 5-byte form */
     {"\xfe", 0},
     {"\xff", 0},
-    {"\xe2\x82", 0},                 /* truncated at the end */
+    {"\xe2\x82", 0}, /* truncated at the end */
     {"\xf0\x9f\x98", 0},
-    {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", 0}, /* Autobahn 6.3 */
+    {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+     "edited",
+     0}, /* Autobahn 6.3 */
     {"abc\xc2", 0},
-    {"\xc2" "a", 0},                 /* continuation missing */
+    {"\xc2"
+     "a",
+     0}, /* continuation missing */
     {"\xe2\x28\xa1", 0},
 };
 
