@@ -56,7 +56,10 @@ void *realloc(void *p, size_t n)
     return __libc_realloc(p, n);
 }
 
-void free(void *p) { __libc_free(p); }
+void free(void *p)
+{
+    __libc_free(p);
+}
 
 /* ---- the workload ------------------------------------------------------ */
 
@@ -217,9 +220,10 @@ int main(int argc, char **argv)
     char *body = make_json(BODY);
     pn_compress_opts o = PN_COMPRESS_OPTS_DEFAULT;
     printf("pn_compress micro-benchmark: one %d-byte JSON response per iteration\n", BODY);
-    printf("levels: gzip %d, zstd %d, brotli %d; codecs built: %s\n\n", o.gzip_level,
-           o.zstd_level, o.brotli_quality, pn_compress_codecs());
-    printf("| codec | mode | CPU us/response (median) | min | allocs/response | KiB allocated/response "
+    printf("levels: gzip %d, zstd %d, brotli %d; codecs built: %s\n\n", o.gzip_level, o.zstd_level,
+           o.brotli_quality, pn_compress_codecs());
+    printf("| codec | mode | CPU us/response (median) | min | allocs/response | KiB "
+           "allocated/response "
            "| output bytes | ratio |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
     static const pn_codec codecs[] = {PN_CODEC_ZSTD, PN_CODEC_BR, PN_CODEC_GZIP};

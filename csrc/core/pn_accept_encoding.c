@@ -6,7 +6,10 @@
 
 #include <string.h>
 
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 static void trim(const char **p, size_t *n)
 {
@@ -161,8 +164,7 @@ pn_codec pn_accept_encoding_choose(const pn_accept_encoding *ae, const pn_codec 
     return best;
 }
 
-pn_codec pn_accept_encoding_negotiate(const char *v, size_t n, const pn_codec *order,
-                                      size_t norder)
+pn_codec pn_accept_encoding_negotiate(const char *v, size_t n, const pn_codec *order, size_t norder)
 {
     pn_accept_encoding ae;
     pn_accept_encoding_init(&ae);

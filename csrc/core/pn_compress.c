@@ -23,7 +23,10 @@
 
 /* ---- small string helpers --------------------------------------------- */
 
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
 
 static int ieq(const char *a, size_t an, const char *b)
 {
@@ -36,7 +39,10 @@ static int ieq(const char *a, size_t an, const char *b)
     return 1;
 }
 
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Trim optional whitespace (RFC 9110 §5.6.3) from both ends of [*p, *p+*n). */
 static void trim(const char **p, size_t *n)
@@ -260,7 +266,10 @@ struct pn_compress_pool {
     pn_compress_stats st;
 };
 
-static int clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int clamp(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 int pn_compress_pool_new(pn_compress_pool **out, const pn_compress_opts *opts)
 {
@@ -322,9 +331,15 @@ void pn_compress_pool_free(pn_compress_pool *pool)
     free(pool);
 }
 
-void pn_compress_pool_stats(const pn_compress_pool *pool, pn_compress_stats *st) { *st = pool->st; }
+void pn_compress_pool_stats(const pn_compress_pool *pool, pn_compress_stats *st)
+{
+    *st = pool->st;
+}
 
-pn_codec pn_encoder_codec(const pn_encoder *e) { return e->codec; }
+pn_codec pn_encoder_codec(const pn_encoder *e)
+{
+    return e->codec;
+}
 
 #ifdef PN_HAVE_ZLIB
 /* zlib's allocator hooks, only to count its allocations. */
@@ -365,9 +380,8 @@ static pn_encoder *encoder_create(pn_compress_pool *pool, pn_codec codec)
     case PN_CODEC_ZSTD:
 #ifdef PN_HAVE_ZSTD
         e->zc = ZSTD_createCCtx();
-        if (e->zc &&
-            !ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_compressionLevel,
-                                                 pool->opts.zstd_level)))
+        if (e->zc && !ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_compressionLevel,
+                                                          pool->opts.zstd_level)))
             goto ok;
         ZSTD_freeCCtx(e->zc);
 #endif
@@ -416,10 +430,10 @@ static int encoder_begin(pn_encoder *e, int64_t size)
         /* A session reset keeps the level and the workspace; only an unknown
          * size (a stream) needs the window capped, see the header. */
         if (ZSTD_isError(ZSTD_CCtx_reset(e->zc, ZSTD_reset_session_only)) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(
-                e->zc, ZSTD_c_windowLog, size < 0 ? PN_COMPRESS_STREAM_WINDOW_LOG : 0)) ||
-            ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(
-                e->zc, size < 0 ? ZSTD_CONTENTSIZE_UNKNOWN : (unsigned long long)size)))
+            ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_windowLog,
+                                                size < 0 ? PN_COMPRESS_STREAM_WINDOW_LOG : 0)) ||
+            ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(e->zc, size < 0 ? ZSTD_CONTENTSIZE_UNKNOWN
+                                                                     : (unsigned long long)size)))
             return -EINVAL;
         return 0;
 #endif
@@ -497,7 +511,10 @@ void pn_encoder_put(pn_encoder *e)
 #if defined(PN_HAVE_ZLIB) || defined(PN_HAVE_ZSTD) || defined(PN_HAVE_BROTLI)
 /* Output space to ask for first: compressed text is usually well under half
  * of its input; the loops below grow `out` when it is not. */
-static size_t first_room(size_t n) { return n / 2 + 256; }
+static size_t first_room(size_t n)
+{
+    return n / 2 + 256;
+}
 #endif
 
 #ifdef PN_HAVE_ZLIB
@@ -510,7 +527,7 @@ static int gzip_write(pn_encoder *e, const unsigned char *p, size_t n, pn_flush 
          * the last one. */
         uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
         int last = take == n;
-        int flush = !last ? Z_NO_FLUSH
+        int flush = !last                     ? Z_NO_FLUSH
                     : mode == PN_FLUSH_FINISH ? Z_FINISH
                     : mode == PN_FLUSH_SYNC   ? Z_SYNC_FLUSH
                                               : Z_NO_FLUSH;
@@ -588,10 +605,9 @@ static int br_write(pn_encoder *e, const unsigned char *p, size_t n, pn_flush mo
                                          NULL))
             return -EINVAL;
         out->len += space - avail_out;
-        if (op == BROTLI_OPERATION_FINISH ? BrotliEncoderIsFinished(e->br)
-            : op == BROTLI_OPERATION_FLUSH
-                ? avail_in == 0 && !BrotliEncoderHasMoreOutput(e->br)
-                : avail_in == 0)
+        if (op == BROTLI_OPERATION_FINISH  ? BrotliEncoderIsFinished(e->br)
+            : op == BROTLI_OPERATION_FLUSH ? avail_in == 0 && !BrotliEncoderHasMoreOutput(e->br)
+                                           : avail_in == 0)
             return 0;
         if (avail_out == 0)
             room = space * 2;
@@ -643,7 +659,7 @@ int pn_encoder_write(pn_encoder *e, const void *p, size_t n, pn_flush mode, pn_b
 
 struct pn_decoder {
     pn_codec codec;
-    int ended; /* the input so far ends at a member/frame/stream boundary */
+    int ended;  /* the input so far ends at a member/frame/stream boundary */
     int status; /* sticky PN_DECODE_TOO_BIG / PN_DECODE_BAD */
     uint64_t max, total, total_in;
 #ifdef PN_HAVE_ZLIB
@@ -722,7 +738,10 @@ void pn_decoder_free(pn_decoder *d)
     free(d);
 }
 
-uint64_t pn_decoder_total(const pn_decoder *d) { return d->total; }
+uint64_t pn_decoder_total(const pn_decoder *d)
+{
+    return d->total;
+}
 
 #if defined(PN_HAVE_ZLIB) || defined(PN_HAVE_ZSTD) || defined(PN_HAVE_BROTLI)
 /* Room for the next slice of output: one byte more than the cap allows, so
@@ -1065,7 +1084,10 @@ static int list_has(const char *v, size_t n, const char *want)
     return 0;
 }
 
-int pn_cache_control_no_transform(const char *v, size_t n) { return list_has(v, n, "no-transform"); }
+int pn_cache_control_no_transform(const char *v, size_t n)
+{
+    return list_has(v, n, "no-transform");
+}
 
 int pn_vary_has_accept_encoding(const char *v, size_t n)
 {

@@ -116,7 +116,10 @@ typedef struct pn_compress_opts {
 
 /* Defaults for dynamic content: cheap levels that still compress JSON/HTML
  * 5-10x (measured in docs/compression.md). */
-#define PN_COMPRESS_OPTS_DEFAULT {6, 3, 4, 4}
+#define PN_COMPRESS_OPTS_DEFAULT                                                                   \
+    {                                                                                              \
+        6, 3, 4, 4                                                                                 \
+    }
 
 /* Window for responses of unknown size (streams): 2^19 = 512 KiB, which
  * bounds the memory a long-lived stream holds (zstd's default would be 2 MiB
@@ -169,10 +172,10 @@ void pn_compress_pool_stats(const pn_compress_pool *pool, pn_compress_stats *st)
 typedef struct pn_decoder pn_decoder;
 
 enum {
-    PN_DECODE_MORE = 0, /* consumed everything; the stream is not finished */
-    PN_DECODE_DONE = 1, /* the stream ended cleanly (at `last`) */
+    PN_DECODE_MORE = 0,    /* consumed everything; the stream is not finished */
+    PN_DECODE_DONE = 1,    /* the stream ended cleanly (at `last`) */
     PN_DECODE_TOO_BIG = 2, /* decoded size would exceed max_out: answer 413 */
-    PN_DECODE_BAD = 3,  /* corrupt or truncated data, trailing garbage: 400 */
+    PN_DECODE_BAD = 3,     /* corrupt or truncated data, trailing garbage: 400 */
 };
 
 /* A decoder for one request body, producing at most max_out bytes in total
@@ -189,7 +192,7 @@ void pn_decoder_free(pn_decoder *d);
 /* ---- Should this response be compressed? ------------------------------ */
 
 typedef struct pn_compress_policy {
-    int64_t min_size;  /* --compression-min-size */
+    int64_t min_size; /* --compression-min-size */
     /* --compression-types: extra media types, comma-separated "type/sub";
      * a subtype "*" matches the whole type.  May be NULL. */
     const char *types;

@@ -28,13 +28,16 @@ static pn_codec nego_order(const char *v, const pn_codec *order, size_t norder, 
     return pn_accept_encoding_choose(&ae, order, norder, identity_ok);
 }
 
-static pn_codec nego(const char *v) { return nego_order(v, dflt, 3, NULL); }
+static pn_codec nego(const char *v)
+{
+    return nego_order(v, dflt, 3, NULL);
+}
 
 #define EXPECT(v, want)                                                                            \
     do {                                                                                           \
         pn_codec got_ = nego(v);                                                                   \
         if (got_ != (want))                                                                        \
-            fprintf(stderr, "  \"%s\" -> %s, want %s\n", (v) ? (const char *)(v) : "(none)",      \
+            fprintf(stderr, "  \"%s\" -> %s, want %s\n", (v) ? (const char *)(v) : "(none)",       \
                     pn_codec_name(got_), pn_codec_name(want));                                     \
         PN_CHECK_EQ_INT(got_, want);                                                               \
     } while (0)
@@ -45,11 +48,10 @@ PN_TEST(qvalue)
         const char *s;
         int q;
     } t[] = {
-        {"0", 0},       {"1", 1000},   {"0.", 0},      {"1.", 1000},  {"0.5", 500},
-        {"0.05", 50},   {"0.001", 1},  {"0.999", 999}, {"1.0", 1000}, {"1.000", 1000},
-        {"1.001", -1},  {"1.5", -1},   {"2", -1},      {"0.1234", -1}, {"01", -1},
-        {".5", -1},     {"0.5a", -1},  {"", -1},       {"-0", -1},    {"0,5", -1},
-        {" 0.5", -1},   {"1.0000", -1}, {"0.-1", -1},
+        {"0", 0},     {"1", 1000},    {"0.", 0},     {"1.", 1000},    {"0.5", 500},  {"0.05", 50},
+        {"0.001", 1}, {"0.999", 999}, {"1.0", 1000}, {"1.000", 1000}, {"1.001", -1}, {"1.5", -1},
+        {"2", -1},    {"0.1234", -1}, {"01", -1},    {".5", -1},      {"0.5a", -1},  {"", -1},
+        {"-0", -1},   {"0,5", -1},    {" 0.5", -1},  {"1.0000", -1},  {"0.-1", -1},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         size_t n = strlen(t[i].s);

@@ -47,6 +47,7 @@ static char *make_json(size_t n)
 static int indep_decode(pn_codec c, const void *in, size_t n, pn_buf *out, int *complete)
 {
     *complete = 0;
+    (void)in, (void)n, (void)out;
     switch (c) {
 #ifdef PN_HAVE_ZLIB
     case PN_CODEC_GZIP: {
@@ -235,18 +236,16 @@ PN_TEST(streamed_flush_visible)
         int pieces = 0;
         while (off < n) {
             size_t take = piece < n - off ? piece : n - off;
-            PN_CHECK_EQ_INT(pn_encoder_write(e, pn_guard_copy(json + off, take), take,
-                                             PN_FLUSH_SYNC, &out),
-                            0);
+            PN_CHECK_EQ_INT(
+                pn_encoder_write(e, pn_guard_copy(json + off, take), take, PN_FLUSH_SYNC, &out), 0);
             off += take;
             pieces++;
             /* Check visibility on a few pieces (decoding all is slow). */
             if (pieces < 12 || off == n) {
                 pn_buf dec = PN_BUF_INIT;
                 int complete;
-                PN_CHECK_EQ_INT(indep_decode(c, pn_buf_head(&out), pn_buf_live(&out), &dec,
-                                             &complete),
-                                0);
+                PN_CHECK_EQ_INT(
+                    indep_decode(c, pn_buf_head(&out), pn_buf_live(&out), &dec, &complete), 0);
                 if (pn_buf_live(&dec) != off)
                     fprintf(stderr, "  %s after %d pieces\n", pn_codec_name(c), pieces);
                 PN_CHECK_EQ_INT(pn_buf_live(&dec), off);
@@ -374,8 +373,10 @@ PN_TEST(pool_bounds)
             }
         for (int k = 0; k < 5; k++) {
             char want[128];
-            int len = snprintf(want, sizeof(want), "stream %d round 0\nstream %d round 1\n"
-                                                   "stream %d round 2\n", k, k, k);
+            int len = snprintf(want, sizeof(want),
+                               "stream %d round 0\nstream %d round 1\n"
+                               "stream %d round 2\n",
+                               k, k, k);
             PN_CHECK_EQ_INT(pn_encoder_write(e[k], NULL, 0, PN_FLUSH_FINISH, &out[k]), 0);
             PN_CHECK(decodes_to(c, &out[k], want, (size_t)len, 1));
             pn_buf_free(&out[k]);
@@ -449,6 +450,7 @@ PN_TEST(zstd_size_mismatch)
 /* Compress with the library itself (not our encoder). */
 static int lib_compress(pn_codec c, const void *p, size_t n, pn_buf *out)
 {
+    (void)p, (void)n, (void)out;
     switch (c) {
 #ifdef PN_HAVE_ZLIB
     case PN_CODEC_GZIP: {
@@ -504,8 +506,8 @@ static int decode_pieces(pn_codec c, const pn_buf *enc, size_t piece, uint64_t c
     int rc = PN_DECODE_MORE;
     do {
         size_t take = piece < n - off ? piece : n - off;
-        rc = pn_decoder_write(d, pn_guard_copy(pn_buf_head(enc) + off, take), take,
-                              off + take == n, out);
+        rc = pn_decoder_write(d, pn_guard_copy(pn_buf_head(enc) + off, take), take, off + take == n,
+                              out);
         off += take;
     } while (rc == PN_DECODE_MORE && off < n);
     if (rc == PN_DECODE_MORE && n == 0)
@@ -541,8 +543,7 @@ PN_TEST(decode_round_trip)
         pn_encoder *e = pn_encoder_get(pool, c, PN_SIZE_UNKNOWN);
         pn_buf_clear(&enc);
         for (size_t off = 0, piece = 1; off < n; off += piece, piece = piece * 3 + 1)
-            pn_encoder_write(e, json + off, piece < n - off ? piece : n - off, PN_FLUSH_SYNC,
-                             &enc);
+            pn_encoder_write(e, json + off, piece < n - off ? piece : n - off, PN_FLUSH_SYNC, &enc);
         pn_encoder_write(e, NULL, 0, PN_FLUSH_FINISH, &enc);
         pn_encoder_put(e);
         pn_compress_pool_free(pool);
