@@ -29,13 +29,20 @@ fi
 rm -f "$out/.probe"
 
 targets=${FUZZ_TARGETS:-$(cd "$here" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')}
-summary=""
-for t in $targets; do
+# Targets run FUZZ_JOBS at a time (default: the number of CPUs), each on
+# its own core, so CI's wall time is about ceil(targets / jobs) x seconds.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+build() {
     # shellcheck disable=SC2086  # FUZZ_CFLAGS/FUZZ_LIBS are word lists
     "$CC" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         ${FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/core" \
-        -o "$out/fuzz_$t" "$here/fuzz_$t.c" "$root"/csrc/core/*.c ${FUZZ_LIBS:-}
+        -o "$out/fuzz_$1" "$here/fuzz_$1.c" "$root"/csrc/core/*.c ${FUZZ_LIBS:-}
+}
+
+run() {
+    t=$1
     # Scratch corpus: last run's findings plus the committed seeds.
     work="$out/corpus_$t"
     mkdir -p "$work"
@@ -43,21 +50,51 @@ for t in $targets; do
         cp -n "$here/corpus/$t"/* "$work/" 2>/dev/null || true
     fi
     dict=""
-    [ -f "$here/$t.dict" ] && dict="-dict=$here/$t.dict"
-    [ -z "$dict" ] && [ -f "$here/http1.dict" ] && case $t in http1_*) dict="-dict=$here/http1.dict" ;; esac
-    echo "== fuzz_$t for ${secs}s ($(ls "$work" | wc -l) inputs in $work)"
-    log="$out/$t.log"
-    if ! "$out/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-        -timeout=10 -rss_limit_mb=2048 $dict -artifact_prefix="$out/$t-" "$work" \
-        >"$log" 2>&1; then
-        tail -n 60 "$log"
-        echo "fuzz_$t FAILED; artifacts in $out/$t-*" >&2
-        exit 1
+    if [ -f "$here/$t.dict" ]; then
+        dict="-dict=$here/$t.dict"
+    else
+        case $t in http1_*) dict="-dict=$here/http1.dict" ;; esac
     fi
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-    grep -E '^(stat::|Done )' "$log" || true
-    summary="$summary
-fuzz_$t: ${execs:-?} executions in ${secs}s (${rate:-?}/s), corpus $(ls "$work" | wc -l) inputs"
+    echo "== fuzz_$t for ${secs}s ($(ls "$work" | wc -l) inputs in $work)"
+    # shellcheck disable=SC2086
+    "$out/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+        -timeout=10 -rss_limit_mb=2048 $dict -artifact_prefix="$out/$t-" "$work" \
+        >"$out/$t.log" 2>&1
+}
+
+for t in $targets; do
+    build "$t"
 done
-echo "== fuzz summary$summary"
+
+status=0
+set -- $targets
+while [ $# -gt 0 ]; do
+    pids=""
+    names=""
+    i=0
+    while [ $# -gt 0 ] && [ $i -lt "$jobs" ]; do
+        run "$1" &
+        pids="$pids $!"
+        names="$names $1"
+        shift
+        i=$((i + 1))
+    done
+    j=1
+    for pid in $pids; do
+        t=$(echo $names | cut -d' ' -f$j)
+        j=$((j + 1))
+        if ! wait "$pid"; then
+            tail -n 60 "$out/$t.log"
+            echo "fuzz_$t FAILED; artifacts in $out/$t-*" >&2
+            status=1
+        fi
+    done
+done
+
+echo "== fuzz summary (${secs}s per target, $jobs at a time)"
+for t in $targets; do
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out/$t.log")
+    echo "fuzz_$t: ${execs:-?} executions (${rate:-?}/s), corpus $(ls "$out/corpus_$t" | wc -l) inputs"
+done
+exit $status
