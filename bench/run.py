@@ -894,8 +894,13 @@ def main() -> int:
     ap.add_argument("--cg-warmup", type=int, default=200, help="warm-up requests (callgrind)")
     ap.add_argument("--chroot", default=os.environ.get("POUNCE_BENCH_CHROOT", DEFAULT_CHROOT),
                     help="sid chroot for --python 3.14 (default .chroot/sid-bench)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness for the servers and wrk (inherited), e.g. -5 to take CPU back from "
+                         "other jobs on a shared machine; recorded in the results")
     ap.add_argument("--out", default=RESULTS, help="directory for results")
     args = ap.parse_args()
+    if args.nice and "POUNCE_CHROOT_ROOT" not in os.environ:
+        os.nice(args.nice)  # every child (servers, wrk, valgrind) inherits it
     prof = PROFILES[args.profile]
     for key in ("rounds", "duration", "warmup"):
         if getattr(args, key) is None:
@@ -946,7 +951,8 @@ def main() -> int:
                               f"--latency`; 2-worker workloads: server and `wrk -t2` both on "
                               f"`taskset -c {BOTH_CPUS}` (they share the CPUs).  -c64 unless noted, "
                               f"{args.duration:g} s per run, {args.warmup:g} s warm-up per server, "
-                              f"{args.rounds} interleaved rounds (order rotated each round)."),
+                              f"{args.rounds} interleaved rounds (order rotated each round)"
+                              + (f", everything at nice {args.nice}." if args.nice else ".")),
                    "workloads": {}}
             for name in workloads:
                 log(f"workload {name}: {WORKLOADS[name].note}")

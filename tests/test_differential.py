@@ -72,8 +72,10 @@ int shim_frame(const char *buf, size_t len, size_t *end, char *out, size_t *out_
             *reason = b.error_reason;
             return -1;
         }
-        memcpy(out + *out_len, d, dlen);
-        *out_len += dlen;
+        if (dlen > 0) {
+            memcpy(out + *out_len, d, dlen);
+            *out_len += dlen;
+        }
         if (brc == PN_BODY_DONE)
             break;
         if (brc == PN_HTTP1_INCOMPLETE)
@@ -105,8 +107,11 @@ STRICTER = {
     "invalid chunk extension": "§7.1.1: extensions are parsed; h11 skips ';.*'",
     "chunk-size line too long": "bounded chunk-size line (4 KiB)",
     "bare CR in chunk-size line": "§7.1: CRLF ends the size line",
-    "invalid character in header value": "RFC 9110 §5.5 (h11 agrees; kept for trailers)",
+    "invalid character in header value": "RFC 9110 §5.5: CTLs and DEL refused; h11 lets "
+    "through every byte but NUL and whitespace ([^\\x00\\s])",
     "invalid trailer field": "§7.1.2: trailers follow the field syntax (h11 is looser)",
+    "bare CR in trailer": "§7.1.2: CRLF ends a trailer line",
+    "bare CR after trailers": "§7.1: CRLF ends the trailer section",
 }
 
 # h11 answers "incomplete" for some heads Pounce already refuses (h11 looks

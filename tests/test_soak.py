@@ -31,7 +31,7 @@ import pytest
 APP = "tests.apps.hardening:app"
 TOTAL = int(os.environ.get("POUNCE_SOAK_REQUESTS", "200000"))
 CLIENTS = 3
-RSS_GROWTH_BOUND = 4 << 20  # bytes, after warm-up
+RSS_GROWTH_BOUND = 2 << 20  # bytes, after warm-up (measured: under 100 KiB)
 TIME_LIMIT = 170.0  # seconds for the whole run
 
 pytestmark = [
@@ -177,16 +177,13 @@ def _client(port, quota, slot, progress, errors):
 
 
 def test_soak_rss_flat_and_no_fd_leak(server_factory):
-    # Short deadlines: a connection the client abandoned mid-head or
-    # mid-body is closed by them at the latest (see test_hostile.py for how
-    # promptly a client's close itself is noticed), so what remains open
-    # 5 s after the clients are gone is a real leak.
-    srv = server_factory(APP, "--no-access-log", "--header-timeout", "2",
-                         "--request-timeout", "2", timeout=20)
+    # Default deadlines: a connection the client abandons mid-head or
+    # mid-body must be closed when its FIN arrives, not at a deadline.
+    srv = server_factory(APP, "--no-access-log", timeout=20)
     pid = srv.proc.pid
     # Warm-up outside the measurement: imports, first allocations, caches.
     _round(srv.port, 0)
-    time.sleep(2.5)  # the round's abandoned connections reach their deadlines
+    time.sleep(0.5)
     fds0 = _nfds(pid)
 
     ctx = multiprocessing.get_context("spawn")
@@ -237,5 +234,9 @@ def test_soak_rss_flat_and_no_fd_leak(server_factory):
           f"(growth {growth >> 10} KiB, bound {RSS_GROWTH_BOUND >> 10} KiB)")
     assert growth < RSS_GROWTH_BOUND, growth
     assert fds_end == fds0, (fds0, fds_end)
+    # Open descriptors while running: a few connections per client at a
+    # time, not an accumulation of abandoned ones.
+    peak_fds = max(nf for t, n, rss, nf in curve)
+    assert peak_fds < fds0 + 20 * CLIENTS, peak_fds
     with srv.connect() as c:
         assert c.request("GET", "/").status == 200

@@ -398,8 +398,10 @@ static void read_input(pn_conn *c, size_t limit)
         if (n > 0) {
             c->rbuf.len += (size_t)n;
             /* A short read drained the socket; with edge-triggered epoll
-             * any later data brings a new event. */
-            if ((size_t)n < space)
+             * any later data brings a new event.  Not so for a FIN that came
+             * with the data: its EPOLLRDHUP edge is already consumed, so
+             * read on until recv() says EOF. */
+            if ((size_t)n < space && !c->rdhup)
                 c->can_read = 0;
             continue;
         }
@@ -764,6 +766,10 @@ static void conn_process(pn_conn *c)
             return;
         }
         conn_dispatch(c, &req);
+        /* The client's FIN may have come with the head (read above, no
+         * further event will announce it): let the REQUEST phase see it. */
+        if (c->peer_closed && c->in_request)
+            queue_conn(c);
         return;
     }
     case PN_CONN_REQUEST: {
@@ -990,6 +996,8 @@ int pn_worker_poll(pn_worker *w)
             uint32_t e = evs[i].events;
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 c->can_read = 1;
+            if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                c->rdhup = 1;
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
                 c->can_write = 1;
             /* Process through the pending list: a connection closed by an

@@ -86,7 +86,8 @@ struct pn_conn {
     int phase;                /* PN_CONN_* */
     unsigned can_read : 1;    /* edge-triggered: socket may have data */
     unsigned can_write : 1;   /* edge-triggered: socket may take data */
-    unsigned peer_closed : 1; /* read side saw EOF / RDHUP */
+    unsigned peer_closed : 1; /* read side saw EOF */
+    unsigned rdhup : 1;       /* epoll reported RDHUP/HUP/ERR: an EOF is coming */
     unsigned dead : 1;        /* socket error; close pending */
     unsigned body_wanted : 1; /* bridge waits for body (on_body owed) */
     unsigned drain_wanted : 1;/* bridge waits for drain (on_drain owed) */
