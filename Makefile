@@ -10,7 +10,7 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
-DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev
+DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest
 
 # Compression libraries of the protocol core (each optional: the build and
 # the C tests use whichever pkg-config finds).  Recursive variables: they are
@@ -28,7 +28,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress fuzz asan
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress fuzz asan tsan
 
 build: $(STAMP)
 
@@ -96,9 +96,18 @@ asan:
 	  PYTHONMALLOC=malloc POUNCE_ASAN=1 \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:log_path=$(abspath $(ASAN_DIR))/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_DIR))/ubsan \
-	  $(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
-	@if ls $(ASAN_DIR)/* >/dev/null 2>&1; then echo "sanitizer reports:"; \
-	  head -n 80 $(ASAN_DIR)/*; exit 1; else echo "asan: no sanitizer reports"; fi
+	  $(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if ls $(ASAN_DIR)/* >/dev/null 2>&1; then echo "sanitizer reports:"; \
+	  head -n 80 $(ASAN_DIR)/*; exit 1; fi; \
+	test $$rc -eq 0 && echo "asan: no sanitizer reports"
+
+# Thread mode under ThreadSanitizer on this GIL build: a -fsanitize=thread
+# build of the extension (.venv-tsan, build/py-tsan) runs the thread-mode
+# worker/listener tests and tests/test_tsan_stress.py with libtsan preloaded.
+# Fails on any report not suppressed by tests/tsan.supp (CPython internals
+# only).  About 1 minute; reports in build/tsan/.  See scripts/tsan.sh.
+tsan:
+	scripts/tsan.sh
 
 # Every other CPython >= 3.11 from pyenv, each in .venv-<major.minor>, then
 # CPython 3.14 in a Debian sid chroot.  One summary line per interpreter.

@@ -49,6 +49,16 @@ run() {
     if [ -d "$here/corpus/$t" ]; then
         cp -n "$here/corpus/$t"/* "$work/" 2>/dev/null || true
     fi
+    if [ "$t" = http1_parse ] && [ -x "$root/.venv/bin/python" ]; then
+        # The smuggling corpus (tests/corpus/) seeds the head parser too,
+        # read from its one copy: control byte 0, then the request.
+        (cd "$root" && .venv/bin/python -c '
+import sys
+from tests.test_smuggling import load_corpus
+for c in load_corpus():
+    open(sys.argv[1] + "/corpus_" + c.name, "wb").write(b"\0" + c.data)
+' "$work") || echo "(smuggling corpus not added: tests/test_smuggling.py did not load)"
+    fi
     dict=""
     if [ -f "$here/$t.dict" ]; then
         dict="-dict=$here/$t.dict"

@@ -103,7 +103,7 @@ left=$(count_reports "$LOGDIR")
 # "  <count> race:<pattern>"; sum them per pattern over every process.
 matched=$(cat "$LOGDIR"/tsan.* 2>/dev/null |
     awk '/ThreadSanitizer: Matched/ {m=1; next} m && /^ *[0-9]+ [a-z_]+:/ {n[$2]+=$1; next} {m=0}
-         END {for (p in n) printf "  %6d %s\n", n[p], p}' | sort -k2)
+         END {for (p in n) printf "  %6d %s\n", n[p], p}' | sort -k2 || true)
 nsupp=$(printf '%s\n' "$matched" | awk '{s+=$1} END {print s+0}')
 echo "tsan: $((left + nsupp)) reports before suppression, $left after (logs in $LOGDIR/)"
 if [ -n "$matched" ]; then

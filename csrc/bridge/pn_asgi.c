@@ -19,12 +19,15 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pn_bridge.h"
+#include "pn_accept_encoding.h"
+#include "pn_compress.h"
 #include "pn_log.h"
 #include "pn_worker.h"
 
@@ -251,6 +254,14 @@ typedef struct {
     unsigned body_done : 1;  /* the whole request body was handed to the app */
     unsigned disconnected : 1;
     unsigned finished : 1;   /* task done handled */
+    unsigned compress : 1;   /* the response is eligible for compression */
+    unsigned vary_has_ae : 1;/* the app's Vary already covers Accept-Encoding */
+    int codec;               /* pn_codec negotiated from Accept-Encoding */
+    int64_t declared_len;    /* the app's Content-Length, or PN_SIZE_UNKNOWN */
+    pn_encoder *enc;         /* taken from the worker's pool; put back once */
+    pn_buf zbuf;             /* compressed output of the current piece */
+    pn_decoder *dec;         /* --decompress-requests: decodes the request body */
+    pn_buf dbuf;             /* decoded output of the current piece */
 } RequestObject;
 
 struct WorkerObject {
@@ -276,6 +287,11 @@ struct WorkerObject {
                                  resizes, unlike building a dict key by key */
     PyObject *ext_template;   /* scope["extensions"] likewise */
     Py_ssize_t active;     /* requests whose task has not finished */
+    int release_gil;       /* thread workers on a GIL build: let go around slow C work */
+    pn_compress_pool *pool; /* this worker's encoders; NULL when compression is off */
+    pn_compress_policy policy;
+    pn_codec order[PN_CODEC_COUNT]; /* --compression-order, available codecs only */
+    size_t norder;
     uint64_t served;
     int closed;
 };
@@ -386,12 +402,35 @@ static PyObject *request_try_receive(RequestObject *r)
     }
     if (rc == 0)
         return NULL;
-    PyObject *body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
-                         : Py_NewRef(st->empty_bytes);
+    PyObject *body;
+    int more;
+    if (r->dec != NULL) {
+        /* --decompress-requests: decode, with the bomb cap. */
+        pn_buf_clear(&r->dbuf);
+        int last = c->body.done && c->body_ready == len;
+        int drc = pn_decoder_write(r->dec, data, len, last, &r->dbuf);
+        pn_conn_body_consume(c, len);
+        more = !pn_conn_body_complete(c);
+        if (drc == PN_DECODE_TOO_BIG || drc == PN_DECODE_BAD || drc < 0 ||
+            (!more && drc != PN_DECODE_DONE)) {
+            c->body_error = drc == PN_DECODE_TOO_BIG ? 413 : drc < 0 ? 500 : 400;
+            request_body_failed(r);
+            return make_disconnect(st);
+        }
+        body = PyBytes_FromStringAndSize(r->dbuf.data, (Py_ssize_t)r->dbuf.len);
+        if (!more) {
+            pn_decoder_free(r->dec);
+            r->dec = NULL;
+            pn_buf_free(&r->dbuf);
+        }
+    } else {
+        body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
+                   : Py_NewRef(st->empty_bytes);
+        pn_conn_body_consume(c, len);
+        more = !pn_conn_body_complete(c);
+    }
     if (body == NULL)
         return NULL;
-    pn_conn_body_consume(c, len);
-    int more = !pn_conn_body_complete(c);
     if (!more)
         r->body_done = 1;
     PyObject *msg = PyDict_New();
@@ -452,6 +491,99 @@ static PyObject *runtime_error(const char *fmt, PyObject *arg)
     return NULL;
 }
 
+/* ---- compression ----------------------------------------------------------- */
+
+/* At http.response.start: may this response be compressed, and with what?
+ * Sets r->compress (the response is eligible: it needs Vary even if this
+ * client gets identity) and keeps r->codec only if a codec may be used.
+ * The size check waits for the first body when the size is not declared. */
+static void request_compress_decide(RequestObject *r, int status, PyObject **pairs,
+                                    Py_ssize_t npairs)
+{
+    WorkerObject *w = r->worker;
+    r->compress = 0;
+    r->vary_has_ae = 0;
+    r->declared_len = PN_SIZE_UNKNOWN;
+    if (w->pool == NULL) {
+        r->codec = PN_CODEC_IDENTITY;
+        return;
+    }
+    pn_compress_resp info;
+    pn_compress_resp_init(&info, status, r->head_request);
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(pairs[i], 0);  /* borrowed from pairs[i] */
+        PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1); /* borrowed from pairs[i] */
+        const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
+        size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
+        pn_compress_resp_header(&info, n, nl, v, vl);
+        if (nl == 4 && strncasecmp(n, "vary", 4) == 0 && pn_vary_has_accept_encoding(v, vl))
+            r->vary_has_ae = 1;
+    }
+    r->declared_len = info.body_size;
+    /* info.content_type points into a header we still hold: decide now. */
+    r->compress = pn_compress_eligible(&w->policy, &info) ? 1 : 0;
+    if (!r->compress)
+        r->codec = PN_CODEC_IDENTITY;
+}
+
+/* At the first body: settle the decision (size), add Vary and
+ * Content-Encoding, take an encoder.  Returns 0 or -1 (no memory). */
+static int request_compress_begin(RequestObject *r, size_t first_len, int more)
+{
+    WorkerObject *w = r->worker;
+    if (!r->compress)
+        return 0;
+    int64_t size = more ? r->declared_len : (int64_t)first_len;
+    if (size != PN_SIZE_UNKNOWN && size < w->cfg->compression_min_size) {
+        r->compress = 0;
+        r->codec = PN_CODEC_IDENTITY;
+        return 0;
+    }
+    if (!r->vary_has_ae &&
+        pn_http1_resp_header(&r->head, &r->resp, "Vary", 4, "Accept-Encoding", 15) != PN_WRITE_OK)
+        return -1;
+    if (r->codec == PN_CODEC_IDENTITY)
+        return 0;
+    r->enc = pn_encoder_get(w->pool, (pn_codec)r->codec, more ? PN_SIZE_UNKNOWN : (int64_t)first_len);
+    if (r->enc == NULL) {
+        /* Out of memory is not the client's fault: send it as it is.  The
+         * app's Content-Length was dropped, so framing falls back to chunked
+         * (or the known length of a single message). */
+        r->codec = PN_CODEC_IDENTITY;
+        return 0;
+    }
+    const char *name = pn_codec_name((pn_codec)r->codec);
+    if (pn_http1_resp_header(&r->head, &r->resp, "Content-Encoding", 16, name, strlen(name)) !=
+        PN_WRITE_OK)
+        return -1;
+    return 0;
+}
+
+/* Compress one body piece into r->zbuf (cleared first).  The GIL is let go
+ * for large pieces when other thread workers could use it. */
+static int request_compress_piece(RequestObject *r, const char *data, size_t len, int final)
+{
+    pn_buf_clear(&r->zbuf);
+    int rc;
+    if (r->worker->release_gil && len >= 16384) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
+    }
+    return rc;
+}
+
+static void request_compress_end(RequestObject *r)
+{
+    if (r->enc != NULL) {
+        pn_encoder_put(r->enc);
+        r->enc = NULL;
+    }
+    pn_buf_free(&r->zbuf);
+}
+
 static int request_start(RequestObject *r, PyObject *msg)
 {
     pn_modstate *st = worker_state(r->worker);
@@ -494,6 +626,13 @@ static int request_start(RequestObject *r, PyObject *msg)
     rc = msg_get(msg, st->str_headers, &headers);
     if (rc < 0)
         return -1;
+    /* The (name, value) pairs, held for two passes: the first decides on
+     * compression (Content-Type may come after Content-Length), the second
+     * validates and serialises. */
+    PyObject *pairs_stack[32];
+    PyObject **pairs = pairs_stack;
+    Py_ssize_t npairs = 0, cap = 32;
+    int ok = -1;
     if (rc == 1 && headers != Py_None) {
         PyObject *it = PyObject_GetIter(headers);
         Py_DECREF(headers);
@@ -503,50 +642,81 @@ static int request_start(RequestObject *r, PyObject *msg)
         while ((item = PyIter_Next(it)) != NULL) {
             PyObject *seq = PySequence_Fast(item, "each header must be a (name, value) pair");
             Py_DECREF(item);
-            if (seq == NULL) {
-                Py_DECREF(it);
-                return -1;
-            }
-            if (PySequence_Fast_GET_SIZE(seq) != 2) {
+            if (seq == NULL)
+                break;
+            if (PySequence_Fast_GET_SIZE(seq) != 2 ||
+                !PyBytes_Check(PySequence_Fast_GET_ITEM(seq, 0)) ||
+                !PyBytes_Check(PySequence_Fast_GET_ITEM(seq, 1))) {
                 Py_DECREF(seq);
-                Py_DECREF(it);
-                runtime_error("each header must be a (name, value) pair", NULL);
-                return -1;
+                runtime_error("each header must be a (name, value) pair of bytes", NULL);
+                break;
             }
-            PyObject *name = PySequence_Fast_GET_ITEM(seq, 0);  /* borrowed from seq */
-            PyObject *value = PySequence_Fast_GET_ITEM(seq, 1); /* borrowed from seq */
-            if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
-                Py_DECREF(seq);
-                Py_DECREF(it);
-                runtime_error("header names and values must be bytes", NULL);
-                return -1;
-            }
-            int wrc = pn_http1_resp_header(&r->head, &r->resp, PyBytes_AS_STRING(name),
-                                           (size_t)PyBytes_GET_SIZE(name),
-                                           PyBytes_AS_STRING(value),
-                                           (size_t)PyBytes_GET_SIZE(value));
-            if (wrc != PN_WRITE_OK) {
-                if (wrc == PN_WRITE_BAD_HEADER)
-                    PyErr_Format(PyExc_RuntimeError,
-                                 "invalid response header %R: %R (names must be tokens; "
-                                 "values must not contain CR, LF, NUL or control characters)",
-                                 name, value);
-                else if (wrc == PN_WRITE_BAD_LENGTH)
-                    PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R",
-                                 value);
-                else
+            if (npairs == cap) {
+                PyObject **bigger = PyMem_Malloc(sizeof(PyObject *) * (size_t)cap * 2);
+                if (bigger == NULL) {
+                    Py_DECREF(seq);
                     PyErr_NoMemory();
-                Py_DECREF(seq);
-                Py_DECREF(it);
-                return -1;
+                    break;
+                }
+                memcpy(bigger, pairs, sizeof(PyObject *) * (size_t)npairs);
+                if (pairs != pairs_stack)
+                    PyMem_Free(pairs);
+                pairs = bigger;
+                cap *= 2;
             }
-            Py_DECREF(seq);
+            pairs[npairs++] = seq; /* owned */
         }
         Py_DECREF(it);
         if (PyErr_Occurred())
-            return -1;
+            goto done;
     } else {
         Py_XDECREF(headers);
+    }
+    request_compress_decide(r, (int)status, pairs, npairs);
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(pairs[i], 0);  /* borrowed from pairs[i] */
+        PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1); /* borrowed from pairs[i] */
+        const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
+        size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
+        int wrc;
+        if (r->codec != PN_CODEC_IDENTITY && nl == 14 && strncasecmp(n, "content-length", 14) == 0) {
+            /* The encoded body has another length: framing is ours. */
+            wrc = pn_http1_check_header(n, nl, v, vl);
+        } else if (r->codec != PN_CODEC_IDENTITY && nl == 4 && strncasecmp(n, "etag", 4) == 0 &&
+                   pn_http1_check_header(n, nl, v, vl) == PN_WRITE_OK) {
+            /* RFC 9110 §8.8.3: other bytes, so a strong validator turns weak. */
+            pn_buf weak = PN_BUF_INIT;
+            wrc = pn_etag_weaken(v, vl, &weak) == 0
+                      ? pn_http1_resp_header(&r->head, &r->resp, n, nl, weak.data, weak.len)
+                      : PN_WRITE_NOMEM;
+            pn_buf_free(&weak);
+        } else {
+            wrc = pn_http1_resp_header(&r->head, &r->resp, n, nl, v, vl);
+        }
+        if (wrc != PN_WRITE_OK) {
+            if (wrc == PN_WRITE_BAD_HEADER)
+                PyErr_Format(PyExc_RuntimeError,
+                             "invalid response header %R: %R (names must be tokens; "
+                             "values must not contain CR, LF, NUL or control characters)",
+                             name, value);
+            else if (wrc == PN_WRITE_BAD_LENGTH)
+                PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R",
+                             value);
+            else
+                PyErr_NoMemory();
+            goto done;
+        }
+    }
+    ok = 0;
+done:
+    for (Py_ssize_t i = 0; i < npairs; i++)
+        Py_DECREF(pairs[i]);
+    if (pairs != pairs_stack)
+        PyMem_Free(pairs);
+    if (ok < 0) {
+        r->codec = PN_CODEC_IDENTITY;
+        r->compress = 0;
+        return -1;
     }
     r->started = 1;
     return 0;
@@ -557,6 +727,19 @@ static int request_start(RequestObject *r, PyObject *msg)
 static int request_write_body(RequestObject *r, const char *data, size_t len, int final)
 {
     pn_conn *c = r->conn;
+    if (!r->head_sent && request_compress_begin(r, len, !final) < 0) {
+        PyErr_NoMemory();
+        return -2;
+    }
+    if (r->enc != NULL) {
+        if (request_compress_piece(r, data, len, final) < 0) {
+            pn_conn_close(c);
+            runtime_error("response compression failed", NULL);
+            return -2;
+        }
+        data = r->zbuf.data;
+        len = r->zbuf.len;
+    }
     if (!r->head_sent) {
         /* Unread body the client may still be holding back (Expect) or a
          * worker that is draining: say Connection: close up front. */
@@ -624,6 +807,7 @@ static void request_log(RequestObject *r)
 static void request_detach(RequestObject *r, int keep_alive)
 {
     pn_conn *c = r->conn;
+    request_compress_end(r);
     if (c == NULL)
         return;
     r->conn = NULL;
@@ -1143,6 +1327,10 @@ static void request_dealloc(RequestObject *r)
     PyTypeObject *tp = Py_TYPE(r);
     PyObject_GC_UnTrack(r);
     request_clear(r);
+    request_compress_end(r);
+    if (r->dec)
+        pn_decoder_free(r->dec);
+    pn_buf_free(&r->dbuf);
     pn_buf_free(&r->head);
     pn_buf_free(&r->logline);
     tp->tp_free((PyObject *)r);
@@ -1345,7 +1533,10 @@ fail:
     return -1;
 }
 
-static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+/* decoded: the body reaches the app decompressed, so the scope leaves out
+ * the Content-Encoding and Content-Length that described the wire bytes. */
+static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
+                             int decoded)
 {
     pn_modstate *st = worker_state(w);
     PyObject *scope = PyDict_Copy(w->scope_template);
@@ -1383,11 +1574,14 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
                 req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
                                : Py_NewRef(st->empty_bytes)) < 0)
         goto fail;
-    PyObject *headers = PyList_New((Py_ssize_t)req->num_headers);
+    PyObject *headers = PyList_New(0);
     if (headers == NULL)
         goto fail;
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
+        if (decoded && ((h->name_len == 16 && strncasecmp(h->name, "content-encoding", 16) == 0) ||
+                        (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0)))
+            continue;
         PyObject *name = header_name(st, h->name, h->name_len);
         PyObject *value = name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len)
                                : NULL;
@@ -1398,7 +1592,12 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
             Py_DECREF(headers);
             goto fail;
         }
-        PyList_SET_ITEM(headers, (Py_ssize_t)i, pair); /* steals pair */
+        int arc = PyList_Append(headers, pair);
+        Py_DECREF(pair);
+        if (arc < 0) {
+            Py_DECREF(headers);
+            goto fail;
+        }
     }
     if (set_key(st, scope, PN_KEY_HEADERS, headers) < 0)
         goto fail;
@@ -1440,6 +1639,20 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     r->head_request = (req->flags & PN_REQ_HEAD) != 0;
     r->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
     r->resp.status = 0;
+    r->codec = PN_CODEC_IDENTITY;
+    if (w->pool != NULL && !r->head_request) {
+        /* Negotiate now, while the header slices are valid (RFC 9110
+         * §12.5.3; several Accept-Encoding lines form one list). */
+        pn_accept_encoding ae;
+        pn_accept_encoding_init(&ae);
+        for (size_t i = 0; i < req->num_headers; i++) {
+            const pn_http1_header *h = &req->headers[i];
+            if (h->name_len == 15 && strncasecmp(h->name, "accept-encoding", 15) == 0)
+                pn_accept_encoding_feed(&ae, h->value, h->value_len);
+        }
+        if (ae.fields)
+            r->codec = (int)pn_accept_encoding_choose(&ae, w->order, w->norder, NULL);
+    }
     r->t0_ns = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
         r->t0_ns = now_ns();
@@ -1449,7 +1662,16 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     }
     PyObject_GC_Track(r);
 
-    PyObject *scope = build_scope(w, c, req);
+    if (w->cfg->decompress_requests && req->body_kind != PN_BODY_NONE) {
+        /* One known coding only; anything else goes to the app unchanged. */
+        const pn_http1_header *ce = pn_http1_find_header(req, "content-encoding", 16);
+        int codec = ce ? pn_codec_from_token(ce->value, ce->value_len) : -1;
+        if (codec > 0 && pn_codec_available((pn_codec)codec) &&
+            pn_decoder_new(&r->dec, (pn_codec)codec,
+                           (uint64_t)w->cfg->max_decompressed_size) != 0)
+            r->dec = NULL;
+    }
+    PyObject *scope = build_scope(w, c, req, r->dec != NULL);
     PyObject *receive = NULL, *send = NULL, *coro = NULL, *task = NULL;
     if (scope == NULL)
         goto fail;
@@ -1697,6 +1919,10 @@ static void worker_dealloc(WorkerObject *w)
     PyObject_GC_UnTrack(w);
     worker_free_runtime(w);
     worker_clear(w);
+    if (w->pool) {
+        pn_compress_pool_free(w->pool);
+        w->pool = NULL;
+    }
     Py_CLEAR(w->config);
     tp->tp_free((PyObject *)w);
     Py_DECREF(tp);
@@ -1773,6 +1999,25 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     w->root_path_bytes = w->root_path_str ? PyUnicode_AsUTF8String(w->root_path_str) : NULL;
     if (w->root_path_bytes == NULL)
         goto fail;
+    w->release_gil = release_gil;
+    if (cfg->compression) {
+        pn_compress_opts copts = {(int)cfg->gzip_level, (int)cfg->zstd_level,
+                                  (int)cfg->brotli_quality, 0};
+        const char *bad = NULL;
+        size_t badlen = 0;
+        if (pn_codec_parse_order(cfg->compression_order, w->order, &w->norder, &bad, &badlen) <
+            0) {
+            PyErr_Format(PyExc_ValueError, "compression_order: unknown or repeated codec %.*s",
+                         (int)badlen, bad ? bad : "");
+            goto fail;
+        }
+        w->policy.min_size = cfg->compression_min_size;
+        w->policy.types = cfg->compression_types[0] ? cfg->compression_types : NULL;
+        if (w->norder > 0 && pn_compress_pool_new(&w->pool, &copts) < 0) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
     w->w = pn_worker_new(cfg, fds, unix_flags, (int)n,
                          release_gil ? &worker_hooks_release : &worker_hooks, w);
     if (w->w == NULL) {

@@ -4,6 +4,7 @@
  * the GIL for its safety (see docs/architecture.md, threading rules).
  */
 #include "pn_bridge.h"
+#include "pn_compress.h"
 
 #ifndef POUNCE_VERSION
 #define POUNCE_VERSION "0.1.0"
@@ -59,6 +60,23 @@ static int module_exec(PyObject *m)
         return -1;
     if (PyModule_AddStringConstant(m, "VERSION", POUNCE_VERSION) < 0)
         return -1;
+    /* The compiled-in response codecs, in default preference order. */
+    PyObject *codecs = PyTuple_New(0);
+    const char *list = pn_compress_codecs();
+    if (codecs != NULL && list[0] != '\0') {
+        PyObject *text = PyUnicode_FromString(list);
+        PyObject *comma = text ? PyUnicode_FromString(",") : NULL;
+        PyObject *parts = comma ? PyUnicode_Split(text, comma, -1) : NULL;
+        Py_XDECREF(text);
+        Py_XDECREF(comma);
+        Py_SETREF(codecs, parts ? PyList_AsTuple(parts) : NULL);
+        Py_XDECREF(parts);
+    }
+    if (codecs == NULL || PyModule_AddObjectRef(m, "CODECS", codecs) < 0) {
+        Py_XDECREF(codecs);
+        return -1;
+    }
+    Py_DECREF(codecs);
     return 0;
 }
 
