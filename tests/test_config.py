@@ -4,6 +4,7 @@ import copy
 import math
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -58,7 +59,9 @@ def test_every_setting_roundtrips():
     values = {}
     for name, kind, default, lo, hi, choices, *_ in SETTINGS:
         if kind == "str":
-            values[name] = default + "x" if name != "uds" else ""
+            # (the two compression lists are validated as lists of names)
+            special = {"uds": "", "compression_order": "gzip", "compression_types": "text/x-y"}
+            values[name] = special.get(name, default + "x")
         elif kind in ("int", "size"):
             values[name] = hi if name != "fd" else -1
         elif kind == "float":
@@ -517,3 +520,16 @@ def test_config_docs_check_detects_stale(tmp_path):
         assert f"`{name}`" in text and f"POUNCE_{name.upper()}" in text
     r = subprocess.run([sys.executable, script, "--check", "--output", str(stale)])
     assert r.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"compression_order": "gzip,lz4"}, "compression_order: unknown or repeated codec 'lz4'"),
+        ({"compression_order": "gzip,gzip"}, "compression_order: unknown or repeated codec 'gzip'"),
+        ({"compression_types": "not a type"}, "compression_types must be comma-separated"),
+    ],
+)
+def test_compression_settings_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config(**kwargs)

@@ -2007,8 +2007,9 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         size_t badlen = 0;
         if (pn_codec_parse_order(cfg->compression_order, w->order, &w->norder, &bad, &badlen) <
             0) {
-            PyErr_Format(PyExc_ValueError, "compression_order: unknown or repeated codec %.*s",
-                         (int)badlen, bad ? bad : "");
+            (void)bad;
+            (void)badlen;
+            PyErr_SetString(PyExc_ValueError, "compression_order: unknown or repeated codec");
             goto fail;
         }
         w->policy.min_size = cfg->compression_min_size;

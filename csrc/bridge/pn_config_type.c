@@ -13,6 +13,7 @@
  * with an attached thread state, like any Python call.
  */
 #include "pn_bridge.h"
+#include "pn_compress.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -374,6 +375,27 @@ static int check_cross(const pn_config *c)
     }
     if (c->host[0] == '\0' && c->uds[0] == '\0' && c->fd == -1) {
         PyErr_SetString(PyExc_ValueError, "host must not be empty unless uds or fd is given");
+        return -1;
+    }
+    pn_codec order[PN_CODEC_COUNT];
+    size_t norder = 0, badlen = 0;
+    const char *bad = NULL;
+    if (pn_codec_parse_order(c->compression_order, order, &norder, &bad, &badlen) < 0) {
+        PyObject *tok = PyUnicode_DecodeUTF8(bad ? bad : "", bad ? (Py_ssize_t)badlen : 0,
+                                             "replace");
+        if (tok != NULL) {
+            PyErr_Format(PyExc_ValueError,
+                         "compression_order: unknown or repeated codec %R (use zstd, br, gzip)",
+                         tok);
+            Py_DECREF(tok);
+        }
+        return -1;
+    }
+    if (pn_compress_types_valid(c->compression_types) < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "compression_types must be comma-separated media types like "
+                     "'application/wasm' or 'image/*', got '%s'",
+                     c->compression_types);
         return -1;
     }
     return 0;
