@@ -36,10 +36,15 @@ keep-alive connection.  A second run sends only the warm-up; the difference
 of the total instruction counts divided by N is the cost of one request,
 with start-up, import and shutdown cancelled out.
 
+perf method (--perf SERVER): `perf record -e cpu-clock -g` on the server's
+process tree during one wrk run per workload; a text report by shared object
+and by symbol (hardware counters are not needed, so it works in a VM).
+
 Results: bench/results/<date>_<time>-<profile>-<python>.{json,md,png} (every
 raw sample in the JSON), plus latest-<profile>-<python>.{md,png} copies.  The
 harness itself uses only the standard library; charts are drawn by
-bench/charts.py in the host's .venv-bench (matplotlib, pinned).
+bench/charts.py in the host's .venv-bench (matplotlib, pinned).  The method,
+the latest tables and their analysis: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")

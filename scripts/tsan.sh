@@ -21,7 +21,7 @@
 # Reports go to build/tsan/tsan.<pid> (the servers are child processes of
 # pytest).  Extra arguments are passed to pytest, e.g. `scripts/tsan.sh -x`.
 # TSAN_K overrides the -k expression; POUNCE_STRESS_SECONDS the length of
-# the stress run (default 6 s).
+# the stress run (default 20 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

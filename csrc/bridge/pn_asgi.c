@@ -30,6 +30,10 @@
 #include "pn_compress.h"
 #include "pn_log.h"
 #include "pn_worker.h"
+#include "pn_ws.h"
+#include "pn_ws_deflate.h"
+#include "pn_ws_handshake.h"
+#include "pn_utf8.h"
 
 /* ---- compatibility ---------------------------------------------------- */
 
@@ -260,6 +264,7 @@ typedef struct {
     int64_t declared_len;    /* the app's Content-Length, or PN_SIZE_UNKNOWN */
     pn_encoder *enc;         /* taken from the worker's pool; put back once */
     pn_buf zbuf;             /* compressed output of the current piece */
+    struct pn_ws_state *ws;  /* WebSocket scope: its state (pn_asgi_ws.inc); NULL for http */
     pn_decoder *dec;         /* --decompress-requests: decodes the request body */
     pn_buf dbuf;             /* decoded output of the current piece */
 } RequestObject;
@@ -300,6 +305,15 @@ static pn_modstate *worker_state(WorkerObject *w) { return w->st; }
 
 /* Forward declarations. */
 static void request_detach(RequestObject *r, int keep_alive);
+struct pn_ws_state;
+static PyObject *runtime_error(const char *fmt, PyObject *arg);
+static PyObject *ws_receive(RequestObject *r);
+static PyObject *ws_send(RequestObject *r, PyObject *msg);
+static void ws_finish(RequestObject *r, PyObject *exc);
+static int ws_is_response(const RequestObject *r);
+static void ws_on_close(RequestObject *r);
+static void ws_state_free(struct pn_ws_state *ws);
+static int ws_traverse(struct pn_ws_state *ws, visitproc visit, void *arg);
 
 /* Report an application error through the Python-side logger. */
 static void report_error(WorkerObject *w, const char *message, PyObject *exc)
@@ -450,6 +464,20 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
     (void)unused;
     RequestObject *r = (RequestObject *)op;
     pn_modstate *st = worker_state(r->worker);
+    if (r->ws != NULL && !ws_is_response(r)) {
+        if (r->recv_future != NULL) {
+            PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, st->str_done);
+            int is_done = done == Py_True;
+            Py_XDECREF(done);
+            if (done == NULL)
+                return NULL;
+            if (!is_done)
+                return runtime_error("receive() called while another receive() is still waiting",
+                                     NULL);
+            Py_CLEAR(r->recv_future);
+        }
+        return ws_receive(r);
+    }
     if (r->recv_future != NULL) {
         /* A receive() whose await was cancelled (Starlette's
          * is_disconnected() does exactly that) leaves a done future
@@ -1016,6 +1044,8 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
 static PyObject *request_send(PyObject *op, PyObject *msg)
 {
     RequestObject *r = (RequestObject *)op;
+    if (r->ws != NULL)
+        return ws_send(r, msg);
     pn_modstate *st = worker_state(r->worker);
     PyObject *type = NULL;
     int rc = msg_get(msg, st->str_type, &type);
@@ -1056,6 +1086,10 @@ static void request_finish(RequestObject *r, PyObject *exc)
     if (exc != NULL)
         report_error(w, "Exception in ASGI application", exc);
     Py_CLEAR(r->task);
+    if (r->ws != NULL && !ws_is_response(r)) {
+        ws_finish(r, exc);
+        return;
+    }
     if (r->conn != NULL && !r->complete) {
         if (!r->started) {
             /* Nothing was sent: the client gets a 500 and a closed
@@ -1310,6 +1344,8 @@ static int request_traverse(RequestObject *r, visitproc visit, void *arg)
     Py_VISIT(r->task);
     Py_VISIT(r->recv_future);
     Py_VISIT(r->send_future);
+    if (r->ws != NULL)
+        return ws_traverse(r->ws, visit, arg);
     return 0;
 }
 
@@ -1330,6 +1366,8 @@ static void request_dealloc(RequestObject *r)
     request_compress_end(r);
     if (r->dec)
         pn_decoder_free(r->dec);
+    ws_state_free(r->ws);
+    r->ws = NULL;
     pn_buf_free(&r->dbuf);
     pn_buf_free(&r->head);
     pn_buf_free(&r->logline);
@@ -1383,7 +1421,7 @@ static PyObject *decode_path(const char *p, size_t n)
 {
     if (memchr(p, '%', n) == NULL)
         return PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
-    char stackbuf[512];
+    char stackbuf[512] = {0}; /* (zeroed: gcc cannot see that only [0, o) is read) */
     char *buf = n <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(n);
     if (buf == NULL)
         return PyErr_NoMemory();
@@ -1621,18 +1659,27 @@ fail:
     return NULL;
 }
 
+#include "pn_asgi_ws.inc"
+
 /* ---- runtime hooks ---------------------------------------------------------- */
 
 static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
 {
     WorkerObject *w = ctx;
     pn_modstate *st = worker_state(w);
+    struct pn_ws_state *ws = NULL;
+    if (req->flags & PN_REQ_UPGRADE) {
+        if (ws_check_upgrade(w, c, req, &ws) < 0)
+            return 0; /* a bad handshake was answered; the connection closes */
+    }
     RequestObject *r = PyObject_GC_New(RequestObject, st->request_type);
     if (r == NULL) {
+        ws_state_free(ws);
         PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
     memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
+    r->ws = ws;
     r->worker = (WorkerObject *)Py_NewRef(w);
     r->conn = c;
     r->version_minor = req->version_minor;
@@ -1671,7 +1718,7 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
                            (uint64_t)w->cfg->max_decompressed_size) != 0)
             r->dec = NULL;
     }
-    PyObject *scope = build_scope(w, c, req, r->dec != NULL);
+    PyObject *scope = r->ws ? build_ws_scope(w, c, req) : build_scope(w, c, req, r->dec != NULL);
     PyObject *receive = NULL, *send = NULL, *coro = NULL, *task = NULL;
     if (scope == NULL)
         goto fail;
@@ -1803,6 +1850,12 @@ static void hook_on_close(void *ctx, pn_conn *c)
     pn_modstate *st = worker_state(w);
     r->conn = NULL;
     r->disconnected = 1;
+    if (r->ws != NULL && !ws_is_response(r)) {
+        ws_on_close(r);
+        future_resolve(st, &r->send_future, Py_None);
+        Py_DECREF(r); /* the connection's reference */
+        return;
+    }
     if (r->recv_future) {
         PyObject *m = make_disconnect(st);
         if (m) {
@@ -1845,6 +1898,7 @@ static const pn_worker_hooks worker_hooks = {
     .on_drain = hook_on_drain,
     .on_close = hook_on_close,
     .wakeup = hook_wakeup,
+    .on_ws = hook_on_ws,
 };
 
 /* The same, releasing the GIL around socket syscalls: for GIL builds with
@@ -1855,6 +1909,7 @@ static const pn_worker_hooks worker_hooks_release = {
     .on_drain = hook_on_drain,
     .on_close = hook_on_close,
     .wakeup = hook_wakeup,
+    .on_ws = hook_on_ws,
     .release = hook_release,
     .reacquire = hook_reacquire,
 };
@@ -2191,6 +2246,11 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
     st->str_http10 = PyUnicode_InternFromString("1.0");
     st->str_http11 = PyUnicode_InternFromString("1.1");
     st->str_scheme_http = PyUnicode_InternFromString("http");
+    st->str_websocket = PyUnicode_InternFromString("websocket");
+    st->str_ws = PyUnicode_InternFromString("ws");
+    st->str_empty = PyUnicode_InternFromString("");
+    if (!st->str_websocket || !st->str_ws || !st->str_empty)
+        return -1;
     if (!st->str_http || !st->str_http10 || !st->str_http11 || !st->str_scheme_http)
         return -1;
     st->msg_disconnect_template = Py_BuildValue("{s:s}", "type", "http.disconnect");

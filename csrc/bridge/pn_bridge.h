@@ -44,6 +44,7 @@ typedef struct pn_modstate {
     PyObject *ready_none;        /* a completed awaitable whose result is None;
                                     immutable, so shared by every thread */
     PyObject *str_http, *str_http10, *str_http11, *str_scheme_http;
+    PyObject *str_websocket, *str_ws, *str_empty;
     PyObject *msg_disconnect_template; /* {"type": "http.disconnect"} (copied per use) */
     PyObject *keys[PN_KEY_COUNT];      /* interned scope keys, see pn_key_names */
     PyObject *methods[PN_METHOD_COUNT];/* interned common method names */

@@ -117,7 +117,8 @@ static int module_clear(PyObject *m)
                          &st->str_exception, &st->asyncio_task, &st->eager_kwargs,
                          &st->empty_bytes, &st->asgi_dict, &st->ready_none,
                          &st->str_http, &st->str_http10, &st->str_http11,
-                         &st->str_scheme_http, &st->msg_disconnect_template};
+                         &st->str_scheme_http, &st->msg_disconnect_template,
+                         &st->str_websocket, &st->str_ws, &st->str_empty};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         Py_CLEAR(*strs[i]);
     for (int i = 0; i < PN_KEY_COUNT; i++)

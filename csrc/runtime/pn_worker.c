@@ -830,7 +830,69 @@ static void conn_process(pn_conn *c)
             return; /* wait for EPOLLOUT */
         conn_linger(c);
         return;
+    case PN_CONN_WS: {
+        if (c->closing_soon && !c->ws_going_away) {
+            c->ws_going_away = 1;
+            w->hooks.on_ws(w->ctx, c, PN_WS_EV_GOING_AWAY);
+            if (c->phase != PN_CONN_WS) /* the bridge finished it */
+                return;
+        }
+        /* Read, let the bridge parse, and go on while it makes room (a
+         * message larger than ws_limit streams through the buffer). */
+        for (int round = 0; round < 64 && c->phase == PN_CONN_WS; round++) {
+            read_input(c, c->ws_limit);
+            if (c->dead) {
+                conn_close_now(c);
+                return;
+            }
+            size_t before = pn_buf_live(&c->rbuf);
+            if (before > 0)
+                w->hooks.on_ws(w->ctx, c, PN_WS_EV_READABLE);
+            if (c->phase != PN_CONN_WS)
+                return; /* the bridge finished the connection */
+            if (!c->can_read || c->peer_closed || pn_buf_live(&c->rbuf) == before)
+                break; /* nothing more to read, or the bridge paused */
+        }
+        if (c->phase == PN_CONN_WS && c->can_read && !c->peer_closed &&
+            pn_buf_live(&c->rbuf) < c->ws_limit)
+            queue_conn(c); /* more than 64 rounds: continue at the next poll */
+        if (c->phase == PN_CONN_WS && (c->peer_closed || c->dead))
+            conn_close_now(c); /* on_close tells the bridge: 1006 unless it saw a close */
+        return;
     }
+    }
+}
+
+void pn_conn_upgrade(pn_conn *c, size_t read_limit)
+{
+    c->phase = PN_CONN_WS;
+    c->ws_limit = read_limit;
+    c->keep_alive = 0;
+    pn_timer_cancel(&c->worker->wheel, &c->timer);
+    queue_conn(c);
+}
+
+void pn_conn_set_timer(pn_conn *c, uint64_t ms)
+{
+    arm_in(c, ms);
+    if (!c->worker->in_poll)
+        timers_sync(c->worker);
+}
+
+void pn_conn_ws_resume(pn_conn *c) { queue_conn(c); }
+
+void pn_conn_finish(pn_conn *c)
+{
+    c->in_request = 0;
+    c->udata = NULL;
+    c->keep_alive = 0;
+    if (c->dead) {
+        queue_conn(c);
+        return;
+    }
+    c->phase = PN_CONN_CLOSING;
+    arm_in(c, c->worker->request_ms);
+    queue_conn(c);
 }
 
 static void process_pending(pn_worker *w)
@@ -852,6 +914,10 @@ static void on_timer(pn_timer *t, void *ctx)
         return;
     }
     pn_conn *c = (pn_conn *)((char *)t - offsetof(pn_conn, timer));
+    if (c->phase == PN_CONN_WS && !c->dead) {
+        w->hooks.on_ws(w->ctx, c, PN_WS_EV_TIMER);
+        return;
+    }
     if (c->phase == PN_CONN_HEAD && c->head_started && !c->dead) {
         /* The head did not arrive in time: say so, then close. */
         conn_error_response(c, 408);
@@ -1035,6 +1101,8 @@ int pn_worker_drain(pn_worker *w, int close_idle)
     while (c) {
         pn_conn *next = c->next_all;
         c->closing_soon = 1;
+        if (c->phase == PN_CONN_WS)
+            queue_conn(c); /* GOING_AWAY at the next poll */
         if (close_idle && c->phase == PN_CONN_HEAD && !c->in_request &&
             pn_buf_live(&c->rbuf) == 0 && !output_pending(c))
             conn_close_now(c);

@@ -59,6 +59,11 @@ typedef struct pn_worker_hooks {
     /* Ask for pn_worker_poll() to be called soon (the bridge schedules it on
      * its event loop).  Called when work is queued outside of a poll. */
     void (*wakeup)(void *ctx);
+    /* A WebSocket connection (see pn_conn_upgrade) has news: PN_WS_EV_*.
+     * READABLE: new bytes in c->rbuf (the bridge parses and consumes them);
+     * TIMER: the deadline set with pn_conn_set_timer passed; GOING_AWAY: the
+     * worker drains, close with 1001. */
+    void (*on_ws)(void *ctx, pn_conn *c, int event);
     /* Optional (NULL = off): let other threads run during a socket syscall.
      * The bridge sets these on GIL builds with several thread workers, so
      * their network work overlaps (release = PyEval_SaveThread).  The
@@ -79,7 +84,11 @@ enum {
     PN_CONN_REQUEST,    /* a request is with the app */
     PN_CONN_DRAINING,   /* response done; discarding the unread body */
     PN_CONN_CLOSING,    /* flush the output, then close */
+    PN_CONN_WS,         /* upgraded to WebSocket: bytes go to hooks->on_ws */
 };
+
+/* Events for hooks->on_ws. */
+enum { PN_WS_EV_READABLE = 1, PN_WS_EV_TIMER = 2, PN_WS_EV_GOING_AWAY = 3 };
 
 struct pn_conn {
     int fd;
@@ -99,11 +108,13 @@ struct pn_conn {
     unsigned in_request : 1;  /* bridge holds a request on this conn */
     unsigned expect_continue : 1; /* current request sent Expect: 100-continue */
     unsigned lingering : 1;   /* write side shut; discarding input before close */
+    unsigned ws_going_away : 1; /* GOING_AWAY was reported to the bridge */
     int body_error;           /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;              /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;        /* decoded body bytes at the front of rbuf */
     size_t body_gap;          /* chunk framing skipped after them; raw input follows */
     uint64_t drained;         /* body bytes discarded in PN_CONN_DRAINING / lingering */
+    size_t ws_limit;          /* PN_CONN_WS: read while rbuf holds less than this */
     pn_http1_parser parser;
     pn_http1_body body;
     pn_buf wbuf;              /* output not yet taken by the kernel */
@@ -186,6 +197,20 @@ void pn_conn_close(pn_conn *c);
 /* Arm or clear the stall deadline (request_timeout) while the bridge waits
  * on the client (body or drain). */
 void pn_conn_set_stall_timer(pn_conn *c, int on);
+/* Switch an accepted WebSocket upgrade to PN_CONN_WS (after the 101 went
+ * out).  From then on the runtime reads while c->rbuf holds less than
+ * `read_limit` bytes and reports through hooks->on_ws; the bridge consumes
+ * what it parsed from c->rbuf.  Bytes already buffered after the handshake
+ * are reported at the next poll. */
+void pn_conn_upgrade(pn_conn *c, size_t read_limit);
+/* WebSocket phase: (re)arm the connection's deadline in `ms` (0 clears). */
+void pn_conn_set_timer(pn_conn *c, uint64_t ms);
+/* WebSocket phase: ask to be called (READABLE) at the next poll, e.g. after
+ * consuming buffered bytes the bridge had paused on. */
+void pn_conn_ws_resume(pn_conn *c);
+/* Detach the bridge and close once the output is flushed (WebSocket close
+ * handshake done, or failed).  No on_close follows. */
+void pn_conn_finish(pn_conn *c);
 /* Append a line to the worker's access-log buffer. */
 void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len,
                         const char *target, size_t target_len, int version_minor,
