@@ -10,7 +10,7 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
-DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest
+DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium
 
 # Compression libraries of the protocol core (each optional: the build and
 # the C tests use whichever pkg-config finds).  Recursive variables: they are

@@ -263,9 +263,13 @@ class Client:
                 self.failures.append(f"{s.__name__}: {type(e).__name__}: {e}"[:500])
 
 
-@pytest.mark.parametrize("reuse_port", [False, True], ids=["shared", "reuse-port"])
-def test_thread_workers_under_mixed_load(server_factory, reuse_port):
-    extra = ("--reuse-port",) if reuse_port else ()
+# One shared listening socket with the default loop (uvloop where installed),
+# and one SO_REUSEPORT socket per worker with the stdlib asyncio loop, whose
+# cross-thread wakeups take another path.
+@pytest.mark.parametrize(
+    "extra", [(), ("--reuse-port", "--loop", "asyncio")], ids=["shared", "reuse-port-asyncio"]
+)
+def test_thread_workers_under_mixed_load(server_factory, extra):
     srv = server_factory(APP, "--workers", str(WORKERS), "--worker-mode", "thread", *extra,
                          timeout=60 if UNDER_TSAN else 10)
     assert f"{WORKERS} workers, thread mode" in srv.log_text()

@@ -1094,7 +1094,8 @@ static void request_finish(RequestObject *r, PyObject *exc)
         if (!r->started) {
             /* Nothing was sent: the client gets a 500 and a closed
              * connection (the request body may be half-read). */
-            if (exc == NULL)
+            /* (An app that saw http.disconnect may return without a word.) */
+            if (exc == NULL && !r->disconnected)
                 report_error(w, "ASGI callable returned without sending a response", NULL);
             pn_conn *c = r->conn;
             pn_buf out = PN_BUF_INIT;

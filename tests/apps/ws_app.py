@@ -30,6 +30,10 @@ tests.apps._support.record, one line each):
   /flood          accept, send 64 KiB messages until send() raises (the
                   client stops reading, then vanishes); records "flooding",
                   then "raised NAME SECONDS-SINCE-LAST-SUCCESSFUL-SEND"
+  /boom           ?when=before|after  raise an exception before or after
+                  accepting
+  /return         accept, send "bye", return without websocket.close
+  /noread         ?s=  accept, sleep s seconds without receive(), close 1000
   /sleep          accept and wait for the disconnect without sending
                   (keepalive and shutdown tests); records "disconnect CODE"
 
@@ -268,6 +272,22 @@ async def websocket(scope, receive, send):
                 t_last = time.monotonic()
         except Exception as exc:  # noqa: BLE001 - recorded for the test
             record(token, f"raised {type(exc).__name__} {time.monotonic() - t_last:.3f}")
+    elif path == "/boom":
+        # ?when=before: raise before accepting; after: raise after accepting
+        msg = await receive()
+        if q.get("when") == "after":
+            await send({"type": "websocket.accept"})
+        raise RuntimeError("boom (expected by the test)")
+    elif path == "/return":
+        # Accept, send one message, then return without closing.
+        await _accept(receive, send)
+        await send({"type": "websocket.send", "text": "bye"})
+    elif path == "/noread":
+        # Accept, then do not call receive() for ?s= seconds (the server
+        # must stop reading the socket instead of buffering without bound).
+        await _accept(receive, send)
+        await asyncio.sleep(float(q.get("s", "3")))
+        await send({"type": "websocket.close", "code": 1000})
     elif path == "/sleep":
         await _accept(receive, send)
         record(token, "accepted")
