@@ -10,6 +10,7 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
+# chromium: the headless browser of tests/test_websocket_browser.py (driven over CDP).
 DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium
 
 # Compression libraries of the protocol core (each optional: the build and
@@ -20,7 +21,7 @@ CORE_CFLAGS = $(shell pkg-config --exists zlib && echo -DPN_HAVE_ZLIB) \
   $(shell pkg-config --exists libbrotlienc libbrotlidec && echo -DPN_HAVE_BROTLI)
 CORE_LIBS = $(shell pkg-config --libs zlib libzstd libbrotlienc libbrotlidec 2>/dev/null)
 CORE_SRC := $(wildcard csrc/core/*.c)
-ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.py' \)) meson.build meson.options pyproject.toml
+ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.inc' -o -name '*.py' \)) meson.build meson.options pyproject.toml
 C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
 # meson build dir, one per venv so interpreters never share objects:
 # .venv -> build/py, .venv-3.12 -> build/py-3.12.

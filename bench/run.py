@@ -112,6 +112,9 @@ WORKLOADS: dict[str, Workload] = {
     "plaintext": Workload("plaintext", expect_len=13, note="13 B, keep-alive"),
     "pipelined": Workload("plaintext", expect_len=13, script="pipeline.lua", script_args=("16",),
                           latency=False, note="plaintext, 16 requests pipelined per write"),
+    "paced": Workload("plaintext", expect_len=13, script="paced.lua", script_args=("10",),
+                      note="plaintext, 10 ms think time per connection (≤ 6.4k req/s offered): "
+                           "latency below saturation"),
     "body10k": Workload("body10k", expect_len=10240, note="10 KB body"),
     "json64k": Workload("json64k", expect_len=65533, note="64 KB JSON, json.dumps per request"),
     "echo10k": Workload("echo10k", method="POST", body=b"p" * 10240, expect_len=10240,
@@ -131,7 +134,7 @@ WORKLOADS: dict[str, Workload] = {
 
 PROFILES = {
     # make bench: under 5 minutes with five servers.
-    "quick": {"workloads": ["plaintext", "body10k", "json64k", "starlette"],
+    "quick": {"workloads": ["plaintext", "paced", "body10k", "json64k", "starlette"],
               "rounds": 3, "duration": 3, "warmup": 1, "callgrind": False},
     # make bench-full: everything, then callgrind of plaintext.
     "full": {"workloads": list(WORKLOADS), "rounds": 3, "duration": 5, "warmup": 2,
@@ -695,8 +698,12 @@ def targets(doc: dict) -> list[dict]:
                            ("starlette", "uvicorn", 1.3), ("fastapi", "uvicorn", 1.3)):
         if wl in w and "pounce" in w[wl]["summary"] and peer in w[wl]["summary"]:
             r = rps(wl, "pounce") / rps(wl, peer)
-            out.append({"target": f"{wl}: pounce ≥ {goal}× {peer} req/s", "value": f"{r:.2f}×",
-                        "met": r >= goal})
+            # Judged on req/s as the issue says; the CPU ratio is shown beside
+            # it because it holds steady when neighbours take the CPU.
+            summ = w[wl]["summary"]
+            cpu = summ[peer]["cpu_s_per_10k"]["median"] / summ["pounce"]["cpu_s_per_10k"]["median"]
+            out.append({"target": f"{wl}: pounce ≥ {goal}× {peer} req/s",
+                        "value": f"{r:.2f}× (CPU per request: {cpu:.2f}× less)", "met": r >= goal})
     for wl, res in w.items():
         summ = res["summary"]
         spec = WORKLOADS[wl]
@@ -804,8 +811,12 @@ def setup(env: Env, servers: list[str], callgrind: bool) -> None:
         log(f"building pounce ({env.python})")
         make = ["make", "build"]
         if env.root:
-            # The same venv and build dir names as `chroot-314.sh test`.
-            make += ["PYTHON=python3.14", f"VENV={env.venvs['pounce']}", "PYBUILD=/work/build-py-3.14"]
+            # The same venv and build dir names as `chroot-314.sh test`.  No
+            # apt-get: the chroot was made with the build dependencies, and the
+            # Makefile's list also holds test-only packages (a browser) that a
+            # benchmark does not need.
+            make += ["PYTHON=python3.14", f"VENV={env.venvs['pounce']}", "PYBUILD=/work/build-py-3.14",
+                     "DEB_PACKAGES="]
         env.run(make, "make build")
 
 

@@ -354,21 +354,16 @@ def test_many_connections_at_once(srv):
             c.abort()
 
 
-@pytest.mark.pounce_only("uvicorn announces its port before its worker processes listen")
-def test_two_workers(module_server_factory):
-    s = module_server_factory(APP, "--workers", "2")
+@pytest.mark.pounce_only("uvicorn has no --worker-mode and announces its port before its worker processes listen")
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_two_workers(module_server_factory, mode):
+    s = module_server_factory(APP, "--workers", "2", "--worker-mode", mode)
     for _ in range(6):
         with ws_connect(s, "/echo") as ws:
             ws.send(b"w" * 100000)
             assert ws.recv(timeout=5) == b"w" * 100000
 
 
-@pytest.mark.xfail(
-    SERVER_KIND == "pounce",
-    strict=True,
-    reason="the bridge holds up to 16 received messages (WS_QUEUE_MAX) whatever their size, "
-    "so 16 x --ws-max-size per connection; remove this mark once the queue is bounded in bytes",
-)
 def test_unread_messages_are_bounded(srv):
     """An app that does not call receive(): the server must stop reading
     the socket after a bounded amount, not hold one message after another

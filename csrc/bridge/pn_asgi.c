@@ -293,6 +293,7 @@ struct WorkerObject {
     PyObject *ext_template;   /* scope["extensions"] likewise */
     Py_ssize_t active;     /* requests whose task has not finished */
     int release_gil;       /* thread workers on a GIL build: let go around slow C work */
+    PyObject *pending_exc; /* SystemExit/KeyboardInterrupt to raise from poll(), or NULL */
     pn_compress_pool *pool; /* this worker's encoders; NULL when compression is off */
     pn_compress_policy policy;
     pn_codec order[PN_CODEC_COUNT]; /* --compression-order, available codecs only */
@@ -1751,6 +1752,20 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
         goto app_failed_pyerr;
     task = PyObject_Call(st->asyncio_task, args, w->task_kwargs);
     Py_DECREF(args);
+    if (task == NULL && (PyErr_ExceptionMatches(PyExc_SystemExit) ||
+                         PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))) {
+        /* With eager start the app ran inside the Task constructor and
+         * raised SystemExit/KeyboardInterrupt (AppRun already finished the
+         * request).  It must end this worker's loop, as it would from a
+         * later task step: poll() raises it once the batch is done. */
+        PyObject *exc = fetch_exception();
+        Py_XSETREF(w->pending_exc, exc);
+        if (r->finished) {
+            Py_DECREF(r);
+            return 0;
+        }
+        PyErr_SetString(PyExc_RuntimeError, "the application raised SystemExit");
+    }
     if (task == NULL)
         goto app_failed_pyerr;
     /* With eager start the whole handler may already have run (and the
@@ -1936,6 +1951,7 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
     Py_VISIT(w->worker_id);
     Py_VISIT(w->scope_template);
     Py_VISIT(w->ext_template);
+    Py_VISIT(w->pending_exc);
     return 0;
 }
 
@@ -1956,6 +1972,7 @@ static int worker_clear(WorkerObject *w)
     Py_CLEAR(w->worker_id);
     Py_CLEAR(w->scope_template);
     Py_CLEAR(w->ext_template);
+    Py_CLEAR(w->pending_exc);
     return 0;
 }
 
@@ -2113,7 +2130,13 @@ static PyObject *worker_poll(PyObject *op, PyObject *unused)
         Py_RETURN_NONE;
     Py_INCREF(w);
     pn_worker_poll(w->w);
+    PyObject *exc = w->pending_exc;
+    w->pending_exc = NULL;
     Py_DECREF(w);
+    if (exc != NULL) {
+        PyErr_SetRaisedException_compat(exc);
+        return NULL;
+    }
     if (PyErr_Occurred())
         return NULL;
     Py_RETURN_NONE;
