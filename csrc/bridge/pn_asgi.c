@@ -306,6 +306,7 @@ static pn_modstate *worker_state(WorkerObject *w) { return w->st; }
 
 /* Forward declarations. */
 static void request_detach(RequestObject *r, int keep_alive);
+static void request_reply_simple(RequestObject *r, int status);
 struct pn_ws_state;
 static PyObject *runtime_error(const char *fmt, PyObject *arg);
 static PyObject *ws_receive(RequestObject *r);
@@ -372,22 +373,7 @@ static void request_body_failed(RequestObject *r)
         return;
     int status = c->body_error ? c->body_error : 400;
     if (!r->started && !c->dead) {
-        pn_buf out = PN_BUF_INIT;
-        pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                                   r->worker->cfg->server_header ? "pounce" : NULL};
-        if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
-            struct iovec iov = {out.data, out.len};
-            pn_conn_write(c, &iov, 1);
-        }
-        pn_buf_free(&out);
-        r->started = r->head_sent = r->complete = 1;
-        r->resp.status = status;
-        if (r->worker->cfg->access_log && r->worker->cfg->log_level <= PN_LOG_INFO)
-            pn_conn_access_log(c, r->logline.data, r->log_method_len,
-                               r->logline.data + r->log_method_len,
-                               r->logline.len - r->log_method_len, r->version_minor, status, 0,
-                               now_ns() - r->t0_ns);
-        request_detach(r, 0);
+        request_reply_simple(r, status);
     } else {
         pn_conn_close(c);
         r->conn = NULL;
@@ -831,6 +817,23 @@ static void request_log(RequestObject *r)
                            r->bytes_sent, now_ns() - r->t0_ns);
 }
 
+/* The request cycle is over (complete, or the client went away): a pending
+ * receive() gets http.disconnect, a pending send() returns. */
+static void request_wake_waiters(RequestObject *r)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->recv_future) {
+        PyObject *m = make_disconnect(st);
+        if (m) {
+            future_resolve(st, &r->recv_future, m);
+            Py_DECREF(m);
+        } else {
+            PyErr_WriteUnraisable((PyObject *)r);
+        }
+    }
+    future_resolve(st, &r->send_future, Py_None);
+}
+
 /* The response is complete (or abandoned): hand the connection back to the
  * runtime and drop the conn's reference to us. */
 static void request_detach(RequestObject *r, int keep_alive)
@@ -842,19 +845,31 @@ static void request_detach(RequestObject *r, int keep_alive)
     r->conn = NULL;
     c->udata = NULL;
     pn_conn_response_done(c, keep_alive);
-    pn_modstate *st = worker_state(r->worker);
     /* Anything still waiting learns that the cycle is over. */
-    if (r->recv_future) {
-        PyObject *m = make_disconnect(st);
-        if (m) {
-            future_resolve(st, &r->recv_future, m);
-            Py_DECREF(m);
-        } else {
-            PyErr_WriteUnraisable((PyObject *)r);
-        }
-    }
-    future_resolve(st, &r->send_future, Py_None);
+    request_wake_waiters(r);
     Py_DECREF(r); /* the connection's reference */
+}
+
+/* A whole server-made response (an error, a denial): write it, log it,
+ * hand the connection back to close. */
+static void request_reply_simple(RequestObject *r, int status)
+{
+    pn_conn *c = r->conn;
+    if (c == NULL)
+        return;
+    pn_buf out = PN_BUF_INIT;
+    pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                               r->worker->cfg->server_header ? "pounce" : NULL};
+    if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
+        struct iovec iov = {out.data, out.len};
+        pn_conn_write(c, &iov, 1);
+    }
+    pn_buf_free(&out);
+    r->resp.status = status;
+    r->bytes_sent = 0;
+    r->started = r->head_sent = r->complete = 1;
+    request_log(r);
+    request_detach(r, 0);
 }
 
 static void request_complete(RequestObject *r)
@@ -1098,20 +1113,7 @@ static void request_finish(RequestObject *r, PyObject *exc)
             /* (An app that saw http.disconnect may return without a word.) */
             if (exc == NULL && !r->disconnected)
                 report_error(w, "ASGI callable returned without sending a response", NULL);
-            pn_conn *c = r->conn;
-            pn_buf out = PN_BUF_INIT;
-            pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                                       w->cfg->server_header ? "pounce" : NULL};
-            if (pn_http1_write_simple(&out, 500, &opts, 1, NULL) == 0) {
-                struct iovec iov = {out.data, out.len};
-                pn_conn_write(c, &iov, 1);
-            }
-            pn_buf_free(&out);
-            r->resp.status = 500;
-            r->bytes_sent = 0;
-            r->complete = 1;
-            request_log(r);
-            request_detach(r, 0);
+            request_reply_simple(r, 500);
         } else {
             /* The response started but did not finish: the client must not
              * mistake a truncated body for a complete one. */
@@ -1787,20 +1789,8 @@ app_failed_pyerr: {
         r->finished = 1;
         w->active--;
     }
-    if (r->conn) {
-        pn_buf out = PN_BUF_INIT;
-        pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                                   w->cfg->server_header ? "pounce" : NULL};
-        if (pn_http1_write_simple(&out, 500, &opts, 1, NULL) == 0) {
-            struct iovec iov = {out.data, out.len};
-            pn_conn_write(c, &iov, 1);
-        }
-        pn_buf_free(&out);
-        r->resp.status = 500;
-        r->complete = 1;
-        request_log(r);
-        request_detach(r, 0);
-    }
+    if (r->conn)
+        request_reply_simple(r, 500);
     Py_DECREF(r);
     return 0;
 fail:
@@ -1872,16 +1862,7 @@ static void hook_on_close(void *ctx, pn_conn *c)
         Py_DECREF(r); /* the connection's reference */
         return;
     }
-    if (r->recv_future) {
-        PyObject *m = make_disconnect(st);
-        if (m) {
-            future_resolve(st, &r->recv_future, m);
-            Py_DECREF(m);
-        } else {
-            PyErr_WriteUnraisable((PyObject *)r);
-        }
-    }
-    future_resolve(st, &r->send_future, Py_None);
+    request_wake_waiters(r);
     Py_DECREF(r); /* the connection's reference */
 }
 
