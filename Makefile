@@ -29,7 +29,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress fuzz asan tsan
+.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress bench-compression bench-ws fuzz asan tsan
 
 build: $(STAMP)
 
@@ -127,12 +127,26 @@ chroot-314:
 BENCH_ARGS ?=
 bench:
 	$(PYTHON) bench/run.py --profile quick $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-compression bench-ws
 
 bench-full:
 	$(PYTHON) bench/run.py --profile full $(BENCH_ARGS)
 
 bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
+
+# Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
+# Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and
+# broadcast, Pounce vs uvicorn --ws websockets) on the host's CPython, server
+# on CPU 1, clients on CPU 0; quick profiles, under 2 minutes each
+# (docs/compression.md, docs/websocket.md).  E.g. WS_BENCH_ARGS="--profile full".
+COMPRESSION_BENCH_ARGS ?=
+WS_BENCH_ARGS ?=
+bench-compression: build
+	$(VPY) bench/compression_bench.py $(COMPRESSION_BENCH_ARGS)
+
+bench-ws: build
+	$(VPY) bench/ws_bench.py $(WS_BENCH_ARGS)
 
 # C micro-benchmark of the protocol core's encoders: reused vs fresh contexts
 # per 64 KiB JSON response, per codec (docs/compression.md).  ~15 s.

@@ -172,7 +172,16 @@ static PyObject *raise_stop(PyObject *value)
     return NULL;
 }
 
-static PyObject *ready_iternext(PyObject *self) { return raise_stop(((ReadyObject *)self)->value); }
+static PyObject *ready_iternext(PyObject *self)
+{
+    PyObject *v = ((ReadyObject *)self)->value;
+    /* NULL without an exception means StopIteration(None): since 3.12
+     * `await` drives non-coroutine awaitables through tp_iternext, so every
+     * `await send(...)` comes here; no exception object is built for it. */
+    if (v == NULL || v == Py_None)
+        return NULL;
+    return raise_stop(v);
+}
 
 static PyObject *ready_send(PyObject *self, PyObject *arg)
 {
@@ -1072,9 +1081,11 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     PyObject *result = NULL;
     if (!PyUnicode_Check(type)) {
         PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
-    } else if (PyUnicode_Compare(type, st->str_http_response_body) == 0) {
+    } else if (type == st->str_http_response_body ||
+               PyUnicode_Compare(type, st->str_http_response_body) == 0) {
         result = request_send_body(r, msg);
-    } else if (PyUnicode_Compare(type, st->str_http_response_start) == 0) {
+    } else if (type == st->str_http_response_start ||
+               PyUnicode_Compare(type, st->str_http_response_start) == 0) {
         if (request_start(r, msg) == 0)
             result = Py_NewRef(st->ready_none);
     } else if (PyUnicode_Compare(type, st->str_http_response_pathsend) == 0) {
@@ -1748,12 +1759,14 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     run->coro = coro; /* stolen */
     run->req = (RequestObject *)Py_NewRef(r);
     PyObject_GC_Track(run);
-    PyObject *args = PyTuple_Pack(1, (PyObject *)run);
+    PyObject *targs = PyTuple_Pack(1, (PyObject *)run);
     Py_DECREF(run);
-    if (args == NULL)
+    if (targs == NULL)
         goto app_failed_pyerr;
-    task = PyObject_Call(st->asyncio_task, args, w->task_kwargs);
-    Py_DECREF(args);
+    /* (A prebuilt kwargs dict: asyncio.Task has no vectorcall, so keyword
+     * names would be turned into a fresh dict on every call.) */
+    task = PyObject_Call(st->asyncio_task, targs, w->task_kwargs);
+    Py_DECREF(targs);
     if (task == NULL && (PyErr_ExceptionMatches(PyExc_SystemExit) ||
                          PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))) {
         /* With eager start the app ran inside the Task constructor and

@@ -181,7 +181,7 @@ int pn_codec_parse_order(const char *s, pn_codec *order, size_t *norder, const c
  * kept and handed to the new one (which asks for the same sizes, in the same
  * order, for the same quality).  Bounded by PN_BR_SLOTS blocks and
  * PN_BR_CACHE_MAX bytes; anything beyond goes straight to malloc/free. */
-enum { PN_BR_SLOTS = 24 };
+enum { PN_BR_SLOTS = 64 }; /* libbrotli 1.2 holds more blocks than 1.0 */
 #define PN_BR_CACHE_MAX ((size_t)16 << 20)
 
 typedef struct pn_br_block {
@@ -452,9 +452,11 @@ static int encoder_begin(pn_encoder *e, int64_t size)
         BrotliEncoderSetParameter(e->br, BROTLI_PARAM_QUALITY,
                                   (uint32_t)e->pool->opts.brotli_quality);
         BrotliEncoderSetParameter(e->br, BROTLI_PARAM_LGWIN, (uint32_t)lgwin);
+        /* The hint is rounded up to the window size: newer libbrotli sizes
+         * its buffers from it, and a few size classes keep the block cache
+         * hitting (an exact hint allocates anew for every body length). */
         if (size >= 0)
-            BrotliEncoderSetParameter(e->br, BROTLI_PARAM_SIZE_HINT,
-                                      size > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)size);
+            BrotliEncoderSetParameter(e->br, BROTLI_PARAM_SIZE_HINT, (uint32_t)1 << lgwin);
         return 0;
     }
 #endif

@@ -332,7 +332,11 @@ PN_TEST(reuse_without_allocation)
         pn_compress_pool_stats(pool, &after);
         PN_CHECK_EQ_INT(after.created - before.created, 1);
         PN_CHECK_EQ_INT(after.taken - before.taken, 40);
-        if (c != PN_CODEC_ZSTD) /* zstd's allocations are not visible here */
+        if (c != PN_CODEC_ZSTD && after.lib_allocs != warm) /* zstd's are not visible here */
+            fprintf(stderr, "codec %s: %llu allocations after warm-up (warm %llu)\n",
+                    pn_codec_name(c), (unsigned long long)after.lib_allocs,
+                    (unsigned long long)warm);
+        if (c != PN_CODEC_ZSTD)
             PN_CHECK_EQ_INT(after.lib_allocs, warm);
     }
     pn_buf_free(&out);
