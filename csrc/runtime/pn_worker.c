@@ -41,6 +41,7 @@
 #define LINGER_MS 2000            /* lingering close: how long we discard input */
 #define LINGER_MAX (256 * 1024)
 #define ACCEPT_BATCH 64
+#define CORK_MAX 65536            /* coalesced pipelined responses before a send */
 #define ACCEPT_PAUSE_MS 200       /* after EMFILE and friends */
 #define EVENT_BATCH 128
 
@@ -306,7 +307,11 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
     size_t sent = 0;
-    if (!output_pending(c) && c->can_write && total > 0) {
+    if (c->corked && pn_buf_live(&c->wbuf) + total <= CORK_MAX) {
+        /* Pipelined requests answered in one batch: coalesce their
+         * responses into one send (see conn_dispatch). */
+        sent = 0;
+    } else if (!output_pending(c) && c->can_write && total > 0) {
         struct msghdr msg;
         memset(&msg, 0, sizeof(msg));
         msg.msg_iov = (struct iovec *)iov;
@@ -345,6 +350,14 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
             }
             pn_buf_append(&c->wbuf, (const char *)iov[i].iov_base + skip, len - skip);
             skip = 0;
+        }
+    }
+    if (!c->corked && output_pending(c) && c->can_write && sent == 0 && total > 0) {
+        /* Earlier output (coalesced responses) is still here: send it all
+         * now, in order, rather than wait for an event. */
+        if (flush_output(c) < 0) {
+            queue_conn(c);
+            return PN_CONN_GONE;
         }
     }
     if (pn_buf_live(&c->wbuf) > (size_t)c->worker->cfg->write_buffer_size) {
@@ -593,7 +606,7 @@ void pn_conn_response_done(pn_conn *c, int keep_alive)
         return;
     }
     next_cycle(c);
-    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed)
+    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed || output_pending(c))
         queue_conn(c);
     else if (!w->in_poll)
         timers_sync(w);
@@ -703,7 +716,16 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
     pn_buf_consume(&c->rbuf, req->head_len);
     decode_body(c);
     pn_http1_parser_reset(&c->parser);
-    if (w->hooks.on_request(w->ctx, c, req) < 0 && c->in_request) {
+    /* More requests already buffered behind this one (pipelining): what
+     * the app answers while on_request runs (an eager task) is held and
+     * sent together with the next answers. */
+    c->corked = c->body.done &&
+                pn_buf_live(&c->rbuf) > c->body_ready + c->body_gap;
+    int rc = w->hooks.on_request(w->ctx, c, req);
+    c->corked = 0;
+    if (output_pending(c))
+        queue_conn(c); /* flushed by conn_process, after the next requests */
+    if (rc < 0 && c->in_request) {
         c->in_request = 0;
         c->udata = NULL;
         if (!c->dead)
@@ -719,7 +741,10 @@ static void conn_process(pn_conn *c)
         conn_close_now(c);
         return;
     }
-    if (output_pending(c) && c->can_write) {
+    /* With more pipelined input to answer, keep coalescing (bounded). */
+    int more_input = c->phase == PN_CONN_HEAD && pn_buf_live(&c->rbuf) > 0 &&
+                     pn_buf_live(&c->wbuf) < CORK_MAX;
+    if (output_pending(c) && c->can_write && !more_input) {
         if (flush_output(c) < 0) {
             conn_close_now(c);
             return;
@@ -755,7 +780,11 @@ static void conn_process(pn_conn *c)
         int rc = pn_http1_parse_head(&c->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
                                      &req);
         if (rc == PN_HTTP1_INCOMPLETE) {
-            if (c->peer_closed)
+            if (c->peer_closed) {
+                conn_close_now(c);
+                return;
+            }
+            if (output_pending(c) && c->can_write && flush_output(c) < 0)
                 conn_close_now(c);
             return;
         }

@@ -109,6 +109,7 @@ struct pn_conn {
     unsigned expect_continue : 1; /* current request sent Expect: 100-continue */
     unsigned lingering : 1;   /* write side shut; discarding input before close */
     unsigned ws_going_away : 1; /* GOING_AWAY was reported to the bridge */
+    unsigned corked : 1;      /* coalescing pipelined responses (pn_conn_write) */
     int body_error;           /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;              /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;        /* decoded body bytes at the front of rbuf */
