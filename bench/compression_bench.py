@@ -10,6 +10,11 @@ Servers run on the host's CPython: Pounce from .venv (`make build`), uvicorn
 from .venv-bench (bench/requirements-peers.txt, installed here when missing,
 as bench/run.py does).  One worker each.
 
+Both servers run bench/apps/json64k_gzip.py: Pounce on its /raw paths (the
+server compresses), uvicorn on the GZipMiddleware paths.  Two bodies: "dumps"
+(json.dumps per request, as bench/apps/json64k.py) and "static" (serialised
+once), where no app cost hides the server's and the codec's.
+
 Method: the server is pinned to CPU 1 (`taskset -c 1`), wrk to CPU 0
 (`wrk -t1 -c64 --latency -H 'Accept-Encoding: <codec>'`).  Every case (server
 x encoding) is checked first: status 200, the expected Content-Encoding, and
@@ -36,7 +41,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -184,8 +188,10 @@ def markdown(doc: dict) -> str:
     for r in rows:
         m = r["summary"]
         err = f" ⚠{m['errors']} err" if m["errors"] else ""
+        # Under 90% busy, wrk (or neighbours on CPU 0) set the pace.
+        mark = " †" if m["cpu_pct"]["median"] < 90 else ""
         lines.append(
-            f"| {r['server']}{err} | {r['label']} | {m['rps']['median']:,.0f} "
+            f"| {r['server']}{err} | {r['label']} | {m['rps']['median']:,.0f}{mark} "
             f"({m['rps']['min']:,.0f}–{m['rps']['max']:,.0f}) | {m['p50_us']['median'] / 1000:.2f} | "
             f"{m['p99_us']['median'] / 1000:.2f} | {m['cpu_us_per_req']['median']:.0f} "
             f"({m['cpu_us_per_req']['min']:.0f}–{m['cpu_us_per_req']['max']:.0f}) | "
@@ -204,7 +210,8 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {a[1]} | {b[1]} | {by[a]['rps']['median'] / by[b]['rps']['median']:.2f} | "
                          f"{by[b]['cpu_us_per_req']['median'] / by[a]['cpu_us_per_req']['median']:.2f} |")
     lines += ["", "Median over rounds, (min–max) in brackets.  *server CPU %*: the server's CPU time "
-              "over the wrk run's wall time (100 = its one CPU busy).  *bytes/response*: the body on "
+              "over the wrk run's wall time (100 = its one CPU busy; † marks a median under 90%: wrk or other "
+              "processes on CPU 0 set the pace, so compare CPU per request there).  *bytes/response*: the body on "
               "the wire (de-chunked); *ratio*: 65,533 ÷ that.  *req/s ×*: Pounce ÷ uvicorn; *CPU per "
               "request ÷*: uvicorn's ÷ Pounce's (both > 1 when Pounce is better)."]
     return "\n".join(lines)
