@@ -77,6 +77,9 @@ def test_browser_websocket_echo(server_factory, record_dir, tmp_path):
          url],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
+        # Under `make asan` the sanitizer runtime is preloaded into every
+        # process; the browser is not instrumented and must not get it.
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
     )
     deadline = time.monotonic() + 20
     result = None
