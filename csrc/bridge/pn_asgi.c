@@ -1232,7 +1232,14 @@ static PySendResult apprun_am_send(PyObject *self, PyObject *arg, PyObject **res
         *result = NULL;
         return PYGEN_ERROR;
     }
+    /* One step of the app: its writes go out together when it yields or
+     * ends (the conn outlives the step: it is only freed inside poll). */
+    pn_conn *c = a->req ? a->req->conn : NULL;
+    if (c)
+        pn_conn_cork(c);
     PySendResult rc = PyIter_Send(a->coro, arg ? arg : Py_None, result);
+    if (c)
+        pn_conn_uncork(c);
     return apprun_handle(a, rc, result);
 }
 

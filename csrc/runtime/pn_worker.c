@@ -307,7 +307,7 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
     size_t sent = 0;
-    if (c->corked && pn_buf_live(&c->wbuf) + total <= CORK_MAX) {
+    if ((c->corked || c->step_cork) && pn_buf_live(&c->wbuf) + total <= CORK_MAX) {
         /* Pipelined requests answered in one batch: coalesce their
          * responses into one send (see conn_dispatch). */
         sent = 0;
@@ -352,7 +352,8 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
             skip = 0;
         }
     }
-    if (!c->corked && output_pending(c) && c->can_write && sent == 0 && total > 0) {
+    if (!c->corked && !c->step_cork && output_pending(c) && c->can_write && sent == 0 &&
+        total > 0) {
         /* Earlier output (coalesced responses) is still here: send it all
          * now, in order, rather than wait for an event. */
         if (flush_output(c) < 0) {
@@ -365,6 +366,17 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
         return PN_CONN_WAIT;
     }
     return PN_CONN_OK;
+}
+
+void pn_conn_cork(pn_conn *c) { c->step_cork = 1; }
+
+void pn_conn_uncork(pn_conn *c)
+{
+    c->step_cork = 0;
+    if (c->corked || c->dead || !output_pending(c) || !c->can_write)
+        return; /* the runtime flushes later (pipelining, or EPOLLOUT) */
+    if (flush_output(c) < 0)
+        queue_conn(c);
 }
 
 int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)

@@ -110,6 +110,7 @@ struct pn_conn {
     unsigned lingering : 1;   /* write side shut; discarding input before close */
     unsigned ws_going_away : 1; /* GOING_AWAY was reported to the bridge */
     unsigned corked : 1;      /* coalescing pipelined responses (pn_conn_write) */
+    unsigned step_cork : 1;   /* the bridge coalesces one app step's writes */
     int body_error;           /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;              /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;        /* decoded body bytes at the front of rbuf */
@@ -170,6 +171,12 @@ uint64_t pn_worker_now_ms(const pn_worker *w);
 
 /* ---- connection API for the bridge (owning thread only) ------------- */
 
+/* Hold writes (up to 64 KiB) until pn_conn_uncork, which sends them in one
+ * go: the bridge brackets each step of the app's coroutine with these, so
+ * 100 chunks sent without an await in between cost one send, while a
+ * stream that awaits between chunks still sends each at once. */
+void pn_conn_cork(pn_conn *c);
+void pn_conn_uncork(pn_conn *c);
 /* Send bytes: writes at once when possible, buffers the rest. */
 int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt);
 /* Queue a file range for sendfile after the buffered output.  Takes
