@@ -224,7 +224,7 @@ class WorkerRunner:
         get their next request answered (with Connection: close) instead of
         closing them under a client that may be sending one right now."""
         if self._stop_requested:
-            self._close_idle = self._close_idle and close_idle
+            self._close_idle = self._close_idle or close_idle  # shutdown escalates a gentle drain
         else:
             self._close_idle = close_idle
         self._stop_requested = True
@@ -307,9 +307,14 @@ class WorkerRunner:
         """Graceful stop: no new connections; in-flight requests get up to
         shutdown_timeout to finish."""
         loop = asyncio.get_running_loop()
-        worker.drain(close_idle=self._close_idle)
+        gentle = not self._close_idle
+        worker.drain(close_idle=not gentle)
         deadline = loop.time() + self.config.shutdown_timeout
         while (worker.connections or worker.active) and loop.time() < deadline:
+            if gentle and self._close_idle:
+                # A shutdown arrived during a gentle (reload/recycle) drain.
+                gentle = False
+                worker.drain(close_idle=True)
             await asyncio.sleep(0.02)
         if worker.connections or worker.active:
             logger.warning(

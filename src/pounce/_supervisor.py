@@ -61,6 +61,9 @@ STABLE_AFTER = 10.0
 RELOAD_READY_TIMEOUT = 120.0
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+#: Blocked across fork() until a new worker process has its handlers.
+CHILD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGTTIN,
+                 signal.SIGTTOU}
 
 
 @dataclass(eq=False)
@@ -208,24 +211,33 @@ class Supervisor:
 
     def _spawn_process(self, slot: Slot) -> None:
         r, w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                os.close(r)
-                code = self._child_main(slot, w)
-            except BaseException:  # pragma: no cover - reported, then exit
-                logger.exception("worker %d crashed", slot.wid)
-            finally:
-                logging.shutdown()
-                os._exit(code)
+        # Signals stay blocked across the fork until the child has its own
+        # handlers: a SIGTERM that hits a worker in its first instants must
+        # reach the worker's handler, not the supervisor's copied one.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)
+        pid = -1
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                code = 1
+                try:
+                    os.close(r)
+                    code = self._child_main(slot, w, old_mask)
+                except BaseException:  # pragma: no cover - reported, then exit
+                    logger.exception("worker %d crashed", slot.wid)
+                finally:
+                    logging.shutdown()
+                    os._exit(code)
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(w)
         slot.pid = pid
         slot.status_fd = r
         os.set_blocking(r, False)
         self.sel.register(r, selectors.EVENT_READ, slot)
 
-    def _child_main(self, slot: Slot, status_w: int) -> int:
+    def _child_main(self, slot: Slot, status_w: int, old_mask: Any) -> int:
         # Nothing of the supervisor's survives in the child but the sockets.
         signal.set_wakeup_fd(-1)
         for sig, h in self._old_handlers.items():
@@ -257,11 +269,14 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: runner.stop(close_idle=True))
         signal.signal(signal.SIGINT, lambda *_: runner.stop(close_idle=True))
         signal.signal(signal.SIGUSR1, lambda *_: runner.stop(close_idle=False))
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # pending ones arrive now
         return runner.run()
 
     def _stop_slot(self, slot: Slot, close_idle: bool) -> None:
-        if slot.state in ("stopping", "gone"):
+        if slot.state == "gone" or (slot.state == "stopping" and not close_idle):
             return
+        # (A worker already draining gently is told again on shutdown: it
+        # then closes its idle connections too.)
         slot.state = "stopping"
         if self.mode == "thread":
             assert slot.runner is not None
