@@ -157,7 +157,11 @@ def test_sigterm_lets_requests_in_flight_finish(server_factory, mode):
 
 
 def _write_app(path, version):
+    # The size differs between versions: CPython revalidates a cached .pyc
+    # by source mtime (whole seconds) and size, so a same-size rewrite within
+    # the same second would load the old code.
     path.write_text(
+        "#" * (len(version) + int(version[1:])) + "\n"
         "from tests.apps.workers import app as _base\n"
         f"VERSION = {version!r}\n"
         "async def app(scope, receive, send):\n"
