@@ -112,8 +112,7 @@ static uint64_t now_ns(void)
 /* ---- Ready: an awaitable that is already complete --------------------- */
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *value; /* strong; the result of the await */
+    PyObject_HEAD PyObject *value; /* strong; the result of the await */
 } ReadyObject;
 
 static PyObject *ready_new_value(pn_modstate *st, PyObject *value /* stolen */)
@@ -150,7 +149,10 @@ static void ready_dealloc(ReadyObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *ready_await(PyObject *self) { return Py_NewRef(self); }
+static PyObject *ready_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
 
 static PySendResult ready_am_send(PyObject *self, PyObject *arg, PyObject **result)
 {
@@ -246,64 +248,62 @@ static PyType_Spec ready_spec = {
 typedef struct WorkerObject WorkerObject;
 
 typedef struct {
-    PyObject_HEAD
-    WorkerObject *worker;  /* strong */
-    pn_conn *conn;         /* runtime's; NULL once detached or closed */
-    PyObject *task;        /* strong; cleared when the task is done */
-    PyObject *recv_future; /* strong or NULL: receive() waiting */
-    PyObject *send_future; /* strong or NULL: send() waiting for drain */
+    PyObject_HEAD WorkerObject *worker; /* strong */
+    pn_conn *conn;                      /* runtime's; NULL once detached or closed */
+    PyObject *task;                     /* strong; cleared when the task is done */
+    PyObject *recv_future;              /* strong or NULL: receive() waiting */
+    PyObject *send_future;              /* strong or NULL: send() waiting for drain */
     pn_http1_response resp;
-    pn_buf head;           /* serialised head until the first body goes out */
-    pn_buf logline;        /* "METHOD" + target, for the access log */
+    pn_buf head;    /* serialised head until the first body goes out */
+    pn_buf logline; /* "METHOD" + target, for the access log */
     size_t log_method_len;
     uint64_t t0_ns;
     uint64_t bytes_sent;
     int version_minor;
     unsigned head_request : 1;
     unsigned expect_continue : 1;
-    unsigned started : 1;    /* http.response.start received */
-    unsigned head_sent : 1;  /* head written to the connection */
-    unsigned complete : 1;   /* final body sent */
-    unsigned body_done : 1;  /* the whole request body was handed to the app */
+    unsigned started : 1;   /* http.response.start received */
+    unsigned head_sent : 1; /* head written to the connection */
+    unsigned complete : 1;  /* final body sent */
+    unsigned body_done : 1; /* the whole request body was handed to the app */
     unsigned disconnected : 1;
-    unsigned finished : 1;   /* task done handled */
-    unsigned compress : 1;   /* the response is eligible for compression */
-    unsigned vary_has_ae : 1;/* the app's Vary already covers Accept-Encoding */
-    int codec;               /* pn_codec negotiated from Accept-Encoding */
-    int64_t declared_len;    /* the app's Content-Length, or PN_SIZE_UNKNOWN */
-    pn_encoder *enc;         /* taken from the worker's pool; put back once */
-    pn_buf zbuf;             /* compressed output of the current piece */
-    struct pn_ws_state *ws;  /* WebSocket scope: its state (pn_asgi_ws.inc); NULL for http */
-    pn_decoder *dec;         /* --decompress-requests: decodes the request body */
-    pn_buf dbuf;             /* decoded output of the current piece */
+    unsigned finished : 1;    /* task done handled */
+    unsigned compress : 1;    /* the response is eligible for compression */
+    unsigned vary_has_ae : 1; /* the app's Vary already covers Accept-Encoding */
+    int codec;                /* pn_codec negotiated from Accept-Encoding */
+    int64_t declared_len;     /* the app's Content-Length, or PN_SIZE_UNKNOWN */
+    pn_encoder *enc;          /* taken from the worker's pool; put back once */
+    pn_buf zbuf;              /* compressed output of the current piece */
+    struct pn_ws_state *ws;   /* WebSocket scope: its state (pn_asgi_ws.inc); NULL for http */
+    pn_decoder *dec;          /* --decompress-requests: decodes the request body */
+    pn_buf dbuf;              /* decoded output of the current piece */
 } RequestObject;
 
 struct WorkerObject {
-    PyObject_HEAD
-    pn_worker *w;
-    pn_modstate *st;       /* borrowed: the module outlives its types' instances */
-    PyObject *config;      /* pounce.Config */
-    const pn_config *cfg;  /* inside config */
+    PyObject_HEAD pn_worker *w;
+    pn_modstate *st;      /* borrowed: the module outlives its types' instances */
+    PyObject *config;     /* pounce.Config */
+    const pn_config *cfg; /* inside config */
     PyObject *app;
     PyObject *loop;
-    PyObject *state;       /* lifespan state dict, or None */
-    PyObject *on_error;    /* callable(message, exc_or_None) */
-    PyObject *servers;     /* tuple: scope["server"] value per listener */
-    PyObject *listen_fds;  /* tuple of ints (kept for repr/debug) */
-    PyObject *task_kwargs; /* {"loop": loop[, "eager_start": True]} */
-    PyObject *call_soon;   /* loop.call_soon */
+    PyObject *state;         /* lifespan state dict, or None */
+    PyObject *on_error;      /* callable(message, exc_or_None) */
+    PyObject *servers;       /* tuple: scope["server"] value per listener */
+    PyObject *listen_fds;    /* tuple of ints (kept for repr/debug) */
+    PyObject *task_kwargs;   /* {"loop": loop[, "eager_start": True]} */
+    PyObject *call_soon;     /* loop.call_soon */
     PyObject *create_future; /* loop.create_future */
-    PyObject *poll_cb;     /* self.poll, for wakeups */
+    PyObject *poll_cb;       /* self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes;
     PyObject *worker_id;
     PyObject *scope_template; /* every scope key in order, constants filled in:
                                  PyDict_Copy of it + replacing values never
                                  resizes, unlike building a dict key by key */
     PyObject *ext_template;   /* scope["extensions"] likewise */
-    Py_ssize_t active;     /* requests whose task has not finished */
-    int release_gil;       /* thread workers on a GIL build: let go around slow C work */
-    PyObject *pending_exc; /* SystemExit/KeyboardInterrupt to raise from poll(), or NULL */
-    pn_compress_pool *pool; /* this worker's encoders; NULL when compression is off */
+    Py_ssize_t active;        /* requests whose task has not finished */
+    int release_gil;          /* thread workers on a GIL build: let go around slow C work */
+    PyObject *pending_exc;    /* SystemExit/KeyboardInterrupt to raise from poll(), or NULL */
+    pn_compress_pool *pool;   /* this worker's encoders; NULL when compression is off */
     pn_compress_policy policy;
     pn_codec order[PN_CODEC_COUNT]; /* --compression-order, available codecs only */
     size_t norder;
@@ -311,7 +311,10 @@ struct WorkerObject {
     int closed;
 };
 
-static pn_modstate *worker_state(WorkerObject *w) { return w->st; }
+static pn_modstate *worker_state(WorkerObject *w)
+{
+    return w->st;
+}
 
 /* Forward declarations. */
 static void request_detach(RequestObject *r, int keep_alive);
@@ -434,8 +437,7 @@ static PyObject *request_try_receive(RequestObject *r)
             pn_buf_free(&r->dbuf);
         }
     } else {
-        body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
-                   : Py_NewRef(st->empty_bytes);
+        body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len) : Py_NewRef(st->empty_bytes);
         pn_conn_body_consume(c, len);
         more = !pn_conn_body_complete(c);
     }
@@ -568,7 +570,8 @@ static int request_compress_begin(RequestObject *r, size_t first_len, int more)
         return -1;
     if (r->codec == PN_CODEC_IDENTITY)
         return 0;
-    r->enc = pn_encoder_get(w->pool, (pn_codec)r->codec, more ? PN_SIZE_UNKNOWN : (int64_t)first_len);
+    r->enc =
+        pn_encoder_get(w->pool, (pn_codec)r->codec, more ? PN_SIZE_UNKNOWN : (int64_t)first_len);
     if (r->enc == NULL) {
         /* Out of memory is not the client's fault: send it as it is.  The
          * app's Content-Length was dropped, so framing falls back to chunked
@@ -590,8 +593,8 @@ static int request_compress_piece(RequestObject *r, const char *data, size_t len
     pn_buf_clear(&r->zbuf);
     int rc;
     if (r->worker->release_gil && len >= 16384) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
+        Py_BEGIN_ALLOW_THREADS rc =
+            pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
         Py_END_ALLOW_THREADS
     } else {
         rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
@@ -638,8 +641,7 @@ static int request_start(RequestObject *r, PyObject *msg)
     if (status < 200 || status > 599 ||
         pn_http1_resp_init(&r->resp, (int)status, r->version_minor, flags) != PN_WRITE_OK) {
         PyErr_Format(PyExc_RuntimeError,
-                     "'http.response.start' status must be between 200 and 599, got %ld",
-                     status);
+                     "'http.response.start' status must be between 200 and 599, got %ld", status);
         return -1;
     }
     pn_buf_clear(&r->head);
@@ -703,7 +705,8 @@ static int request_start(RequestObject *r, PyObject *msg)
         const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
         size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
         int wrc;
-        if (r->codec != PN_CODEC_IDENTITY && nl == 14 && strncasecmp(n, "content-length", 14) == 0) {
+        if (r->codec != PN_CODEC_IDENTITY && nl == 14 &&
+            strncasecmp(n, "content-length", 14) == 0) {
             /* The encoded body has another length: framing is ours. */
             wrc = pn_http1_check_header(n, nl, v, vl);
         } else if (r->codec != PN_CODEC_IDENTITY && nl == 4 && strncasecmp(n, "etag", 4) == 0 &&
@@ -724,8 +727,7 @@ static int request_start(RequestObject *r, PyObject *msg)
                              "values must not contain CR, LF, NUL or control characters)",
                              name, value);
             else if (wrc == PN_WRITE_BAD_LENGTH)
-                PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R",
-                             value);
+                PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R", value);
             else
                 PyErr_NoMemory();
             goto done;
@@ -821,9 +823,8 @@ static void request_log(RequestObject *r)
     const pn_config *cfg = r->worker->cfg;
     if (r->conn && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
         pn_conn_access_log(r->conn, r->logline.data, r->log_method_len,
-                           r->logline.data + r->log_method_len,
-                           r->logline.len - r->log_method_len, r->version_minor, r->resp.status,
-                           r->bytes_sent, now_ns() - r->t0_ns);
+                           r->logline.data + r->log_method_len, r->logline.len - r->log_method_len,
+                           r->version_minor, r->resp.status, r->bytes_sent, now_ns() - r->t0_ns);
 }
 
 /* The request cycle is over (complete, or the client went away): a pending
@@ -935,8 +936,7 @@ static PyObject *request_send_body(RequestObject *r, PyObject *msg)
     if (body != NULL && body != Py_None) {
         if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) {
             Py_DECREF(body);
-            PyErr_SetString(PyExc_RuntimeError,
-                            "'http.response.body' body must be bytes");
+            PyErr_SetString(PyExc_RuntimeError, "'http.response.body' body must be bytes");
             return NULL;
         }
         have_view = 1;
@@ -984,8 +984,7 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
                              "'http.response.start'.",
                              NULL);
     if (r->complete || r->head_sent)
-        return runtime_error("'http.response.pathsend' must be the only body of a response",
-                             NULL);
+        return runtime_error("'http.response.pathsend' must be the only body of a response", NULL);
     PyObject *path = NULL;
     int rc = msg_get(msg, st->str_path, &path);
     if (rc <= 0) {
@@ -1000,10 +999,9 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
     }
     Py_DECREF(path);
     int fd;
-    Py_BEGIN_ALLOW_THREADS
-    fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
-    Py_END_ALLOW_THREADS
-    if (fd < 0) {
+    Py_BEGIN_ALLOW_THREADS fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
+    Py_END_ALLOW_THREADS if (fd < 0)
+    {
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, fspath);
         Py_DECREF(fspath);
         return NULL;
@@ -1091,8 +1089,7 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     } else if (PyUnicode_Compare(type, st->str_http_response_pathsend) == 0) {
         result = request_send_pathsend(r, msg);
     } else if (!PyErr_Occurred()) {
-        PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope",
-                     type);
+        PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
     }
     Py_DECREF(type);
     return result;
@@ -1147,9 +1144,8 @@ static void request_finish(RequestObject *r, PyObject *exc)
  * an unretrieved exception.
  */
 typedef struct {
-    PyObject_HEAD
-    PyObject *coro;       /* strong: the app's coroutine */
-    RequestObject *req;   /* strong until the coroutine ends */
+    PyObject_HEAD PyObject *coro; /* strong: the app's coroutine */
+    RequestObject *req;           /* strong until the coroutine ends */
 } AppRunObject;
 
 static int apprun_traverse(AppRunObject *a, visitproc visit, void *arg)
@@ -1263,7 +1259,10 @@ static PyObject *apprun_send(PyObject *self, PyObject *arg)
     return apprun_result(rc, result);
 }
 
-static PyObject *apprun_iternext(PyObject *self) { return apprun_send(self, Py_None); }
+static PyObject *apprun_iternext(PyObject *self)
+{
+    return apprun_send(self, Py_None);
+}
 
 static PyObject *apprun_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1399,7 +1398,8 @@ static void request_dealloc(RequestObject *r)
 
 /* receive/send handed to the app are built from these directly (cheaper
  * than an attribute lookup that creates a bound method). */
-static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARGS, "ASGI receive()"};
+static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARGS,
+                                          "ASGI receive()"};
 static PyMethodDef request_send_def = {"send", request_send, METH_O, "ASGI send(message)"};
 
 static PyMethodDef request_methods[] = {
@@ -1500,9 +1500,10 @@ static PyObject *client_tuple(const pn_conn *c)
 }
 
 static const char *const key_names[PN_KEY_COUNT] = {
-    "type",      "asgi",     "http_version", "server",  "client",     "scheme",
-    "method",    "root_path", "path",        "raw_path", "query_string", "headers",
-    "state",     "extensions", "http.response.pathsend", "pounce.worker",
+    "type",          "asgi",    "http_version", "server",     "client",
+    "scheme",        "method",  "root_path",    "path",       "raw_path",
+    "query_string",  "headers", "state",        "extensions", "http.response.pathsend",
+    "pounce.worker",
 };
 
 static const char *const method_names[PN_METHOD_COUNT] = {
@@ -1512,13 +1513,38 @@ static const char *const method_names[PN_METHOD_COUNT] = {
 /* Header names common enough that sharing one bytes object per name saves
  * an allocation per request (lower case: that is what the scope carries). */
 static const char *const header_names[PN_HNAME_COUNT] = {
-    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
-    "content-type", "content-length", "cookie", "referer", "origin", "authorization",
-    "cache-control", "pragma", "upgrade-insecure-requests", "if-none-match",
-    "if-modified-since", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-    "x-real-ip", "x-request-id", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
-    "sec-fetch-user", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform", "dnt",
-    "te", "transfer-encoding",
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "referer",
+    "origin",
+    "authorization",
+    "cache-control",
+    "pragma",
+    "upgrade-insecure-requests",
+    "if-none-match",
+    "if-modified-since",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+    "x-request-id",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "dnt",
+    "te",
+    "transfer-encoding",
 };
 
 static PyObject *method_str(pn_modstate *st, const char *m, size_t n)
@@ -1566,11 +1592,10 @@ static int build_templates(WorkerObject *w)
     if (t == NULL)
         return -1;
     /* Insertion order is the order apps see when they print a scope. */
-    static const int order[] = {PN_KEY_TYPE,      PN_KEY_ASGI,       PN_KEY_HTTP_VERSION,
-                                PN_KEY_SERVER,    PN_KEY_CLIENT,     PN_KEY_SCHEME,
-                                PN_KEY_METHOD,    PN_KEY_ROOT_PATH,  PN_KEY_PATH,
-                                PN_KEY_RAW_PATH,  PN_KEY_QUERY_STRING, PN_KEY_HEADERS,
-                                PN_KEY_STATE,     PN_KEY_EXTENSIONS};
+    static const int order[] = {
+        PN_KEY_TYPE,         PN_KEY_ASGI,    PN_KEY_HTTP_VERSION, PN_KEY_SERVER,    PN_KEY_CLIENT,
+        PN_KEY_SCHEME,       PN_KEY_METHOD,  PN_KEY_ROOT_PATH,    PN_KEY_PATH,      PN_KEY_RAW_PATH,
+        PN_KEY_QUERY_STRING, PN_KEY_HEADERS, PN_KEY_STATE,        PN_KEY_EXTENSIONS};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         if (order[i] == PN_KEY_STATE && !(w->state != Py_None && PyDict_Check(w->state)))
             continue;
@@ -1595,8 +1620,7 @@ fail:
 
 /* decoded: the body reaches the app decompressed, so the scope leaves out
  * the Content-Encoding and Content-Length that described the wire bytes. */
-static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
-                             int decoded)
+static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int decoded)
 {
     pn_modstate *st = worker_state(w);
     PyObject *scope = PyDict_Copy(w->scope_template);
@@ -1643,8 +1667,8 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
                         (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0)))
             continue;
         PyObject *name = header_name(st, h->name, h->name_len);
-        PyObject *value = name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len)
-                               : NULL;
+        PyObject *value =
+            name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len) : NULL;
         PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
         Py_XDECREF(name);
         Py_XDECREF(value);
@@ -1736,8 +1760,7 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
         const pn_http1_header *ce = pn_http1_find_header(req, "content-encoding", 16);
         int codec = ce ? pn_codec_from_token(ce->value, ce->value_len) : -1;
         if (codec > 0 && pn_codec_available((pn_codec)codec) &&
-            pn_decoder_new(&r->dec, (pn_codec)codec,
-                           (uint64_t)w->cfg->max_decompressed_size) != 0)
+            pn_decoder_new(&r->dec, (pn_codec)codec, (uint64_t)w->cfg->max_decompressed_size) != 0)
             r->dec = NULL;
     }
     PyObject *scope = r->ws ? build_ws_scope(w, c, req) : build_scope(w, c, req, r->dec != NULL);
@@ -1799,7 +1822,7 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     Py_DECREF(r);
     return 0;
 
-app_failed_pyerr: {
+app_failed_pyerr : {
     PyObject *exc = fetch_exception();
     report_error(w, "Exception in ASGI application", exc);
     Py_XDECREF(exc);
@@ -2004,8 +2027,8 @@ static void worker_dealloc(WorkerObject *w)
 
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config", "app", "loop", "listeners", "state", "on_error",
-                             "worker_id", "release_gil", NULL};
+    static char *kwlist[] = {"config",   "app",       "loop",        "listeners", "state",
+                             "on_error", "worker_id", "release_gil", NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
     int worker_id = 0, release_gil = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOip", kwlist, &config, &app, &loop,
@@ -2079,8 +2102,7 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
                                   (int)cfg->brotli_quality, 0};
         const char *bad = NULL;
         size_t badlen = 0;
-        if (pn_codec_parse_order(cfg->compression_order, w->order, &w->norder, &bad, &badlen) <
-            0) {
+        if (pn_codec_parse_order(cfg->compression_order, w->order, &w->norder, &bad, &badlen) < 0) {
             (void)bad;
             (void)badlen;
             PyErr_SetString(PyExc_ValueError, "compression_order: unknown or repeated codec");

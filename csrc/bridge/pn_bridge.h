@@ -16,20 +16,33 @@
 
 /* Interned scope keys (pn_asgi.c lists their text). */
 enum {
-    PN_KEY_TYPE, PN_KEY_ASGI, PN_KEY_HTTP_VERSION, PN_KEY_SERVER, PN_KEY_CLIENT,
-    PN_KEY_SCHEME, PN_KEY_METHOD, PN_KEY_ROOT_PATH, PN_KEY_PATH, PN_KEY_RAW_PATH,
-    PN_KEY_QUERY_STRING, PN_KEY_HEADERS, PN_KEY_STATE, PN_KEY_EXTENSIONS,
-    PN_KEY_PATHSEND, PN_KEY_POUNCE_WORKER, PN_KEY_COUNT
+    PN_KEY_TYPE,
+    PN_KEY_ASGI,
+    PN_KEY_HTTP_VERSION,
+    PN_KEY_SERVER,
+    PN_KEY_CLIENT,
+    PN_KEY_SCHEME,
+    PN_KEY_METHOD,
+    PN_KEY_ROOT_PATH,
+    PN_KEY_PATH,
+    PN_KEY_RAW_PATH,
+    PN_KEY_QUERY_STRING,
+    PN_KEY_HEADERS,
+    PN_KEY_STATE,
+    PN_KEY_EXTENSIONS,
+    PN_KEY_PATHSEND,
+    PN_KEY_POUNCE_WORKER,
+    PN_KEY_COUNT
 };
 #define PN_METHOD_COUNT 9
 #define PN_HNAME_COUNT 32
 
 typedef struct pn_modstate {
-    PyTypeObject *config_type;   /* pounce.Config (pn_config_type.c) */
-    PyTypeObject *worker_type;   /* _pounce.Worker (pn_asgi.c) */
-    PyTypeObject *request_type;  /* per-request receive/send owner */
-    PyTypeObject *ready_type;    /* completed awaitable */
-    PyTypeObject *apprun_type;   /* the app's coroutine as its Task drives it */
+    PyTypeObject *config_type;  /* pounce.Config (pn_config_type.c) */
+    PyTypeObject *worker_type;  /* _pounce.Worker (pn_asgi.c) */
+    PyTypeObject *request_type; /* per-request receive/send owner */
+    PyTypeObject *ready_type;   /* completed awaitable */
+    PyTypeObject *apprun_type;  /* the app's coroutine as its Task drives it */
     /* interned strings and constants, created at module exec */
     PyObject *str_type, *str_body, *str_more_body, *str_status, *str_headers;
     PyObject *str_path, *str_http_request, *str_http_disconnect;
@@ -37,18 +50,18 @@ typedef struct pn_modstate {
     PyObject *str_http_response_pathsend, *str_trailers;
     PyObject *str_create_future, *str_set_result, *str_done, *str_cancelled;
     PyObject *str_add_done_callback, *str_exception;
-    PyObject *asyncio_task;      /* asyncio.Task */
-    PyObject *eager_kwargs;      /* {"eager_start": True} on 3.12+, else NULL */
+    PyObject *asyncio_task; /* asyncio.Task */
+    PyObject *eager_kwargs; /* {"eager_start": True} on 3.12+, else NULL */
     PyObject *empty_bytes;
-    PyObject *asgi_dict;         /* {"version": "3.0", "spec_version": "2.4"} */
-    PyObject *ready_none;        /* a completed awaitable whose result is None;
-                                    immutable, so shared by every thread */
+    PyObject *asgi_dict;  /* {"version": "3.0", "spec_version": "2.4"} */
+    PyObject *ready_none; /* a completed awaitable whose result is None;
+                             immutable, so shared by every thread */
     PyObject *str_http, *str_http10, *str_http11, *str_scheme_http;
     PyObject *str_websocket, *str_ws, *str_empty;
-    PyObject *msg_disconnect_template; /* {"type": "http.disconnect"} (copied per use) */
-    PyObject *keys[PN_KEY_COUNT];      /* interned scope keys, see pn_key_names */
-    PyObject *methods[PN_METHOD_COUNT];/* interned common method names */
-    PyObject *hnames[PN_HNAME_COUNT];  /* common lower-case header names as bytes */
+    PyObject *msg_disconnect_template;  /* {"type": "http.disconnect"} (copied per use) */
+    PyObject *keys[PN_KEY_COUNT];       /* interned scope keys, see pn_key_names */
+    PyObject *methods[PN_METHOD_COUNT]; /* interned common method names */
+    PyObject *hnames[PN_HNAME_COUNT];   /* common lower-case header names as bytes */
 } pn_modstate;
 
 pn_modstate *pn_get_state_by_type(PyTypeObject *tp);

@@ -381,8 +381,8 @@ static int check_cross(const pn_config *c)
     size_t norder = 0, badlen = 0;
     const char *bad = NULL;
     if (pn_codec_parse_order(c->compression_order, order, &norder, &bad, &badlen) < 0) {
-        PyObject *tok = PyUnicode_DecodeUTF8(bad ? bad : "", bad ? (Py_ssize_t)badlen : 0,
-                                             "replace");
+        PyObject *tok =
+            PyUnicode_DecodeUTF8(bad ? bad : "", bad ? (Py_ssize_t)badlen : 0, "replace");
         if (tok != NULL) {
             PyErr_Format(PyExc_ValueError,
                          "compression_order: unknown or repeated codec %R (use zstd, br, gzip)",

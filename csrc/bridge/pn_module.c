@@ -27,8 +27,7 @@ static int module_exec(PyObject *m)
         intern(&st->str_http_response_start, "http.response.start") ||
         intern(&st->str_http_response_body, "http.response.body") ||
         intern(&st->str_http_response_pathsend, "http.response.pathsend") ||
-        intern(&st->str_trailers, "trailers") ||
-        intern(&st->str_create_future, "create_future") ||
+        intern(&st->str_trailers, "trailers") || intern(&st->str_create_future, "create_future") ||
         intern(&st->str_set_result, "set_result") || intern(&st->str_done, "done") ||
         intern(&st->str_cancelled, "cancelled") ||
         intern(&st->str_add_done_callback, "add_done_callback") ||
@@ -108,17 +107,37 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->request_type);
     Py_CLEAR(st->ready_type);
     Py_CLEAR(st->apprun_type);
-    PyObject **strs[] = {&st->str_type, &st->str_body, &st->str_more_body, &st->str_status,
-                         &st->str_headers, &st->str_path, &st->str_http_request,
-                         &st->str_http_disconnect, &st->str_http_response_start,
-                         &st->str_http_response_body, &st->str_http_response_pathsend,
-                         &st->str_trailers, &st->str_create_future, &st->str_set_result,
-                         &st->str_done, &st->str_cancelled, &st->str_add_done_callback,
-                         &st->str_exception, &st->asyncio_task, &st->eager_kwargs,
-                         &st->empty_bytes, &st->asgi_dict, &st->ready_none,
-                         &st->str_http, &st->str_http10, &st->str_http11,
-                         &st->str_scheme_http, &st->msg_disconnect_template,
-                         &st->str_websocket, &st->str_ws, &st->str_empty};
+    PyObject **strs[] = {&st->str_type,
+                         &st->str_body,
+                         &st->str_more_body,
+                         &st->str_status,
+                         &st->str_headers,
+                         &st->str_path,
+                         &st->str_http_request,
+                         &st->str_http_disconnect,
+                         &st->str_http_response_start,
+                         &st->str_http_response_body,
+                         &st->str_http_response_pathsend,
+                         &st->str_trailers,
+                         &st->str_create_future,
+                         &st->str_set_result,
+                         &st->str_done,
+                         &st->str_cancelled,
+                         &st->str_add_done_callback,
+                         &st->str_exception,
+                         &st->asyncio_task,
+                         &st->eager_kwargs,
+                         &st->empty_bytes,
+                         &st->asgi_dict,
+                         &st->ready_none,
+                         &st->str_http,
+                         &st->str_http10,
+                         &st->str_http11,
+                         &st->str_scheme_http,
+                         &st->msg_disconnect_template,
+                         &st->str_websocket,
+                         &st->str_ws,
+                         &st->str_empty};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         Py_CLEAR(*strs[i]);
     for (int i = 0; i < PN_KEY_COUNT; i++)
@@ -130,7 +149,10 @@ static int module_clear(PyObject *m)
     return 0;
 }
 
-static void module_free(void *m) { module_clear((PyObject *)m); }
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
@@ -162,4 +184,7 @@ pn_modstate *pn_get_state_by_type(PyTypeObject *tp)
     return pn_get_state(m);
 }
 
-PyMODINIT_FUNC PyInit__pounce(void) { return PyModuleDef_Init(&module_def); }
+PyMODINIT_FUNC PyInit__pounce(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

@@ -42,7 +42,10 @@ int pn_buf_append(pn_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int pn_buf_append_str(pn_buf *b, const char *s) { return pn_buf_append(b, s, strlen(s)); }
+int pn_buf_append_str(pn_buf *b, const char *s)
+{
+    return pn_buf_append(b, s, strlen(s));
+}
 
 int pn_buf_append_u64(pn_buf *b, uint64_t v)
 {

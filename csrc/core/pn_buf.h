@@ -24,7 +24,10 @@ typedef struct pn_buf {
     size_t cap;
 } pn_buf;
 
-#define PN_BUF_INIT {NULL, 0, 0, 0}
+#define PN_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Ensure at least `extra` bytes of free space after `len`.  0 or -ENOMEM. */
 int pn_buf_reserve(pn_buf *b, size_t extra);
@@ -33,17 +36,32 @@ int pn_buf_append_str(pn_buf *b, const char *s);
 /* Append the decimal form of v. */
 int pn_buf_append_u64(pn_buf *b, uint64_t v);
 
-static inline size_t pn_buf_live(const pn_buf *b) { return b->len - b->off; }
-static inline char *pn_buf_head(const pn_buf *b) { return b->data + b->off; }
-static inline char *pn_buf_tail(const pn_buf *b) { return b->data + b->len; }
-static inline size_t pn_buf_space(const pn_buf *b) { return b->cap - b->len; }
+static inline size_t pn_buf_live(const pn_buf *b)
+{
+    return b->len - b->off;
+}
+static inline char *pn_buf_head(const pn_buf *b)
+{
+    return b->data + b->off;
+}
+static inline char *pn_buf_tail(const pn_buf *b)
+{
+    return b->data + b->len;
+}
+static inline size_t pn_buf_space(const pn_buf *b)
+{
+    return b->cap - b->len;
+}
 
 /* Drop n live bytes from the front.  Resets to empty when all is consumed. */
 void pn_buf_consume(pn_buf *b, size_t n);
 /* Move live data to offset 0. */
 void pn_buf_compact(pn_buf *b);
 /* Empty the buffer; keep the allocation. */
-static inline void pn_buf_clear(pn_buf *b) { b->off = b->len = 0; }
+static inline void pn_buf_clear(pn_buf *b)
+{
+    b->off = b->len = 0;
+}
 /* Release memory. */
 void pn_buf_free(pn_buf *b);
 /* Shrink the allocation to at most `keep` bytes if the buffer is empty

@@ -41,22 +41,22 @@
 /* Return codes.  Negative values are errors; the caller answers with
  * pn_http1_parser.error_status (400, 413, 414, 431, 501, 505) and closes. */
 enum {
-    PN_HTTP1_OK = 0,          /* head complete (or body step produced data) */
-    PN_HTTP1_INCOMPLETE = 1,  /* need more bytes */
-    PN_HTTP1_ERROR = -1,      /* see error_status / error_reason */
+    PN_HTTP1_OK = 0,         /* head complete (or body step produced data) */
+    PN_HTTP1_INCOMPLETE = 1, /* need more bytes */
+    PN_HTTP1_ERROR = -1,     /* see error_status / error_reason */
 };
 
 typedef struct pn_http1_limits {
-    size_t max_request_line;  /* bytes of the request line without CRLF → 414 */
-    size_t max_head;          /* bytes of the whole head incl. final CRLFCRLF → 431 */
-    size_t max_headers;       /* number of header fields → 431 */
-    uint64_t max_body;        /* declared Content-Length above this → 413; 0 = no limit */
+    size_t max_request_line; /* bytes of the request line without CRLF → 414 */
+    size_t max_head;         /* bytes of the whole head incl. final CRLFCRLF → 431 */
+    size_t max_headers;      /* number of header fields → 431 */
+    uint64_t max_body;       /* declared Content-Length above this → 413; 0 = no limit */
 } pn_http1_limits;
 
 typedef struct pn_http1_header {
-    const char *name;   /* as sent (case preserved) */
+    const char *name; /* as sent (case preserved) */
     size_t name_len;
-    const char *value;  /* leading/trailing OWS stripped */
+    const char *value; /* leading/trailing OWS stripped */
     size_t value_len;
 } pn_http1_header;
 
@@ -69,26 +69,30 @@ enum {
 
 /* Request flags. */
 enum {
-    PN_REQ_KEEP_ALIVE = 1u << 0,  /* persistent per version + Connection header */
+    PN_REQ_KEEP_ALIVE = 1u << 0,      /* persistent per version + Connection header */
     PN_REQ_EXPECT_CONTINUE = 1u << 1, /* Expect: 100-continue (case-insensitive) */
-    PN_REQ_UPGRADE = 1u << 2,     /* Connection: upgrade + Upgrade header present */
-    PN_REQ_HEAD = 1u << 3,        /* method is HEAD */
+    PN_REQ_UPGRADE = 1u << 2,         /* Connection: upgrade + Upgrade header present */
+    PN_REQ_HEAD = 1u << 3,            /* method is HEAD */
 };
 
 typedef struct pn_http1_request {
-    const char *method;  size_t method_len;
-    const char *target;  size_t target_len;  /* the raw request-target */
-    const char *path;    size_t path_len;    /* target up to '?' (still percent-encoded);
-                                                for absolute-form, the path part
-                                                ("/" when empty) */
-    const char *query;   size_t query_len;   /* after '?', without '?'; len 0 if none */
-    int version_minor;                       /* 0 or 1 (HTTP/1.x) */
-    unsigned flags;                          /* PN_REQ_* */
-    int body_kind;                           /* PN_BODY_* */
-    uint64_t content_length;                 /* when body_kind == PN_BODY_LENGTH */
-    pn_http1_header *headers;                /* caller-provided array (see parser) */
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len; /* the raw request-target */
+    const char *path;
+    size_t path_len; /* target up to '?' (still percent-encoded);
+                        for absolute-form, the path part
+                        ("/" when empty) */
+    const char *query;
+    size_t query_len;         /* after '?', without '?'; len 0 if none */
+    int version_minor;        /* 0 or 1 (HTTP/1.x) */
+    unsigned flags;           /* PN_REQ_* */
+    int body_kind;            /* PN_BODY_* */
+    uint64_t content_length;  /* when body_kind == PN_BODY_LENGTH */
+    pn_http1_header *headers; /* caller-provided array (see parser) */
     size_t num_headers;
-    size_t head_len;                         /* bytes of the head incl. the final CRLF CRLF */
+    size_t head_len; /* bytes of the head incl. the final CRLF CRLF */
 } pn_http1_request;
 
 typedef struct pn_http1_parser {
@@ -96,12 +100,12 @@ typedef struct pn_http1_parser {
     pn_http1_limits limits;
     pn_http1_header *header_space; /* array of limits.max_headers entries, owned by caller */
     /* scan state (private) */
-    size_t scanned;     /* bytes of the current head already scanned */
-    size_t line_start;  /* offset where the current line starts */
-    size_t nlines;      /* lines seen so far in this head */
+    size_t scanned;    /* bytes of the current head already scanned */
+    size_t line_start; /* offset where the current line starts */
+    size_t nlines;     /* lines seen so far in this head */
     /* error details after PN_HTTP1_ERROR */
-    int error_status;          /* HTTP status to answer with */
-    const char *error_reason;  /* static string, for logs */
+    int error_status;         /* HTTP status to answer with */
+    const char *error_reason; /* static string, for logs */
 } pn_http1_parser;
 
 void pn_http1_parser_init(pn_http1_parser *p, const pn_http1_limits *lim,
@@ -117,32 +121,31 @@ void pn_http1_parser_reset(pn_http1_parser *p);
  * head), PN_HTTP1_INCOMPLETE, or PN_HTTP1_ERROR.  Limits are enforced as soon
  * as they are exceeded, even before the head is complete (an over-long request
  * line gets 414 without waiting for its end). */
-int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len,
-                        pn_http1_request *req);
+int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len, pn_http1_request *req);
 
 /* Case-insensitive lookup of the first header named `name` (lowercase). */
-const pn_http1_header *pn_http1_find_header(const pn_http1_request *req,
-                                            const char *name, size_t name_len);
+const pn_http1_header *pn_http1_find_header(const pn_http1_request *req, const char *name,
+                                            size_t name_len);
 
 /* ---- body decoding --------------------------------------------------- */
 
 typedef struct pn_http1_body {
-    int kind;              /* PN_BODY_* */
-    uint64_t remaining;    /* LENGTH: bytes left; CHUNKED: bytes left in chunk */
-    uint64_t total;        /* decoded bytes delivered so far */
-    uint64_t max_body;     /* 0 = unlimited; exceeded → error 413 */
-    int state;             /* private chunked state */
-    size_t line_len;       /* private: bytes in current chunk-size/trailer line */
-    size_t trailer_bytes;  /* private */
-    size_t max_line;       /* max chunk-size line incl. extensions (default 4096) */
-    size_t max_trailers;   /* max bytes of trailer section */
-    int done;              /* set once the body is complete */
+    int kind;             /* PN_BODY_* */
+    uint64_t remaining;   /* LENGTH: bytes left; CHUNKED: bytes left in chunk */
+    uint64_t total;       /* decoded bytes delivered so far */
+    uint64_t max_body;    /* 0 = unlimited; exceeded → error 413 */
+    int state;            /* private chunked state */
+    size_t line_len;      /* private: bytes in current chunk-size/trailer line */
+    size_t trailer_bytes; /* private */
+    size_t max_line;      /* max chunk-size line incl. extensions (default 4096) */
+    size_t max_trailers;  /* max bytes of trailer section */
+    int done;             /* set once the body is complete */
     int error_status;
     const char *error_reason;
 } pn_http1_body;
 
-void pn_http1_body_init(pn_http1_body *b, const pn_http1_request *req,
-                        uint64_t max_body, size_t max_trailers);
+void pn_http1_body_init(pn_http1_body *b, const pn_http1_request *req, uint64_t max_body,
+                        size_t max_trailers);
 
 /* Decode the next piece of body from in[0..len).
  *
@@ -162,8 +165,8 @@ void pn_http1_body_init(pn_http1_body *b, const pn_http1_request *req,
  */
 enum { PN_BODY_DONE = 2 };
 /* pn_http1_body_init sets done=1 at once for PN_BODY_NONE. */
-int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len,
-                       size_t *consumed, const char **data, size_t *data_len);
+int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *consumed,
+                       const char **data, size_t *data_len);
 
 static inline int pn_http1_body_done(const pn_http1_body *b)
 {

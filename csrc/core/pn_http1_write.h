@@ -38,43 +38,43 @@
 enum {
     PN_WRITE_OK = 0,
     PN_WRITE_NOMEM = -1,
-    PN_WRITE_BAD_HEADER = -2,   /* name not a token, or CR/LF/NUL/CTL in value */
-    PN_WRITE_BAD_STATUS = -3,   /* status outside 200..599 */
-    PN_WRITE_BAD_LENGTH = -4,   /* malformed or conflicting Content-Length */
-    PN_WRITE_TOO_MUCH = -5,     /* body longer than the declared Content-Length */
-    PN_WRITE_TOO_LITTLE = -6,   /* final body shorter than declared: must close */
+    PN_WRITE_BAD_HEADER = -2, /* name not a token, or CR/LF/NUL/CTL in value */
+    PN_WRITE_BAD_STATUS = -3, /* status outside 200..599 */
+    PN_WRITE_BAD_LENGTH = -4, /* malformed or conflicting Content-Length */
+    PN_WRITE_TOO_MUCH = -5,   /* body longer than the declared Content-Length */
+    PN_WRITE_TOO_LITTLE = -6, /* final body shorter than declared: must close */
 };
 
 /* Response flags. */
 enum {
-    PN_RESP_HEAD_REQUEST = 1u << 0, /* request method was HEAD */
-    PN_RESP_KEEP_ALIVE = 1u << 1,   /* request allows a persistent connection */
-    PN_RESP_CLOSE = 1u << 2,        /* connection closes after this response
-                                       (app said Connection: close, HTTP/1.0
-                                       close-delimited body, or caller asked) */
-    PN_RESP_CHUNKED = 1u << 3,      /* body is sent chunked */
-    PN_RESP_NO_BODY = 1u << 4,      /* HEAD, 1xx, 204, 304: never send payload */
-    PN_RESP_HAS_CL = 1u << 5,       /* Content-Length header is (being) sent */
-    PN_RESP_APP_DATE = 1u << 6,     /* app supplied Date */
-    PN_RESP_APP_SERVER = 1u << 7,   /* app supplied Server */
+    PN_RESP_HEAD_REQUEST = 1u << 0,   /* request method was HEAD */
+    PN_RESP_KEEP_ALIVE = 1u << 1,     /* request allows a persistent connection */
+    PN_RESP_CLOSE = 1u << 2,          /* connection closes after this response
+                                         (app said Connection: close, HTTP/1.0
+                                         close-delimited body, or caller asked) */
+    PN_RESP_CHUNKED = 1u << 3,        /* body is sent chunked */
+    PN_RESP_NO_BODY = 1u << 4,        /* HEAD, 1xx, 204, 304: never send payload */
+    PN_RESP_HAS_CL = 1u << 5,         /* Content-Length header is (being) sent */
+    PN_RESP_APP_DATE = 1u << 6,       /* app supplied Date */
+    PN_RESP_APP_SERVER = 1u << 7,     /* app supplied Server */
     PN_RESP_APP_CONNECTION = 1u << 8, /* app supplied a Connection header */
-    PN_RESP_HEAD_DONE = 1u << 9,    /* finish_head was called */
-    PN_RESP_FINISHED = 1u << 10,    /* final body frame produced */
-    PN_RESP_APP_CLOSE = 1u << 11,   /* the app's Connection header carried
-                                       "close": finish_head adds no second one */
+    PN_RESP_HEAD_DONE = 1u << 9,      /* finish_head was called */
+    PN_RESP_FINISHED = 1u << 10,      /* final body frame produced */
+    PN_RESP_APP_CLOSE = 1u << 11,     /* the app's Connection header carried
+                                         "close": finish_head adds no second one */
 };
 
 typedef struct pn_http1_response {
     int status;
-    int version_minor;        /* of the request: 0 or 1 */
-    unsigned flags;           /* PN_RESP_* */
-    uint64_t content_length;  /* when PN_RESP_HAS_CL */
-    uint64_t body_sent;       /* payload bytes accounted so far (not counting framing) */
+    int version_minor;       /* of the request: 0 or 1 */
+    unsigned flags;          /* PN_RESP_* */
+    uint64_t content_length; /* when PN_RESP_HAS_CL */
+    uint64_t body_sent;      /* payload bytes accounted so far (not counting framing) */
 } pn_http1_response;
 
 typedef struct pn_http1_head_opts {
-    const char *date;         /* 29-byte IMF-fixdate from pn_date_get(), or NULL = no Date */
-    const char *server;       /* Server header value, or NULL = no Server header */
+    const char *date;   /* 29-byte IMF-fixdate from pn_date_get(), or NULL = no Date */
+    const char *server; /* Server header value, or NULL = no Server header */
 } pn_http1_head_opts;
 
 /* flags: PN_RESP_HEAD_REQUEST and/or PN_RESP_KEEP_ALIVE and/or PN_RESP_CLOSE.
@@ -88,35 +88,33 @@ int pn_http1_resp_start(pn_buf *out, pn_http1_response *r);
  * (lowercase is fine on the wire).  Content-Length is parsed and recorded,
  * Transfer-Encoding is dropped, Connection: close sets PN_RESP_CLOSE.
  * On error nothing is appended. */
-int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name,
-                         size_t name_len, const char *value, size_t value_len);
+int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, size_t name_len,
+                         const char *value, size_t value_len);
 
 /* Validation alone (0 = ok, PN_WRITE_BAD_HEADER otherwise). */
-int pn_http1_check_header(const char *name, size_t name_len, const char *value,
-                          size_t value_len);
+int pn_http1_check_header(const char *name, size_t name_len, const char *value, size_t value_len);
 
 /* Finish the head: Date and Server (unless the app sent them or opts says
  * NULL), the framing header (Content-Length: known_body_len when no app
  * Content-Length and known_body_len >= 0; else Transfer-Encoding: chunked on
  * HTTP/1.1; else close-delimited), "Connection: close" when closing (or
  * "Connection: keep-alive" for a persistent HTTP/1.0 response), then CRLF. */
-int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r,
-                              const pn_http1_head_opts *opts, int64_t known_body_len);
+int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_head_opts *opts,
+                              int64_t known_body_len);
 
 typedef struct pn_http1_frame {
-    char prefix[24];    /* e.g. "1a2b\r\n" for a chunk; empty otherwise */
+    char prefix[24]; /* e.g. "1a2b\r\n" for a chunk; empty otherwise */
     size_t prefix_len;
-    char suffix[8];     /* "\r\n" after a chunk, + "0\r\n\r\n" when final */
+    char suffix[8]; /* "\r\n" after a chunk, + "0\r\n\r\n" when final */
     size_t suffix_len;
-    size_t send_len;    /* payload bytes to send (0 for NO_BODY responses) */
+    size_t send_len; /* payload bytes to send (0 for NO_BODY responses) */
 } pn_http1_frame;
 
 /* Account for `len` payload bytes (final=1 on the last piece, len may be 0)
  * and produce the framing.  Errors: PN_WRITE_TOO_MUCH (nothing should be
  * sent, close the connection), PN_WRITE_TOO_LITTLE (final piece leaves the
  * declared length unmet: send what there is, then close). */
-int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final,
-                             pn_http1_frame *f);
+int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_http1_frame *f);
 
 /* Reason phrase for a status code ("" when unknown). */
 const char *pn_http1_reason(int status);
@@ -125,8 +123,8 @@ const char *pn_http1_reason(int status);
  * Continue is separate): status line, Date/Server per opts, Content-Type
  * text/plain, Content-Length, Connection: close when `close`, then the
  * body (the reason phrase plus "\n" when body == NULL). */
-int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts,
-                          int close, const char *body);
+int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
+                          const char *body);
 
 /* "HTTP/1.1 100 Continue\r\n\r\n" */
 int pn_http1_write_continue(pn_buf *out);

@@ -28,10 +28,9 @@ int pn_log_escape(pn_buf *out, const char *s, size_t n);
 /* Append one access-log line.  `client` is e.g. "127.0.0.1:54321" or "unix"
  * (already safe: produced by the server). duration_ns is formatted as
  * milliseconds with three decimals. */
-int pn_log_access(pn_buf *out, const char *client, size_t client_len,
-                  const char *method, size_t method_len, const char *target,
-                  size_t target_len, int version_minor, int status,
-                  uint64_t bytes, uint64_t duration_ns);
+int pn_log_access(pn_buf *out, const char *client, size_t client_len, const char *method,
+                  size_t method_len, const char *target, size_t target_len, int version_minor,
+                  int status, uint64_t bytes, uint64_t duration_ns);
 
 /* Dotted-quad text of an IPv4 address (network byte order) into out, which
  * must hold 16 bytes; NUL-terminated; returns the length. */

@@ -51,8 +51,7 @@ void pn_timer_cancel(pn_wheel *w, pn_timer *t)
     w->armed--;
 }
 
-void pn_wheel_advance(pn_wheel *w, uint64_t now_ms, void (*fire)(pn_timer *t, void *ctx),
-                      void *ctx)
+void pn_wheel_advance(pn_wheel *w, uint64_t now_ms, void (*fire)(pn_timer *t, void *ctx), void *ctx)
 {
     w->now_ms = now_ms;
     uint64_t target = now_ms / PN_TIMER_TICK_MS;

@@ -34,7 +34,10 @@ typedef struct pn_wheel {
 uint64_t pn_monotonic_ms(void);
 
 void pn_wheel_init(pn_wheel *w, uint64_t now_ms);
-static inline int pn_timer_armed(const pn_timer *t) { return t->prev != 0; }
+static inline int pn_timer_armed(const pn_timer *t)
+{
+    return t->prev != 0;
+}
 /* Arm (or re-arm) t to fire at deadline_ms. */
 void pn_timer_arm(pn_wheel *w, pn_timer *t, uint64_t deadline_ms);
 void pn_timer_cancel(pn_wheel *w, pn_timer *t);

@@ -32,17 +32,17 @@
 #define TAG_EVENTFD 2u
 #define TAG_TIMERFD 3u
 
-#define READ_INITIAL 4096         /* first read buffer of a connection */
-#define READ_CHUNK 16384          /* lingering/draining read size */
-#define RBUF_KEEP 16384           /* an idle connection keeps at most this much */
-#define BODY_BUFFER_MAX 262144    /* request body buffered ahead of the app */
-#define LOOKAHEAD_MAX 65536       /* bytes read past a finished body (pipelining, EOF) */
-#define DRAIN_MAX 65536           /* unread body we discard to keep a connection */
-#define LINGER_MS 2000            /* lingering close: how long we discard input */
+#define READ_INITIAL 4096      /* first read buffer of a connection */
+#define READ_CHUNK 16384       /* lingering/draining read size */
+#define RBUF_KEEP 16384        /* an idle connection keeps at most this much */
+#define BODY_BUFFER_MAX 262144 /* request body buffered ahead of the app */
+#define LOOKAHEAD_MAX 65536    /* bytes read past a finished body (pipelining, EOF) */
+#define DRAIN_MAX 65536        /* unread body we discard to keep a connection */
+#define LINGER_MS 2000         /* lingering close: how long we discard input */
 #define LINGER_MAX (256 * 1024)
 #define ACCEPT_BATCH 64
-#define CORK_MAX 65536            /* coalesced pipelined responses before a send */
-#define ACCEPT_PAUSE_MS 200       /* after EMFILE and friends */
+#define CORK_MAX 65536      /* coalesced pipelined responses before a send */
+#define ACCEPT_PAUSE_MS 200 /* after EMFILE and friends */
 #define EVENT_BATCH 128
 
 struct pn_worker {
@@ -53,9 +53,9 @@ struct pn_worker {
     void *ctx;
     pn_listener *listeners;
     int nlisten;
-    int listening;   /* listeners registered in epoll */
-    int draining;    /* no more accepts, no more keep-alive */
-    int close_idle;  /* draining for shutdown: idle connections close at once */
+    int listening;  /* listeners registered in epoll */
+    int draining;   /* no more accepts, no more keep-alive */
+    int close_idle; /* draining for shutdown: idle connections close at once */
     int in_poll;
     int wakeup_asked;
     size_t nconns;
@@ -72,15 +72,15 @@ struct pn_worker {
 
 /* Around a syscall that may take a while, let other threads run (see
  * pn_worker_hooks.release).  errno survives the reacquire. */
-#define BLOCKING_BEGIN(w)                                                                   \
+#define BLOCKING_BEGIN(w)                                                                          \
     void *blocking_token_ = (w)->hooks.release ? (w)->hooks.release((w)->ctx) : NULL
-#define BLOCKING_END(w)                                                                     \
-    do {                                                                                    \
-        if ((w)->hooks.release) {                                                           \
-            int saved_errno_ = errno;                                                       \
-            (w)->hooks.reacquire((w)->ctx, blocking_token_);                                \
-            errno = saved_errno_;                                                           \
-        }                                                                                   \
+#define BLOCKING_END(w)                                                                            \
+    do {                                                                                           \
+        if ((w)->hooks.release) {                                                                  \
+            int saved_errno_ = errno;                                                              \
+            (w)->hooks.reacquire((w)->ctx, blocking_token_);                                       \
+            errno = saved_errno_;                                                                  \
+        }                                                                                          \
     } while (0)
 
 static void conn_process(pn_conn *c);
@@ -368,7 +368,10 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
     return PN_CONN_OK;
 }
 
-void pn_conn_cork(pn_conn *c) { c->step_cork = 1; }
+void pn_conn_cork(pn_conn *c)
+{
+    c->step_cork = 1;
+}
 
 void pn_conn_uncork(pn_conn *c)
 {
@@ -408,7 +411,8 @@ static void read_input(pn_conn *c, size_t limit)
     while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
         /* Start small (most heads fit in 4 KiB; idle keep-alive connections
          * should stay cheap) and double only when the buffer is full. */
-        size_t want = c->rbuf.cap == 0 ? READ_INITIAL : (pn_buf_space(&c->rbuf) < 512 ? c->rbuf.cap : 0);
+        size_t want =
+            c->rbuf.cap == 0 ? READ_INITIAL : (pn_buf_space(&c->rbuf) < 512 ? c->rbuf.cap : 0);
         if (want && pn_buf_reserve(&c->rbuf, want) < 0) {
             c->dead = 1;
             return;
@@ -731,8 +735,7 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
     /* More requests already buffered behind this one (pipelining): what
      * the app answers while on_request runs (an eager task) is held and
      * sent together with the next answers. */
-    c->corked = c->body.done &&
-                pn_buf_live(&c->rbuf) > c->body_ready + c->body_gap;
+    c->corked = c->body.done && pn_buf_live(&c->rbuf) > c->body_ready + c->body_gap;
     int rc = w->hooks.on_request(w->ctx, c, req);
     c->corked = 0;
     if (output_pending(c))
@@ -754,8 +757,8 @@ static void conn_process(pn_conn *c)
         return;
     }
     /* With more pipelined input to answer, keep coalescing (bounded). */
-    int more_input = c->phase == PN_CONN_HEAD && pn_buf_live(&c->rbuf) > 0 &&
-                     pn_buf_live(&c->wbuf) < CORK_MAX;
+    int more_input =
+        c->phase == PN_CONN_HEAD && pn_buf_live(&c->rbuf) > 0 && pn_buf_live(&c->wbuf) < CORK_MAX;
     if (output_pending(c) && c->can_write && !more_input) {
         if (flush_output(c) < 0) {
             conn_close_now(c);
@@ -789,8 +792,8 @@ static void conn_process(pn_conn *c)
             arm_in(c, w->header_ms);
         }
         pn_http1_request req;
-        int rc = pn_http1_parse_head(&c->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
-                                     &req);
+        int rc =
+            pn_http1_parse_head(&c->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &req);
         if (rc == PN_HTTP1_INCOMPLETE) {
             if (c->peer_closed) {
                 conn_close_now(c);
@@ -920,7 +923,10 @@ void pn_conn_set_timer(pn_conn *c, uint64_t ms)
         timers_sync(c->worker);
 }
 
-void pn_conn_ws_resume(pn_conn *c) { queue_conn(c); }
+void pn_conn_ws_resume(pn_conn *c)
+{
+    queue_conn(c);
+}
 
 void pn_conn_finish(pn_conn *c)
 {
@@ -1014,7 +1020,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     }
     listeners_register(w, 1);
     return w;
-fail: {
+fail : {
     int e = errno;
     pn_worker_free(w);
     errno = e ? e : ENOMEM;
@@ -1046,10 +1052,22 @@ void pn_worker_free(pn_worker *w)
     free(w);
 }
 
-int pn_worker_fd(const pn_worker *w) { return w->epfd; }
-size_t pn_worker_connections(const pn_worker *w) { return w->nconns; }
-const pn_config *pn_worker_config(const pn_worker *w) { return w->cfg; }
-uint64_t pn_worker_now_ms(const pn_worker *w) { return w->wheel.now_ms; }
+int pn_worker_fd(const pn_worker *w)
+{
+    return w->epfd;
+}
+size_t pn_worker_connections(const pn_worker *w)
+{
+    return w->nconns;
+}
+const pn_config *pn_worker_config(const pn_worker *w)
+{
+    return w->cfg;
+}
+uint64_t pn_worker_now_ms(const pn_worker *w)
+{
+    return w->wheel.now_ms;
+}
 
 void pn_worker_wake(pn_worker *w)
 {
@@ -1198,8 +1216,8 @@ void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const
         memcpy(client, "unix", 4);
         clen = 4;
     }
-    pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len,
-                  version_minor, status, bytes, duration_ns);
+    pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len, version_minor,
+                  status, bytes, duration_ns);
     if (!w->in_poll || pn_buf_live(&w->logbuf) > 32768)
         pn_worker_flush_log(w);
 }

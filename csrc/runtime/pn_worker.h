@@ -80,11 +80,11 @@ typedef struct pn_listener {
 
 /* Connection phases. */
 enum {
-    PN_CONN_HEAD = 0,   /* reading a request head (or idle keep-alive) */
-    PN_CONN_REQUEST,    /* a request is with the app */
-    PN_CONN_DRAINING,   /* response done; discarding the unread body */
-    PN_CONN_CLOSING,    /* flush the output, then close */
-    PN_CONN_WS,         /* upgraded to WebSocket: bytes go to hooks->on_ws */
+    PN_CONN_HEAD = 0, /* reading a request head (or idle keep-alive) */
+    PN_CONN_REQUEST,  /* a request is with the app */
+    PN_CONN_DRAINING, /* response done; discarding the unread body */
+    PN_CONN_CLOSING,  /* flush the output, then close */
+    PN_CONN_WS,       /* upgraded to WebSocket: bytes go to hooks->on_ws */
 };
 
 /* Events for hooks->on_ws. */
@@ -92,35 +92,35 @@ enum { PN_WS_EV_READABLE = 1, PN_WS_EV_TIMER = 2, PN_WS_EV_GOING_AWAY = 3 };
 
 struct pn_conn {
     int fd;
-    int phase;                /* PN_CONN_* */
-    unsigned can_read : 1;    /* edge-triggered: socket may have data */
-    unsigned can_write : 1;   /* edge-triggered: socket may take data */
-    unsigned peer_closed : 1; /* read side saw EOF */
-    unsigned rdhup : 1;       /* epoll reported RDHUP/HUP/ERR: an EOF is coming */
-    unsigned dead : 1;        /* socket error; close pending */
-    unsigned body_wanted : 1; /* bridge waits for body (on_body owed) */
-    unsigned drain_wanted : 1;/* bridge waits for drain (on_drain owed) */
-    unsigned queued : 1;      /* on the worker's pending list */
-    unsigned keep_alive : 1;  /* after the current response */
-    unsigned head_started : 1;/* first byte of the current head arrived */
-    unsigned closing_soon : 1;/* worker draining: close after this response */
+    int phase;                 /* PN_CONN_* */
+    unsigned can_read : 1;     /* edge-triggered: socket may have data */
+    unsigned can_write : 1;    /* edge-triggered: socket may take data */
+    unsigned peer_closed : 1;  /* read side saw EOF */
+    unsigned rdhup : 1;        /* epoll reported RDHUP/HUP/ERR: an EOF is coming */
+    unsigned dead : 1;         /* socket error; close pending */
+    unsigned body_wanted : 1;  /* bridge waits for body (on_body owed) */
+    unsigned drain_wanted : 1; /* bridge waits for drain (on_drain owed) */
+    unsigned queued : 1;       /* on the worker's pending list */
+    unsigned keep_alive : 1;   /* after the current response */
+    unsigned head_started : 1; /* first byte of the current head arrived */
+    unsigned closing_soon : 1; /* worker draining: close after this response */
     unsigned sent_continue : 1;
-    unsigned in_request : 1;  /* bridge holds a request on this conn */
+    unsigned in_request : 1;      /* bridge holds a request on this conn */
     unsigned expect_continue : 1; /* current request sent Expect: 100-continue */
-    unsigned lingering : 1;   /* write side shut; discarding input before close */
-    unsigned ws_going_away : 1; /* GOING_AWAY was reported to the bridge */
-    unsigned corked : 1;      /* coalescing pipelined responses (pn_conn_write) */
-    unsigned step_cork : 1;   /* the bridge coalesces one app step's writes */
-    int body_error;           /* HTTP status (400/413) when the body failed */
-    pn_buf rbuf;              /* [off, off+body_ready) decoded body, then raw bytes */
-    size_t body_ready;        /* decoded body bytes at the front of rbuf */
-    size_t body_gap;          /* chunk framing skipped after them; raw input follows */
-    uint64_t drained;         /* body bytes discarded in PN_CONN_DRAINING / lingering */
-    size_t ws_limit;          /* PN_CONN_WS: read while rbuf holds less than this */
+    unsigned lingering : 1;       /* write side shut; discarding input before close */
+    unsigned ws_going_away : 1;   /* GOING_AWAY was reported to the bridge */
+    unsigned corked : 1;          /* coalescing pipelined responses (pn_conn_write) */
+    unsigned step_cork : 1;       /* the bridge coalesces one app step's writes */
+    int body_error;               /* HTTP status (400/413) when the body failed */
+    pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
+    size_t body_ready;            /* decoded body bytes at the front of rbuf */
+    size_t body_gap;              /* chunk framing skipped after them; raw input follows */
+    uint64_t drained;             /* body bytes discarded in PN_CONN_DRAINING / lingering */
+    size_t ws_limit;              /* PN_CONN_WS: read while rbuf holds less than this */
     pn_http1_parser parser;
     pn_http1_body body;
-    pn_buf wbuf;              /* output not yet taken by the kernel */
-    int file_fd;              /* pathsend: file being sent with sendfile, or -1 */
+    pn_buf wbuf; /* output not yet taken by the kernel */
+    int file_fd; /* pathsend: file being sent with sendfile, or -1 */
     uint64_t file_off, file_left;
     pn_timer timer;
     pn_conn *next_pending;
@@ -128,16 +128,16 @@ struct pn_conn {
     pn_worker *worker;
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    int listener;             /* index of the listener it came from */
-    uint64_t requests;        /* served on this connection */
-    void *udata;              /* the bridge's */
+    int listener;      /* index of the listener it came from */
+    uint64_t requests; /* served on this connection */
+    void *udata;       /* the bridge's */
 };
 
 /* Result of pn_conn_write. */
 enum {
-    PN_CONN_OK = 0,     /* taken (sent or buffered below the high watermark) */
-    PN_CONN_WAIT = 1,   /* buffered above the high watermark: wait for on_drain */
-    PN_CONN_GONE = -1,  /* the connection is dead; nothing was sent */
+    PN_CONN_OK = 0,    /* taken (sent or buffered below the high watermark) */
+    PN_CONN_WAIT = 1,  /* buffered above the high watermark: wait for on_drain */
+    PN_CONN_GONE = -1, /* the connection is dead; nothing was sent */
 };
 
 /* Create a worker over the given listening sockets (not owned: the caller
@@ -220,8 +220,8 @@ void pn_conn_ws_resume(pn_conn *c);
  * handshake done, or failed).  No on_close follows. */
 void pn_conn_finish(pn_conn *c);
 /* Append a line to the worker's access-log buffer. */
-void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len,
-                        const char *target, size_t target_len, int version_minor,
-                        int status, uint64_t bytes, uint64_t duration_ns);
+void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
+                        size_t target_len, int version_minor, int status, uint64_t bytes,
+                        uint64_t duration_ns);
 
 #endif

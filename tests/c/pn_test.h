@@ -23,45 +23,45 @@ static int pn_test_failed_checks;
 static int pn_tests_passed, pn_tests_failed;
 
 #define PN_TEST(name) static void test_##name(void)
-#define PN_RUN(name)                                                                \
-    do {                                                                            \
-        int before_ = pn_test_failed_checks;                                        \
-        test_##name();                                                              \
-        if (pn_test_failed_checks == before_) {                                     \
-            pn_tests_passed++;                                                      \
-        } else {                                                                    \
-            pn_tests_failed++;                                                      \
-            fprintf(stderr, "FAIL %s\n", #name);                                    \
-        }                                                                           \
+#define PN_RUN(name)                                                                               \
+    do {                                                                                           \
+        int before_ = pn_test_failed_checks;                                                       \
+        test_##name();                                                                             \
+        if (pn_test_failed_checks == before_) {                                                    \
+            pn_tests_passed++;                                                                     \
+        } else {                                                                                   \
+            pn_tests_failed++;                                                                     \
+            fprintf(stderr, "FAIL %s\n", #name);                                                   \
+        }                                                                                          \
     } while (0)
 
-#define PN_CHECK(cond)                                                              \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            pn_test_failed_checks++;                                                \
-        }                                                                           \
+#define PN_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            pn_test_failed_checks++;                                                               \
+        }                                                                                          \
     } while (0)
 
-#define PN_CHECK_EQ_INT(a, b)                                                       \
-    do {                                                                            \
-        long long a_ = (long long)(a), b_ = (long long)(b);                         \
-        if (a_ != b_) {                                                             \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,     \
-                    __LINE__, #a, #b, a_, b_);                                      \
-            pn_test_failed_checks++;                                                \
-        }                                                                           \
+#define PN_CHECK_EQ_INT(a, b)                                                                      \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
+                    a_, b_);                                                                       \
+            pn_test_failed_checks++;                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Compare a (ptr, len) slice with a C string. */
-#define PN_CHECK_SLICE(ptr, len, str)                                               \
-    do {                                                                            \
-        size_t l_ = strlen(str);                                                    \
-        if ((size_t)(len) != l_ || memcmp((ptr), (str), l_) != 0) {                 \
-            fprintf(stderr, "%s:%d: slice %s != \"%s\" (got \"%.*s\")\n", __FILE__, \
-                    __LINE__, #ptr, str, (int)(len), (const char *)(ptr));          \
-            pn_test_failed_checks++;                                                \
-        }                                                                           \
+#define PN_CHECK_SLICE(ptr, len, str)                                                              \
+    do {                                                                                           \
+        size_t l_ = strlen(str);                                                                   \
+        if ((size_t)(len) != l_ || memcmp((ptr), (str), l_) != 0) {                                \
+            fprintf(stderr, "%s:%d: slice %s != \"%s\" (got \"%.*s\")\n", __FILE__, __LINE__,      \
+                    #ptr, str, (int)(len), (const char *)(ptr));                                   \
+            pn_test_failed_checks++;                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Guard-page placement.  Returns a pointer to a copy of p[0..n) whose last
@@ -79,8 +79,8 @@ static char *pn_guard_copy(const void *p, size_t n)
     if (pn_guard_region)
         munmap(pn_guard_region, pn_guard_region_len);
     pn_guard_region_len = (data_pages + 1) * page;
-    pn_guard_region = mmap(NULL, pn_guard_region_len, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pn_guard_region =
+        mmap(NULL, pn_guard_region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pn_guard_region == MAP_FAILED) {
         perror("mmap");
         abort();
