@@ -83,16 +83,24 @@ PAGE = r"""<!doctype html>
                            encodeURIComponent(location.hash.slice(1)), ["chat.v1"]);
   ws.binaryType = "arraybuffer";
   let i = 0;
+  let failed = null;
   ws.onopen = () => { log.push("open"); };
   ws.onmessage = (ev) => {
     const ok = expect[i](ev.data);
     log.push((ok ? "ok " : "BAD ") + i);
-    if (!ok) { done("mismatch"); ws.close(1000); return; }
+    if (!ok) { failed = "mismatch"; ws.close(1000); return; }
     i += 1;
-    if (i < steps.length) steps[i](); else { done("ok"); ws.close(1000, "bye"); }
+    // Done only once the closing handshake has finished (onclose below):
+    // the test kills the browser as soon as #result changes.
+    if (i < steps.length) steps[i](); else ws.close(1000, "bye");
   };
   ws.onerror = () => { log.push("error"); };
-  ws.onclose = (ev) => { log.push("close " + ev.code); if (i < steps.length) done("closed early"); };
+  ws.onclose = (ev) => {
+    log.push("close " + ev.code);
+    if (failed) done(failed);
+    else if (i < steps.length) done("closed early");
+    else done(ev.wasClean && ev.code === 1000 ? "ok" : "unclean close");
+  };
 })();
 </script></body></html>
 """
