@@ -10,8 +10,9 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
-# chromium: the headless browser of tests/test_websocket_browser.py (driven over CDP).
-DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium
+# chromium, chromium-driver: the headless browser of tests/test_websocket_browser.py
+# and the WebDriver that Selenium drives it through.
+DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver
 
 # Compression libraries of the protocol core (each optional: the build and
 # the C tests use whichever pkg-config finds).  Recursive variables: they are

@@ -29,7 +29,6 @@ ROOT=$(cd "$(dirname "$ROOT")" && pwd)/$(basename "$ROOT")
 MARKER=$ROOT/.pounce-chroot-complete
 # Bump when the package list changes so old chroots are rebuilt.
 CHROOT_VERSION=1
-GUEST_DEB_PACKAGES="pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev"
 PACKAGES=python3.14,python3.14-venv,python3.14-dev,gcc,libc6-dev,pkg-config,curl,ca-certificates,make,zlib1g-dev,libzstd-dev,libbrotli-dev
 GUEST_SRC=/work/src
 GUEST_VENV=/opt/venv-3.14
@@ -205,10 +204,10 @@ test | run | shell | hold)
     case "$cmd" in
     # The same Makefile rules as on the host, parameterised by PYTHON and
     # VENV; the C tests are rebuilt with sid's gcc.
-    # Only the build's Debian packages in the chroot: the browser and
-    # slowhttptest tests run on the host interpreter (here they skip, saying so).
-    test) set -- make test PYTHON=python3.14 VENV="$GUEST_VENV" PYBUILD="$GUEST_PYBUILD" \
-        DEB_PACKAGES="$GUEST_DEB_PACKAGES" ;;
+    # The Makefile's DEB_PACKAGES are installed in the chroot as on the host
+    # (chromium, chromium-driver and slowhttptest included, about 40 s), so
+    # no test skips on 3.14 for want of a package.
+    test) set -- make test PYTHON=python3.14 VENV="$GUEST_VENV" PYBUILD="$GUEST_PYBUILD" ;;
     shell)
         # Interactive: needs the terminal in the foreground.
         (guest /bin/bash)
