@@ -138,6 +138,25 @@ def test_server_compresses_what_it_sends(srv, srv_nodeflate):
             ws.close()
 
 
+@pytest.mark.pounce_only("--ws-deflate-level is Pounce's setting")
+def test_deflate_level_setting(module_server_factory):
+    """--ws-deflate-level reaches the server's compressor: the same echo is
+    smaller at level 9 than at level 1, and both inflate to the message."""
+    data = json.dumps([{"id": i, "name": f"user-{i * 7919 % 1000}", "score": (i * 31337) % 977,
+                        "tags": ["a", "bb", "ccc"][: i % 4]} for i in range(3000)])
+    sizes = {}
+    for level in (1, 9):
+        server = module_server_factory(APP, "--ws-deflate-level", str(level))
+        with connect_ws(server, "/echo", extensions="permessage-deflate") as ws:
+            ws.send_text(data)
+            f = ws.read_frame()
+            assert f.fin and f.opcode == OP_TEXT and f.rsv == RSV1
+            assert ws.inflater.decompress(f.payload) == data.encode()
+            sizes[level] = len(f.payload)
+            ws.close()
+    assert sizes[9] < sizes[1], sizes
+
+
 @pytest.mark.parametrize("size_mib", [1, 4, 16])
 @pytest.mark.parametrize("compression", ["deflate", None])
 def test_large_messages(srv, size_mib, compression):

@@ -69,7 +69,7 @@ typedef struct pn_ws_deflate_policy {
     {                                                                                              \
         1, 0, 0, 12, 12                                                                            \
     }
-#define PN_WS_DEFLATE_LEVEL 6 /* zlib's default level */
+#define PN_WS_DEFLATE_LEVEL 6 /* zlib's default level (--ws-deflate-level's default) */
 #define PN_WS_DEFLATE_MEM_LEVEL 5
 
 typedef struct pn_ws_deflate {

@@ -60,7 +60,11 @@ struct pn_worker {
     int wakeup_asked;
     size_t nconns;
     pn_conn *all;     /* every connection (for drain/close_all) */
-    pn_conn *pending; /* queued for processing by the next poll (LIFO is fine) */
+    /* Queued for processing, first in first out: connections are served in
+     * the order epoll reported them, and one that re-queues itself (the
+     * next pipelined request) goes behind the others already waiting. */
+    pn_conn *pending;
+    pn_conn *pending_tail;
     pn_wheel wheel;
     pn_timer accept_timer; /* resumes accepting after EMFILE */
     pn_http1_limits limits;
@@ -95,14 +99,23 @@ static uint64_t secs_to_ms(double s)
     return (uint64_t)(s * 1000.0 + 0.5);
 }
 
+static void enqueue(pn_worker *w, pn_conn *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->next_pending = NULL;
+    if (w->pending_tail)
+        w->pending_tail->next_pending = c;
+    else
+        w->pending = c;
+    w->pending_tail = c;
+}
+
 static void queue_conn(pn_conn *c)
 {
     pn_worker *w = c->worker;
-    if (!c->queued) {
-        c->queued = 1;
-        c->next_pending = w->pending;
-        w->pending = c;
-    }
+    enqueue(w, c);
     if (!w->in_poll && !w->wakeup_asked) {
         w->wakeup_asked = 1;
         w->hooks.wakeup(w->ctx);
@@ -656,11 +669,16 @@ static void conn_unlink(pn_conn *c)
     if (c->next_all)
         c->next_all->prev_all = c->prev_all;
     if (c->queued) {
-        pn_conn **pp = &w->pending;
-        while (*pp && *pp != c)
+        pn_conn **pp = &w->pending, *prev = NULL;
+        while (*pp && *pp != c) {
+            prev = *pp;
             pp = &(*pp)->next_pending;
-        if (*pp)
+        }
+        if (*pp) {
             *pp = c->next_pending;
+            if (w->pending_tail == c)
+                w->pending_tail = prev;
+        }
         c->queued = 0;
     }
 }
@@ -947,6 +965,8 @@ static void process_pending(pn_worker *w)
     while (w->pending) {
         pn_conn *c = w->pending;
         w->pending = c->next_pending;
+        if (w->pending == NULL)
+            w->pending_tail = NULL;
         c->queued = 0;
         conn_process(c);
     }
@@ -1128,11 +1148,7 @@ int pn_worker_poll(pn_worker *w)
             /* Process through the pending list: a connection closed by an
              * earlier event of this batch is unlinked from it, so a stale
              * pointer in evs[] is never touched after free. */
-            if (!c->queued) {
-                c->queued = 1;
-                c->next_pending = w->pending;
-                w->pending = c;
-            }
+            enqueue(w, c);
         }
         /* Closing a connection frees it; later events in evs[] may name it.
          * Queue-then-process avoids that: closed conns leave the queue. */
