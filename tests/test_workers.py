@@ -284,3 +284,45 @@ def test_startup_failure_exits_nonzero(server_factory, tmp_path, mode):
     text = str(e.value)
     assert "database is down" in text
     assert re.search(r"exited with [1-9]", text)
+
+
+def _accept_counts(shared: bool, clients: int = 5) -> list[int]:
+    """Drive a bare _pounce.Worker by hand: `clients` connections wait in the
+    backlog; return the worker's open connections after each poll()."""
+    import asyncio
+    import socket
+
+    import pounce
+    from pounce import _pounce
+
+    async def app(scope, receive, send):  # never called: no request is sent
+        raise AssertionError("no request expected")
+
+    loop = asyncio.new_event_loop()
+    lsock = socket.create_server(("127.0.0.1", 0), backlog=64)
+    lsock.setblocking(False)
+    addr = lsock.getsockname()
+    worker = _pounce.Worker(pounce.Config(), app, loop, [(lsock.fileno(), addr, False)],
+                            shared_listeners=shared)
+    conns = [socket.create_connection(addr, timeout=5) for _ in range(clients)]
+    try:
+        counts = []
+        for _ in range(clients):
+            worker.poll()
+            counts.append(worker.connections)
+        return counts
+    finally:
+        worker.close()
+        for c in conns:
+            c.close()
+        lsock.close()
+        loop.close()
+
+
+def test_shared_listener_accepts_one_connection_per_wakeup():
+    """A worker that shares its listening socket with other workers takes one
+    connection per wake-up, so a burst of connections is spread over the
+    workers instead of going to whichever woke first; a worker alone takes
+    the whole backlog at once."""
+    assert _accept_counts(shared=False) == [5, 5, 5, 5, 5]
+    assert _accept_counts(shared=True) == [1, 2, 3, 4, 5]

@@ -2027,12 +2027,13 @@ static void worker_dealloc(WorkerObject *w)
 
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config",   "app",       "loop",        "listeners", "state",
-                             "on_error", "worker_id", "release_gil", NULL};
+    static char *kwlist[] = {"config",   "app",       "loop",        "listeners",        "state",
+                             "on_error", "worker_id", "release_gil", "shared_listeners", NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
-    int worker_id = 0, release_gil = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOip", kwlist, &config, &app, &loop,
-                                     &listeners, &state, &on_error, &worker_id, &release_gil))
+    int worker_id = 0, release_gil = 0, shared_listeners = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOipp", kwlist, &config, &app, &loop,
+                                     &listeners, &state, &on_error, &worker_id, &release_gil,
+                                     &shared_listeners))
         return NULL;
     pn_modstate *st = pn_get_state_by_type(tp);
     if (st == NULL)
@@ -2121,6 +2122,7 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
     }
+    pn_worker_set_shared(w->w, shared_listeners);
     w->poll_cb = PyObject_GetAttrString((PyObject *)w, "poll");
     if (w->poll_cb == NULL || build_templates(w) < 0)
         goto fail;
@@ -2253,11 +2255,15 @@ static PyType_Slot worker_slots[] = {
     {Py_tp_clear, worker_clear},
     {Py_tp_methods, worker_methods},
     {Py_tp_getset, worker_getset},
-    {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0)\n"
+    {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0,\n"
+                "       release_gil=False, shared_listeners=False)\n"
                 "--\n\n"
                 "One Pounce worker: HTTP/1.1 connections on the given listening sockets,\n"
                 "served to an ASGI app on the given asyncio loop.  listeners is a sequence\n"
-                "of (fd, scope_server_value, is_unix).  Owned by one thread."},
+                "of (fd, scope_server_value, is_unix).  release_gil: let go of the GIL around\n"
+                "socket calls (thread workers on a GIL build).  shared_listeners: other\n"
+                "workers accept from the same sockets, so take one connection per wake-up.\n"
+                "Owned by one thread."},
     {0, NULL},
 };
 

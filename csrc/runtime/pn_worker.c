@@ -58,8 +58,9 @@ struct pn_worker {
     int close_idle; /* draining for shutdown: idle connections close at once */
     int in_poll;
     int wakeup_asked;
+    int accept_batch; /* connections one listener event may take (pn_worker_set_shared) */
     size_t nconns;
-    pn_conn *all;     /* every connection (for drain/close_all) */
+    pn_conn *all; /* every connection (for drain/close_all) */
     /* Queued for processing, first in first out: connections are served in
      * the order epoll reported them, and one that re-queues itself (the
      * next pipelined request) goes behind the others already waiting. */
@@ -178,7 +179,7 @@ static void listeners_register(pn_worker *w, int on)
 static void accept_batch(pn_worker *w, int li)
 {
     pn_listener *l = &w->listeners[li];
-    for (int n = 0; n < ACCEPT_BATCH; n++) {
+    for (int n = 0; n < w->accept_batch; n++) {
         if (w->nconns >= (size_t)w->cfg->max_connections) {
             /* Over our share: leave further connections in the backlog
              * (or to other workers) until one of ours closes. */
@@ -1004,6 +1005,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     if (w == NULL)
         return NULL;
     w->cfg = cfg;
+    w->accept_batch = ACCEPT_BATCH;
     w->hooks = *hooks;
     w->ctx = ctx;
     w->epfd = w->evfd = w->tfd = -1;
@@ -1070,6 +1072,11 @@ void pn_worker_free(pn_worker *w)
     free(w->header_space);
     free(w->listeners);
     free(w);
+}
+
+void pn_worker_set_shared(pn_worker *w, int shared)
+{
+    w->accept_batch = shared ? 1 : ACCEPT_BATCH;
 }
 
 int pn_worker_fd(const pn_worker *w)

@@ -147,6 +147,14 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
                          int nlisten, const pn_worker_hooks *hooks, void *ctx);
 /* Close every connection (calling on_close) and free everything. */
 void pn_worker_free(pn_worker *w);
+/* Other workers accept from the same listening sockets.  The worker's
+ * epoll fd is itself polled by the event loop, so EPOLLEXCLUSIVE cannot
+ * pick one waiter: every worker wakes for a new connection, and one that
+ * accepted until EAGAIN would take a whole burst of connections (measured:
+ * 62 of 64 wrk connections in one of two workers).  A shared worker accepts
+ * one connection per listener event, so the others get theirs.  Call before
+ * the first poll; owner thread only. */
+void pn_worker_set_shared(pn_worker *w, int shared);
 int pn_worker_fd(const pn_worker *w);
 /* Handle everything ready now (never blocks).  Returns 0. */
 int pn_worker_poll(pn_worker *w);

@@ -201,6 +201,7 @@ class WorkerRunner:
         on_retire: Callable[["WorkerRunner"], None] | None = None,
         release_gil: bool = False,
         max_requests: int = 0,
+        shared_listeners: bool = False,
     ) -> None:
         self.app = app
         self.config = config
@@ -210,6 +211,7 @@ class WorkerRunner:
         self.on_retire = on_retire
         self.release_gil = release_gil
         self.max_requests = max_requests
+        self.shared_listeners = shared_listeners
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -271,6 +273,7 @@ class WorkerRunner:
             on_error=_report_app_error,
             worker_id=self.worker_id,
             release_gil=self.release_gil,
+            shared_listeners=self.shared_listeners,
         )
         loop.add_reader(worker.fileno(), worker.poll)
         self.ready.set()

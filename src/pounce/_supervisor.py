@@ -171,6 +171,18 @@ class Supervisor:
             return self.listener_sets[wid]
         return self.listeners
 
+    def _shares_listeners(self, wid: int) -> bool:
+        """Whether another worker accepts from this worker's sockets (one
+        shared socket; with --reuse-port, workers beyond the per-worker
+        sockets share the first set).  A worker that shares accepts one
+        connection per wake-up, so a burst of new connections is spread
+        over the workers instead of going to whichever woke first."""
+        if self.target <= 1:
+            return False
+        mine = self._listeners_for(wid)
+        n = max(self.target, len(self.listener_sets))
+        return sum(1 for w in range(n) if self._listeners_for(w) is mine) > 1
+
     # -- spawning ----------------------------------------------------------
 
     def _runner(self, slot: Slot) -> WorkerRunner:
@@ -181,6 +193,7 @@ class Supervisor:
             slot.wid,
             release_gil=self.release_gil,
             max_requests=request_limit(self.config),
+            shared_listeners=self._shares_listeners(slot.wid),
         )
 
     def _spawn(self, wid: int, replaces: Slot | None = None) -> Slot:
