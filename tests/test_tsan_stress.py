@@ -38,6 +38,7 @@ import zlib
 import pytest
 
 from tests.server import RawConn, build_request
+from tests.apps._support import simple_lifespan
 
 APP = "tests.test_tsan_stress:app"
 UNDER_TSAN = os.environ.get("POUNCE_TSAN") == "1"
@@ -93,13 +94,7 @@ async def app(scope, receive, send):
     reads until the client disconnects and never answers.  Every response
     names its worker in x-worker."""
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     worker = scope["extensions"]["pounce.worker"]
     path = scope["path"]
     if path == "/":

@@ -21,16 +21,20 @@ import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.server import SERVER_KIND, is_clean_exit, read_record, wait_record
-from tests.ws_client import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, RSV1, build_frame, connect_ws
+from tests.server import is_clean_exit, read_record, wait_record
+from tests.ws_client import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    RSV1,
+    build_frame,
+    connect_ws,
+    no_deflate_args,
+)
 
 APP = "tests.apps.ws_app:app"
 
-
-def no_deflate_args() -> list[str]:
-    if SERVER_KIND == "uvicorn":
-        return ["--ws-per-message-deflate", "false"]
-    return ["--no-ws-per-message-deflate"]
 
 
 @pytest.fixture(scope="module")

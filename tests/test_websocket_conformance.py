@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from tests.server import SERVER_KIND, wait_record
+from tests.server import wait_record
 from tests.ws_client import (
     OP_BINARY,
     OP_CLOSE,
@@ -36,21 +36,16 @@ from tests.ws_client import (
     WSClient,
     accept_for,
     build_frame,
-    handshake_request,
     connect_ws,
     handshake,
+    handshake_request,
     new_key,
+    no_deflate_args,
 )
 
 APP = "tests.apps.ws_app:app"
 MAX_SIZE = 65536
 
-
-def no_deflate_args() -> list[str]:
-    # uvicorn spells the switch as an option with a value.
-    if SERVER_KIND == "uvicorn":
-        return ["--ws-per-message-deflate", "false"]
-    return ["--no-ws-per-message-deflate"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from tests.server import ConnectionClosed, RawConn, Response, Server
+from tests.server import SERVER_KIND, ConnectionClosed, RawConn, Response, Server
 
 # RFC 6455 §1.3: the GUID appended to the key for Sec-WebSocket-Accept.
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -385,3 +385,11 @@ def connect_ws(server: Server, path: str = "/", *, deflate: Deflate | None = Non
             bits = params.get("server_max_window_bits")
             ws.inflater = Deflate(int(bits) if bits else 15, "server_no_context_takeover" in params)
     return ws
+
+
+def no_deflate_args() -> list[str]:
+    """The server option that turns permessage-deflate off (uvicorn spells it
+    as an option with a value)."""
+    if SERVER_KIND == "uvicorn":
+        return ["--ws-per-message-deflate", "false"]
+    return ["--no-ws-per-message-deflate"]

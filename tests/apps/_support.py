@@ -22,6 +22,17 @@ def record(token: str, event: str) -> None:
         f.write(event + "\n")
 
 
+async def simple_lifespan(receive, send) -> None:
+    """A lifespan that completes startup and shutdown and does nothing else."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def query(scope) -> dict[str, str]:
     qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return {k: v[0] for k, v in qs.items()}

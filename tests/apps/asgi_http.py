@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from tests.apps._support import RECORD_ENV, query, read_body, record, respond, respond_json
+from tests.apps._support import RECORD_ENV, query, read_body, record, respond, respond_json, simple_lifespan
 
 _PATTERN = bytes(range(256)) * 4096  # 1 MiB, cheap to slice
 
@@ -77,13 +77,7 @@ async def _misuse(case, token, receive, send):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     path = scope["path"]
     q = query(scope)
     token = q.get("token", "")

@@ -16,7 +16,7 @@ Routes (anything else is 404):
 
 import asyncio
 
-from tests.apps._support import query, read_body, respond
+from tests.apps._support import query, read_body, respond, simple_lifespan
 
 # Test-only process state: the tests read it back through /evil-hits.
 _evil_hits = [0]
@@ -24,13 +24,7 @@ _evil_hits = [0]
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     path = scope["path"]
     q = query(scope)
     if path == "/":

@@ -7,7 +7,7 @@ the scope's "state" key can be checked too.
 
 import json
 
-from tests.apps._support import respond
+from tests.apps._support import respond, simple_lifespan
 
 
 def _jsonable(value):
@@ -24,13 +24,7 @@ def _jsonable(value):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     out = _jsonable(scope)
     # Record the Python types too: a str where bytes belong would pass the
     # JSON comparison otherwise.

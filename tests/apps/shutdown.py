@@ -7,18 +7,12 @@
 
 import asyncio
 
-from tests.apps._support import query, record, respond
+from tests.apps._support import query, record, respond, simple_lifespan
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     q = query(scope)
     if scope["path"] == "/slow":
         token = q.get("token", "")

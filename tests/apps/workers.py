@@ -12,20 +12,14 @@ import json
 import os
 import threading
 
-from tests.apps._support import query
+from tests.apps._support import query, simple_lifespan
 
 VERSION = "v1"
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await simple_lifespan(receive, send)
     q = query(scope)
     if scope["path"] == "/slow":
         await asyncio.sleep(float(q.get("t", "1")))

@@ -49,7 +49,7 @@ import asyncio
 import json
 import time
 
-from tests.apps._support import query, record, respond
+from tests.apps._support import query, record, respond, simple_lifespan
 
 PAGE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>ws</title></head>
@@ -104,16 +104,6 @@ PAGE = r"""<!doctype html>
 })();
 </script></body></html>
 """
-
-
-async def _lifespan(receive, send):
-    while True:
-        msg = await receive()
-        if msg["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif msg["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _accept(receive, send, **extra):
@@ -307,7 +297,7 @@ async def websocket(scope, receive, send):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await simple_lifespan(receive, send)
     elif scope["type"] == "websocket":
         await websocket(scope, receive, send)
     elif scope["path"] == "/browser":
