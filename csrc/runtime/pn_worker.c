@@ -162,8 +162,10 @@ static void listeners_register(pn_worker *w, int on)
         if (on && !l->registered) {
             struct epoll_event ev;
             memset(&ev, 0, sizeof(ev));
-            /* EPOLLEXCLUSIVE: with several workers on one socket, one
-             * connection wakes one worker, not all (thundering herd). */
+            /* EPOLLEXCLUSIVE limits the thundering herd only for
+             * epoll instances someone sleeps on directly; ours is polled
+             * by the event loop, so idle workers may all wake and race
+             * (pn_worker_set_shared keeps the race fair). */
             ev.events = EPOLLIN | EPOLLEXCLUSIVE;
             ev.data.u64 = ((uint64_t)i << 3) | TAG_LISTENER;
             if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
