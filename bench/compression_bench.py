@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.run import (  # noqa: E402  (the path above makes bench importable)
     CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Server,
     Workload, apt_install, dechunk, ensure_venv, loadavg, log, machine_info, parse_wrk,
-    tree_cpu_ticks, versions)
+    tree_cpu_ticks, versions, write_results)
 
 JSON_LEN = 65533  # bench/apps/json64k.py
 # Both servers run bench/apps/json64k_gzip.py; its path picks the variant.
@@ -295,20 +295,8 @@ def main() -> int:
     table = markdown(doc)
     os.makedirs(args.out, exist_ok=True)
     base = os.path.join(args.out, f"{stamp}-compression")
-    with open(base + ".json", "w") as f:
-        json.dump(doc, f, indent=2)
-    info = doc["machine"]
-    vtext = "; ".join(f"{k}: " + ", ".join(f"{n} {v}" for n, v in d.items())
-                      for k, d in vers.items())
-    md = (f"# Compression bench, {doc['started']}\n\nCommit {info['commit']}, {info['cpu']} "
-          f"({info['cpus']} CPUs), Linux {info['kernel']}.  Load average {doc['load']['start']:.2f} "
-          f"at start, {doc['load']['end']:.2f} at end.\n\nVersions: {vtext}.\n\n"
-          f"Command: `{doc['command']}`\n\nMethod: {doc['method']}\n\n{table}\n")
-    with open(base + ".md", "w") as f:
-        f.write(md)
-    with open(os.path.join(args.out, "latest-compression.md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_results(doc, table, base, os.path.join(args.out, "latest-compression"),
+                  title="Compression bench")
     print(f"results: {os.path.relpath(base, REPO)}.json, .md")
     return 0
 

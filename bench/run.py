@@ -853,16 +853,21 @@ def machine_info() -> dict:
             "commit": commit + ("+dirty" if dirty else ""), "host_python": platform.python_version()}
 
 
-def write_results(doc: dict, table: str, base: str, latest: str) -> None:
+def write_results(doc: dict, table: str, base: str, latest: str, title: str | None = None) -> None:
+    """base.json, base.md and latest.md; also used by compression_bench.py
+    and ws_bench.py (title: their heading; load max only when recorded)."""
     with open(base + ".json", "w") as f:
         json.dump(doc, f, indent=2)
     info = doc["machine"]
     vers = "; ".join(f"{k}: " + ", ".join(f"{n} {v}" for n, v in d.items())
                      for k, d in doc.get("versions", {}).items())
-    md = (f"# Pounce bench, {doc['profile']}, CPython {doc['python']}, {doc['started']}\n\n"
+    if title is None:
+        title = f"Pounce bench, {doc['profile']}, CPython {doc['python']}"
+    load = doc["load"]
+    peak = f" (max {load['max']:.2f} seen between runs)" if "max" in load else ""
+    md = (f"# {title}, {doc['started']}\n\n"
           f"Commit {info['commit']}, {info['cpu']} ({info['cpus']} CPUs), Linux {info['kernel']}.  "
-          f"Load average {doc['load']['start']:.2f} at start, {doc['load']['end']:.2f} at end "
-          f"(max {doc['load']['max']:.2f} seen between runs).\n\n"
+          f"Load average {load['start']:.2f} at start, {load['end']:.2f} at end{peak}.\n\n"
           f"Versions: {vers}.\n\nCommand: `{doc['command']}`\n\nMethod: {doc['method']}\n\n{table}\n")
     with open(base + ".md", "w") as f:
         f.write(md)

@@ -552,19 +552,8 @@ def parent_main(args) -> int:
     table = markdown(doc)
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.join(out_dir, f"{stamp}-websocket")
-    with open(base + ".json", "w") as f:
-        json.dump(doc, f, indent=2)
-    info = doc["machine"]
-    vtext = "; ".join(f"{k}: " + ", ".join(f"{n} {v}" for n, v in d.items()) for k, d in vers.items())
-    md = (f"# WebSocket bench, {doc['started']}\n\nCommit {info['commit']}, {info['cpu']} "
-          f"({info['cpus']} CPUs), Linux {info['kernel']}.  Load average {doc['load']['start']:.2f} "
-          f"at start, {doc['load']['end']:.2f} at end.\n\nVersions: {vtext}.\n\n"
-          f"Command: `{doc['command']}`\n\nMethod: {doc['method']}\n\n{table}\n")
-    with open(base + ".md", "w") as f:
-        f.write(md)
-    with open(os.path.join(out_dir, "latest-websocket.md"), "w") as f:
-        f.write(md)
-    print(md)
+    r.write_results(doc, table, base, os.path.join(out_dir, "latest-websocket"),
+                    title="WebSocket bench")
     print(f"results: {os.path.relpath(base, REPO)}.json, .md")
     return 0
 
