@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -135,6 +136,32 @@ def test_client_disconnect_reaches_the_app(fw, token, record_dir):
     # And the server serves on.
     with httpx.Client(timeout=5) as client:
         assert client.get(f"{srv.url}/json").status_code == 200
+
+
+@pytest.mark.pounce_only("uvicorn may drop the answer to a half-closed request")
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_half_closed_request_is_answered(fw, method):
+    # `nc -N` and some health checkers send the request, then shut their
+    # write side and read.  Django drops its view when it hears
+    # http.disconnect, so a FIN must not be reported as one.
+    name, srv = fw
+    payload = {"name": "nc", "count": 1, "tags": []}
+    body = json.dumps(payload).encode() if method == "POST" else b""
+    headers = [("Content-Type", "application/json")] if body else []
+    for _ in range(5):
+        with srv.connect(timeout=10) as c:
+            c.send(build_request(method, "/json", headers, body=body))
+            c.sock.shutdown(socket.SHUT_WR)
+            resp = c.read_response()
+            while resp.status == 100:  # the half-close probe, when the app listened
+                resp = c.read_response()
+            assert resp.status == 200, resp
+            got = json.loads(resp.body)
+            if method == "GET":
+                assert got == {"hello": "world", "framework": name}
+            else:
+                assert got["received"] == payload
+            assert c.wait_closed(timeout=5)
 
 
 # -- curl ---------------------------------------------------------------------------

@@ -54,6 +54,48 @@ def test_trickled_head_gets_408_at_the_absolute_deadline(server_factory):
     c.close()
 
 
+def _wait_408(c, timeout: float) -> bytes:
+    c.sock.settimeout(timeout)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        data = c.sock.recv(4096)
+        if not data:
+            break
+        got += data
+    return got
+
+
+def test_header_deadline_runs_from_accept_for_the_first_request(server_factory):
+    # A client that waits before it starts trickling gets no second
+    # allowance: the first head is due header_timeout after accept.
+    srv = server_factory(APP, "--header-timeout", "2")
+    c = srv.connect(timeout=5)
+    start = time.monotonic()
+    time.sleep(1.2)
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    got = _wait_408(c, 5)
+    elapsed = time.monotonic() - start
+    assert got.startswith(b"HTTP/1.1 408 "), got
+    # The wheel ticks every 100 ms; restarting at the first byte would give 3.2 s.
+    assert 1.9 < elapsed < 2.8, elapsed
+    assert c.wait_closed(timeout=3)
+
+
+def test_header_deadline_of_a_later_request_runs_from_its_first_byte(server_factory):
+    # Before a later request the keep-alive timeout bounds the wait; its
+    # head then has header_timeout from its first byte.
+    srv = server_factory(APP, "--header-timeout", "1", "--keep-alive-timeout", "5")
+    c = srv.connect(timeout=5)
+    assert c.request("GET", "/").status == 200
+    time.sleep(0.7)
+    first_byte = time.monotonic()
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    got = _wait_408(c, 5)
+    elapsed = time.monotonic() - first_byte
+    assert got.startswith(b"HTTP/1.1 408 "), got
+    assert 0.9 < elapsed < 1.45, elapsed
+
+
 def test_silent_connection_closed_at_header_deadline(server_factory):
     srv = server_factory(APP, "--header-timeout", "0.5")
     c = srv.connect()

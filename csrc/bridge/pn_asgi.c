@@ -503,6 +503,8 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
     r->recv_future = Py_NewRef(fut);
     if (r->conn && !r->body_done)
         pn_conn_set_stall_timer(r->conn, 1);
+    else if (r->conn)
+        pn_conn_watch_close(r->conn); /* only http.disconnect can follow */
     return fut;
 }
 

@@ -239,7 +239,8 @@ static void accept_batch(pn_worker *w, int li)
         w->all = c;
         w->nconns++;
         /* A connection that never sends a full head is closed at the
-         * header deadline (slowloris). */
+         * header deadline (slowloris): absolute from accept for the first
+         * request (see PN_CONN_HEAD). */
         arm_in(c, w->header_ms);
     }
 }
@@ -319,6 +320,7 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
 {
     if (c->dead || c->fd < 0)
         return PN_CONN_GONE;
+    c->resp_started = 1;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
@@ -404,6 +406,7 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
         close(fd);
         return PN_CONN_GONE;
     }
+    c->resp_started = 1;
     c->file_fd = fd;
     c->file_off = off;
     c->file_left = len;
@@ -542,13 +545,13 @@ void pn_conn_body_consume(pn_conn *c, size_t n)
         queue_conn(c);
 }
 
-void pn_conn_send_continue(pn_conn *c, int expect_continue)
+/* Write "100 Continue".  An interim response is not the response: it
+ * leaves resp_started as it was. */
+static void write_continue(pn_conn *c)
 {
-    if (!expect_continue || c->sent_continue || c->body.done)
-        return;
-    c->sent_continue = 1;
     pn_buf tmp = PN_BUF_INIT;
     char space[32];
+    unsigned started = c->resp_started;
     /* The interim response is tiny: build it on the stack. */
     tmp.data = space;
     tmp.cap = sizeof(space);
@@ -556,6 +559,37 @@ void pn_conn_send_continue(pn_conn *c, int expect_continue)
         struct iovec iov = {tmp.data, tmp.len};
         pn_conn_write(c, &iov, 1);
     }
+    c->resp_started = started;
+}
+
+void pn_conn_send_continue(pn_conn *c, int expect_continue)
+{
+    if (!expect_continue || c->sent_continue || c->body.done)
+        return;
+    c->sent_continue = 1;
+    write_continue(c);
+}
+
+/* A FIN cannot tell a client that half-closed and waits for its answer
+ * from one that closed its socket and left.  Only bytes can: the closed
+ * socket answers them with a RST (EPOLLHUP/ERR or a failed write, and the
+ * bridge's on_close says http.disconnect), the half-closed client reads
+ * them.  So when the app waits for the client to go away and a FIN came
+ * before any of the response, an HTTP/1.1 client gets one interim
+ * "100 Continue", which it must accept unasked (RFC 9110 §15.2). */
+static void probe_if_due(pn_conn *c)
+{
+    if (c->close_watch && c->peer_closed && !c->probed && !c->resp_started && c->http11 &&
+        c->phase == PN_CONN_REQUEST && c->in_request && !c->dead) {
+        c->probed = 1;
+        write_continue(c);
+    }
+}
+
+void pn_conn_watch_close(pn_conn *c)
+{
+    c->close_watch = 1;
+    probe_if_due(c);
 }
 
 /* ---- connection life ------------------------------------------------ */
@@ -575,6 +609,20 @@ static void begin_closing(pn_conn *c)
 {
     c->phase = PN_CONN_CLOSING;
     arm_in(c, c->worker->request_ms);
+}
+
+/* No further request will be read (the client sent FIN, or we stop):
+ * close once the output already owed has gone out (PN_CONN_CLOSING),
+ * never cutting it.  With nothing owed, or a dead socket, close now. */
+static void conn_end(pn_conn *c)
+{
+    if (c->dead || !output_pending(c)) {
+        conn_close_now(c);
+        return;
+    }
+    c->keep_alive = 0;
+    begin_closing(c);
+    queue_conn(c);
 }
 
 /* Start the next request cycle on a persistent connection. */
@@ -743,6 +791,8 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
     c->requests++;
     c->keep_alive = (req->flags & PN_REQ_KEEP_ALIVE) != 0;
     c->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
+    c->http11 = req->version_minor >= 1;
+    c->resp_started = c->close_watch = c->probed = 0;
     pn_timer_cancel(&w->wheel, &c->timer);
     pn_http1_body_init(&c->body, req, (uint64_t)w->cfg->max_request_size,
                        (size_t)w->cfg->max_header_size);
@@ -773,6 +823,10 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
 static void conn_process(pn_conn *c)
 {
     pn_worker *w = c->worker;
+    /* EPOLLHUP/EPOLLERR outside a close of ours: reset, or both directions
+     * gone.  Unlike a FIN, nothing we send can arrive any more. */
+    if (c->hup && c->phase != PN_CONN_CLOSING)
+        c->dead = 1;
     if (c->dead) {
         conn_close_now(c);
         return;
@@ -805,19 +859,27 @@ static void conn_process(pn_conn *c)
         }
         if (pn_buf_live(&c->rbuf) == 0) {
             if (c->peer_closed || (w->draining && w->close_idle))
-                conn_close_now(c);
+                conn_end(c);
             return;
         }
         if (!c->head_started) {
+            /* The header deadline is absolute.  For a connection's first
+             * request it runs from accept (armed there, not moved here: a
+             * client that waits, then trickles, still gets one deadline);
+             * before a later request the keep-alive timeout bounds the
+             * wait, and the head has header_timeout from its first byte. */
             c->head_started = 1;
-            arm_in(c, w->header_ms);
+            if (c->requests > 0)
+                arm_in(c, w->header_ms);
         }
         pn_http1_request req;
         int rc =
             pn_http1_parse_head(&c->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &req);
         if (rc == PN_HTTP1_INCOMPLETE) {
             if (c->peer_closed) {
-                conn_close_now(c);
+                /* A partial head, then FIN: nothing to answer.  Responses
+                 * to earlier pipelined requests still go out first. */
+                conn_end(c);
                 return;
             }
             if (output_pending(c) && c->can_write && flush_output(c) < 0)
@@ -851,12 +913,15 @@ static void conn_process(pn_conn *c)
                 c->dead = 1; /* client went away mid-body */
             }
         } else {
-            /* Keep reading a little past the body: it notices a client
-             * that went away (http.disconnect) and buffers pipelined
-             * requests for later. */
+            /* Keep reading a little past the body: it buffers pipelined
+             * requests for later, and an error (RST) shows a client that
+             * went away.  A FIN does not: it ends the client's sending,
+             * not its reading (RFC 9112 §9.6; `nc -N`, HTTP/1.0-style
+             * clients and health checkers half-close and wait for the
+             * answer).  The response is delivered, then the connection
+             * closes (PN_CONN_HEAD finds no more input). */
             read_input(c, c->body_ready + c->body_gap + LOOKAHEAD_MAX);
-            if (c->peer_closed)
-                c->dead = 1;
+            probe_if_due(c);
         }
         if (c->body_wanted && (c->body_ready > 0 || c->body.done || c->dead || c->body_error)) {
             c->body_wanted = 0;
@@ -870,7 +935,7 @@ static void conn_process(pn_conn *c)
         for (;;) {
             drop_decoded_body(c);
             if (decode_body(c) < 0) {
-                conn_close_now(c);
+                conn_end(c);
                 return;
             }
             c->drained += c->body_ready;
@@ -878,7 +943,7 @@ static void conn_process(pn_conn *c)
             if (c->body.done)
                 break;
             if (c->drained > DRAIN_MAX || c->peer_closed || c->dead) {
-                conn_close_now(c);
+                conn_end(c); /* the response may still be in wbuf */
                 return;
             }
             if (!c->can_read)
@@ -1152,6 +1217,8 @@ int pn_worker_poll(pn_worker *w)
                 c->can_read = 1;
             if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 c->rdhup = 1;
+            if (e & (EPOLLHUP | EPOLLERR))
+                c->hup = 1;
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
                 c->can_write = 1;
             /* Process through the pending list: a connection closed by an

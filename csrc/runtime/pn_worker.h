@@ -95,8 +95,9 @@ struct pn_conn {
     int phase;                 /* PN_CONN_* */
     unsigned can_read : 1;     /* edge-triggered: socket may have data */
     unsigned can_write : 1;    /* edge-triggered: socket may take data */
-    unsigned peer_closed : 1;  /* read side saw EOF */
+    unsigned peer_closed : 1;  /* read side saw EOF: the client sends no more (it may still read) */
     unsigned rdhup : 1;        /* epoll reported RDHUP/HUP/ERR: an EOF is coming */
+    unsigned hup : 1;          /* epoll reported HUP/ERR: the peer is gone (RST), not just a FIN */
     unsigned dead : 1;         /* socket error; close pending */
     unsigned body_wanted : 1;  /* bridge waits for body (on_body owed) */
     unsigned drain_wanted : 1; /* bridge waits for drain (on_drain owed) */
@@ -111,6 +112,10 @@ struct pn_conn {
     unsigned ws_going_away : 1;   /* GOING_AWAY was reported to the bridge */
     unsigned corked : 1;          /* coalescing pipelined responses (pn_conn_write) */
     unsigned step_cork : 1;       /* the bridge coalesces one app step's writes */
+    unsigned http11 : 1;          /* the current request is HTTP/1.1 (1xx allowed) */
+    unsigned resp_started : 1;    /* a byte of the current response was written */
+    unsigned close_watch : 1;     /* the bridge waits for the client to go away */
+    unsigned probed : 1;          /* the half-close probe went out (pn_conn_watch_close) */
     int body_error;               /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;            /* decoded body bytes at the front of rbuf */
@@ -204,6 +209,13 @@ static inline int pn_conn_body_complete(const pn_conn *c)
 }
 /* Send "100 Continue" if the request asked for it and it was not sent. */
 void pn_conn_send_continue(pn_conn *c, int expect_continue);
+/* The bridge waits for the client to go away (the app called receive()
+ * after the whole body): the runtime tells it through on_close.  A FIN is
+ * only a half-close, so once one came and no response byte was written,
+ * an HTTP/1.1 client gets one "100 Continue" as a probe: a client that
+ * closed its socket answers with a RST, one that still reads skips it.
+ * Once per request; may write, never calls a hook. */
+void pn_conn_watch_close(pn_conn *c);
 /* The response is complete.  keep_alive: the response allows the
  * connection to persist.  The worker drains any unread body (bounded),
  * then parses the next request, or closes. */

@@ -91,6 +91,8 @@ async def app(scope, receive, send):
 
     elif path == "/echo":
         body, _ = await read_body(receive)
+        if "delay" in q:  # the app thinks: a FIN sent after the request arrives meanwhile
+            await asyncio.sleep(float(q["delay"]))
         await respond(send, 200, body, [(b"x-sha256", hashlib.sha256(body).hexdigest().encode())])
 
     elif path == "/big":
@@ -105,15 +107,60 @@ async def app(scope, receive, send):
             record(token, "timeout")
 
     elif path == "/wait-disconnect":
+        # Reads until http.disconnect (or `timeout` seconds), then answers
+        # with what it saw when `answer` is set.
         record(token, "started")
+        seen = []
         try:
             while True:
-                msg = await asyncio.wait_for(receive(), 10)
-                record(token, f"{msg['type']} {len(msg.get('body', b''))}")
+                msg = await asyncio.wait_for(receive(), float(q.get("timeout", "10")))
+                seen.append(f"{msg['type']} {len(msg.get('body', b''))}")
+                record(token, seen[-1])
                 if msg["type"] == "http.disconnect":
                     break
         except asyncio.TimeoutError:
+            seen.append("timeout")
             record(token, "timeout")
+        if q.get("answer"):
+            await respond(send, 200, ",".join(seen).encode())
+
+    elif path == "/listen-then-respond":
+        # Django's pattern: listen for http.disconnect while the view works,
+        # then answer.  Records whether the listener heard anything before
+        # the response went out.
+        body, _ = await read_body(receive)
+        heard = []
+
+        async def listen():
+            heard.append((await receive())["type"])
+
+        listener = asyncio.ensure_future(listen())
+        await asyncio.sleep(float(q.get("think", "0.3")))
+        record(token, f"before-response {heard[0] if heard else 'nothing'}")
+        await respond(send, 200, b"answer:" + body)
+        try:
+            await asyncio.wait_for(listener, 5)
+            record(token, f"after-response {heard[0]}")
+        except asyncio.TimeoutError:
+            record(token, "after-response timeout")
+
+    elif path == "/stream-until-disconnect":
+        # Streams a chunk every few ms and learns of the client's departure
+        # only from receive(); records when it did.
+        await read_body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        got = asyncio.ensure_future(receive())
+        for i in range(int(q.get("n", "2000"))):
+            if got.done():
+                break
+            await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+            await asyncio.sleep(0.005)
+        if got.done():
+            record(token, f"{got.result()['type']} after {i} chunks")
+        else:
+            got.cancel()
+            record(token, "no disconnect")
+            await send({"type": "http.response.body", "body": b""})
 
     elif path == "/stream-gated":
         n = int(q.get("n", "100"))
