@@ -669,6 +669,9 @@ struct pn_decoder {
 #endif
 #ifdef PN_HAVE_ZSTD
     ZSTD_DCtx *zd;
+    int znew;               /* the next input byte starts a frame */
+    unsigned char zhdr[18]; /* that frame's header, gathered (see zstd_read) */
+    size_t zhdr_len;
 #endif
 #ifdef PN_HAVE_BROTLI
     BrotliDecoderState *bd;
@@ -695,6 +698,7 @@ int pn_decoder_new(pn_decoder **out, pn_codec codec, uint64_t max_out)
     case PN_CODEC_ZSTD:
 #ifdef PN_HAVE_ZSTD
         d->zd = ZSTD_createDCtx();
+        d->znew = 1;
         if (d->zd && !ZSTD_isError(ZSTD_DCtx_setParameter(d->zd, ZSTD_d_windowLogMax,
                                                           PN_ZSTD_WINDOW_LOG_MAX)))
             goto ok;
@@ -813,30 +817,106 @@ static int gzip_read(pn_decoder *d, const unsigned char *p, size_t n, pn_buf *ou
 #endif
 
 #ifdef PN_HAVE_ZSTD
-static int zstd_read(pn_decoder *d, const unsigned char *p, size_t n, pn_buf *out)
+/* Run libzstd on `in` until it is consumed and the output flushed, or until
+ * a frame ends (then the next byte starts a frame: d->znew). */
+static int zstd_run(pn_decoder *d, ZSTD_inBuffer *in, pn_buf *out)
 {
-    ZSTD_inBuffer in = {p, n, 0};
     for (;;) {
         size_t room = decode_room(d);
         if (pn_buf_reserve(out, room) != 0)
             return -ENOMEM;
         ZSTD_outBuffer o = {pn_buf_tail(out), room, 0};
-        size_t in_before = in.pos;
-        size_t r = ZSTD_decompressStream(d->zd, &o, &in);
+        size_t in_before = in->pos;
+        size_t r = ZSTD_decompressStream(d->zd, &o, in);
         if (ZSTD_isError(r))
             return d->status = PN_DECODE_BAD;
         if (decode_count(d, out, o.pos))
             return d->status;
-        /* r == 0: a frame just ended and is fully flushed; more input would
-         * be another frame.  Beware: a call with no input left after that
-         * returns the next header's size (r > 0) without making progress,
-         * so only progress clears `ended`. */
-        if (r == 0)
+        /* r == 0: the frame ended and is fully flushed.  Return to let
+         * zstd_read gather the next frame's header; this also never calls
+         * libzstd with no input at a boundary, where it would answer the
+         * next header's size without making progress. */
+        if (r == 0) {
             d->ended = 1;
-        else if (o.pos > 0 || in.pos > in_before)
-            d->ended = 0;
-        if (in.pos == in.size && (o.pos < o.size || r == 0))
+            d->znew = 1;
             return 0;
+        }
+        if (o.pos > 0 || in->pos > in_before)
+            d->ended = 0;
+        if (in->pos == in->size && o.pos < o.size)
+            return 0;
+    }
+}
+
+/* Size of the frame header that starts with h[0..n), or 0 if n bytes do not
+ * tell yet; -1 if it is neither a Zstandard nor a skippable frame.  RFC 8878
+ * §3.1.1.1 (Frame_Header_Descriptor) and §3.1.2. */
+static int zstd_header_size(const unsigned char *h, size_t n)
+{
+    if (n < 4)
+        return 0;
+    uint32_t m = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+    if ((m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START)
+        return 8; /* magic, Frame_Size */
+    if (m != ZSTD_MAGICNUMBER)
+        return -1;
+    if (n < 5)
+        return 0;
+    static const int did[4] = {0, 1, 2, 4}, fcs[4] = {0, 2, 4, 8};
+    unsigned fhd = h[4], single = (fhd >> 5) & 1;
+    return 5 + !single + did[fhd & 3] + (fhd >> 6 == 0 ? (int)single : fcs[fhd >> 6]);
+}
+
+/* Each frame's header is gathered here and given to libzstd whole, in one
+ * call of its own, after checking that the frame starts with the Zstandard
+ * or a skippable magic number (RFC 8878 §3.1).  Found by
+ * fuzz/fuzz_decompress.c; with libzstd 1.5.4 as Debian builds it:
+ *  - legacy support decodes the pre-1.0 formats too, whose decoders ignore
+ *    ZSTD_d_windowLogMax: a 13-byte v0.7 frame made it allocate a 128 MiB
+ *    window.  They are not the "zstd" content coding; now they are BAD.
+ *  - when a header arrives over several calls, its "single-pass" shortcut
+ *    re-parses the frame from the start of the LAST call's input, i.e. from
+ *    the middle of the header: bytes there that look like a whole frame were
+ *    decoded in place of the real one, so the result depended on how the
+ *    body was split.  A header fed in one call of its own starts at the
+ *    frame's first byte and holds no block, so the shortcut never fires. */
+static int zstd_read(pn_decoder *d, const unsigned char *p, size_t n, pn_buf *out)
+{
+    ZSTD_inBuffer in = {p, n, 0};
+    for (;;) {
+        if (d->znew) {
+            /* Byte by byte until the size is known (5 bytes at most), then
+             * the rest: need <= sizeof(d->zhdr). */
+            int need;
+            while ((need = zstd_header_size(d->zhdr, d->zhdr_len)) == 0 && in.pos < in.size)
+                d->zhdr[d->zhdr_len++] = p[in.pos++];
+            if (need < 0)
+                return d->status = PN_DECODE_BAD;
+            if (need > 0) {
+                size_t take = (size_t)need - d->zhdr_len;
+                if (take > in.size - in.pos)
+                    take = in.size - in.pos;
+                memcpy(d->zhdr + d->zhdr_len, p + in.pos, take);
+                d->zhdr_len += take;
+                in.pos += take;
+            }
+            if (d->zhdr_len == 0)
+                return 0;
+            d->ended = 0; /* inside a frame: ending here is truncation */
+            if (need == 0 || d->zhdr_len < (size_t)need)
+                return 0;
+            d->znew = 0;
+            ZSTD_inBuffer head = {d->zhdr, d->zhdr_len, 0};
+            d->zhdr_len = 0;
+            int rc = zstd_run(d, &head, out);
+            if (rc != 0)
+                return rc;
+            continue; /* an empty skippable frame ends with its header */
+        }
+        int rc = zstd_run(d, &in, out);
+        if (rc != 0 || in.pos == in.size)
+            return rc;
+        /* A frame ended inside this piece: the next one starts here. */
     }
 }
 #endif

@@ -180,7 +180,9 @@ enum {
 
 /* A decoder for one request body, producing at most max_out bytes in total
  * (0 = no cap; the bridge always passes --max-decompressed-size).  -EINVAL
- * for an unavailable codec, -ENOMEM. */
+ * for an unavailable codec, -ENOMEM.  zstd accepts RFC 8878 frames only
+ * (no pre-1.0 legacy formats), and its verdict does not depend on how the
+ * body is split across pn_decoder_write calls. */
 int pn_decoder_new(pn_decoder **out, pn_codec codec, uint64_t max_out);
 /* Feed the next received piece; `last` marks the end of the request body.
  * Appends decoded bytes to `out`.  Returns a PN_DECODE_* status or -ENOMEM.

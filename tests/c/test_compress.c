@@ -721,6 +721,36 @@ PN_TEST(zstd_window_limit)
     pn_buf_free(&enc);
     pn_buf_free(&out);
 }
+
+/* Found by fuzz/fuzz_decompress.c (seeds zstd_legacy_v07, zstd_split_header):
+ * only RFC 8878 frames are the "zstd" coding, and the verdict never depends
+ * on how the body is split into reads. */
+PN_TEST(zstd_frames_only_however_split)
+{
+    /* A pre-1.0 (v0.7) frame asking for a 128 MiB window: libzstd's legacy
+     * decoder ignores ZSTD_d_windowLogMax. */
+    static const unsigned char legacy[] = {0x27, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0x40, 0x00,
+                                           0x01, 'A',  0xc0, 0x00, 0x00};
+    /* A header whose tail, fed apart from its descriptor, looks like a whole
+     * frame holding "EVIL": decoded in place of the real one when split. */
+    static const unsigned char split[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x28, 0xb5, 0x2f, 0xfd,
+                                          0x20, 0x04, 0x21, 0x00, 0x00, 'E',  'V',  'I',  'L'};
+    const struct {
+        const unsigned char *p;
+        size_t n;
+    } cases[] = {{legacy, sizeof(legacy)}, {split, sizeof(split)}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pn_buf enc = PN_BUF_INIT;
+        pn_buf_append(&enc, (const char *)cases[i].p, cases[i].n);
+        for (size_t piece = 1; piece <= cases[i].n; piece++) {
+            pn_buf out = PN_BUF_INIT;
+            PN_CHECK_EQ_INT(decode_pieces(PN_CODEC_ZSTD, &enc, piece, 1u << 20, &out),
+                            PN_DECODE_BAD);
+            pn_buf_free(&out);
+        }
+        pn_buf_free(&enc);
+    }
+}
 #endif
 
 /* ---- policy ------------------------------------------------------------- */
@@ -861,6 +891,7 @@ int main(void)
 #ifdef PN_HAVE_ZSTD
     PN_RUN(zstd_size_mismatch);
     PN_RUN(zstd_window_limit);
+    PN_RUN(zstd_frames_only_however_split);
 #endif
     PN_RUN(decode_round_trip);
     PN_RUN(decode_incremental_visibility);
