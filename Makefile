@@ -14,13 +14,21 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # and the WebDriver that Selenium drives it through.
 DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver
 
-# Compression libraries of the protocol core (each optional: the build and
-# the C tests use whichever pkg-config finds).  Recursive variables: they are
-# evaluated when a recipe runs, after `deps` has installed the packages.
-CORE_CFLAGS = $(shell pkg-config --exists zlib && echo -DPN_HAVE_ZLIB) \
-  $(shell pkg-config --exists libzstd && echo -DPN_HAVE_ZSTD) \
-  $(shell pkg-config --exists libbrotlienc libbrotlidec && echo -DPN_HAVE_BROTLI)
-CORE_LIBS = $(shell pkg-config --libs zlib libzstd libbrotlienc libbrotlidec 2>/dev/null)
+# Compression libraries of the protocol core.  Optional for a plain `pip
+# install` (meson -Dcodecs=auto), REQUIRED for everything built here: the
+# extension gets -Dcodecs=required (MESON_CODECS, also in asan and tsan, and so
+# in test-all's venvs and the 3.14 chroot, which run make), and the C tests,
+# fuzz targets and benches compile every codec in after `codecs-check` has
+# found all of them.  So a machine that lost one fails instead of skipping
+# its tests.  Recursive variables: evaluated when a recipe runs, after `deps`
+# has installed the packages.
+CODEC_PKGS := zlib libzstd libbrotlienc libbrotlidec
+CORE_CFLAGS = -DPN_HAVE_ZLIB -DPN_HAVE_ZSTD -DPN_HAVE_BROTLI $(shell pkg-config --cflags $(CODEC_PKGS) 2>/dev/null)
+CORE_LIBS = $(shell pkg-config --libs $(CODEC_PKGS) 2>/dev/null)
+MESON_CODECS := -Csetup-args=-Dcodecs=required
+# The opt-out of tests/test_compression.py (a missing codec skips instead of
+# failing) is for builds made outside make; make never passes it on.
+unexport POUNCE_TEST_ALLOW_MISSING_CODECS
 CORE_SRC := $(wildcard csrc/core/*.c)
 ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.inc' -o -name '*.py' \)) meson.build meson.options pyproject.toml
 C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
@@ -30,23 +38,35 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps clean test-all chroot-314 bench bench-full bench-callgrind bench-compress bench-compression bench-ws fuzz asan tsan
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-compress bench-compression bench-ws fuzz asan tsan
 
 build: $(STAMP)
 
 deps: $(DEPS_STAMP)
 
-$(DEPS_STAMP): requirements-test.txt requirements-build.txt
+# The Debian packages (no venv involved, so `tsan` can use it too).
+debs:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+$(DEPS_STAMP): requirements-test.txt requirements-build.txt | debs
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-build.txt -r requirements-test.txt
 	touch $@
 
-$(STAMP): $(DEPS_STAMP) $(ALL_SRC)
-	$(PIP) install -q --no-build-isolation --no-deps \
+# Every codec library must be there (see CODEC_PKGS); not a file, so it runs
+# on every make that needs the C flags.
+codecs-check: | debs
+	@missing=""; for p in $(CODEC_PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "codecs-check: pkg-config does not find:$$missing" \
+	  "(Debian: zlib1g-dev libzstd-dev libbrotli-dev). Every make build needs all three codecs." >&2; \
+	  exit 1; fi
+
+$(STAMP): $(DEPS_STAMP) $(ALL_SRC) | codecs-check
+	scripts/fresh-builddir.sh $(PYBUILD)
+	$(PIP) install -q --no-build-isolation --no-deps $(MESON_CODECS) \
 	  -Csetup-args=-Dwerror_strict=$(if $(filter 1,$(WERROR)),true,false) \
 	  -Cbuild-dir=$(PYBUILD) .
 	touch $@
@@ -56,12 +76,12 @@ serve: build
 
 test: build test-c test-py
 
-build/ctest/%: tests/c/%.c $(CORE_SRC) | deps $(wildcard csrc/core/*.h) tests/c/pn_test.h
+build/ctest/%: tests/c/%.c $(CORE_SRC) | deps codecs-check $(wildcard csrc/core/*.h) tests/c/pn_test.h
 	@mkdir -p build/ctest
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
 	  -fno-sanitize-recover=all $(CORE_CFLAGS) -Icsrc -Icsrc/core -o $@ $< $(CORE_SRC) $(CORE_LIBS)
 
-test-c: $(C_TESTS)
+test-c: codecs-check $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; ./$$t; done
 
 test-py: build
@@ -70,7 +90,7 @@ test-py: build
 # libFuzzer targets fuzz/fuzz_*.c (clang, ASan+UBSan), each FUZZ_SECONDS;
 # seeds are copied to build/fuzz/, never written back into the repository.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz: deps codecs-check
 	FUZZ_CFLAGS="$(CORE_CFLAGS)" FUZZ_LIBS="$(CORE_LIBS)" sh fuzz/build.sh $(FUZZ_SECONDS)
 
 # The whole pytest suite against an ASan+UBSan build of the extension, in
@@ -83,7 +103,8 @@ ASAN_VENV := .venv-asan
 ASAN_DIR := build/asan
 asan:
 	$(MAKE) deps VENV=$(ASAN_VENV)
-	$(ASAN_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps \
+	scripts/fresh-builddir.sh build/py-asan
+	$(ASAN_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps $(MESON_CODECS) \
 	  -Csetup-args=-Dwerror_strict=true -Csetup-args=-Db_sanitize=address,undefined \
 	  -Csetup-args=-Db_lundef=false -Csetup-args=-Dbuildtype=debugoptimized \
 	  -Csetup-args=-Dc_args=-fno-sanitize-recover=undefined \
@@ -108,7 +129,7 @@ asan:
 # worker/listener tests and tests/test_tsan_stress.py with libtsan preloaded.
 # Fails on any report not suppressed by tests/tsan.supp (CPython internals
 # only).  About 1 minute; reports in build/tsan/.  See scripts/tsan.sh.
-tsan:
+tsan: codecs-check
 	scripts/tsan.sh
 
 # Every other CPython >= 3.11 from pyenv, each in .venv-<major.minor>, then
@@ -151,7 +172,7 @@ bench-ws: build
 
 # C micro-benchmark of the protocol core's encoders: reused vs fresh contexts
 # per 64 KiB JSON response, per codec (docs/compression.md).  ~15 s.
-bench-compress: | deps
+bench-compress: | deps codecs-check
 	@mkdir -p build/bench
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(CORE_CFLAGS) -Icsrc -Icsrc/core \
 	  -o build/bench/compress_micro bench/compress_micro.c csrc/core/pn_compress.c \

@@ -35,8 +35,12 @@ if [ ! -e "$LIBTSAN" ]; then
 fi
 
 make --no-print-directory deps VENV=$VENV
+# A build dir configured before meson.options last changed cannot take the
+# new options on reconfigure: start it again.
+scripts/fresh-builddir.sh build/py-tsan
 # debugoptimized: -O2 -g, so reports carry file:line without -O0's slowness.
 $VENV/bin/python -m pip install -q --no-build-isolation --no-deps \
+    -Csetup-args=-Dcodecs=required \
     -Csetup-args=-Dwerror_strict=true -Csetup-args=-Db_sanitize=thread \
     -Csetup-args=-Db_lundef=false -Csetup-args=-Dbuildtype=debugoptimized \
     -Cbuild-dir=build/py-tsan .

@@ -3,16 +3,24 @@ checked with independent decoders: Python's zlib, the zstandard package, the
 brotli package and curl --compressed (docs/compression.md).
 
 The protocol core (csrc/core/pn_compress.c, pn_accept_encoding.c) is unit
-tested in tests/c/; these tests need the bridge to use it, which is visible
-as pounce._pounce.CODECS.  Until then the module is skipped with that reason.
-The app under test is defined here (tests.test_compression:app).
+tested in tests/c/.  The app under test is defined here
+(tests.test_compression:app).
+
+Every codec must be built in: a codec missing from pounce._pounce.CODECS, or
+a missing independent decoder package, FAILS its tests rather than skipping
+them, so a build that silently lost libzstd or libbrotli cannot pass.  Only
+POUNCE_TEST_ALLOW_MISSING_CODECS=1, set by hand for a build made outside make
+on purpose, turns those failures into skips; the Makefile never passes it on
+(and builds with -Dcodecs=required anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -26,15 +34,38 @@ except ImportError:  # the server process imports this module for `app` too
     _pounce = None
 
 CODECS = tuple(getattr(_pounce, "CODECS", ()) or ())
+ALL_CODECS = ("zstd", "br", "gzip")
+ALLOW_MISSING = os.environ.get("POUNCE_TEST_ALLOW_MISSING_CODECS") == "1"
+OPT_OUT = "POUNCE_TEST_ALLOW_MISSING_CODECS=1 makes this a skip"
 
-pytestmark = [
-    pytest.mark.skipif(
-        _pounce is None or not hasattr(_pounce, "CODECS"),
-        reason="response compression is not wired into the bridge yet "
-        "(pounce._pounce.CODECS is missing)",
-    ),
-    pytest.mark.pounce_only("uvicorn does not compress responses"),
-]
+pytestmark = pytest.mark.pounce_only("uvicorn does not compress responses")
+
+
+def missing(what: str) -> None:
+    """Fail (skip only with the explicit opt-out) because `what` is missing."""
+    if ALLOW_MISSING:
+        pytest.skip(what)
+    pytest.fail(f"{what} ({OPT_OUT})", pytrace=False)
+
+
+def need_codec(codec: str) -> None:
+    if codec not in CODECS:
+        missing(f"{codec} is not built into this pounce (pounce._pounce.CODECS = {CODECS})")
+
+
+def need_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the {name} package is not installed (requirements-test.txt)")
+
+
+def test_every_codec_built():
+    """The build has all three codecs (the one test that names them all, so
+    a build without one fails here even if nothing else asks for it)."""
+    lost = [c for c in ALL_CODECS if c not in CODECS]
+    if lost:
+        missing(f"this pounce was built without {', '.join(lost)}: CODECS = {CODECS}")
 
 APP = "tests.test_compression:app"
 
@@ -94,11 +125,9 @@ def decode(codec: str, data: bytes) -> bytes:
     if codec == "gzip":
         return zlib.decompress(data, 31)
     if codec == "zstd":
-        zstandard = pytest.importorskip("zstandard", reason="zstandard package not installed")
-        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        return need_module("zstandard").ZstdDecompressor().decompressobj().decompress(data)
     if codec == "br":
-        brotli = pytest.importorskip("brotli", reason="brotli package not installed")
-        return brotli.decompress(data)
+        return need_module("brotli").decompress(data)
     raise AssertionError(codec)
 
 
@@ -107,10 +136,8 @@ def decoder(codec: str):
     if codec == "gzip":
         return zlib.decompressobj(31).decompress
     if codec == "zstd":
-        zstandard = pytest.importorskip("zstandard", reason="zstandard package not installed")
-        return zstandard.ZstdDecompressor().decompressobj().decompress
-    brotli = pytest.importorskip("brotli", reason="brotli package not installed")
-    return brotli.Decompressor().process
+        return need_module("zstandard").ZstdDecompressor().decompressobj().decompress
+    return need_module("brotli").Decompressor().process
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +155,7 @@ def request(server, target="/", ae=None, method="GET", headers=(), body=b""):
 
 @pytest.mark.parametrize("codec", ["zstd", "br", "gzip"])
 def test_round_trip_one_shot(server, codec):
-    if codec not in CODECS:
-        pytest.skip(f"{codec} not built into this pounce")
+    need_codec(codec)
     r = request(server, "/", ae=codec)
     assert r.header("content-encoding") == codec
     assert "accept-encoding" in (r.header("vary") or "").lower()
@@ -142,8 +168,7 @@ def test_round_trip_one_shot(server, codec):
 def test_streamed_flush_visible_before_end(server, codec):
     """Each more_body message is flushed: the first event decodes while the
     app is still sleeping before the second."""
-    if codec not in CODECS:
-        pytest.skip(f"{codec} not built into this pounce")
+    need_codec(codec)
     feed = decoder(codec)
     with server.connect() as c:
         c.send(f"GET /stream HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {codec}\r\n\r\n".encode())
@@ -178,8 +203,8 @@ def test_streamed_flush_visible_before_end(server, codec):
     (None, None),
 ])
 def test_negotiation(server, ae, want):
-    if want is not None and want not in CODECS:
-        pytest.skip(f"{want} not built into this pounce")
+    if want is not None:
+        need_codec(want)
     r = request(server, "/", ae=ae)
     assert r.header("content-encoding") == want
     assert "accept-encoding" in (r.header("vary") or "").lower()
@@ -202,6 +227,7 @@ def test_app_encoding_untouched(server):
 
 
 def test_etag_weakened_and_vary_merged(server):
+    need_codec("gzip")
     r = request(server, "/etag", ae="gzip")
     assert r.header("etag") == 'W/"v1"'
     r = request(server, "/etag")
@@ -225,6 +251,7 @@ def test_request_bodies_passed_unchanged_by_default(server):
 
 
 def test_decompress_requests_and_bomb_cap(server_factory):
+    need_codec("gzip")
     srv = server_factory(APP, "--decompress-requests", "--max-decompressed-size", "1MiB")
     r = request(srv, "/echo", headers=[("Content-Encoding", "gzip")],
                 body=gzip.compress(JSON_BODY))
@@ -235,6 +262,35 @@ def test_decompress_requests_and_bomb_cap(server_factory):
     assert r.status == 413
     r = request(srv, "/echo", headers=[("Content-Encoding", "gzip")], body=b"not gzip")
     assert r.status == 400
+
+
+def test_decompress_zstd_frames_only(server_factory):
+    """Only RFC 8878 frames are "zstd", and the verdict does not depend on
+    how the body arrives (both found by fuzz/fuzz_decompress.c):
+      * a pre-1.0 (v0.7) frame, which libzstd's legacy decoder took with a
+        128 MiB window despite the 8 MiB limit, is a 400;
+      * a frame header split after its descriptor byte, whose remaining
+        bytes form a whole frame of their own, was decoded as that inner
+        frame ("EVIL") by libzstd's single-pass shortcut, while the same
+        bytes in one piece are a 400.  Both ways it is a 400 now."""
+    need_codec("zstd")
+    srv = server_factory(APP, "--decompress-requests")
+    legacy = bytes.fromhex("27b52ffd" "00" "88" "400001") + b"A" + bytes.fromhex("c00000")
+    r = request(srv, "/echo", headers=[("Content-Encoding", "zstd")], body=legacy)
+    assert r.status == 400
+    inner = bytes.fromhex("28b52ffd" "20" "04" "210000") + b"EVIL"
+    crafted = bytes.fromhex("28b52ffd" "40") + inner
+    for cut in (0, 5):
+        with srv.connect() as c:
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: zstd\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(crafted) + crafted[:cut])
+            time.sleep(0.2)  # a read of its own on the server
+            c.send(crafted[cut:])
+            r = c.read_response("POST")
+        assert r.status == 400, (cut, r.status, r.body)
+    framed = need_module("zstandard").ZstdCompressor().compress(JSON_BODY)
+    r = request(srv, "/echo", headers=[("Content-Encoding", "zstd")], body=framed)
+    assert r.status == 200 and r.body == JSON_BODY
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")

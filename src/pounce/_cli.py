@@ -37,6 +37,9 @@ def version_line() -> str:
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     codecs = getattr(_pounce, "CODECS", None)
     codecs_text = ", ".join(codecs) if codecs else "none"
+    missing = [c for c in ("zstd", "br", "gzip") if c not in (codecs or ())]
+    if missing:
+        codecs_text += f" (built without {', '.join(missing)})"
     return (
         f"{PROG} {_pounce.VERSION} — {platform.python_implementation()} "
         f"{platform.python_version()} ({build_no}, {build_date}, {platform.python_compiler()}), "

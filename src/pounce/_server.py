@@ -380,6 +380,17 @@ def serve(app: Any, config: Any, reload_argv: list[str] | None = None) -> int:
         mode,
         why,
     )
+    # A build without a codec's library (pip install without pkg-config or
+    # a -dev package) serves fine but never uses that codec: say so.
+    missing = [c for c in ("zstd", "br", "gzip") if c not in getattr(_pounce, "CODECS", ())]
+    if missing:
+        logger.warning(
+            "this Pounce was built WITHOUT the %s codec%s (library not found at build "
+            "time): no %s response compression or request decompression",
+            ", ".join(missing),
+            "" if len(missing) == 1 else "s",
+            "/".join(missing),
+        )
     sup = Supervisor(app, config, listeners, count, mode, reload_argv)
     try:
         return sup.run()
