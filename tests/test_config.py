@@ -1,5 +1,6 @@
 """pounce.Config (C) and the settings loader (pounce._config)."""
 
+import ast
 import copy
 import math
 import pathlib
@@ -12,6 +13,7 @@ import threading
 import pytest
 
 import pounce
+from pounce._cli import build_parser
 from pounce._config import ConfigError, load_config, parse_text
 from pounce._pounce import SETTINGS, Config
 
@@ -39,12 +41,144 @@ def test_settings_table_shape():
     assert ("port", "int", 8000, 0, 65535, None, "socket") == SETTINGS[1][:7]
 
 
-def test_defaults_match_table():
+# ---- the defaults against csrc/pn_settings.def, read here ------------------
+#
+# Config, SETTINGS, the command line and the docs are all generated from
+# pn_settings.def, so comparing them with each other proves little: a
+# mistake in how the build expands the table shows up in all of them at
+# once.  These tests parse the rows from the file itself and compare every
+# place a user sees a default against them.
+
+DEF_FILE = ROOT / "csrc" / "pn_settings.def"
+_DEF_ROW = re.compile(r"PN_(STR|INT|SIZE|FLOAT|BOOL|CHOICE)\((.*)\)\s*")
+#: The Python type of each kind's values.
+PY_TYPES = {"str": str, "int": int, "size": int, "float": float, "bool": bool, "choice": str}
+
+
+def _macro_args(text: str) -> list[str]:
+    """Split macro arguments at the commas outside C string literals."""
+    args, cur, in_str, escaped = [], "", False, False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == ",":
+            args.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    args.append(cur.strip())
+    return args
+
+
+def def_rows() -> dict[str, tuple]:
+    """{name: (kind, default, min, max, choices)} from csrc/pn_settings.def,
+    in file order; min/max/choices are None where a kind has none."""
+    rows: dict[str, tuple] = {}
+    lines = [ln for ln in DEF_FILE.read_text().splitlines() if ln.startswith("PN_")]
+    for line in lines:
+        m = _DEF_ROW.fullmatch(line)
+        assert m, f"unparsed row in {DEF_FILE.name}: {line}"
+        kind, args = m.group(1).lower(), _macro_args(m.group(2))
+        name, lo, hi, choices = args[0], None, None, None
+        if kind == "str":
+            assert len(args) == 4, line
+            default = ast.literal_eval(args[1])
+        elif kind in ("int", "size"):
+            assert len(args) == 6, line
+            default, lo, hi = (int(a) for a in args[1:4])
+        elif kind == "float":
+            assert len(args) == 6, line
+            default, lo, hi = (float(a) for a in args[1:4])
+        elif kind == "bool":
+            assert len(args) == 4 and args[1] in ("0", "1"), line
+            default = args[1] == "1"
+        else:
+            assert len(args) == 5, line
+            default = ast.literal_eval(args[1])
+            choices = tuple(ast.literal_eval(args[2]).split("|"))
+        assert name.isidentifier() and name not in rows, line
+        rows[name] = (kind, default, lo, hi, choices)
+    assert len(rows) == len(lines) > 20
+    return rows
+
+
+def test_def_parser_reads_every_kind():
+    rows = def_rows()
+    assert rows["host"] == ("str", "127.0.0.1", None, None, None)
+    assert rows["port"] == ("int", 8000, 0, 65535, None)
+    assert rows["max_request_size"][:2] == ("size", 16 << 20)
+    assert rows["keep_alive_timeout"][:2] == ("float", 5.0)
+    assert rows["access_log"] == ("bool", True, None, None, None)
+    assert rows["reuse_port"][:2] == ("bool", False)
+    assert rows["loop"] == ("choice", "auto", None, None, ("auto", "asyncio", "uvloop"))
+    assert {r[0] for r in rows.values()} == set(PY_TYPES)
+
+
+def test_defaults_match_table(tmp_path):
+    rows = def_rows()
+    expected = {name: r[1] for name, r in rows.items()}
+    # The table the extension exports: the same rows, in the same order.
+    assert [row[0] for row in SETTINGS] == list(rows)
+    for name, kind, default, lo, hi, choices, *_ in SETTINGS:
+        assert (kind, default, lo, hi, choices) == rows[name], name
+        assert type(default) is PY_TYPES[kind], name
+    # pounce.Config() and pounce.run()'s defaults.
     c = Config()
-    assert c._asdict() == DEFAULTS
-    for name, default in DEFAULTS.items():
+    assert c._asdict() == expected
+    for name, (kind, default, *_) in rows.items():
         value = getattr(c, name)
-        assert value == default and type(value) is type(default), name
+        assert value == default and type(value) is PY_TYPES[kind], name
+    # What the command line ends up with when nothing is given.
+    assert load_config({}, environ={}, cwd=str(tmp_path))._asdict() == expected
+
+
+def _help_default(kind: str, default) -> str:
+    if kind == "bool":
+        return "on" if default else "off"
+    if kind == "str":
+        return repr(default) if default else "empty"
+    return str(default)
+
+
+def test_cli_help_defaults_match_table():
+    helps = {a.dest: a.help for a in build_parser()._actions}
+    for name, (kind, default, *_) in def_rows().items():
+        want = f"[default: {_help_default(kind, default)}; env POUNCE_{name.upper()}]"
+        assert want in (helps.get(name) or ""), (name, helps.get(name))
+
+
+def _doc_default(kind: str, default) -> str:
+    if kind == "bool":
+        return "`true`" if default else "`false`"
+    if kind == "str" and not default:
+        return "(empty)"
+    return f"`{default}`"
+
+
+def doc_defaults(text: str) -> dict[str, str]:
+    """{setting: default cell} from the settings tables of configuration.md."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"\| `(\w+)` \|", line)
+        if m:
+            cells = re.split(r"(?<!\\)\|", line)  # help texts escape | as \|
+            out[m.group(1)] = cells[5].strip()
+    return out
+
+
+def test_docs_defaults_match_table():
+    rows = def_rows()
+    docs = doc_defaults((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
+    assert list(docs) == list(rows)
+    for name, (kind, default, *_) in rows.items():
+        assert docs[name] == _doc_default(kind, default), name
 
 
 def test_getter_types():

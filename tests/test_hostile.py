@@ -6,15 +6,20 @@ connection over --max-connections (it waits in the backlog).  This module
 scales those up and measures the server itself, from /proc:
 
   * many trickling connections at once are all cut at the header deadline
-    while a well-behaved client keeps being served quickly;
+    while a well-behaved client keeps being served;
   * many clients that never read cannot grow the server's RSS past the
     per-connection bound (--write-buffer-size plus a little);
-  * a flood of connections far beyond --max-connections is deferred without
-    slowing the connections being served, and is served once it drains;
+  * a flood of connections far beyond --max-connections is deferred (held
+    in the backlog, neither answered nor dropped) while the connections
+    being served keep being served, and is served once it drains;
   * running out of file descriptors (RLIMIT_NOFILE lowered on the running
     server) does not spin the CPU, and the server recovers.
 
-Every wait is bounded; everything targets 127.0.0.1.
+Every wait is bounded; everything targets 127.0.0.1.  The time bounds here
+are behaviour (tied to the configured deadlines, with slack for an ASan run
+on a loaded machine), never latency targets: the latency of the served
+client under these attacks (p50, p99, max) is measured by
+bench/hostile_latency.py, which runs the same scenarios and prints it.
 """
 
 from __future__ import annotations
@@ -95,37 +100,49 @@ def raw_connect(srv, timeout=5.0) -> socket.socket:
 # -- slowloris ------------------------------------------------------------------------
 
 
-def test_many_trickled_heads_are_cut_at_the_deadline_while_others_are_served(server_factory):
-    srv = server_factory(APP, "--header-timeout", "1", "--no-access-log")
-    n = 60
+SLOWLORIS_HEADER_TIMEOUT = 1.0
+
+
+def slowloris(srv, n: int = 60, good_for: float = 2.5, wait: float = 7.0):
+    """n connections trickle one header byte each every 50 ms (a per-read
+    timeout would never fire; only the absolute header deadline can cut
+    them) while one well-behaved keep-alive client sends GET / every 50 ms
+    for `good_for` seconds.  Times count from just before the first connect.
+
+    Returns (closed_at, got, good): closed_at[i] is when connection i saw
+    EOF (only those that did, within `wait` seconds), got[i] the bytes it
+    received, good a list of (finished_at, latency) per good request.
+    Shared with bench/hostile_latency.py, which prints the latencies."""
+    start = time.monotonic()
     socks = [raw_connect(srv) for _ in range(n)]
     closed_at: dict[int, float] = {}
     got: dict[int, bytes] = {i: b"" for i in range(n)}
-    start = time.monotonic()
+    refused: set[int] = set()  # send() failed: stop trickling there
     stop = threading.Event()
 
     def trickle():
-        # One header byte per connection every 50 ms: a per-read timeout
-        # would never fire; the absolute header deadline must.
         line = b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X-Slow: " + b"a" * 4000
         pos = 0
         while not stop.is_set() and len(closed_at) < n and pos < len(line):
             for i, s in enumerate(socks):
-                if i in closed_at:
+                if i in closed_at or i in refused:
                     continue
                 try:
                     s.send(line[pos:pos + 1])
                 except OSError:
-                    closed_at[i] = time.monotonic() - start
+                    refused.add(i)
             pos += 1
             time.sleep(0.05)
 
     def reader():
+        # The only judge of "closed": EOF (or a reset, after the bytes
+        # received before it, which Linux still delivers) on the read side.
+        for s in socks:
+            s.setblocking(False)
         while not stop.is_set() and len(closed_at) < n:
             for i, s in enumerate(socks):
                 if i in closed_at:
                     continue
-                s.setblocking(False)
                 try:
                     data = s.recv(4096)
                 except BlockingIOError:
@@ -141,32 +158,46 @@ def test_many_trickled_heads_are_cut_at_the_deadline_while_others_are_served(ser
     threads = [threading.Thread(target=trickle), threading.Thread(target=reader)]
     for t in threads:
         t.start()
-    latencies = []
+    good = []
     try:
-        with srv.connect() as good:
-            while time.monotonic() - start < 2.5:
-                latencies.append(timed_get(good))
+        with srv.connect() as conn:
+            while time.monotonic() - start < good_for:
+                latency = timed_get(conn)
+                good.append((time.monotonic() - start, latency))
                 time.sleep(0.05)
     finally:
-        deadline = time.monotonic() + 5
-        while len(closed_at) < n and time.monotonic() < deadline:
+        while len(closed_at) < n and time.monotonic() - start < wait:
             time.sleep(0.05)
         stop.set()
         for t in threads:
             t.join(5)
         for s in socks:
             s.close()
+    return closed_at, got, good
+
+
+def test_many_trickled_heads_are_cut_at_the_deadline_while_others_are_served(server_factory):
+    deadline = SLOWLORIS_HEADER_TIMEOUT
+    srv = server_factory(APP, "--header-timeout", str(deadline), "--no-access-log")
+    n = 60
+    closed_at, got, good = slowloris(srv, n, wait=deadline + 6)
     assert len(closed_at) == n, f"only {len(closed_at)} of {n} trickling connections closed"
     times = sorted(closed_at.values())
-    # 1 s deadline on a 100 ms timer wheel; the connections were opened
-    # over a few ms, so all close between ~0.9 s and ~1.6 s.
-    assert 0.8 < times[0] and times[-1] < 2.5, (times[0], times[-1])
+    # Never before the deadline: a pn_timer deadline fires late, never early,
+    # and the clock started before the first connect (0.9x: ms rounding).
+    # Late by a 100 ms tick plus scheduling; the 4 s of slack is for a loaded
+    # ASan run.  Without the absolute deadline the trickle lasts 200 s.
+    assert 0.9 * deadline <= times[0] and times[-1] < deadline + 4, (times[0], times[-1])
     answered = sum(1 for d in got.values() if d.startswith(b"HTTP/1.1 408 "))
     assert answered >= n * 0.9, f"{answered} of {n} got the 408"
-    latencies.sort()
-    print(f"\nslowloris x{n}: closed at {times[0]:.2f}..{times[-1]:.2f} s; "
-          f"good client {len(latencies)} requests, max latency {latencies[-1] * 1000:.1f} ms")
-    assert latencies[-1] < 0.5, latencies[-5:]
+    # The good client was answered while all of them were still open (a
+    # server blocked on a trickling head would answer only once it was cut),
+    # and every one of its requests got its 200 (timed_get checks).
+    before = [t for t, _ in good if t < times[0]]
+    print(f"\nslowloris x{n}: closed at {times[0]:.2f}..{times[-1]:.2f} s; good client "
+          f"{len(good)} requests, {len(before)} before the first cut "
+          f"(latency figures: bench/hostile_latency.py)")
+    assert before, (times[0], good[:3])
 
 
 @pytest.mark.skipif(shutil.which("slowhttptest") is None,
@@ -233,31 +264,77 @@ def test_clients_that_never_read_cannot_grow_server_memory(server_factory):
 # -- connection flood past --max-connections -------------------------------------------------
 
 
-def test_connection_flood_is_deferred_without_hurting_served_connections(server_factory):
-    srv = server_factory(APP, "--max-connections", "8", "--header-timeout", "60",
-                         "--backlog", "1024", "--no-access-log")
-    served = [srv.connect() for _ in range(4)]
+def socket_fds(pid: int) -> int:
+    """Open sockets (listeners and connections) of the server process tree."""
+    n = 0
+    for p in server_pids(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                n += os.readlink(f"/proc/{p}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+    return n
+
+
+FLOOD_MAX_CONNECTIONS = 8
+
+
+def connection_flood(srv, n_flood: int = 300, n_served: int = 4, seconds: float = 1.5):
+    """n_served keep-alive connections (answered once), then n_flood
+    connections that never send a byte, then GET / round-robin on the served
+    ones for `seconds`.  Returns (served, flood, latencies); the caller closes
+    the sockets.  Shared with bench/hostile_latency.py."""
+    served = [srv.connect() for _ in range(n_served)]
     for c in served:
         assert c.request("GET", "/").status == 200
-    flood = []
-    for _ in range(300):  # held open, never send a byte
-        flood.append(raw_connect(srv))
+    flood = [raw_connect(srv) for _ in range(n_flood)]  # held open, silent
     t0 = time.monotonic()
     latencies = []
-    while time.monotonic() - t0 < 1.5:
+    while time.monotonic() - t0 < seconds:
         for c in served:
             latencies.append(timed_get(c))
-    # A deferred connection (in the backlog, beyond the limit) gets nothing.
+    return served, flood, latencies
+
+
+def test_connection_flood_is_deferred_without_hurting_served_connections(server_factory):
+    srv = server_factory(APP, "--max-connections", str(FLOOD_MAX_CONNECTIONS),
+                         "--header-timeout", "60", "--backlog", "1024", "--no-access-log")
+    listeners = socket_fds(srv.proc.pid)
+    # The served connections are served through the flood: every request
+    # got its 200 within the client's 5 s timeout (timed_get checks), over
+    # several rounds.  The latency figures are in bench/hostile_latency.py.
+    served, flood, latencies = connection_flood(srv)
+    assert len(latencies) >= 2 * len(served), len(latencies)
+    # Deferred: the server holds no more than --max-connections of them...
+    held = socket_fds(srv.proc.pid) - listeners
+    assert held <= FLOOD_MAX_CONNECTIONS, (held, listeners)
+    # ...and a deferred connection (in the backlog, beyond the limit) gets
+    # nothing.
     late = flood[-1]
     late.sendall(build_request("GET", "/"))
     late.settimeout(0.5)
     with pytest.raises((socket.timeout, TimeoutError)):
         late.recv(1)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99)]
-    print(f"\nflood 300 > max-connections 8: {len(latencies)} served requests, "
-          f"p99 {p99 * 1000:.2f} ms, max {latencies[-1] * 1000:.2f} ms")
-    assert p99 < 0.05 and latencies[-1] < 0.5
+    # Not dropped: the server neither closed, reset nor answered any of the
+    # silent flood connections (the held ones wait for a head for 60 s).
+    touched = 0
+    for s in flood[:-1]:
+        s.setblocking(False)
+        try:
+            s.recv(1)  # data or EOF
+            touched += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            touched += 1
+    assert touched == 0, (f"the server closed or answered {touched} of {len(flood) - 1} "
+                          "flood connections")
+    print(f"\nflood {len(flood)} > max-connections {FLOOD_MAX_CONNECTIONS}: "
+          f"{len(latencies)} served requests, {held} connections held")
     # Drain the flood: the deferred request is then served.
     for s in flood[:-1]:
         s.close()

@@ -15,8 +15,11 @@ import time
 import pytest
 
 from tests.server import ROOT, VENV_BIN, RawConn, build_request
+from tests.test_workers import conn_per_worker
 
 SCOPE_APP = "tests.apps.scope:app"
+#: Answers with its worker id, pid, thread and the class of its event loop.
+WORKERS_APP = "tests.apps.workers:app"
 pytestmark = pytest.mark.pounce_only("Pounce's listener and worker options")
 
 
@@ -149,29 +152,52 @@ def test_ipv6_loopback():
         assert _stop(proc) == 0
 
 
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_event_loop_choice(server_factory, loop):
-    if loop == "uvloop":
-        pytest.importorskip("uvloop", reason="uvloop is a pinned test dependency on CPython < 3.14")
-    srv = server_factory(SCOPE_APP, "--loop", loop)
+@pytest.mark.parametrize(
+    "loop, expected",
+    [("asyncio", "asyncio"), ("uvloop", "uvloop"), ("auto", "uvloop")],
+)
+def test_event_loop_choice(server_factory, loop, expected):
+    # uvloop is a pinned test dependency (requirements-test.txt), so "auto"
+    # finds it too.
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        pytest.fail("uvloop is missing: install requirements-test.txt")
+    srv = server_factory(WORKERS_APP, "--loop", loop)
     c = srv.connect()
     for _ in range(3):
-        assert c.request("GET", "/").status == 200
+        r = c.request("GET", "/")
+        assert r.status == 200
+        # The class of the loop the app ran on, e.g. uvloop.Loop or
+        # asyncio.unix_events._UnixSelectorEventLoop.
+        ran = json.loads(r.body)["loop"]
+        assert ran.split(".")[0] == expected, ran
+    c.close()
     assert srv.stop() == 0
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])
-def test_several_workers_serve_and_stop(server_factory, mode):
-    srv = server_factory(SCOPE_APP, "--workers", "2", "--worker-mode", mode)
+def test_several_workers_serve_and_stop(server_factory, record_dir, mode):
+    srv = server_factory(WORKERS_APP, "--workers", "2", "--worker-mode", mode)
     assert f"2 workers, {mode} mode" in srv.log_text()
-    seen = set()
-    for _ in range(20):
-        c = srv.connect()
-        r = c.request("GET", "/")
+    # Each of the two workers answers a connection (one is blocked by the app
+    # while the other must take the next connection; see conn_per_worker).
+    conns = conn_per_worker(srv, record_dir)
+    assert set(conns) == {0, 1}, conns
+    answers = []
+    for w, (c, first) in conns.items():
+        answers.append(first)
+        r = c.request("GET", "/")  # keep-alive: the same worker again
         assert r.status == 200
-        seen.add(json.loads(r.body)["extensions"]["pounce.worker"])
+        again = json.loads(r.body)
+        assert again["worker"] == w and again["pid"] == first["pid"], (again, first)
         c.close()
-    assert seen <= {0, 1}
+    pids = {a["pid"] for a in answers}
+    if mode == "process":
+        assert len(pids) == 2 and srv.proc.pid not in pids, (pids, srv.proc.pid)
+    else:
+        assert pids == {srv.proc.pid}
+        assert len({a["thread"] for a in answers}) == 2, answers
     assert srv.stop() == 0
 
 

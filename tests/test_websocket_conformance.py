@@ -16,8 +16,10 @@ Pounce made its own choice is marked pounce_only.
 
 from __future__ import annotations
 
+import random
 import struct
 import uuid
+import zlib
 
 import pytest
 
@@ -678,6 +680,48 @@ def test_deflate_server_no_context_takeover(srv):
         ws.close()
 
 
+class WindowedInflate:
+    """Inflates the server's messages (RFC 7692 §7.2.2) as a client with only
+    a 2**wbits window would, and records each message's compressed size.
+
+    zlib checks a back-reference against its window plus whatever the same
+    inflate() call has written so far, so one big call accepts references
+    far beyond the window.  Here each call writes at most 256 bytes: a
+    reference farther back than 2**wbits + 256 fails with "invalid distance
+    too far back"."""
+
+    STEP = 256
+
+    def __init__(self, wbits: int, no_context_takeover: bool = False):
+        self.wbits = wbits
+        self.reset_each = no_context_takeover
+        self.sizes: list[int] = []
+        self._d = None
+
+    def decompress(self, data: bytes) -> bytes:
+        self.sizes.append(len(data))
+        if self._d is None or self.reset_each:
+            self._d = zlib.decompressobj(-self.wbits)
+        out = [self._d.decompress(data + b"\x00\x00\xff\xff", self.STEP)]
+        while True:
+            # The rest of the input, then any output still pending in zlib.
+            chunk = self._d.decompress(self._d.unconsumed_tail, self.STEP)
+            if not chunk and not self._d.unconsumed_tail:
+                return b"".join(out)
+            out.append(chunk)
+
+
+def test_windowed_inflate_enforces_its_window():
+    """WindowedInflate fails on a reference beyond its window (so the window
+    tests below can fail) and decodes one within it."""
+    block = random.Random(1).randbytes(10240)
+    with pytest.raises(zlib.error, match="too far back"):
+        WindowedInflate(12).decompress(Deflate(15).compress(block * 3))
+    assert WindowedInflate(15).decompress(Deflate(15).compress(block * 3)) == block * 3
+    small = block[:3000]
+    assert WindowedInflate(12).decompress(Deflate(12).compress(small * 3)) == small * 3
+
+
 @pytest.mark.parametrize("bits", [9, 10, 12, 15])
 def test_deflate_server_max_window_bits(srv, bits):
     with echo(srv, extensions=f"permessage-deflate; server_max_window_bits={bits}") as ws:
@@ -686,12 +730,22 @@ def test_deflate_server_max_window_bits(srv, bits):
         got = params.get("server_max_window_bits")
         # The server may use a smaller window, never a larger one (§7.1.2.1).
         assert got is not None and 8 <= int(got) <= bits, ws.response.raw_head
-        # Decompress with exactly the window we asked for: a reference farther
-        # back than 2**bits fails with "invalid distance too far back".
-        ws.inflater = Deflate(bits, "server_no_context_takeover" in params)
-        block = bytes((i * 151 + 7) % 256 for i in range(3000))
-        d = Deflate()
-        roundtrip_compressed(ws, d, [block * 4, block * 4])
+        got = int(got)
+        # Decompress with exactly the window the server announced.
+        ws.inflater = WindowedInflate(got, "server_no_context_takeover" in params)
+        # A random block repeated: each copy could refer back one block,
+        # which is beyond the announced window but within zlib's largest
+        # (2**15 - 262), so a server that kept a larger window would use
+        # those references.  (Random bytes hold no nearer repeats.)
+        size = 10240 if got <= 13 else 3 << (got - 1)
+        block = random.Random(bits).randbytes(size)
+        payload = block * 3
+        roundtrip_compressed(ws, Deflate(), [payload, payload])
+        if got < 15:
+            # The sizes agree: with the small window nothing repeats, so
+            # nothing shrinks (a 2**15 window would send about a third).
+            assert len(ws.inflater.sizes) == 2, ws.inflater.sizes
+            assert min(ws.inflater.sizes) > len(payload) * 2 // 3, (ws.inflater.sizes, len(payload))
         ws.close()
 
 
@@ -701,10 +755,28 @@ def test_deflate_client_max_window_bits(srv, bits):
     with echo(srv, extensions=offer) as ws:
         params = deflate_params(ws)
         assert params is not None, ws.response.raw_head
+        # The answer names the client's window (RFC 7692 §7.1.2.2 lets a
+        # server leave it out, but Pounce and uvicorn's websockets both give
+        # it whenever it is offered), within the offered limit.
         got = params.get("client_max_window_bits")
-        limit = int(got) if got else (bits or 15)
-        assert 8 <= limit <= (bits or 15)
-        d = Deflate(max(limit, 9))
+        assert got is not None and got.isdigit(), ws.response.raw_head
+        limit = int(got)
+        assert 8 <= limit <= (bits or 15), ws.response.raw_head
+        # Compress with exactly that window (zlib's smallest raw window is
+        # 9), with references reaching across nearly all of it, in small
+        # fragments: the server then inflates a little at a time and needs
+        # the whole window it announced (in one go zlib would also accept
+        # references beyond its window).
+        wbits = max(limit, 9)
+        d = Deflate(wbits)
+        block = random.Random(2).randbytes((1 << wbits) - 300)
+        far = d.compress(block * 2)
+        assert len(far) < len(block) * 3 // 2  # the second copy was a reference
+        pieces = [far[i : i + 64] for i in range(0, len(far), 64)]
+        for i, p in enumerate(pieces):
+            ws.send_frame(OP_BINARY if i == 0 else OP_CONT, p, fin=i == len(pieces) - 1,
+                          rsv=RSV1 if i == 0 else 0)
+        assert ws.read_binary() == block * 2
         roundtrip_compressed(ws, d, MESSAGES)
         ws.close()
 

@@ -10,13 +10,16 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.server import RawConn
+from tests.server import RawConn, build_request, wait_record
 
 APP = "tests.apps.workers:app"
 MODES = ["thread", "process"]
@@ -67,6 +70,107 @@ def _gone(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def release(record_dir, token: str) -> None:
+    """Let the /hold or /block request with `token` finish."""
+    (Path(record_dir) / f"{token}.release").touch()
+
+
+def started_on(record_dir, token: str, timeout: float = 10.0) -> int:
+    """Wait until the /hold or /block request with `token` runs in the app;
+    return the id of the worker running it."""
+    lines = wait_record(record_dir, token, "start", timeout=timeout)
+    return int(next(line for line in lines if line.startswith("start")).split()[1])
+
+
+def conn_per_worker(srv, record_dir) -> dict[int, tuple[RawConn, dict]]:
+    """One idle keep-alive connection on each worker of a two-worker server
+    with a shared listening socket, and the answer each got:
+    {worker id: (connection, answer)}.
+
+    Found without relying on the kernel's choice: a /block request stops
+    the event loop of the worker that took it, so the next connection can
+    only be accepted and answered by the other worker.  Fails if it is
+    answered by the blocked worker (after the block) or not at all."""
+    token = uuid.uuid4().hex
+    first = RawConn(srv.host, srv.port, timeout=10)
+    try:
+        first.send(build_request("GET", f"/block?token={token}"))
+        blocked = started_on(record_dir, token)
+        second = RawConn(srv.host, srv.port, timeout=10)
+        try:
+            r2 = second.request("GET", "/")
+        except BaseException as e:
+            second.close()
+            if isinstance(e, (socket.timeout, TimeoutError)):
+                raise AssertionError(
+                    f"no other worker answered while worker {blocked} was blocked"
+                ) from None
+            raise
+        finally:
+            release(record_dir, token)
+        r1 = first.read_response()
+    except BaseException:
+        first.close()
+        raise
+    assert r1.status == 200 and r2.status == 200, (r1.status, r2.status)
+    a1, a2 = json.loads(r1.body), json.loads(r2.body)
+    assert a1["worker"] == blocked
+    assert a2["worker"] != blocked, f"worker {blocked} answered while it was blocked"
+    return {a1["worker"]: (first, a1), a2["worker"]: (second, a2)}
+
+
+def _new_connections_not_served(
+    srv, n: int = 3, wait: float = 1.0
+) -> tuple[list[str], list[RawConn]]:
+    """Open `n` new connections and send a request on each.  Returns how each
+    was not served, "refused", "closed" (EOF or reset) or "unanswered"
+    (nothing within `wait` seconds), and the connections still open.  An
+    answer fails, unless it is a 503 (turned away by the server, not served
+    by the app).
+
+    The server's processes are stopped (SIGSTOP) while the connections are
+    made and the requests sent: the kernel completes the handshakes and
+    queues the requests, so a worker that wrongly accepts finds each request
+    already there and serves it, instead of closing an idle-looking
+    connection.  Without the stop that race makes the check hit or miss."""
+    outcomes: list[str] = []
+    sent: list[RawConn] = []
+    os.killpg(srv.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(n):
+            try:
+                c = RawConn(srv.host, srv.port, timeout=wait)
+            except ConnectionRefusedError:
+                outcomes.append("refused")
+                continue
+            try:
+                c.send(build_request("GET", "/"))
+            except (ConnectionResetError, BrokenPipeError):
+                outcomes.append("closed")
+                c.close()
+                continue
+            sent.append(c)
+    finally:
+        os.killpg(srv.proc.pid, signal.SIGCONT)
+    still_open = []
+    deadline = time.monotonic() + wait
+    for c in sent:
+        c.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = c.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            outcomes.append("unanswered")
+            still_open.append(c)
+            continue
+        except ConnectionResetError:
+            data = b""
+        c.close()
+        if data:
+            assert data.startswith(b"HTTP/1.1 503 "), f"a new connection was served: {data[:300]!r}"
+        outcomes.append("503" if data else "closed")
+    return outcomes, still_open
 
 
 class Load:
@@ -142,16 +246,41 @@ def test_requests_are_served_by_distinct_workers(server_factory, mode, reuse_por
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_sigterm_lets_requests_in_flight_finish(server_factory, mode):
-    srv = server_factory(APP, "--workers", "2", "--worker-mode", mode)
+def test_sigterm_lets_requests_in_flight_finish(server_factory, record_dir, mode):
+    srv = server_factory(
+        APP, "--workers", "2", "--worker-mode", mode, "--keep-alive-timeout", "60",
+    )
+    # An idle keep-alive connection on each worker.  A worker closes its idle
+    # connections in the same step that stops its accepting (shutdown
+    # drain), so once both are closed every worker is draining.
+    idle = conn_per_worker(srv, record_dir)
+    tokens = [uuid.uuid4().hex for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        futs = [pool.submit(_get, srv, "/slow?t=1.0") for _ in range(4)]
-        time.sleep(0.4)
-        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            # Four requests in flight, each until the test releases it.
+            futs = [pool.submit(_get, srv, f"/hold?token={t}", 30.0) for t in tokens]
+            for t in tokens:
+                started_on(record_dir, t)
+            srv.proc.send_signal(signal.SIGTERM)
+            for w, (c, _) in idle.items():
+                assert c.wait_closed(10), f"worker {w} kept its idle connection after SIGTERM"
+                c.close()
+            # During the drain: new connections are refused or left
+            # unanswered, never served.
+            how, waiting = _new_connections_not_served(srv)
+            assert not any(f.done() for f in futs), "the drain ended before the check"
+        finally:
+            for t in tokens:
+                release(record_dir, t)
         results = [f.result(timeout=15) for f in futs]
-    assert len(results) == 4
+    assert len(results) == 4 and all(r["version"] == "v1" for r in results)
     assert srv.wait(15) == 0
-    # No new connections after the drain began.
+    for c in waiting:
+        # Left waiting during the drain, and never answered afterwards.
+        c.sock.settimeout(5)
+        assert c.read_to_eof() == b"", how
+        c.close()
+    # No connections at all once the server is gone.
     with pytest.raises(OSError):
         RawConn(srv.host, srv.port, timeout=1).request("GET", "/")
 
