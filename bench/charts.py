@@ -3,7 +3,8 @@
 Four panels, one group of bars per workload and one bar per server: req/s,
 p99 latency, server CPU seconds per 10k requests, peak RSS.  Bars are the
 medians over rounds; the whiskers span min..max.  Log scales, because the
-workloads differ by orders of magnitude.  Runs in .venv-bench (matplotlib).
+workloads differ by orders of magnitude.  A server that failed a workload
+(bench/run.py's rules) gets the word "failed" instead of a bar.  Runs in .venv-bench (matplotlib).
 """
 
 import json
@@ -36,6 +37,13 @@ def main(src: str, out: str) -> None:
             xs, med, lo, hi = [], [], [], []
             for j, wl in enumerate(workloads):
                 res = doc["workloads"][wl]
+                x = j + (i - (len(servers) - 1) / 2) * width
+                if srv in res.get("failed", {}):
+                    # A failed run has no bar: say so where the bar would be.
+                    ax.text(x, 0.02, "failed", transform=ax.get_xaxis_transform(),
+                            rotation=90, ha="center", va="bottom", fontsize=6,
+                            color=COLORS.get(srv, "black"))
+                    continue
                 if key == "rss":
                     if srv not in res["peak_rss_kb"]:
                         continue
@@ -48,7 +56,7 @@ def main(src: str, out: str) -> None:
                     if s["median"] is None:  # no latency for pipelined runs
                         continue
                     m = {k: s[k] * scale for k in ("median", "min", "max")}
-                xs.append(j + (i - (len(servers) - 1) / 2) * width)
+                xs.append(x)
                 med.append(m["median"])
                 lo.append(m["median"] - m["min"])
                 hi.append(m["max"] - m["median"])

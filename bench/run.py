@@ -30,6 +30,14 @@ req/s, p50/p99 latency (wrk --latency), server CPU seconds per 10k requests
 included; softirq time of loopback is not in it), and peak RSS (the sum of
 VmHWM over the server's process tree, read after the last round).
 
+Failed runs (FAIL_* below): a server that exits, answers the probe wrongly,
+gets socket errors plus non-2xx answers above 1 % of the requests, or stalls
+(under 10 % CPU per worker while serving fewer responses per second than wrk
+has connections, or under 5 % of the other servers' median req/s) is marked
+failed with the reason: no numbers, no ratios, no targets, no chart bars.
+`--render RESULT.json` prints a stored run's tables judged by these rules;
+bench/check_writeup.py checks the numbers docs/benchmarks.md quotes.
+
 Callgrind method: the server runs under `valgrind --tool=callgrind`; a small
 client sends W warm-up requests and then N measured requests on one
 keep-alive connection.  A second run sends only the warm-up; the difference
@@ -440,7 +448,9 @@ def parse_wrk(out: str) -> dict:
             raise BenchError(f"wrk output has no {pct}% latency (was --latency given?)\n{out}")
         res[f"p{pct}_us"] = parse_duration_us(lm.group(1))
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    res["socket_errors"] = sum(int(x) for x in errs.groups()) if errs else 0
+    kinds = ("connect", "read", "write", "timeout")
+    res["socket_error_kinds"] = dict(zip(kinds, (int(x) for x in errs.groups()))) if errs else {}
+    res["socket_errors"] = sum(res["socket_error_kinds"].values())
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
     return res
@@ -534,6 +544,85 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
         for srv in started:
             srv.stop()
     return {"samples": samples, "peak_rss_kb": rss, "failed": failed}
+
+
+# --------------------------------------------------------------------------
+# Failed runs.  A server that errors, stalls or answers wrongly did not
+# measure anything: it is marked failed (with the reason) in the tables, left
+# out of the summary, the ratios, the targets and the charts, and never shown
+# as a multiplier.  Its raw samples stay in the JSON as the evidence.  These
+# criteria are documented in docs/benchmarks.md ("Failed runs").
+
+# More socket errors (connect, read, write, timeout) plus non-2xx answers
+# than this share of the requests wrk completed, in any round.  Every bench
+# app answers 200, and the harness checks the answer before it measures.
+FAIL_ERROR_SHARE = 0.01
+# Stalled: in any round, the server's CPU stayed under this many percent per
+# worker (it was idle, not busy) while it served fewer responses per second
+# than wrk has connections (more than a second per response on loopback), or
+# under FAIL_PEER_SHARE of the median req/s of the other servers.
+FAIL_IDLE_CPU_PCT = 10.0
+FAIL_PEER_SHARE = 0.05
+
+
+def _rounds(nums: list[int]) -> str:
+    nums = sorted(nums)
+    if len(nums) > 2 and nums == list(range(nums[0], nums[-1] + 1)):
+        return f"rounds {nums[0]}–{nums[-1]}"
+    return ("round " if len(nums) == 1 else "rounds ") + ", ".join(str(n) for n in nums)
+
+
+def judge(name: str, res: dict) -> dict[str, str]:
+    """{server: reason} for each server whose samples in workload `name` show a
+    failed run (see FAIL_*); works on a stored result too (--render)."""
+    wl = WORKLOADS.get(name, Workload("?"))
+    samples = {s: v for s, v in res["samples"].items() if v}
+    medians = {s: statistics.median(x["rps"] for x in v) for s, v in samples.items()}
+    out = {}
+    for s, v in samples.items():
+        others = [r for o, r in medians.items() if o != s]
+        peer = statistics.median(others) if others else None
+        errors, stalled = [], []
+        for x in v:
+            bad = x["socket_errors"] + x["non_2xx"]
+            if x["requests"] and bad > FAIL_ERROR_SHARE * x["requests"]:
+                errors.append(x)
+            idle = x["cpu_pct"] < FAIL_IDLE_CPU_PCT * wl.workers
+            slow = x["rps"] < wl.connections or (peer is not None and x["rps"] < FAIL_PEER_SHARE * peer)
+            if idle and slow:
+                stalled.append(x)
+        why = []
+        if stalled:
+            rps = max(x["rps"] for x in stalled)
+            cpu = max(x["cpu_pct"] for x in stalled)
+            peers = f"; the other servers' median {peer:,.0f} req/s" if peer is not None else ""
+            why.append(f"stalled: {rps:,.0f} req/s on {wl.connections} connections at "
+                       f"{cpu:.1f} % server CPU ({_rounds([x.get('round', 0) for x in stalled])}{peers})")
+        if errors:
+            worst = max(errors, key=lambda x: (x["socket_errors"] + x["non_2xx"]) / x["requests"])
+            kinds = ", ".join(f"{k} {n}" for k, n in worst.get("socket_error_kinds", {}).items() if n)
+            why.append(f"errors: {worst['socket_errors']} socket errors{f' ({kinds})' if kinds else ''} "
+                       f"and {worst['non_2xx']} non-2xx in {worst['requests']:,} requests "
+                       f"({_rounds([x.get('round', 0) for x in errors])})")
+        if why:
+            out[s] = "; ".join(why)
+    return out
+
+
+def finish_workload(name: str, res: dict) -> None:
+    """Mark failed runs, then summarise the servers that did not fail."""
+    failed = res.setdefault("failed", {})
+    for s, why in judge(name, res).items():
+        if s not in failed:
+            log(f"  {name}: {s} FAILED, left out of the summary and the ratios: {why}")
+            failed[s] = why
+    # The charts draw whatever is in summary and peak_rss_kb: keep a failed
+    # server's peak RSS aside, as its samples are kept, out of both.
+    rss = res.setdefault("peak_rss_kb", {})
+    for s in failed:
+        if s in rss:
+            res.setdefault("peak_rss_kb_failed", {})[s] = rss.pop(s)
+    res["summary"] = {s: summarize(v) for s, v in res["samples"].items() if v and s not in failed}
 
 
 def summarize(samples: list[dict]) -> dict:
@@ -658,6 +747,14 @@ def fmt(key: str, m: dict) -> str:
     return f"{m['median']:.3f} ({m['min']:.3f}–{m['max']:.3f})"
 
 
+FAILURE_CRITERIA = (
+    f"A run is **failed**, shown with its reason and left out of every ratio and target, when the "
+    f"server exits or answers the probe wrongly, when in any round its socket errors plus non-2xx "
+    f"answers exceed {FAIL_ERROR_SHARE * 100:g} % of the requests, or when in any round it is stalled: "
+    f"under {FAIL_IDLE_CPU_PCT:.0f} % server CPU per worker while serving fewer responses per second "
+    f"than wrk has connections, or under {FAIL_PEER_SHARE * 100:g} % of the other servers' median req/s.")
+
+
 def throughput_markdown(doc: dict) -> str:
     lines = ["| workload | server | req/s | p50 ms | p99 ms | CPU s/10k req | server CPU % | peak RSS MB "
              "| pounce × req/s | pounce × CPU |",
@@ -676,13 +773,13 @@ def throughput_markdown(doc: dict) -> str:
                          f"{fmt('p99_us', m['p99_us'])} | {fmt('cpu', m['cpu_s_per_10k'])} | "
                          f"{m['cpu_pct']['median']:.0f} | {rss.get(s, 0) / 1024:.0f} | {ratio} | {cpu_ratio} |")
         for s, why in res.get("failed", {}).items():
-            lines.append(f"| {name} | {s} | failed: {why} |||||||| ")
+            lines.append(f"| {name} | {s} | **failed**: {why} | – | – | – | – | – | – | – |")
     lines += ["", "Median over rounds, (min–max) in brackets.  *server CPU %*: the server's CPU time "
               "over the run's wall time (100 = one CPU busy); well under 100 (per worker) means the "
               "server waited for wrk or lost its CPU to other processes.  *pounce × req/s* = Pounce "
               "req/s ÷ that server's; *pounce × CPU* = that server's CPU per request ÷ Pounce's (both "
-              ">1 when Pounce is better).  Workloads: " + "; ".join(
-                  f"**{n}** {WORKLOADS[n].note}" for n in doc["workloads"]) + "."]
+              ">1 when Pounce is better).  " + FAILURE_CRITERIA + "  Workloads: " + "; ".join(
+                  f"**{n}** {WORKLOADS[n].note if n in WORKLOADS else ''}" for n in doc["workloads"]) + "."]
     return "\n".join(lines)
 
 
@@ -696,26 +793,46 @@ def targets(doc: dict) -> list[dict]:
 
     for wl, peer, goal in (("plaintext", "uvicorn", 2.5), ("plaintext", "granian", 1.3),
                            ("starlette", "uvicorn", 1.3), ("fastapi", "uvicorn", 1.3)):
+        gone = [s for s in ("pounce", peer) if s in w.get(wl, {}).get("failed", {})]
+        if gone:
+            out.append({"target": f"{wl}: pounce ≥ {goal}× {peer} req/s",
+                        "value": f"not measured: {' and '.join(gone)} failed", "met": None})
+            continue
         if wl in w and "pounce" in w[wl]["summary"] and peer in w[wl]["summary"]:
             r = rps(wl, "pounce") / rps(wl, peer)
             # Judged on req/s as the issue says; the CPU ratio is shown beside
             # it because it holds steady when neighbours take the CPU.
             summ = w[wl]["summary"]
             cpu = summ[peer]["cpu_s_per_10k"]["median"] / summ["pounce"]["cpu_s_per_10k"]["median"]
+            # The ratio within each round too (the two servers ran seconds
+            # apart): its spread says how much the ratio of medians can move.
+            mine = {x.get("round"): x["rps"] for x in w[wl]["samples"]["pounce"]}
+            theirs = {x.get("round"): x["rps"] for x in w[wl]["samples"][peer]}
+            per = [mine[k] / theirs[k] for k in sorted(mine) if k in theirs]
+            rounds = f"; per round {', '.join(f'{x:.2f}' for x in per)}" if len(per) > 1 else ""
             out.append({"target": f"{wl}: pounce ≥ {goal}× {peer} req/s",
-                        "value": f"{r:.2f}× (CPU per request: {cpu:.2f}× less)", "met": r >= goal})
+                        "value": f"{r:.2f}× (CPU per request: {cpu:.2f}× less{rounds})", "met": r >= goal,
+                        "per_round": per})
     for wl, res in w.items():
         summ = res["summary"]
-        spec = WORKLOADS[wl]
-        if spec.connections != 64 or spec.workers != 1 or not spec.latency or "pounce" not in summ:
+        spec = WORKLOADS.get(wl)
+        if spec is None or spec.connections != 64 or spec.workers != 1 or not spec.latency:
+            continue
+        if "pounce" in res.get("failed", {}):
+            out.append({"target": f"{wl}: pounce p99 < every peer's (c=64)",
+                        "value": "not measured: pounce failed", "met": None})
+            continue
+        if "pounce" not in summ:
             continue
         peers = {s: m["p99_us"]["median"] for s, m in summ.items() if s != "pounce"}
         if not peers:
             continue
         best = min(peers, key=peers.get)
         mine = summ["pounce"]["p99_us"]["median"]
+        gone = sorted(res.get("failed", {}))
+        note = f" ({', '.join(gone)} failed, not compared)" if gone else ""
         out.append({"target": f"{wl}: pounce p99 < every peer's (c=64)",
-                    "value": f"{mine / 1000:.2f} ms vs {best} {peers[best] / 1000:.2f} ms",
+                    "value": f"{mine / 1000:.2f} ms vs {best} {peers[best] / 1000:.2f} ms{note}",
                     "met": mine < peers[best]})
     return out
 
@@ -724,7 +841,8 @@ def targets_markdown(rows: list[dict]) -> str:
     if not rows:
         return ""
     lines = ["| target (issue 4) | this run | |", "|---|---|---|"]
-    lines += [f"| {r['target']} | {r['value']} | {'met' if r['met'] else '**missed**'} |" for r in rows]
+    verdict = {True: "met", False: "**missed**", None: "not measured"}
+    lines += [f"| {r['target']} | {r['value']} | {verdict[r['met']]} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -768,7 +886,9 @@ def req_digest(req: str) -> str:
 
 
 def ensure_venv(env: Env, venv: str, reqs: list[str], interpreter: str) -> None:
-    """(Re)install each requirement file whose content changed (a stamp per file)."""
+    """(Re)install each requirement file whose content changed (a stamp per file),
+    then check that every package in the venv is one of those files' pins."""
+    installed = False
     for req in reqs:
         digest = req_digest(os.path.join(BENCH, req))
         stamp = f"{env.root}{venv}/.bench-{req}.sha256"
@@ -783,8 +903,22 @@ def ensure_venv(env: Env, venv: str, reqs: list[str], interpreter: str) -> None:
             env.run([interpreter, "-m", "venv", venv], f"creating {venv}")
         env.run([venv + "/bin/python", "-m", "pip", "install", "-q", "-r", f"{env.src}/bench/{req}"],
                 f"pip install -r {req} into {venv}")
+        installed = True
         with open(stamp, "w") as f:
             f.write(digest + "\n")
+    if installed:
+        # Every dependency is pinned: a package pip added on its own, or at
+        # another version, means a requirements file lacks a pin.
+        want: dict[str, str] = {}
+        for req in reqs:
+            want.update(pins(req))
+        have = json.loads(env.run([venv + "/bin/python", "-m", "pip", "list", "--format=json"],
+                                  f"pip list in {venv}"))
+        loose = [f"{p['name']} {p['version']}" for p in have
+                 if re.sub(r"[-_.]+", "-", p["name"].lower()) not in {"pip", "setuptools", "wheel"}
+                 and want.get(re.sub(r"[-_.]+", "-", p["name"].lower())) != p["version"]]
+        if loose:
+            log(f"WARNING: {venv} has packages that bench/{', '.join(reqs)} do not pin: {', '.join(loose)}")
 
 
 def setup(env: Env, servers: list[str], callgrind: bool) -> None:
@@ -820,21 +954,52 @@ def setup(env: Env, servers: list[str], callgrind: bool) -> None:
         env.run(make, "make build")
 
 
+def pins(req: str) -> dict[str, str]:
+    """{name: version} of the `name==version` lines of a requirements file
+    under bench/, including the files it pulls in with -r."""
+    out: dict[str, str] = {}
+    with open(os.path.join(BENCH, req)) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("-r"):
+                out.update(pins(line[2:].strip()))
+            elif "==" in line:
+                name, ver = line.split("==", 1)
+                out[re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name).strip().lower())] = ver.strip()
+    return out
+
+
 def versions(env: Env, servers: list[str]) -> dict:
-    dists = {"pounce": ["pounce-asgi", "uvloop", "starlette", "fastapi", "pydantic"],
-             "peers": ["uvicorn", "httptools", "uvloop", "granian", "hypercorn", "starlette", "fastapi"],
-             "bengal": ["bengal-pounce"]}
+    """The versions each venv really has: its servers, and every package of
+    requirements-apps.txt (the frameworks and their dependencies)."""
+    apps = list(pins("requirements-apps.txt"))
+    dists = {"pounce": ["pounce-asgi", "uvloop"] + apps,
+             "peers": ["uvicorn", "httptools", "uvloop", "granian", "hypercorn"] + apps,
+             "bengal": ["bengal-pounce"] + apps}
     out = {}
     for venv in sorted({SERVER_VENV[s] for s in servers}):
         code = ("import importlib.metadata as m, json, sys; d={}\n"
                 f"for n in {dists[venv]!r}:\n"
                 "    try: d[n]=m.version(n)\n"
-                "    except m.PackageNotFoundError: pass\n"
+                "    except m.PackageNotFoundError: d[n]='missing'\n"
                 "d['python']=sys.version.split()[0]; print(json.dumps(d))")
         try:
             out[venv] = json.loads(env.run([env.bin(venv, "python"), "-c", code], "version query"))
         except (BenchError, json.JSONDecodeError) as e:
             out[venv] = {"error": str(e)[:200]}
+    return out
+
+
+def app_pin_mismatches(vers: dict) -> list[str]:
+    """Where a venv's app packages differ from requirements-apps.txt.  The
+    peers' and bengal's venvs install that file; the Pounce venv gets its
+    frameworks from requirements-test.txt, so this is where a drift shows."""
+    want = pins("requirements-apps.txt")
+    out = []
+    for venv, got in vers.items():
+        for name, ver in want.items():
+            if name in got and got[name] != ver:
+                out.append(f"{venv}: {name} {got[name]}, pinned {ver}")
     return out
 
 
@@ -888,6 +1053,19 @@ def draw_charts(json_path: str, png: str, latest: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def render(path: str) -> str:
+    """The throughput and targets tables of a stored wrk result, re-judged."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("kind") != "wrk" or "workloads" not in doc:
+        raise SystemExit(f"{path}: not a bench/run.py wrk result")
+    for name, res in doc["workloads"].items():
+        finish_workload(name, res)
+    table = throughput_markdown(doc)
+    tt = targets_markdown(targets(doc))
+    return table + ("\n\n" + tt if tt else "")
+
+
 def reexec_in_chroot(args) -> int:
     """Run this script again under `chroot-314.sh hold` (mounts + copied tree)."""
     env = dict(os.environ, POUNCE_CHROOT=args.chroot)
@@ -919,7 +1097,13 @@ def main() -> int:
                     help="niceness for the servers and wrk (inherited), e.g. -5 to take CPU back from "
                          "other jobs on a shared machine; recorded in the results")
     ap.add_argument("--out", default=RESULTS, help="directory for results")
+    ap.add_argument("--render", metavar="RESULT.json",
+                    help="only print the Markdown tables of a stored wrk result, judged by this "
+                         "harness's failure criteria (no server is run, nothing is written)")
     args = ap.parse_args()
+    if args.render:
+        print(render(args.render))
+        return 0
     if args.nice and "POUNCE_CHROOT_ROOT" not in os.environ:
         os.nice(args.nice)  # every child (servers, wrk, valgrind) inherits it
     prof = PROFILES[args.profile]
@@ -963,6 +1147,9 @@ def main() -> int:
     try:
         setup(env, servers if do_wrk else cg_servers, do_cg)
         vers = versions(env, sorted(set((servers if do_wrk else []) + (cg_servers if do_cg else []))))
+        drift = app_pin_mismatches(vers)
+        for d in drift:
+            log(f"WARNING: the servers do not run identical app code: {d}")
         if do_wrk:
             loads = [loadavg()]
             doc = {"kind": "wrk", "profile": args.profile, "python": args.python,
@@ -974,11 +1161,12 @@ def main() -> int:
                               f"{args.duration:g} s per run, {args.warmup:g} s warm-up per server, "
                               f"{args.rounds} interleaved rounds (order rotated each round)"
                               + (f", everything at nice {args.nice}." if args.nice else ".")),
+                   "failure_criteria": FAILURE_CRITERIA, "app_pin_mismatches": drift,
                    "workloads": {}}
             for name in workloads:
                 log(f"workload {name}: {WORKLOADS[name].note}")
                 res = run_workload(env, name, servers, args)
-                res["summary"] = {s: summarize(v) for s, v in res["samples"].items()}
+                finish_workload(name, res)
                 doc["workloads"][name] = res
                 loads += [s["load_after"] for v in res["samples"].values() for s in v]
             doc["load"] = {"start": loads[0], "end": loadavg(), "max": max(loads)}
@@ -987,6 +1175,9 @@ def main() -> int:
             tt = targets_markdown(doc["targets"])
             if tt:
                 table += "\n\n" + tt
+            if drift:
+                table = ("**The venvs' app packages differ from bench/requirements-apps.txt:** "
+                         + "; ".join(drift) + ".\n\n" + table)
             base = os.path.join(args.out, f"{stamp}-{args.profile}-{args.python}")
             latest = os.path.join(args.out, f"latest-{args.profile}-{args.python}")
             write_results(doc, table, base, latest)
