@@ -2,7 +2,8 @@
 
 One Supervisor runs in the main thread of the main process, whatever the
 worker mode.  Workers are threads (thread mode) or forked processes
-(process mode); both run the same ``WorkerRunner``.  The supervisor:
+(process mode); both run the same ``WorkerRunner`` (``_runner.py``), which
+reports to the supervisor with a ``Message``: READY, RETIRE.  The supervisor:
 
 * starts N workers on the shared listening sockets and announces
   "Listening on ..." once every one of them can take a signal;
@@ -22,7 +23,11 @@ worker mode.  Workers are threads (thread mode) or forked processes
 
 Everything here runs on the main thread except the worker threads' own
 callbacks, which only post events through ``_post`` (a queue plus a
-self-pipe write), so the supervisor's state has one owner.
+self-pipe write), so the supervisor's state has one owner.  A process
+worker's messages come on its status pipe, one byte each.
+
+Imports go one way: this module uses ``_listeners`` and ``_runner``, and
+only ``_server.serve`` (above it) imports this one.
 """
 
 from __future__ import annotations
@@ -38,21 +43,31 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from pounce._server import (
-    EXIT_STARTUP_FAILED,
+from pounce._listeners import (
     INHERIT_ENV,
-    READY_FD_ENV,
     Listener,
-    WorkerRunner,
     close_listeners,
     extra_reuse_port_listeners,
+)
+from pounce._pounce import Config
+from pounce._runner import (
+    EXIT_STARTUP_FAILED,
+    Message,
+    WorkerRunner,
     gil_enabled,
     request_limit,
 )
 
+__all__ = ["Supervisor", "READY_FD_ENV"]
+
 logger = logging.getLogger("pounce")
+
+#: Set by a reloading Pounce for the Pounce it starts: the fd on which to
+#: write Message.READY once every worker is ready (INHERIT_ENV, beside it,
+#: names the sockets to adopt).
+READY_FD_ENV = "POUNCE_READY_FD"
 
 #: Consecutive startup failures after which the supervisor gives up.
 MAX_STARTUP_FAILURES = 5
@@ -84,7 +99,7 @@ class Supervisor:
     def __init__(
         self,
         app: Any,
-        config: Any,
+        config: Config,
         listeners: list[Listener],
         count: int,
         mode: str,
@@ -100,7 +115,9 @@ class Supervisor:
         self.release_gil = mode == "thread" and count > 1 and gil_enabled()
         self.slots: list[Slot] = []
         self.sel = selectors.DefaultSelector()
-        self.events: queue.SimpleQueue[tuple[str, Slot, Any]] = queue.SimpleQueue()
+        # From thread workers: (slot, a Message, or (exit status, exception)).
+        self.events: queue.SimpleQueue[tuple[Slot, Message | tuple[int, BaseException | None]]]
+        self.events = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
         self.signals: list[int] = []
@@ -124,9 +141,9 @@ class Supervisor:
 
     # -- plumbing ----------------------------------------------------------
 
-    def _post(self, kind: str, slot: Slot, data: Any = None) -> None:
+    def _post(self, slot: Slot, event: Message | tuple[int, BaseException | None]) -> None:
         """From any thread: hand an event to the supervisor loop."""
-        self.events.put((kind, slot, data))
+        self.events.put((slot, event))
         try:
             os.write(self.wake_w, b"e")
         except BlockingIOError:
@@ -185,12 +202,13 @@ class Supervisor:
 
     # -- spawning ----------------------------------------------------------
 
-    def _runner(self, slot: Slot) -> WorkerRunner:
+    def _runner(self, slot: Slot, notify: Callable[[Message], None]) -> WorkerRunner:
         return WorkerRunner(
             self.app,
             self.config,
             self._listeners_for(slot.wid),
             slot.wid,
+            notify=notify,
             release_gil=self.release_gil,
             max_requests=request_limit(self.config),
             shared_listeners=self._shares_listeners(slot.wid),
@@ -206,9 +224,7 @@ class Supervisor:
         return slot
 
     def _spawn_thread(self, slot: Slot) -> None:
-        runner = self._runner(slot)
-        runner.on_ready = lambda r: self._post("ready", slot)
-        runner.on_retire = lambda r: self._post("retire", slot)
+        runner = self._runner(slot, lambda message: self._post(slot, message))
         slot.runner = runner
 
         def body() -> None:
@@ -217,7 +233,7 @@ class Supervisor:
                 code = runner.run()
             except BaseException as e:  # noqa: BLE001 - reported by the supervisor
                 exc = e
-            self._post("exit", slot, (code, exc))
+            self._post(slot, (code, exc))
 
         slot.thread = threading.Thread(target=body, name=f"pounce-worker-{slot.wid}", daemon=True)
         slot.thread.start()
@@ -267,16 +283,14 @@ class Supervisor:
             os.close(self.ready_fd)
         if self.reload_ready_fd >= 0:
             os.close(self.reload_ready_fd)
-        runner = self._runner(slot)
 
-        def say(msg: bytes) -> None:
+        def say(message: Message) -> None:
             try:
-                os.write(status_w, msg)
+                os.write(status_w, message)
             except OSError:
                 pass
 
-        runner.on_ready = lambda r: say(b"R")
-        runner.on_retire = lambda r: say(b"M")
+        runner = self._runner(slot, say)
         # SIGTERM/SIGINT: shutdown; SIGUSR1: gentle drain (reload, recycling,
         # one worker fewer).  Handled before the loop exists, too.
         signal.signal(signal.SIGTERM, lambda *_: runner.stop(close_idle=True))
@@ -422,15 +436,13 @@ class Supervisor:
     def _handle_events(self) -> None:
         while True:
             try:
-                kind, slot, data = self.events.get_nowait()
+                slot, event = self.events.get_nowait()
             except queue.Empty:
                 break
-            if kind == "ready":
-                self._on_ready(slot)
-            elif kind == "retire":
-                self._on_retire(slot)
-            elif kind == "exit":
-                code, exc = data
+            if isinstance(event, Message):
+                self._on_message(slot, event)
+            else:
+                code, exc = event
                 if exc is not None:
                     logger.error(
                         "worker %d died: %s",
@@ -453,11 +465,12 @@ class Supervisor:
             os.close(slot.status_fd)
             slot.status_fd = -1
             return
-        for b in data:
-            if b == ord("R"):
-                self._on_ready(slot)
-            elif b == ord("M"):
-                self._on_retire(slot)
+        for byte in data:
+            try:
+                message = Message(bytes((byte,)))
+            except ValueError:
+                continue  # not one of ours
+            self._on_message(slot, message)
 
     def _reap(self) -> None:
         while True:
@@ -473,13 +486,19 @@ class Supervisor:
             for slot in self.slots:
                 if slot.pid == pid and slot.state != "gone":
                     if slot.status_fd >= 0:
-                        self._status_readable(slot)  # a last "R"/"M" may be pending
+                        self._status_readable(slot)  # a last message may be pending
                         if slot.status_fd >= 0:
                             self.sel.unregister(slot.status_fd)
                             os.close(slot.status_fd)
                             slot.status_fd = -1
                     self._on_exit(slot, os.waitstatus_to_exitcode(status))
                     break
+
+    def _on_message(self, slot: Slot, message: Message) -> None:
+        if message is Message.READY:
+            self._on_ready(slot)
+        elif message is Message.RETIRE:
+            self._on_retire(slot)
 
     def _on_ready(self, slot: Slot) -> None:
         if slot.state == "starting":
@@ -503,7 +522,7 @@ class Supervisor:
         if self.ready_fd >= 0:
             # We were started by a reloading Pounce: tell it to step down.
             try:
-                os.write(self.ready_fd, b"R")
+                os.write(self.ready_fd, Message.READY)
             except OSError:
                 pass
             os.close(self.ready_fd)
@@ -630,7 +649,7 @@ class Supervisor:
             return
         except OSError:
             data = b""
-        if data.startswith(b"R"):
+        if data.startswith(Message.READY):
             pid = self.reload_proc.pid if self.reload_proc else "?"
             logger.info("reload: the new server (pid %s) is ready; old workers drain and exit", pid)
             self.sel.unregister(self.reload_ready_fd)
