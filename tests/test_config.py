@@ -277,6 +277,41 @@ def test_validation_errors(kwargs, exc, message):
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(
+    "kwargs, settings",
+    [
+        ({"port": 70000}, ("port",)),
+        ({"port": "80"}, ("port",)),
+        ({"host": "a\0b"}, ("host",)),
+        ({"header_timeout": math.nan}, ("header_timeout",)),
+        ({"factory": 1}, ("factory",)),
+        ({"loop": "trio"}, ("loop",)),
+        ({"root_path": "\udcff"}, ("root_path",)),  # UnicodeEncodeError, a ValueError
+        ({"compression_order": "gzip,lz4"}, ("compression_order",)),
+        ({"compression_types": "not a type"}, ("compression_types",)),
+        ({"port": 1, "backlog": 0, "workers": 2}, ("backlog",)),  # the bad one among good ones
+        ({"uds": "/tmp/s", "fd": 3}, ("uds", "fd")),  # a rule across settings
+        ({"host": ""}, ("host",)),  # uds or fd would only excuse it
+    ],
+)
+def test_validation_error_names_its_settings(kwargs, settings):
+    # exc.settings, not the message, is what load_config reads to name the
+    # source of a bad value.
+    with pytest.raises((TypeError, ValueError)) as info:
+        Config(**kwargs)
+    assert info.value.settings == settings
+    with pytest.raises(type(info.value)) as again:
+        Config().replace(**kwargs)
+    assert again.value.settings == settings
+    assert str(again.value) == str(info.value)
+
+
+def test_unknown_setting_error_names_no_setting():
+    with pytest.raises(TypeError) as info:
+        Config(prot=1)
+    assert not hasattr(info.value, "settings")
+
+
 def test_float_accepts_int_and_bounds():
     assert Config(keep_alive_timeout=0).keep_alive_timeout == 0.0
     assert Config(header_timeout=86400).header_timeout == 86400.0

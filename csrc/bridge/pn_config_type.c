@@ -6,6 +6,10 @@
  * validation, getters, repr, equality and the SETTINGS tuple all walk one
  * const descriptor table built from the X-macro rows.
  *
+ * A bad value raises TypeError or ValueError whose attribute `settings`
+ * names the settings it is about (see name_settings()), so a caller that
+ * merged values from several sources can say where the bad one came from.
+ *
  * Ownership: a Config owns private copies (PyMem) of its string fields and
  * frees them in dealloc.  Nothing in the object changes after tp_new returns,
  * so any thread may read it (and the embedded struct) concurrently without
@@ -224,6 +228,43 @@ static const setting *find_setting(const char *key, size_t len)
 
 /* ---- validation -------------------------------------------------------- */
 
+/* Name the settings the pending validation error is about: exc.settings =
+ * (first,) or (first, second).  One name for a value that is wrong by
+ * itself, two for a rule across settings.  Only a TypeError or ValueError
+ * (UnicodeError included) is named; anything else, MemoryError say, passes
+ * untouched.  Always returns -1 with an exception set, for `return
+ * name_settings(...)` on an error path. */
+static int name_settings(const char *first, const char *second)
+{
+    if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError))
+        return -1;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+#endif
+    PyObject *names = second ? Py_BuildValue("(ss)", first, second) : Py_BuildValue("(s)", first);
+    int rc = names ? PyObject_SetAttrString(exc, "settings", names) : -1;
+    Py_XDECREF(names);
+    if (rc < 0) {
+        /* The new error (no memory) replaces the one we failed to name. */
+        Py_DECREF(exc);
+#if PY_VERSION_HEX < 0x030C0000
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+#endif
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(type, exc, tb);
+#endif
+    return -1;
+}
+
 static void set_defaults(pn_config *c)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -366,16 +407,18 @@ static int convert(pn_config *c, const setting *s, PyObject *value)
     return -1;
 }
 
-/* Rules that involve more than one setting; run after every field is set. */
+/* Rules that involve more than one setting, or a whole string setting;
+ * run after every field is set. */
 static int check_cross(const pn_config *c)
 {
     if (c->uds[0] != '\0' && c->fd != -1) {
         PyErr_SetString(PyExc_ValueError, "uds and fd are mutually exclusive");
-        return -1;
+        return name_settings("uds", "fd");
     }
+    /* The value at fault is the empty host: uds and fd only excuse it. */
     if (c->host[0] == '\0' && c->uds[0] == '\0' && c->fd == -1) {
         PyErr_SetString(PyExc_ValueError, "host must not be empty unless uds or fd is given");
-        return -1;
+        return name_settings("host", NULL);
     }
     pn_codec order[PN_CODEC_COUNT];
     size_t norder = 0, badlen = 0;
@@ -389,14 +432,14 @@ static int check_cross(const pn_config *c)
                          tok);
             Py_DECREF(tok);
         }
-        return -1;
+        return name_settings("compression_order", NULL);
     }
     if (pn_compress_types_valid(c->compression_types) < 0) {
         PyErr_Format(PyExc_ValueError,
                      "compression_types must be comma-separated media types like "
                      "'application/wasm' or 'image/*', got '%s'",
                      c->compression_types);
-        return -1;
+        return name_settings("compression_types", NULL);
     }
     return 0;
 }
@@ -426,7 +469,7 @@ static int apply_kwargs(pn_config *c, PyObject *kwargs)
             return -1;
         }
         if (convert(c, s, value) < 0)
-            return -1;
+            return name_settings(s->name, NULL);
     }
     return check_cross(c);
 }

@@ -6,7 +6,10 @@ The settings table (``pounce._pounce.SETTINGS``, generated from
 csrc/pn_settings.def) is the only list of settings: this module, the CLI and
 docs/configuration.md all walk it.  Validation (types, ranges, choices, rules
 across settings) lives in the C constructor of pounce.Config; this module only
-turns text into typed values and says which source a bad value came from.
+turns text into typed values and says which source a bad value came from.  The
+constructor's TypeError/ValueError names the settings it is about in its
+``settings`` attribute, a tuple; that attribute, not the message, is what
+picks the source.
 
 Called once, on the main thread, before any worker starts.
 """
@@ -211,21 +214,8 @@ def load_config(
     try:
         return Config(**merged)
     except (TypeError, ValueError) as e:
-        raise ConfigError(_blame(merged, origin, str(e))) from None
-
-
-def _blame(merged: dict[str, Any], origin: dict[str, str], message: str) -> str:
-    """Prefix the constructor's message with the source of the bad value.
-
-    The error path only: find the setting whose value alone reproduces the
-    message.  When none does, the rule spans settings (uds with fd, an empty
-    host): name the sources of every setting the message mentions."""
-    for name, value in merged.items():
-        try:
-            Config(**{name: value})
-        except (TypeError, ValueError) as e:
-            if str(e) == message:
-                return f"{origin[name]}: {message}"
-    words = set(re.findall(r"\w+", message))
-    sources = [origin[n] for n in merged if n in words]
-    return f"{', '.join(dict.fromkeys(sources)) or 'config'}: {message}"
+        # One setting for a bad value, several for a rule across settings
+        # (uds with fd); sources in the order the values were merged.
+        blamed = getattr(e, "settings", ())
+        sources = dict.fromkeys(origin[n] for n in merged if n in blamed)
+        raise ConfigError(f"{', '.join(sources) or 'config'}: {e}") from None
