@@ -30,7 +30,7 @@ MESON_CODECS := -Csetup-args=-Dcodecs=required
 # failing) is for builds made outside make; make never passes it on.
 unexport POUNCE_TEST_ALLOW_MISSING_CODECS
 CORE_SRC := $(wildcard csrc/core/*.c)
-ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.inc' -o -name '*.py' \)) meson.build meson.options pyproject.toml
+ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.inc' -o -name '*.py' -o -name '*.pyi' \)) meson.build meson.options pyproject.toml
 C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
 # meson build dir, one per venv so interpreters never share objects:
 # .venv -> build/py, .venv-3.12 -> build/py-3.12.
