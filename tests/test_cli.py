@@ -50,6 +50,17 @@ def test_help_mentions_every_setting():
         assert extra in out
 
 
+# Asks, in a fresh interpreter, whether the GIL is on before any extension
+# is imported, then prints the version line as `pounce --version` does.
+GIL_THEN_VERSION = """\
+import sys
+gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+print("enabled" if gil else "disabled")
+from pounce.__main__ import main
+sys.exit(main(["--version"]))
+"""
+
+
 def test_version():
     r = run("--version")
     assert r.returncode == 0 and r.stderr == ""
@@ -57,8 +68,16 @@ def test_version():
     assert len(lines) == 1
     line = lines[0]
     assert line.startswith(f"pounce {VERSION} — CPython {sys.version.split()[0]} (")
-    gil = "enabled" if getattr(sys, "_is_gil_enabled", lambda: True)() else "disabled"
-    assert f"GIL {gil}, codecs: " in line
+    # The GIL state comes from the interpreter the server runs on, not from
+    # this pytest process: on a free-threaded build a test-side import (the
+    # brotli package) turns the GIL back on here.  Importing pounce must not.
+    probe = subprocess.run(
+        [sys.executable, "-c", GIL_THEN_VERSION], capture_output=True, text=True, cwd=APPS
+    )
+    assert probe.returncode == 0, probe.stderr
+    gil, probe_line = probe.stdout.splitlines()
+    assert f"GIL {gil}, codecs: " in probe_line
+    assert line == probe_line
 
 
 def test_python_dash_m():
