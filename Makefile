@@ -15,23 +15,30 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver
 
 # Compression libraries of the protocol core.  Optional for a plain `pip
-# install` (meson -Dcodecs=auto), REQUIRED for everything built here: the
-# extension gets -Dcodecs=required (MESON_CODECS, also in asan and tsan, and so
-# in test-all's venvs and the 3.14 chroot, which run make), and the C tests,
-# fuzz targets and benches compile every codec in after `codecs-check` has
-# found all of them.  So a machine that lost one fails instead of skipping
-# its tests.  Recursive variables: evaluated when a recipe runs, after `deps`
-# has installed the packages.
+# install` (meson -Dcodecs=auto), REQUIRED for everything built here: every
+# meson build directory below gets -Dcodecs=required (the extension's through
+# MESON_CODECS, also in asan and tsan, and so in test-all's venvs and the 3.14
+# chroot, which run make; the C tests', fuzz targets' and benches' through
+# their *_SETUP), after `codecs-check` has found all of them.  So a machine
+# that lost one fails instead of skipping its tests.
 CODEC_PKGS := zlib libzstd libbrotlienc libbrotlidec
-CORE_CFLAGS = -DPN_HAVE_ZLIB -DPN_HAVE_ZSTD -DPN_HAVE_BROTLI $(shell pkg-config --cflags $(CODEC_PKGS) 2>/dev/null)
-CORE_LIBS = $(shell pkg-config --libs $(CODEC_PKGS) 2>/dev/null)
 MESON_CODECS := -Csetup-args=-Dcodecs=required
 # The opt-out of tests/test_compression.py (a missing codec skips instead of
 # failing) is for builds made outside make; make never passes it on.
 unexport POUNCE_TEST_ALLOW_MISSING_CODECS
-CORE_SRC := $(wildcard csrc/core/*.c)
 ALL_SRC := $(shell find csrc src -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.inc' -o -name '*.py' -o -name '*.pyi' \)) meson.build meson.options pyproject.toml
-C_TESTS := $(patsubst tests/c/%.c,build/ctest/%,$(wildcard tests/c/test_*.c))
+# The C programs' meson build directories (the extension's is PYBUILD below).
+# Each compiles the core + runtime library (pn_core in meson.build) with the
+# flags its programs need, and links them against it; scripts/meson-dir.sh
+# sets a directory up again when these arguments change.
+#   build/ctest       C unit tests, ASan+UBSan, -O1 -g, asserts on
+#   build/bench       benchmarks of the core, -O2
+#   build/fuzz/meson  libFuzzer targets, clang (configured by fuzz/build.sh)
+CTEST_DIR := build/ctest
+CTEST_SETUP := -Dcodecs=required -Dwerror_strict=true -Db_sanitize=address,undefined \
+  -Dc_args=-fno-sanitize-recover=all -Doptimization=1 -Ddebug=true -Db_ndebug=false
+BENCH_DIR := build/bench
+BENCH_SETUP := -Dcodecs=required -Dwerror_strict=true -Doptimization=2 -Ddebug=false
 # meson build dir, one per venv so interpreters never share objects:
 # .venv -> build/py, .venv-3.12 -> build/py-3.12.
 PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
@@ -76,13 +83,16 @@ serve: build
 
 test: build test-c test-py
 
-build/ctest/%: tests/c/%.c $(CORE_SRC) | deps codecs-check $(wildcard csrc/core/*.h) tests/c/pn_test.h
-	@mkdir -p build/ctest
-	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all $(CORE_CFLAGS) -Icsrc -Icsrc/core -o $@ $< $(CORE_SRC) $(CORE_LIBS)
-
-test-c: codecs-check $(C_TESTS)
-	@set -e; for t in $(C_TESTS); do echo "== $$t"; ./$$t; done
+# Every tests/c/test_*.c through `meson test` (built against pn_core, with
+# ASan+UBSan).  A test file missing from meson.build's c_tests fails here
+# rather than never running.  One test: meson test -C build/ctest test_buf
+test-c: deps codecs-check
+	scripts/meson-dir.sh $(CTEST_DIR) $(CTEST_SETUP)
+	@listed=$$(meson test -C $(CTEST_DIR) --list 2>/dev/null | sed 's/.*://'); missing=""; \
+	for f in tests/c/test_*.c; do t=$$(basename $$f .c); \
+	  echo "$$listed" | grep -qx "$$t" || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "test-c: not in meson.build's c_tests:$$missing" >&2; exit 1; fi
+	meson test -C $(CTEST_DIR) --print-errorlogs
 
 test-py: build
 	$(VPY) -m pytest -q tests
@@ -91,7 +101,7 @@ test-py: build
 # seeds are copied to build/fuzz/, never written back into the repository.
 FUZZ_SECONDS ?= 60
 fuzz: deps codecs-check
-	FUZZ_CFLAGS="$(CORE_CFLAGS)" FUZZ_LIBS="$(CORE_LIBS)" sh fuzz/build.sh $(FUZZ_SECONDS)
+	sh fuzz/build.sh $(FUZZ_SECONDS)
 
 # The whole pytest suite against an ASan+UBSan build of the extension, in
 # its own venv (.venv-asan, meson dir build/py-asan; .venv is untouched).
@@ -173,11 +183,9 @@ bench-ws: build
 # C micro-benchmark of the protocol core's encoders: reused vs fresh contexts
 # per 64 KiB JSON response, per codec (docs/compression.md).  ~15 s.
 bench-compress: | deps codecs-check
-	@mkdir -p build/bench
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(CORE_CFLAGS) -Icsrc -Icsrc/core \
-	  -o build/bench/compress_micro bench/compress_micro.c csrc/core/pn_compress.c \
-	  csrc/core/pn_buf.c $(CORE_LIBS)
-	build/bench/compress_micro
+	scripts/meson-dir.sh $(BENCH_DIR) $(BENCH_SETUP)
+	meson compile -C $(BENCH_DIR) compress_micro
+	$(BENCH_DIR)/compress_micro
 
 clean:
 	rm -rf build $(VENV)

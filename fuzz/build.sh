@@ -2,14 +2,19 @@
 # Build every libFuzzer target fuzz/fuzz_<name>.c with clang + ASan + UBSan
 # and run each for $1 seconds (default 60; `make fuzz FUZZ_SECONDS=n`).
 #
-# A target is linked against every csrc/core/*.c, so a new parser only needs
-# its fuzz_<name>.c (and, ideally, seeds in fuzz/corpus/<name>/); this script
-# finds it.  Seeds are copied into a scratch directory under build/fuzz/, so
-# a run never writes into the repository; crash artifacts go there as well.
+# The targets are meson executables (meson.build's fuzz_targets, built when
+# -Dfuzzing=true) linked against pn_core, the same static library of the
+# core and the runtime that the extension and the C tests link.  Here it is
+# compiled in its own build directory, build/fuzz/meson: clang, libFuzzer's
+# coverage instrumentation, ASan+UBSan, every codec required.  A new parser
+# needs its fuzz_<name>.c, its name in fuzz_targets (the build fails naming
+# a file that is missing there) and, ideally, seeds in fuzz/corpus/<name>/.
+# Seeds are copied into a scratch directory under build/fuzz/, so a run
+# never writes into the repository; crash artifacts go there as well.
 # Exit status: non-zero as soon as one target crashes, leaks or fails to
-# build.  FUZZ_CFLAGS / FUZZ_LIBS carry the core's compression flags
-# (the Makefile passes $(CORE_CFLAGS) / $(CORE_LIBS)); FUZZ_TARGETS limits
-# the run to some names (e.g. "http1_parse").
+# build.  FUZZ_TARGETS limits the run to some names (e.g. "http1_parse");
+# FUZZ_CC picks the compiler (default clang).  Needs meson and ninja on PATH
+# (make puts the venv's there).
 set -eu
 secs=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,12 +38,26 @@ targets=${FUZZ_TARGETS:-$(cd "$here" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//'
 # its own core, so CI's wall time is about ceil(targets / jobs) x seconds.
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 
-build() {
-    # shellcheck disable=SC2086  # FUZZ_CFLAGS/FUZZ_LIBS are word lists
-    "$CC" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        ${FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/core" \
-        -o "$out/fuzz_$1" "$here/fuzz_$1.c" "$root"/csrc/core/*.c ${FUZZ_LIBS:-}
+# The same build flags as the C unit tests' directory (Makefile CTEST_SETUP),
+# plus clang and -Dfuzzing=true.
+bdir="$out/meson"
+CC=$CC "$root/scripts/meson-dir.sh" "$bdir" -Dfuzzing=true -Dcodecs=required \
+    -Dwerror_strict=true -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all \
+    -Doptimization=1 -Ddebug=true -Db_ndebug=false
+
+build_all() {
+    listed=$(meson introspect --targets "$bdir" |
+        python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin)))')
+    names=""
+    for t in $targets; do
+        if ! echo "$listed" | grep -qx "fuzz_$t"; then
+            echo "fuzz/fuzz_$t.c is not in meson.build's fuzz_targets" >&2
+            return 1
+        fi
+        names="$names fuzz_$t"
+    done
+    # shellcheck disable=SC2086  # a word list
+    meson compile -C "$bdir" $names
 }
 
 run() {
@@ -67,14 +86,12 @@ for c in load_corpus():
     fi
     echo "== fuzz_$t for ${secs}s ($(ls "$work" | wc -l) inputs in $work)"
     # shellcheck disable=SC2086
-    "$out/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+    "$bdir/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
         -timeout=10 -rss_limit_mb=2048 $dict -artifact_prefix="$out/$t-" "$work" \
         >"$out/$t.log" 2>&1
 }
 
-for t in $targets; do
-    build "$t"
-done
+build_all
 
 status=0
 set -- $targets

@@ -66,11 +66,13 @@ static int pn_tests_passed, pn_tests_failed;
 
 /* Guard-page placement.  Returns a pointer to a copy of p[0..n) whose last
  * byte is the last readable byte before a PROT_NONE page.  Valid until the
- * next pn_guard_copy() call.  Aborts on mmap failure. */
+ * next pn_guard_copy() call.  Aborts on mmap failure.  Inline so that a
+ * test program with no parser input (test_timer, test_worker) need not
+ * use it. */
 static char *pn_guard_region;
 static size_t pn_guard_region_len;
 
-static char *pn_guard_copy(const void *p, size_t n)
+static inline char *pn_guard_copy(const void *p, size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t data_pages = (n + page - 1) / page;
