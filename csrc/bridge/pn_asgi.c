@@ -353,12 +353,12 @@ static void future_resolve(pn_modstate *st, PyObject **slot, PyObject *value)
     if (fut == NULL)
         return;
     *slot = NULL;
-    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
+    PyObject *done = PyObject_CallMethodNoArgs(fut, PN_ID(st, done));
     if (done == NULL) {
         PyErr_WriteUnraisable(fut);
     } else {
         if (done == Py_False) {
-            PyObject *r = PyObject_CallMethodOneArg(fut, st->str_set_result, value);
+            PyObject *r = PyObject_CallMethodOneArg(fut, PN_ID(st, set_result), value);
             if (r == NULL)
                 PyErr_WriteUnraisable(fut);
             Py_XDECREF(r);
@@ -446,9 +446,9 @@ static PyObject *request_try_receive(RequestObject *r)
     if (!more)
         r->body_done = 1;
     PyObject *msg = PyDict_New();
-    if (msg == NULL || PyDict_SetItem(msg, st->str_type, st->str_http_request) < 0 ||
-        PyDict_SetItem(msg, st->str_body, body) < 0 ||
-        PyDict_SetItem(msg, st->str_more_body, more ? Py_True : Py_False) < 0) {
+    if (msg == NULL || PyDict_SetItem(msg, PN_ID(st, type), PN_ID(st, http_request)) < 0 ||
+        PyDict_SetItem(msg, PN_ID(st, body), body) < 0 ||
+        PyDict_SetItem(msg, PN_ID(st, more_body), more ? Py_True : Py_False) < 0) {
         Py_XDECREF(msg);
         Py_DECREF(body);
         return NULL;
@@ -464,7 +464,7 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
     pn_modstate *st = worker_state(r->worker);
     if (r->ws != NULL && !ws_is_response(r)) {
         if (r->recv_future != NULL) {
-            PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, st->str_done);
+            PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
             int is_done = done == Py_True;
             Py_XDECREF(done);
             if (done == NULL)
@@ -480,7 +480,7 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
         /* A receive() whose await was cancelled (Starlette's
          * is_disconnected() does exactly that) leaves a done future
          * behind: forget it.  A live one means two concurrent receives. */
-        PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, st->str_done);
+        PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
         if (done == NULL)
             return NULL;
         int is_done = done == Py_True;
@@ -623,7 +623,7 @@ static int request_start(RequestObject *r, PyObject *msg)
         return -1;
     }
     PyObject *status_obj = NULL, *headers = NULL;
-    int rc = msg_get(msg, st->str_status, &status_obj);
+    int rc = msg_get(msg, PN_ID(st, status), &status_obj);
     if (rc < 0)
         return -1;
     if (rc == 0 || !PyLong_Check(status_obj)) {
@@ -651,7 +651,7 @@ static int request_start(RequestObject *r, PyObject *msg)
         PyErr_NoMemory();
         return -1;
     }
-    rc = msg_get(msg, st->str_headers, &headers);
+    rc = msg_get(msg, PN_ID(st, headers), &headers);
     if (rc < 0)
         return -1;
     /* The (name, value) pairs, held for two passes: the first decides on
@@ -917,10 +917,10 @@ static PyObject *request_send_body(RequestObject *r, PyObject *msg)
                              "response already completed.",
                              NULL);
     PyObject *body = NULL, *more_obj = NULL;
-    if (msg_get(msg, st->str_body, &body) < 0)
+    if (msg_get(msg, PN_ID(st, body), &body) < 0)
         return NULL;
     int more = 0;
-    int rc = msg_get(msg, st->str_more_body, &more_obj);
+    int rc = msg_get(msg, PN_ID(st, more_body), &more_obj);
     if (rc < 0) {
         Py_XDECREF(body);
         return NULL;
@@ -988,7 +988,7 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
     if (r->complete || r->head_sent)
         return runtime_error("'http.response.pathsend' must be the only body of a response", NULL);
     PyObject *path = NULL;
-    int rc = msg_get(msg, st->str_path, &path);
+    int rc = msg_get(msg, PN_ID(st, path), &path);
     if (rc <= 0) {
         if (rc == 0)
             runtime_error("'http.response.pathsend' needs a 'path'", NULL);
@@ -1073,7 +1073,7 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
         return ws_send(r, msg);
     pn_modstate *st = worker_state(r->worker);
     PyObject *type = NULL;
-    int rc = msg_get(msg, st->str_type, &type);
+    int rc = msg_get(msg, PN_ID(st, type), &type);
     if (rc < 0)
         return NULL;
     if (rc == 0)
@@ -1081,14 +1081,14 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     PyObject *result = NULL;
     if (!PyUnicode_Check(type)) {
         PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
-    } else if (type == st->str_http_response_body ||
-               PyUnicode_Compare(type, st->str_http_response_body) == 0) {
+    } else if (type == PN_ID(st, http_response_body) ||
+               PyUnicode_Compare(type, PN_ID(st, http_response_body)) == 0) {
         result = request_send_body(r, msg);
-    } else if (type == st->str_http_response_start ||
-               PyUnicode_Compare(type, st->str_http_response_start) == 0) {
+    } else if (type == PN_ID(st, http_response_start) ||
+               PyUnicode_Compare(type, PN_ID(st, http_response_start)) == 0) {
         if (request_start(r, msg) == 0)
             result = Py_NewRef(st->ready_none);
-    } else if (PyUnicode_Compare(type, st->str_http_response_pathsend) == 0) {
+    } else if (PyUnicode_Compare(type, PN_ID(st, http_response_pathsend)) == 0) {
         result = request_send_pathsend(r, msg);
     } else if (!PyErr_Occurred()) {
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
@@ -1501,17 +1501,6 @@ static PyObject *client_tuple(const pn_conn *c)
     Py_RETURN_NONE;
 }
 
-static const char *const key_names[PN_KEY_COUNT] = {
-    "type",          "asgi",    "http_version", "server",     "client",
-    "scheme",        "method",  "root_path",    "path",       "raw_path",
-    "query_string",  "headers", "state",        "extensions", "http.response.pathsend",
-    "pounce.worker",
-};
-
-static const char *const method_names[PN_METHOD_COUNT] = {
-    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-};
-
 /* Header names common enough that sharing one bytes object per name saves
  * an allocation per request (lower case: that is what the scope carries). */
 static const char *const header_names[PN_HNAME_COUNT] = {
@@ -1551,10 +1540,10 @@ static const char *const header_names[PN_HNAME_COUNT] = {
 
 static PyObject *method_str(pn_modstate *st, const char *m, size_t n)
 {
-    for (int i = 0; i < PN_METHOD_COUNT; i++) {
-        const char *k = method_names[i];
-        if (strlen(k) == n && memcmp(k, m, n) == 0)
-            return Py_NewRef(st->methods[i]);
+    for (int i = PN_ID_GET; i <= PN_ID_TRACE; i++) {
+        PyObject *k = st->ids[i]; /* interned ASCII: one byte per character */
+        if ((size_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), m, n) == 0)
+            return Py_NewRef(k);
     }
     return PyUnicode_DecodeASCII(m, (Py_ssize_t)n, "strict");
 }
@@ -1582,7 +1571,7 @@ static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen 
 {
     if (v == NULL)
         return -1;
-    int rc = PyDict_SetItem(d, st->keys[key], v);
+    int rc = PyDict_SetItem(d, st->ids[key], v);
     Py_DECREF(v);
     return rc;
 }
@@ -1594,25 +1583,25 @@ static int build_templates(WorkerObject *w)
     if (t == NULL)
         return -1;
     /* Insertion order is the order apps see when they print a scope. */
-    static const int order[] = {
-        PN_KEY_TYPE,         PN_KEY_ASGI,    PN_KEY_HTTP_VERSION, PN_KEY_SERVER,    PN_KEY_CLIENT,
-        PN_KEY_SCHEME,       PN_KEY_METHOD,  PN_KEY_ROOT_PATH,    PN_KEY_PATH,      PN_KEY_RAW_PATH,
-        PN_KEY_QUERY_STRING, PN_KEY_HEADERS, PN_KEY_STATE,        PN_KEY_EXTENSIONS};
+    static const int order[] = {PN_ID_type,   PN_ID_asgi,      PN_ID_http_version, PN_ID_server,
+                                PN_ID_client, PN_ID_scheme,    PN_ID_method,       PN_ID_root_path,
+                                PN_ID_path,   PN_ID_raw_path,  PN_ID_query_string, PN_ID_headers,
+                                PN_ID_state,  PN_ID_extensions};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        if (order[i] == PN_KEY_STATE && !(w->state != Py_None && PyDict_Check(w->state)))
+        if (order[i] == PN_ID_state && !(w->state != Py_None && PyDict_Check(w->state)))
             continue;
-        if (PyDict_SetItem(t, st->keys[order[i]], Py_None) < 0)
+        if (PyDict_SetItem(t, st->ids[order[i]], Py_None) < 0)
             goto fail;
     }
-    if (PyDict_SetItem(t, st->keys[PN_KEY_TYPE], st->str_http) < 0 ||
-        PyDict_SetItem(t, st->keys[PN_KEY_SCHEME], st->str_scheme_http) < 0 ||
-        PyDict_SetItem(t, st->keys[PN_KEY_ROOT_PATH], w->root_path_str) < 0)
+    if (PyDict_SetItem(t, PN_ID(st, type), PN_ID(st, http)) < 0 ||
+        PyDict_SetItem(t, PN_ID(st, scheme), PN_ID(st, http)) < 0 ||
+        PyDict_SetItem(t, PN_ID(st, root_path), w->root_path_str) < 0)
         goto fail;
     w->scope_template = t;
     w->ext_template = PyDict_New();
     if (w->ext_template == NULL ||
-        PyDict_SetItem(w->ext_template, st->keys[PN_KEY_PATHSEND], Py_None) < 0 ||
-        PyDict_SetItem(w->ext_template, st->keys[PN_KEY_POUNCE_WORKER], w->worker_id) < 0)
+        PyDict_SetItem(w->ext_template, PN_ID(st, http_response_pathsend), Py_None) < 0 ||
+        PyDict_SetItem(w->ext_template, PN_ID(st, pounce_worker), w->worker_id) < 0)
         return -1;
     return 0;
 fail:
@@ -1631,12 +1620,12 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
     PyObject *server = PyTuple_GetItem(w->servers, c->listener); /* borrowed from our tuple */
     if (server == NULL)
         goto fail;
-    if (set_key(st, scope, PN_KEY_ASGI, PyDict_Copy(st->asgi_dict)) < 0 ||
-        PyDict_SetItem(scope, st->keys[PN_KEY_HTTP_VERSION],
-                       req->version_minor ? st->str_http11 : st->str_http10) < 0 ||
-        PyDict_SetItem(scope, st->keys[PN_KEY_SERVER], server) < 0 ||
-        set_key(st, scope, PN_KEY_CLIENT, client_tuple(c)) < 0 ||
-        set_key(st, scope, PN_KEY_METHOD, method_str(st, req->method, req->method_len)) < 0)
+    if (set_key(st, scope, PN_ID_asgi, PyDict_Copy(st->asgi_dict)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, http_version),
+                       req->version_minor ? PN_ID(st, http11) : PN_ID(st, http10)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
+        set_key(st, scope, PN_ID_client, client_tuple(c)) < 0 ||
+        set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
     if (path == NULL)
@@ -1646,7 +1635,7 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
         Py_DECREF(path);
         path = full;
     }
-    if (set_key(st, scope, PN_KEY_PATH, path) < 0)
+    if (set_key(st, scope, PN_ID_path, path) < 0)
         goto fail;
     PyObject *raw;
     Py_ssize_t rlen = PyBytes_GET_SIZE(w->root_path_bytes);
@@ -1655,8 +1644,8 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
         memcpy(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(w->root_path_bytes), (size_t)rlen);
         memcpy(PyBytes_AS_STRING(raw) + rlen, req->path, req->path_len);
     }
-    if (set_key(st, scope, PN_KEY_RAW_PATH, raw) < 0 ||
-        set_key(st, scope, PN_KEY_QUERY_STRING,
+    if (set_key(st, scope, PN_ID_raw_path, raw) < 0 ||
+        set_key(st, scope, PN_ID_query_string,
                 req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
                                : Py_NewRef(st->empty_bytes)) < 0)
         goto fail;
@@ -1685,21 +1674,21 @@ static PyObject *build_scope(WorkerObject *w, pn_conn *c, const pn_http1_request
             goto fail;
         }
     }
-    if (set_key(st, scope, PN_KEY_HEADERS, headers) < 0)
+    if (set_key(st, scope, PN_ID_headers, headers) < 0)
         goto fail;
     if (w->state != Py_None && PyDict_Check(w->state)) {
-        if (set_key(st, scope, PN_KEY_STATE, PyDict_Copy(w->state)) < 0)
+        if (set_key(st, scope, PN_ID_state, PyDict_Copy(w->state)) < 0)
             goto fail;
     }
     PyObject *ext = PyDict_Copy(w->ext_template);
     PyObject *ps = ext ? PyDict_New() : NULL;
-    if (ps == NULL || PyDict_SetItem(ext, st->keys[PN_KEY_PATHSEND], ps) < 0) {
+    if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0) {
         Py_XDECREF(ps);
         Py_XDECREF(ext);
         goto fail;
     }
     Py_DECREF(ps);
-    if (set_key(st, scope, PN_KEY_EXTENSIONS, ext) < 0)
+    if (set_key(st, scope, PN_ID_extensions, ext) < 0)
         goto fail;
     return scope;
 fail:
@@ -1858,7 +1847,7 @@ static void hook_on_body(void *ctx, pn_conn *c)
     pn_conn_set_stall_timer(c, 0);
     /* If the app cancelled its receive(), leave the body where it is for
      * the next receive() instead of handing it to a dead future. */
-    PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, worker_state(w)->str_done);
+    PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(worker_state(w), done));
     if (done != Py_False) {
         if (done == NULL)
             PyErr_WriteUnraisable(r->recv_future);
@@ -2297,26 +2286,11 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
     st->ready_none = ready_new_value(st, Py_NewRef(Py_None));
     if (st->ready_none == NULL)
         return -1;
-    st->str_http = PyUnicode_InternFromString("http");
-    st->str_http10 = PyUnicode_InternFromString("1.0");
-    st->str_http11 = PyUnicode_InternFromString("1.1");
-    st->str_scheme_http = PyUnicode_InternFromString("http");
-    st->str_websocket = PyUnicode_InternFromString("websocket");
-    st->str_ws = PyUnicode_InternFromString("ws");
-    st->str_empty = PyUnicode_InternFromString("");
-    if (!st->str_websocket || !st->str_ws || !st->str_empty)
+    st->msg_disconnect_template = PyDict_New();
+    if (st->msg_disconnect_template == NULL ||
+        PyDict_SetItem(st->msg_disconnect_template, PN_ID(st, type), PN_ID(st, http_disconnect)) <
+            0)
         return -1;
-    if (!st->str_http || !st->str_http10 || !st->str_http11 || !st->str_scheme_http)
-        return -1;
-    st->msg_disconnect_template = Py_BuildValue("{s:s}", "type", "http.disconnect");
-    if (st->msg_disconnect_template == NULL)
-        return -1;
-    for (int i = 0; i < PN_KEY_COUNT; i++)
-        if ((st->keys[i] = PyUnicode_InternFromString(key_names[i])) == NULL)
-            return -1;
-    for (int i = 0; i < PN_METHOD_COUNT; i++)
-        if ((st->methods[i] = PyUnicode_InternFromString(method_names[i])) == NULL)
-            return -1;
     for (int i = 0; i < PN_HNAME_COUNT; i++)
         if ((st->hnames[i] = PyBytes_FromString(header_names[i])) == NULL)
             return -1;
