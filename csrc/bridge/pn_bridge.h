@@ -83,10 +83,10 @@ enum {
  * released through PN_MODSTATE_REFS and the two arrays. */
 typedef struct pn_modstate {
     PyTypeObject *config_type;  /* pounce.Config (pn_config_type.c) */
-    PyTypeObject *worker_type;  /* _pounce.Worker (pn_asgi.c) */
-    PyTypeObject *request_type; /* per-request receive/send owner */
-    PyTypeObject *ready_type;   /* completed awaitable */
-    PyTypeObject *apprun_type;  /* the app's coroutine as its Task drives it */
+    PyTypeObject *worker_type;  /* _pounce.Worker (pn_worker_type.c) */
+    PyTypeObject *request_type; /* one HTTP request cycle (pn_http.c) */
+    PyTypeObject *ready_type;   /* completed awaitable (pn_awaitable.c) */
+    PyTypeObject *apprun_type;  /* the app's coroutine as its Task drives it (pn_awaitable.c) */
     PyObject *asyncio_task;     /* asyncio.Task */
     PyObject *eager_kwargs;     /* {"eager_start": True} on 3.12+, else NULL */
     PyObject *empty_bytes;      /* b"" */
@@ -128,7 +128,8 @@ int pn_config_type_init(PyObject *module, pn_modstate *st);
 const pn_config *pn_config_struct(pn_modstate *st, PyObject *obj);
 int pn_config_traverse(pn_modstate *st, visitproc visit, void *arg);
 
-/* pn_asgi.c: Worker/Request/Ready types. */
+/* pn_worker_type.c: create the ASGI side's types (Worker, Request, Ready,
+ * AppRun) and the objects they share.  0 / -1 with an exception. */
 int pn_asgi_init(PyObject *module, pn_modstate *st);
 
 #endif

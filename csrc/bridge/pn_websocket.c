@@ -1,8 +1,7 @@
 /*
- * pn_asgi_ws.inc — the WebSocket half of the ASGI bridge.
+ * pn_websocket.c — the WebSocket half of the ASGI bridge.
  *
- * Included by pn_asgi.c (it shares that file's static helpers and the
- * Request/Worker objects); not compiled on its own.  The protocol work is in
+ * The protocol work is in
  * the core (pn_ws.c framing, pn_ws_handshake.c, pn_ws_deflate.c,
  * pn_utf8.c); this file turns it into the ASGI `websocket` scope and
  * messages.  Threads: everything here runs on the worker's own thread, like
@@ -18,6 +17,12 @@
  *   RESPONSE      the app denied the handshake with websocket.http.response.*
  *                 (an ordinary HTTP response from then on)
  */
+#include "pn_asgi.h"
+#include "pn_log.h"
+#include "pn_utf8.h"
+#include "pn_ws.h"
+#include "pn_ws_deflate.h"
+#include "pn_ws_handshake.h"
 
 enum { WS_CONNECTING, WS_CONNECT_SENT, WS_OPEN, WS_CLOSING, WS_CLOSED, WS_RESPONSE };
 
@@ -43,19 +48,19 @@ typedef struct pn_ws_state {
     unsigned gone : 1;     /* websocket.disconnect was queued */
 } pn_ws_state;
 
-static int ws_is_response(const RequestObject *r)
+int pn_ws_is_response(const RequestObject *r)
 {
     return r->ws->state == WS_RESPONSE;
 }
 
-static int ws_traverse(pn_ws_state *ws, visitproc visit, void *arg)
+int pn_ws_traverse(pn_ws_state *ws, visitproc visit, void *arg)
 {
     Py_VISIT(ws->queue);
     Py_VISIT(ws->peer_reason);
     return 0;
 }
 
-static void ws_state_free(pn_ws_state *ws)
+void pn_ws_state_free(pn_ws_state *ws)
 {
     if (ws == NULL)
         return;
@@ -96,7 +101,7 @@ static void ws_deliver_sized(RequestObject *r, PyObject *msg, size_t size)
         int is_done = done == Py_True;
         Py_XDECREF(done);
         if (done != NULL && !is_done) {
-            future_resolve(st, &r->recv_future, msg);
+            pn_future_resolve(st, &r->recv_future, msg);
             Py_DECREF(msg);
             return;
         }
@@ -199,7 +204,7 @@ static void ws_release_conn(RequestObject *r)
         return;
     r->conn = NULL;
     r->ws->state = WS_CLOSED;
-    future_resolve(worker_state(r->worker), &r->send_future, Py_None);
+    pn_future_resolve(worker_state(r->worker), &r->send_future, Py_None);
     pn_conn_finish(c);
     Py_DECREF(r); /* the connection's reference */
 }
@@ -321,9 +326,8 @@ static void ws_pump(RequestObject *r)
 }
 
 /* The runtime's PN_WS_EV_* for this connection. */
-static void hook_on_ws(void *ctx, pn_conn *c, int event)
+void pn_ws_on_event(pn_conn *c, int event)
 {
-    (void)ctx;
     RequestObject *r = c->udata;
     if (r == NULL || r->ws == NULL)
         return;
@@ -361,7 +365,7 @@ static void hook_on_ws(void *ctx, pn_conn *c, int event)
 }
 
 /* The connection is gone (runtime on_close): the app learns it. */
-static void ws_on_close(RequestObject *r)
+void pn_ws_closed(RequestObject *r)
 {
     pn_ws_state *ws = r->ws;
     if (ws->state != WS_CONNECTING && ws->state != WS_CONNECT_SENT)
@@ -371,13 +375,13 @@ static void ws_on_close(RequestObject *r)
 
 /* ---- receive / send ----------------------------------------------------- */
 
-static PyObject *ws_receive(RequestObject *r)
+PyObject *pn_ws_receive(RequestObject *r)
 {
     pn_modstate *st = worker_state(r->worker);
     pn_ws_state *ws = r->ws;
     if (ws->state == WS_CONNECTING) {
         ws->state = WS_CONNECT_SENT;
-        return ready_new_value(st, Py_BuildValue("{s:s}", "type", "websocket.connect"));
+        return pn_ready_new(st, Py_BuildValue("{s:s}", "type", "websocket.connect"));
     }
     if (ws->qhead < PyList_GET_SIZE(ws->queue)) {
         PyObject *m = Py_NewRef(PyList_GET_ITEM(ws->queue, ws->qhead)); /* borrowed: our list */
@@ -395,12 +399,12 @@ static PyObject *ws_receive(RequestObject *r)
         /* Room again: parse what the runtime held back. */
         if (r->conn && ws->state >= WS_OPEN && pn_buf_live(&r->conn->rbuf) > 0)
             pn_conn_ws_resume(r->conn);
-        return ready_new_value(st, m);
+        return pn_ready_new(st, m);
     }
     if (ws->gone || r->conn == NULL) {
         /* Closed (and the queued disconnect already taken): keep saying so. */
         ws->gone = 1;
-        return ready_new_value(
+        return pn_ready_new(
             st, Py_BuildValue("{s:s,s:i,s:O}", "type", "websocket.disconnect", "code",
                               ws->got_close ? ws->peer_code : PN_WS_CLOSE_ABNORMAL, "reason",
                               ws->peer_reason ? ws->peer_reason : PN_ID(st, empty)));
@@ -494,7 +498,7 @@ static int ws_accept(RequestObject *r, PyObject *msg)
         pn_conn_write(c, &iov, 1);
         r->started = r->head_sent = 1;
         r->resp.status = 101;
-        request_log(r);
+        pn_request_log(r);
         const pn_config *cfg = r->worker->cfg;
         unsigned flags = PN_WS_SERVER | (ws->hs.deflate.enabled ? PN_WS_DEFLATE : 0);
         pn_ws_parser_init(&ws->parser, flags, (uint64_t)cfg->ws_max_size);
@@ -521,7 +525,7 @@ done:
 static void ws_deny(RequestObject *r, int status)
 {
     r->ws->state = WS_CLOSED;
-    request_reply_simple(r, status);
+    pn_request_reply(r, status);
 }
 
 static PyObject *ws_send_message(RequestObject *r, PyObject *msg)
@@ -598,7 +602,7 @@ static PyObject *ws_send_message(RequestObject *r, PyObject *msg)
         ws_closed_error();
         goto done;
     }
-    result = wait_or_ready(r, wrc);
+    result = pn_request_wait_or_ready(r, wrc);
 done:
     if (have_view)
         PyBuffer_Release(&view);
@@ -658,7 +662,7 @@ done:
     return result;
 }
 
-static PyObject *ws_send(RequestObject *r, PyObject *msg)
+PyObject *pn_ws_send(RequestObject *r, PyObject *msg)
 {
     pn_modstate *st = worker_state(r->worker);
     PyObject *type = NULL;
@@ -683,7 +687,7 @@ static PyObject *ws_send(RequestObject *r, PyObject *msg)
     } else if (strcmp(t, "websocket.http.response.start") == 0) {
         if (ws->state != WS_CONNECTING && ws->state != WS_CONNECT_SENT)
             runtime_error("'websocket.http.response.start' after the handshake was answered", NULL);
-        else if (request_start(r, msg) == 0) {
+        else if (pn_request_start(r, msg) == 0) {
             ws->state = WS_RESPONSE;
             r->resp.flags |= PN_RESP_CLOSE;
             result = Py_NewRef(st->ready_none);
@@ -693,7 +697,7 @@ static PyObject *ws_send(RequestObject *r, PyObject *msg)
             runtime_error("'websocket.http.response.body' before 'websocket.http.response.start'",
                           NULL);
         else
-            result = request_send_body(r, msg);
+            result = pn_request_send_body(r, msg);
     } else {
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for a websocket scope",
                      type);
@@ -703,7 +707,7 @@ static PyObject *ws_send(RequestObject *r, PyObject *msg)
 }
 
 /* The app's coroutine ended (request_finish): settle the connection. */
-static void ws_finish(RequestObject *r, PyObject *exc)
+void pn_ws_finish(RequestObject *r, PyObject *exc)
 {
     pn_ws_state *ws = r->ws;
     switch (ws->state) {
@@ -728,8 +732,7 @@ static void ws_finish(RequestObject *r, PyObject *exc)
 /* A request carrying an Upgrade: try it as a WebSocket handshake.  Returns
  * 1 (WebSocket: *out set, caller builds the scope), 0 (not WebSocket: plain
  * HTTP), or -1 (bad handshake: answered and the connection closes). */
-static int ws_check_upgrade(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
-                            pn_ws_state **out)
+int pn_ws_check_upgrade(WorkerObject *w, pn_conn *c, const pn_http1_request *req, pn_ws_state **out)
 {
     *out = NULL;
     pn_ws_state *ws = PyMem_Calloc(1, sizeof(*ws));
@@ -776,46 +779,4 @@ static int ws_check_upgrade(WorkerObject *w, pn_conn *c, const pn_http1_request 
     ws->state = WS_CONNECTING;
     *out = ws;
     return 1;
-}
-
-static PyObject *build_ws_scope(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
-{
-    /* Start from the HTTP scope (same keys, same rules), then adjust. */
-    PyObject *scope = build_scope(w, c, req, 0);
-    if (scope == NULL)
-        return NULL;
-    pn_modstate *st = worker_state(w);
-    PyObject *subs = PyList_New(0);
-    if (subs == NULL)
-        goto fail;
-    pn_ws_list_iter it;
-    const char *tok;
-    size_t len;
-    pn_ws_protocols_begin(&it, req);
-    while (pn_ws_protocols_next(&it, &tok, &len)) {
-        PyObject *s = PyUnicode_DecodeLatin1(tok, (Py_ssize_t)len, NULL);
-        if (s == NULL || PyList_Append(subs, s) < 0) {
-            Py_XDECREF(s);
-            Py_DECREF(subs);
-            goto fail;
-        }
-        Py_DECREF(s);
-    }
-    PyObject *ext =
-        Py_BuildValue("{s:{},s:O}", "websocket.http.response", "pounce.worker", w->worker_id);
-    if (PyDict_SetItemString(scope, "type", PN_ID(st, websocket)) < 0 ||
-        PyDict_SetItemString(scope, "scheme", PN_ID(st, ws)) < 0 ||
-        PyDict_SetItemString(scope, "subprotocols", subs) < 0 || ext == NULL ||
-        PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
-        PyDict_DelItemString(scope, "method") < 0) {
-        Py_XDECREF(ext);
-        Py_DECREF(subs);
-        goto fail;
-    }
-    Py_DECREF(ext);
-    Py_DECREF(subs);
-    return scope;
-fail:
-    Py_DECREF(scope);
-    return NULL;
 }

@@ -1,0 +1,772 @@
+/*
+ * pn_http.c — the HTTP request object: one ASGI `http` cycle.  It owns
+ * receive() (the request body, then http.disconnect) and send()
+ * (http.response.start, .body, .pathsend), and settles the connection when
+ * the app's coroutine ends.
+ *
+ * Owns: each RequestObject; while attached, its connection holds a strong
+ * reference to it (conn->udata), dropped when the response completes or
+ * the connection closes.  RequestObject.conn is the runtime's, valid until
+ * then, NULL afterwards.  Threads: the worker's thread only (pn_asgi.h).
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pn_asgi.h"
+#include "pn_log.h"
+
+static PyObject *make_disconnect(pn_modstate *st)
+{
+    return PyDict_Copy(st->msg_disconnect_template);
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+/* Answer a request whose body turned out to be bad (400) or too large (413)
+ * when the app has not started a response: the client gets the status, the
+ * app gets http.disconnect. */
+static void request_body_failed(RequestObject *r)
+{
+    pn_conn *c = r->conn;
+    if (c == NULL)
+        return;
+    int status = c->body_error ? c->body_error : 400;
+    if (!r->started && !c->dead) {
+        pn_request_reply(r, status);
+    } else {
+        pn_conn_close(c);
+        r->conn = NULL;
+    }
+    r->disconnected = 1;
+}
+
+/* Build the next receive() message.  Returns a new dict, or NULL with no
+ * exception when the app must wait, or NULL with an exception. */
+PyObject *pn_request_try_receive(RequestObject *r)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->disconnected || r->conn == NULL || r->complete)
+        return make_disconnect(st);
+    if (r->body_done)
+        return NULL; /* nothing more until the client goes away */
+    pn_conn *c = r->conn;
+    if (r->expect_continue && !r->started)
+        pn_conn_send_continue(c, 1);
+    const char *data = NULL;
+    size_t len = 0;
+    int rc = pn_conn_body(c, &data, &len);
+    if (rc < 0) {
+        if (c->body_error)
+            request_body_failed(r);
+        return make_disconnect(st);
+    }
+    if (rc == 0)
+        return NULL;
+    PyObject *body;
+    int more;
+    if (r->dec != NULL) {
+        /* --decompress-requests: decode, with the bomb cap. */
+        int last = c->body.done && c->body_ready == len, status = 0;
+        body = pn_codec_decode(r, data, len, last, &status);
+        pn_conn_body_consume(c, len);
+        more = !pn_conn_body_complete(c);
+        if (status) {
+            c->body_error = status;
+            request_body_failed(r);
+            return make_disconnect(st);
+        }
+    } else {
+        body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len) : Py_NewRef(st->empty_bytes);
+        pn_conn_body_consume(c, len);
+        more = !pn_conn_body_complete(c);
+    }
+    if (body == NULL)
+        return NULL;
+    if (!more)
+        r->body_done = 1;
+    PyObject *msg = PyDict_New();
+    if (msg == NULL || PyDict_SetItem(msg, PN_ID(st, type), PN_ID(st, http_request)) < 0 ||
+        PyDict_SetItem(msg, PN_ID(st, body), body) < 0 ||
+        PyDict_SetItem(msg, PN_ID(st, more_body), more ? Py_True : Py_False) < 0) {
+        Py_XDECREF(msg);
+        Py_DECREF(body);
+        return NULL;
+    }
+    Py_DECREF(body);
+    return msg;
+}
+
+static PyObject *request_receive(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    RequestObject *r = (RequestObject *)op;
+    pn_modstate *st = worker_state(r->worker);
+    if (r->ws != NULL && !pn_ws_is_response(r)) {
+        if (r->recv_future != NULL) {
+            PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
+            int is_done = done == Py_True;
+            Py_XDECREF(done);
+            if (done == NULL)
+                return NULL;
+            if (!is_done)
+                return runtime_error("receive() called while another receive() is still waiting",
+                                     NULL);
+            Py_CLEAR(r->recv_future);
+        }
+        return pn_ws_receive(r);
+    }
+    if (r->recv_future != NULL) {
+        /* A receive() whose await was cancelled (Starlette's
+         * is_disconnected() does exactly that) leaves a done future
+         * behind: forget it.  A live one means two concurrent receives. */
+        PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
+        if (done == NULL)
+            return NULL;
+        int is_done = done == Py_True;
+        Py_DECREF(done);
+        if (!is_done) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "receive() called while another receive() is still waiting");
+            return NULL;
+        }
+        Py_CLEAR(r->recv_future);
+    }
+    PyObject *msg = pn_request_try_receive(r);
+    if (msg != NULL)
+        return pn_ready_new(st, msg);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
+    if (fut == NULL)
+        return NULL;
+    r->recv_future = Py_NewRef(fut);
+    if (r->conn && !r->body_done)
+        pn_conn_set_stall_timer(r->conn, 1);
+    else if (r->conn)
+        pn_conn_watch_close(r->conn); /* only http.disconnect can follow */
+    return fut;
+}
+
+/* ---- send ----------------------------------------------------------------- */
+
+int pn_request_start(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->started) {
+        runtime_error("Unexpected ASGI message 'http.response.start' sent, after response "
+                      "already started.",
+                      NULL);
+        return -1;
+    }
+    PyObject *status_obj = NULL, *headers = NULL;
+    int rc = msg_get(msg, PN_ID(st, status), &status_obj);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || !PyLong_Check(status_obj)) {
+        Py_XDECREF(status_obj);
+        runtime_error("'http.response.start' needs an integer 'status'", NULL);
+        return -1;
+    }
+    long status = PyLong_AsLong(status_obj);
+    Py_DECREF(status_obj);
+    if (status == -1 && PyErr_Occurred())
+        return -1;
+    unsigned flags = 0;
+    if (r->head_request)
+        flags |= PN_RESP_HEAD_REQUEST;
+    if (r->conn && r->conn->keep_alive && !r->conn->closing_soon)
+        flags |= PN_RESP_KEEP_ALIVE;
+    if (status < 200 || status > 599 ||
+        pn_http1_resp_init(&r->resp, (int)status, r->version_minor, flags) != PN_WRITE_OK) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "'http.response.start' status must be between 200 and 599, got %ld", status);
+        return -1;
+    }
+    pn_buf_clear(&r->head);
+    if (pn_http1_resp_start(&r->head, &r->resp) != PN_WRITE_OK) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rc = msg_get(msg, PN_ID(st, headers), &headers);
+    if (rc < 0)
+        return -1;
+    /* The (name, value) pairs, held for two passes: the first decides on
+     * compression (Content-Type may come after Content-Length), the second
+     * validates and serialises. */
+    PyObject *pairs_stack[32];
+    PyObject **pairs = pairs_stack;
+    Py_ssize_t npairs = 0, cap = 32;
+    int ok = -1;
+    if (rc == 1 && headers != Py_None) {
+        PyObject *it = PyObject_GetIter(headers);
+        Py_DECREF(headers);
+        if (it == NULL)
+            return -1;
+        PyObject *item;
+        while ((item = PyIter_Next(it)) != NULL) {
+            PyObject *seq = PySequence_Fast(item, "each header must be a (name, value) pair");
+            Py_DECREF(item);
+            if (seq == NULL)
+                break;
+            if (PySequence_Fast_GET_SIZE(seq) != 2 ||
+                !PyBytes_Check(PySequence_Fast_GET_ITEM(seq, 0)) ||
+                !PyBytes_Check(PySequence_Fast_GET_ITEM(seq, 1))) {
+                Py_DECREF(seq);
+                runtime_error("each header must be a (name, value) pair of bytes", NULL);
+                break;
+            }
+            if (npairs == cap) {
+                PyObject **bigger = PyMem_Malloc(sizeof(PyObject *) * (size_t)cap * 2);
+                if (bigger == NULL) {
+                    Py_DECREF(seq);
+                    PyErr_NoMemory();
+                    break;
+                }
+                memcpy(bigger, pairs, sizeof(PyObject *) * (size_t)npairs);
+                if (pairs != pairs_stack)
+                    PyMem_Free(pairs);
+                pairs = bigger;
+                cap *= 2;
+            }
+            pairs[npairs++] = seq; /* owned */
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred())
+            goto done;
+    } else {
+        Py_XDECREF(headers);
+    }
+    pn_codec_decide(r, (int)status, pairs, npairs);
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(pairs[i], 0);  /* borrowed from pairs[i] */
+        PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1); /* borrowed from pairs[i] */
+        const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
+        size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
+        int wrc = r->codec != PN_CODEC_IDENTITY
+                      ? pn_codec_header(r, n, nl, v, vl)
+                      : pn_http1_resp_header(&r->head, &r->resp, n, nl, v, vl);
+        if (wrc != PN_WRITE_OK) {
+            if (wrc == PN_WRITE_BAD_HEADER)
+                PyErr_Format(PyExc_RuntimeError,
+                             "invalid response header %R: %R (names must be tokens; "
+                             "values must not contain CR, LF, NUL or control characters)",
+                             name, value);
+            else if (wrc == PN_WRITE_BAD_LENGTH)
+                PyErr_Format(PyExc_RuntimeError, "invalid or conflicting Content-Length %R", value);
+            else
+                PyErr_NoMemory();
+            goto done;
+        }
+    }
+    ok = 0;
+done:
+    for (Py_ssize_t i = 0; i < npairs; i++)
+        Py_DECREF(pairs[i]);
+    if (pairs != pairs_stack)
+        PyMem_Free(pairs);
+    if (ok < 0) {
+        r->codec = PN_CODEC_IDENTITY;
+        r->compress = 0;
+        return -1;
+    }
+    r->started = 1;
+    return 0;
+}
+
+/* Write head (if still pending) + framed body.  Returns the pn_conn_write
+ * status, or -2 with a Python exception set. */
+static int request_write_body(RequestObject *r, const char *data, size_t len, int final)
+{
+    pn_conn *c = r->conn;
+    if (!r->head_sent && pn_codec_begin(r, len, !final) < 0) {
+        PyErr_NoMemory();
+        return -2;
+    }
+    if (r->enc != NULL) {
+        if (pn_codec_piece(r, data, len, final) < 0) {
+            pn_conn_close(c);
+            runtime_error("response compression failed", NULL);
+            return -2;
+        }
+        data = r->zbuf.data;
+        len = r->zbuf.len;
+    }
+    if (!r->head_sent) {
+        /* Unread body the client may still be holding back (Expect) or a
+         * worker that is draining: say Connection: close up front. */
+        if (c->closing_soon || (r->expect_continue && !c->sent_continue && !c->body.done))
+            r->resp.flags |= PN_RESP_CLOSE;
+        pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                                   r->worker->cfg->server_header ? "pounce" : NULL};
+        if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, final ? (int64_t)len : -1) !=
+            PN_WRITE_OK) {
+            PyErr_NoMemory();
+            return -2;
+        }
+    }
+    pn_http1_frame f;
+    int frc = pn_http1_resp_body_frame(&r->resp, len, final, &f);
+    if (frc == PN_WRITE_TOO_MUCH) {
+        pn_conn_close(c);
+        runtime_error("Response content longer than Content-Length", NULL);
+        return -2;
+    }
+    struct iovec iov[4];
+    int n = 0;
+    if (!r->head_sent) {
+        iov[n].iov_base = r->head.data;
+        iov[n++].iov_len = r->head.len;
+    }
+    if (f.prefix_len) {
+        iov[n].iov_base = f.prefix;
+        iov[n++].iov_len = f.prefix_len;
+    }
+    if (f.send_len) {
+        iov[n].iov_base = (void *)data;
+        iov[n++].iov_len = f.send_len;
+    }
+    if (f.suffix_len) {
+        iov[n].iov_base = f.suffix;
+        iov[n++].iov_len = f.suffix_len;
+    }
+    int rc = n ? pn_conn_write(c, iov, n) : PN_CONN_OK;
+    if (!r->head_sent) {
+        r->head_sent = 1;
+        pn_buf_free(&r->head);
+    }
+    r->bytes_sent += f.send_len;
+    if (frc == PN_WRITE_TOO_LITTLE) {
+        r->resp.flags |= PN_RESP_CLOSE;
+        runtime_error("Response content shorter than Content-Length", NULL);
+        return -3;
+    }
+    return rc;
+}
+
+void pn_request_log(RequestObject *r)
+{
+    const pn_config *cfg = r->worker->cfg;
+    if (r->conn && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
+        pn_conn_access_log(r->conn, r->logline.data, r->log_method_len,
+                           r->logline.data + r->log_method_len, r->logline.len - r->log_method_len,
+                           r->version_minor, r->resp.status, r->bytes_sent, now_ns() - r->t0_ns);
+}
+
+/* The request cycle is over (complete, or the client went away): a pending
+ * receive() gets http.disconnect, a pending send() returns. */
+void pn_request_wake_waiters(RequestObject *r)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->recv_future) {
+        PyObject *m = make_disconnect(st);
+        if (m) {
+            pn_future_resolve(st, &r->recv_future, m);
+            Py_DECREF(m);
+        } else {
+            PyErr_WriteUnraisable((PyObject *)r);
+        }
+    }
+    pn_future_resolve(st, &r->send_future, Py_None);
+}
+
+/* The response is complete (or abandoned): hand the connection back to the
+ * runtime and drop the conn's reference to us. */
+static void request_detach(RequestObject *r, int keep_alive)
+{
+    pn_conn *c = r->conn;
+    pn_codec_end(r);
+    if (c == NULL)
+        return;
+    r->conn = NULL;
+    c->udata = NULL;
+    pn_conn_response_done(c, keep_alive);
+    /* Anything still waiting learns that the cycle is over. */
+    pn_request_wake_waiters(r);
+    Py_DECREF(r); /* the connection's reference */
+}
+
+/* A whole server-made response (an error, a denial): write it, log it,
+ * hand the connection back to close. */
+void pn_request_reply(RequestObject *r, int status)
+{
+    pn_conn *c = r->conn;
+    if (c == NULL)
+        return;
+    pn_buf out = PN_BUF_INIT;
+    pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                               r->worker->cfg->server_header ? "pounce" : NULL};
+    if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
+        struct iovec iov = {out.data, out.len};
+        pn_conn_write(c, &iov, 1);
+    }
+    pn_buf_free(&out);
+    r->resp.status = status;
+    r->bytes_sent = 0;
+    r->started = r->head_sent = r->complete = 1;
+    pn_request_log(r);
+    request_detach(r, 0);
+}
+
+static void request_complete(RequestObject *r)
+{
+    r->complete = 1;
+    pn_request_log(r);
+    request_detach(r, !(r->resp.flags & PN_RESP_CLOSE));
+}
+
+PyObject *pn_request_wait_or_ready(RequestObject *r, int rc)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (rc == PN_CONN_WAIT && r->conn && !r->complete) {
+        PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
+        if (fut == NULL)
+            return NULL;
+        Py_XSETREF(r->send_future, Py_NewRef(fut));
+        pn_conn_set_stall_timer(r->conn, 1);
+        return fut;
+    }
+    return Py_NewRef(st->ready_none);
+}
+
+PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (!r->started)
+        return runtime_error("Unexpected ASGI message 'http.response.body' sent, before "
+                             "'http.response.start'.",
+                             NULL);
+    if (r->complete)
+        return runtime_error("Unexpected ASGI message 'http.response.body' sent, after "
+                             "response already completed.",
+                             NULL);
+    PyObject *body = NULL, *more_obj = NULL;
+    if (msg_get(msg, PN_ID(st, body), &body) < 0)
+        return NULL;
+    int more = 0;
+    int rc = msg_get(msg, PN_ID(st, more_body), &more_obj);
+    if (rc < 0) {
+        Py_XDECREF(body);
+        return NULL;
+    }
+    if (rc == 1) {
+        more = PyObject_IsTrue(more_obj);
+        Py_DECREF(more_obj);
+        if (more < 0) {
+            Py_XDECREF(body);
+            return NULL;
+        }
+    }
+    Py_buffer view = {0};
+    int have_view = 0;
+    if (body != NULL && body != Py_None) {
+        if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(body);
+            PyErr_SetString(PyExc_RuntimeError, "'http.response.body' body must be bytes");
+            return NULL;
+        }
+        have_view = 1;
+    }
+    const char *data = have_view ? view.buf : "";
+    size_t len = have_view ? (size_t)view.len : 0;
+    PyObject *result = NULL;
+    if (r->conn == NULL) {
+        /* The client is gone: the app may finish its work; output is
+         * discarded, as other servers do. */
+        if (!more)
+            r->complete = 1;
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    int wrc = request_write_body(r, data, len, !more);
+    if (wrc == -2)
+        goto done;
+    if (wrc == -3) {
+        request_complete(r);
+        goto done;
+    }
+    if (!more) {
+        request_complete(r);
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    if (wrc == PN_CONN_GONE) {
+        result = Py_NewRef(st->ready_none);
+        goto done;
+    }
+    result = pn_request_wait_or_ready(r, wrc);
+done:
+    if (have_view)
+        PyBuffer_Release(&view);
+    Py_XDECREF(body);
+    return result;
+}
+
+static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (!r->started)
+        return runtime_error("Unexpected ASGI message 'http.response.pathsend' sent, before "
+                             "'http.response.start'.",
+                             NULL);
+    if (r->complete || r->head_sent)
+        return runtime_error("'http.response.pathsend' must be the only body of a response", NULL);
+    PyObject *path = NULL;
+    int rc = msg_get(msg, PN_ID(st, path), &path);
+    if (rc <= 0) {
+        if (rc == 0)
+            runtime_error("'http.response.pathsend' needs a 'path'", NULL);
+        return NULL;
+    }
+    PyObject *fspath = NULL;
+    if (!PyUnicode_FSConverter(path, &fspath)) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    Py_DECREF(path);
+    int fd;
+    Py_BEGIN_ALLOW_THREADS fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
+    Py_END_ALLOW_THREADS if (fd < 0)
+    {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, fspath);
+        Py_DECREF(fspath);
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        PyErr_Format(PyExc_RuntimeError, "'http.response.pathsend' path %R is not a regular file",
+                     fspath);
+        Py_DECREF(fspath);
+        return NULL;
+    }
+    Py_DECREF(fspath);
+    if (r->conn == NULL) {
+        close(fd);
+        r->complete = 1;
+        return Py_NewRef(st->ready_none);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    pn_conn *c = r->conn;
+    pn_http1_head_opts opts = {pn_worker_date(c->worker),
+                               r->worker->cfg->server_header ? "pounce" : NULL};
+    if (c->closing_soon)
+        r->resp.flags |= PN_RESP_CLOSE;
+    if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, (int64_t)size) != PN_WRITE_OK) {
+        close(fd);
+        return PyErr_NoMemory();
+    }
+    pn_http1_frame f;
+    int frc = pn_http1_resp_body_frame(&r->resp, (size_t)size, 1, &f);
+    if (frc != PN_WRITE_OK) {
+        close(fd);
+        pn_conn_close(c);
+        return runtime_error("file size does not match the response's Content-Length", NULL);
+    }
+    struct iovec iov[2];
+    int n = 0;
+    iov[n].iov_base = r->head.data;
+    iov[n++].iov_len = r->head.len;
+    if (f.prefix_len) {
+        iov[n].iov_base = f.prefix;
+        iov[n++].iov_len = f.prefix_len;
+    }
+    pn_conn_write(c, iov, n);
+    r->head_sent = 1;
+    pn_buf_free(&r->head);
+    if (f.send_len) {
+        pn_conn_sendfile(c, fd, 0, f.send_len);
+        r->bytes_sent += f.send_len;
+    } else {
+        close(fd);
+    }
+    if (f.suffix_len) {
+        /* Chunked framing never applies here (the length is known), but
+         * keep the writer's contract. */
+        struct iovec sv = {f.suffix, f.suffix_len};
+        pn_conn_write(c, &sv, 1);
+    }
+    request_complete(r);
+    return Py_NewRef(st->ready_none);
+}
+
+static PyObject *request_send(PyObject *op, PyObject *msg)
+{
+    RequestObject *r = (RequestObject *)op;
+    if (r->ws != NULL)
+        return pn_ws_send(r, msg);
+    pn_modstate *st = worker_state(r->worker);
+    PyObject *type = NULL;
+    int rc = msg_get(msg, PN_ID(st, type), &type);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        return runtime_error("ASGI message has no 'type'", NULL);
+    PyObject *result = NULL;
+    if (!PyUnicode_Check(type)) {
+        PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
+    } else if (type == PN_ID(st, http_response_body) ||
+               PyUnicode_Compare(type, PN_ID(st, http_response_body)) == 0) {
+        result = pn_request_send_body(r, msg);
+    } else if (type == PN_ID(st, http_response_start) ||
+               PyUnicode_Compare(type, PN_ID(st, http_response_start)) == 0) {
+        if (pn_request_start(r, msg) == 0)
+            result = Py_NewRef(st->ready_none);
+    } else if (PyUnicode_Compare(type, PN_ID(st, http_response_pathsend)) == 0) {
+        result = request_send_pathsend(r, msg);
+    } else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
+    }
+    Py_DECREF(type);
+    return result;
+}
+
+/* ---- task completion ---------------------------------------------------- */
+
+/* The app's coroutine ended: exc is the exception it raised (borrowed) or
+ * NULL when it returned.  Runs synchronously inside the Task's last step,
+ * so completing a request costs no done-callback round trip. */
+void pn_request_finish(RequestObject *r, PyObject *exc)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    WorkerObject *w = r->worker;
+    w->active--;
+    if (exc != NULL)
+        pn_report_error(w, "Exception in ASGI application", exc);
+    Py_CLEAR(r->task);
+    if (r->ws != NULL && !pn_ws_is_response(r)) {
+        pn_ws_finish(r, exc);
+        return;
+    }
+    if (r->conn != NULL && !r->complete) {
+        if (!r->started) {
+            /* Nothing was sent: the client gets a 500 and a closed
+             * connection (the request body may be half-read). */
+            /* (An app that saw http.disconnect may return without a word.) */
+            if (exc == NULL && !r->disconnected)
+                pn_report_error(w, "ASGI callable returned without sending a response", NULL);
+            pn_request_reply(r, 500);
+        } else {
+            /* The response started but did not finish: the client must not
+             * mistake a truncated body for a complete one. */
+            if (exc == NULL)
+                pn_report_error(w, "ASGI callable returned without completing the response", NULL);
+            pn_conn_close(r->conn);
+            request_detach(r, 0);
+        }
+    }
+}
+
+/* ---- Request type --------------------------------------------------------- */
+
+static int request_traverse(RequestObject *r, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(r));
+    Py_VISIT(r->worker);
+    Py_VISIT(r->task);
+    Py_VISIT(r->recv_future);
+    Py_VISIT(r->send_future);
+    if (r->ws != NULL)
+        return pn_ws_traverse(r->ws, visit, arg);
+    return 0;
+}
+
+static int request_clear(RequestObject *r)
+{
+    Py_CLEAR(r->task);
+    Py_CLEAR(r->recv_future);
+    Py_CLEAR(r->send_future);
+    Py_CLEAR(r->worker);
+    return 0;
+}
+
+static void request_dealloc(RequestObject *r)
+{
+    PyTypeObject *tp = Py_TYPE(r);
+    PyObject_GC_UnTrack(r);
+    request_clear(r);
+    pn_codec_end(r);
+    if (r->dec)
+        pn_decoder_free(r->dec);
+    pn_ws_state_free(r->ws);
+    r->ws = NULL;
+    pn_buf_free(&r->dbuf);
+    pn_buf_free(&r->head);
+    pn_buf_free(&r->logline);
+    tp->tp_free((PyObject *)r);
+    Py_DECREF(tp);
+}
+
+/* receive/send handed to the app are built from these directly (cheaper
+ * than an attribute lookup that creates a bound method). */
+static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARGS,
+                                          "ASGI receive()"};
+static PyMethodDef request_send_def = {"send", request_send, METH_O, "ASGI send(message)"};
+
+static PyMethodDef request_methods[] = {
+    {"receive", request_receive, METH_NOARGS, "ASGI receive()"},
+    {"send", request_send, METH_O, "ASGI send(message)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot request_slots[] = {
+    {Py_tp_dealloc, request_dealloc},
+    {Py_tp_traverse, request_traverse},
+    {Py_tp_clear, request_clear},
+    {Py_tp_methods, request_methods},
+    {Py_tp_doc, "One HTTP request cycle: owns receive() and send()."},
+    {0, NULL},
+};
+
+PyType_Spec pn_request_spec = {
+    .name = "pounce._pounce.Request",
+    .basicsize = sizeof(RequestObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = request_slots,
+};
+
+/* ---- creation ---------------------------------------------------------------- */
+
+RequestObject *pn_request_new(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
+                              struct pn_ws_state *ws)
+{
+    pn_modstate *st = worker_state(w);
+    RequestObject *r = PyObject_GC_New(RequestObject, st->request_type);
+    if (r == NULL) {
+        pn_ws_state_free(ws);
+        return NULL;
+    }
+    memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
+    r->ws = ws;
+    r->worker = (WorkerObject *)Py_NewRef(w);
+    r->conn = c;
+    r->version_minor = req->version_minor;
+    r->head_request = (req->flags & PN_REQ_HEAD) != 0;
+    r->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
+    r->resp.status = 0;
+    /* Negotiate now, while the header slices are valid. */
+    r->codec = r->head_request ? PN_CODEC_IDENTITY : pn_codec_negotiate(w, req);
+    r->t0_ns = 0;
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        r->t0_ns = now_ns();
+        r->log_method_len = req->method_len;
+        pn_buf_append(&r->logline, req->method, req->method_len);
+        pn_buf_append(&r->logline, req->target, req->target_len);
+    }
+    PyObject_GC_Track(r);
+    r->dec = pn_codec_request_decoder(w, req);
+    return r;
+}
+
+PyObject *pn_request_receive_method(RequestObject *r)
+{
+    return PyCFunction_New(&request_receive_def, (PyObject *)r);
+}
+
+PyObject *pn_request_send_method(RequestObject *r)
+{
+    return PyCFunction_New(&request_send_def, (PyObject *)r);
+}
