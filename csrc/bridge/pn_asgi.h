@@ -52,15 +52,32 @@
 /* ---- objects ---------------------------------------------------------- */
 
 typedef struct WorkerObject WorkerObject;
-struct pn_ws_state;
+typedef struct RequestObject RequestObject;
 
-/* One request cycle: the object whose receive/send the app gets. */
-typedef struct RequestObject {
-    PyObject_HEAD WorkerObject *worker; /* strong */
-    pn_conn *conn;                      /* runtime's; NULL once detached or closed */
-    PyObject *task;                     /* strong; cleared when the task is done */
-    PyObject *recv_future;              /* strong or NULL: receive() waiting */
-    PyObject *send_future;              /* strong or NULL: send() waiting for drain */
+/* What differs between the two objects that carry an ASGI cycle: the HTTP
+ * request (pn_http.c) and the WebSocket session (pn_websocket.c), which
+ * starts as the upgrade request and, when the app denies the handshake,
+ * is answered as one. */
+typedef struct pn_request_kind {
+    PyMethodDef *receive, *send; /* what the app is given, bound to the object */
+    /* The app's coroutine ended (exc: what it raised, borrowed, or NULL),
+     * after AppRun has accounted for it: settle the connection. */
+    void (*finish)(RequestObject *r, PyObject *exc);
+    /* The connection went away (r->conn is already NULL): wake the app. */
+    void (*closed)(RequestObject *r);
+} pn_request_kind;
+
+/* One request cycle: the object whose receive/send the app gets.  While it
+ * is attached, its connection holds a strong reference to it (conn->udata)
+ * and conn is the runtime's; both go when the response completes or the
+ * connection closes. */
+struct RequestObject {
+    PyObject_HEAD const pn_request_kind *kind;
+    WorkerObject *worker;  /* strong */
+    pn_conn *conn;         /* runtime's; NULL once detached or closed */
+    PyObject *task;        /* strong; cleared when the task is done */
+    PyObject *recv_future; /* strong or NULL: receive() waiting */
+    PyObject *send_future; /* strong or NULL: send() waiting for drain */
     pn_http1_response resp;
     pn_buf head;    /* serialised head until the first body goes out */
     pn_buf logline; /* "METHOD" + target, for the access log */
@@ -82,10 +99,9 @@ typedef struct RequestObject {
     int64_t declared_len;     /* the app's Content-Length, or PN_SIZE_UNKNOWN */
     pn_encoder *enc;          /* taken from the worker's pool; put back once */
     pn_buf zbuf;              /* compressed output of the current piece */
-    struct pn_ws_state *ws;   /* WebSocket scope: its state (pn_websocket.c); NULL for http */
     pn_decoder *dec;          /* --decompress-requests: decodes the request body */
     pn_buf dbuf;              /* decoded output of the current piece */
-} RequestObject;
+};
 
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */
 struct WorkerObject {
@@ -205,6 +221,27 @@ static inline PyObject *runtime_error(const char *fmt, PyObject *arg)
     return NULL;
 }
 
+/* A new message {"type": type, k1: v1, k2: v2}; k1 and k2 may be NULL to
+ * leave them out.  The values are borrowed.  NULL with an exception. */
+static inline PyObject *msg_new(pn_modstate *st, PyObject *type, PyObject *k1, PyObject *v1,
+                                PyObject *k2, PyObject *v2)
+{
+    PyObject *m = PyDict_New();
+    if (m == NULL || PyDict_SetItem(m, PN_ID(st, type), type) < 0 ||
+        (k1 && PyDict_SetItem(m, k1, v1) < 0) || (k2 && PyDict_SetItem(m, k2, v2) < 0)) {
+        Py_XDECREF(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Is a message's type (a str) the interned `id`?  Identity first: apps
+ * that spell the type as a literal pass the interned object itself. */
+static inline int msg_type_is(PyObject *type, PyObject *id)
+{
+    return type == id || PyUnicode_Compare(type, id) == 0;
+}
+
 static inline uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -220,26 +257,37 @@ PyObject *pn_ready_new(pn_modstate *st, PyObject *value);
 /* Resolve the future in *slot with value (borrowed) unless it is already
  * done (e.g. cancelled by the app); *slot is cleared either way. */
 void pn_future_resolve(pn_modstate *st, PyObject **slot, PyObject *value);
-/* Run the app for r, which is attached to its connection: call it with
- * (scope, receive, send) and start the asyncio Task that drives its
- * coroutine, eagerly on 3.12+.  Steals r, scope, receive and send.  Errors
- * are the app's: reported, and answered with a 500 when nothing was sent. */
-void pn_apprun_start(RequestObject *r, PyObject *scope, PyObject *receive, PyObject *send);
+/* Run the app for r (a new request or WebSocket session, stolen) with
+ * scope (stolen; NULL after a failure, with an exception): attach r to its
+ * connection, call the app with (scope, receive, send) and start the
+ * asyncio Task that drives its coroutine, eagerly on 3.12+.  The app's
+ * errors are its own: reported, and answered with a 500 when nothing was
+ * sent; returns 0.  -1 when r could not be started at all (the runtime
+ * answers 500). */
+int pn_apprun_start(RequestObject *r, PyObject *scope);
 extern PyType_Spec pn_ready_spec, pn_apprun_spec;
 
 /* ---- pn_http.c ----------------------------------------------------------- */
 
-/* A new request object for a request head on c (slices valid during the
- * call); ws is its WebSocket state (stolen) or NULL.  NULL with an
- * exception. */
-RequestObject *pn_request_new(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
-                              struct pn_ws_state *ws);
-/* receive() and send() as the app gets them, bound to r. */
-PyObject *pn_request_receive_method(RequestObject *r);
-PyObject *pn_request_send_method(RequestObject *r);
-/* The next receive() message if one is ready: a new dict; NULL without an
- * exception when the app must wait; NULL with one on error. */
-PyObject *pn_request_try_receive(RequestObject *r);
+/* An HTTP request for a head on c (slices valid during the call): create
+ * its object and run the app.  0, or -1 (the runtime answers 500). */
+int pn_request_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req);
+/* The request part of a new object of `type` (a Request or a WebSocket):
+ * allocated and zeroed, set up for req on c, not yet tracked by the GC.
+ * NULL with an exception. */
+RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
+                              pn_conn *c, const pn_http1_request *req);
+/* The Request type's slots, which a WebSocket session's call for its request part. */
+int pn_request_traverse(RequestObject *r, visitproc visit, void *arg);
+int pn_request_clear(RequestObject *r);
+void pn_request_release(RequestObject *r);
+/* HTTP receive(): a completed awaitable or a Future, NULL on error. */
+PyObject *pn_request_receive(RequestObject *r);
+/* Before a receive(): forget a waiting receive() the app cancelled
+ * (Starlette's is_disconnected() does that); refuse a live one.  0 / -1. */
+int pn_request_forget_receive(RequestObject *r);
+/* Body bytes came (runtime on_body) while receive() waits. */
+void pn_request_body_ready(RequestObject *r);
 /* http.response.start / http.response.body for r: 0 / -1 with an exception,
  * and the awaitable send() returns or NULL. */
 int pn_request_start(RequestObject *r, PyObject *msg);
@@ -253,9 +301,10 @@ void pn_request_reply(RequestObject *r, int status);
 /* Append r's access-log line (when the access log is on). */
 void pn_request_log(RequestObject *r);
 /* The cycle is over: a pending receive() gets http.disconnect, a pending
- * send() returns. */
+ * send() returns.  The HTTP request's `closed`. */
 void pn_request_wake_waiters(RequestObject *r);
-/* The app's coroutine ended: exc is what it raised (borrowed) or NULL. */
+/* The HTTP request's `finish`: answer 500 if nothing was sent, close if the
+ * response is incomplete. */
 void pn_request_finish(RequestObject *r, PyObject *exc);
 extern PyType_Spec pn_request_spec;
 
@@ -301,21 +350,15 @@ int pn_scope_init(pn_modstate *st);
 
 /* ---- pn_websocket.c ------------------------------------------------------- */
 
-/* A request carrying an Upgrade: try it as a WebSocket handshake.  Returns
- * 1 (WebSocket: *out set), 0 (not WebSocket: plain HTTP), or -1 (bad
- * handshake: answered, and the connection closes). */
-int pn_ws_check_upgrade(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
-                        struct pn_ws_state **out);
-/* The app denied the handshake with an HTTP response: r is an HTTP request
- * from then on. */
-int pn_ws_is_response(const RequestObject *r);
-PyObject *pn_ws_receive(RequestObject *r);
-PyObject *pn_ws_send(RequestObject *r, PyObject *msg);
-void pn_ws_finish(RequestObject *r, PyObject *exc);
-void pn_ws_closed(RequestObject *r);
+/* A request carrying an Upgrade: if it is a WebSocket handshake, create
+ * the session and run the app (0, or -1: the runtime answers 500); a bad
+ * one is answered and its connection closes (0).  PN_WS_NOT_WEBSOCKET: an
+ * ordinary HTTP request after all. */
+enum { PN_WS_NOT_WEBSOCKET = 1 };
+int pn_ws_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req);
+/* The runtime's PN_WS_EV_* for an upgraded connection. */
 void pn_ws_on_event(pn_conn *c, int event);
-void pn_ws_state_free(struct pn_ws_state *ws);
-int pn_ws_traverse(struct pn_ws_state *ws, visitproc visit, void *arg);
+extern PyType_Spec pn_websocket_spec;
 
 /* ---- pn_worker_type.c ------------------------------------------------------ */
 

@@ -183,6 +183,30 @@ typedef struct {
     RequestObject *req;           /* strong until the coroutine ends */
 } AppRunObject;
 
+/* Account once for the end of r's run (the worker's `active` count).
+ * Returns 1 the first time, 0 after. */
+static int run_ended(RequestObject *r)
+{
+    if (r->finished)
+        return 0;
+    r->finished = 1;
+    r->worker->active--;
+    return 1;
+}
+
+/* The app's coroutine ended: exc is the exception it raised (borrowed) or
+ * NULL when it returned.  Runs synchronously inside the Task's last step,
+ * so completing a request costs no done-callback round trip. */
+static void run_finish(RequestObject *r, PyObject *exc)
+{
+    if (!run_ended(r))
+        return;
+    if (exc != NULL)
+        pn_report_error(r->worker, "Exception in ASGI application", exc);
+    Py_CLEAR(r->task);
+    r->kind->finish(r, exc);
+}
+
 static int apprun_traverse(AppRunObject *a, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(a));
@@ -202,11 +226,9 @@ static void apprun_dealloc(AppRunObject *a)
 {
     PyTypeObject *tp = Py_TYPE(a);
     PyObject_GC_UnTrack(a);
-    if (a->req && !a->req->finished) {
-        /* Dropped without finishing (loop closed under it): only account. */
-        a->req->finished = 1;
-        a->req->worker->active--;
-    }
+    /* Dropped without finishing (loop closed under it): only account. */
+    if (a->req)
+        run_ended(a->req);
     apprun_clear(a);
     tp->tp_free((PyObject *)a);
     Py_DECREF(tp);
@@ -225,7 +247,7 @@ static PySendResult apprun_ended_with_error(AppRunObject *a, PyObject **result)
                     !PyErr_GivenExceptionMatches(exc, PyExc_Exception) && !escape;
     if (r) {
         /* A cancelled request (shutdown) is not an application error. */
-        pn_request_finish(r, cancelled ? NULL : exc);
+        run_finish(r, cancelled ? NULL : exc);
         Py_DECREF(r);
     }
     if (escape || cancelled) {
@@ -247,7 +269,7 @@ static PySendResult apprun_handle(AppRunObject *a, PySendResult rc, PyObject **r
         RequestObject *r = a->req;
         a->req = NULL;
         if (r) {
-            pn_request_finish(r, NULL);
+            run_finish(r, NULL);
             Py_DECREF(r);
         }
         return rc;
@@ -344,7 +366,7 @@ static PyObject *apprun_close(PyObject *self, PyObject *unused)
     if (a->req) {
         RequestObject *r = a->req;
         a->req = NULL;
-        pn_request_finish(r, NULL);
+        run_finish(r, NULL);
         Py_DECREF(r);
     }
     return res;
@@ -393,10 +415,22 @@ PyType_Spec pn_apprun_spec = {
 
 /* ---- starting the app ------------------------------------------------------ */
 
-void pn_apprun_start(RequestObject *r, PyObject *scope, PyObject *receive, PyObject *send)
+int pn_apprun_start(RequestObject *r, PyObject *scope)
 {
     WorkerObject *w = r->worker;
     pn_modstate *st = worker_state(w);
+    PyObject *receive = scope ? PyCFunction_New(r->kind->receive, (PyObject *)r) : NULL;
+    PyObject *send = receive ? PyCFunction_New(r->kind->send, (PyObject *)r) : NULL;
+    if (send == NULL) {
+        PyErr_WriteUnraisable((PyObject *)w);
+        Py_XDECREF(scope);
+        Py_XDECREF(receive);
+        r->conn = NULL;
+        Py_DECREF(r);
+        return -1;
+    }
+    /* The connection holds a reference to its current request. */
+    r->conn->udata = Py_NewRef(r);
     w->active++;
     w->served++;
     PyObject *coro = PyObject_CallFunctionObjArgs(w->app, scope, receive, send, NULL);
@@ -431,7 +465,7 @@ void pn_apprun_start(RequestObject *r, PyObject *scope, PyObject *receive, PyObj
         Py_XSETREF(w->pending_exc, exc);
         if (r->finished) {
             Py_DECREF(r);
-            return;
+            return 0;
         }
         PyErr_SetString(PyExc_RuntimeError, "the application raised SystemExit");
     }
@@ -440,11 +474,11 @@ void pn_apprun_start(RequestObject *r, PyObject *scope, PyObject *receive, PyObj
     /* With eager start the whole handler may already have run (and the
      * request finished) inside the Task constructor. */
     if (!r->finished)
-        r->task = task; /* owned; cleared by pn_request_finish */
+        r->task = task; /* owned; cleared by run_finish */
     else
         Py_DECREF(task);
     Py_DECREF(r);
-    return;
+    return 0;
 
 app_failed : {
     PyObject *exc = fetch_exception();
@@ -452,11 +486,9 @@ app_failed : {
     Py_XDECREF(exc);
 }
     /* Treat it as a task that failed before responding. */
-    if (!r->finished) {
-        r->finished = 1;
-        w->active--;
-    }
+    run_ended(r);
     if (r->conn)
         pn_request_reply(r, 500);
     Py_DECREF(r);
+    return 0;
 }

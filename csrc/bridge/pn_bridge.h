@@ -54,6 +54,21 @@
     /* WebSocket scope and messages */                                                             \
     X(websocket, "websocket")                                                                      \
     X(ws, "ws")                                                                                    \
+    X(subprotocols, "subprotocols")                                                                \
+    X(websocket_http_response, "websocket.http.response")                                          \
+    X(websocket_connect, "websocket.connect")                                                      \
+    X(websocket_receive, "websocket.receive")                                                      \
+    X(websocket_disconnect, "websocket.disconnect")                                                \
+    X(websocket_accept, "websocket.accept")                                                        \
+    X(websocket_send, "websocket.send")                                                            \
+    X(websocket_close, "websocket.close")                                                          \
+    X(websocket_http_response_start, "websocket.http.response.start")                              \
+    X(websocket_http_response_body, "websocket.http.response.body")                                \
+    X(bytes, "bytes")                                                                              \
+    X(text, "text")                                                                                \
+    X(code, "code")                                                                                \
+    X(reason, "reason")                                                                            \
+    X(subprotocol, "subprotocol")                                                                  \
     X(empty, "")                                                                                   \
     /* request methods, one run */                                                                 \
     X(GET, "GET")                                                                                  \
@@ -82,15 +97,16 @@ enum {
  * module_exec (pn_module.c) and the init functions it calls, visited and
  * released through PN_MODSTATE_REFS and the two arrays. */
 typedef struct pn_modstate {
-    PyTypeObject *config_type;  /* pounce.Config (pn_config_type.c) */
-    PyTypeObject *worker_type;  /* _pounce.Worker (pn_worker_type.c) */
-    PyTypeObject *request_type; /* one HTTP request cycle (pn_http.c) */
-    PyTypeObject *ready_type;   /* completed awaitable (pn_awaitable.c) */
-    PyTypeObject *apprun_type;  /* the app's coroutine as its Task drives it (pn_awaitable.c) */
-    PyObject *asyncio_task;     /* asyncio.Task */
-    PyObject *eager_kwargs;     /* {"eager_start": True} on 3.12+, else NULL */
-    PyObject *empty_bytes;      /* b"" */
-    PyObject *asgi_dict;        /* {"version": "3.0", "spec_version": "2.4"} */
+    PyTypeObject *config_type;    /* pounce.Config (pn_config_type.c) */
+    PyTypeObject *worker_type;    /* _pounce.Worker (pn_worker_type.c) */
+    PyTypeObject *request_type;   /* one HTTP request cycle (pn_http.c) */
+    PyTypeObject *websocket_type; /* one WebSocket session (pn_websocket.c) */
+    PyTypeObject *ready_type;     /* completed awaitable (pn_awaitable.c) */
+    PyTypeObject *apprun_type;    /* the app's coroutine as its Task drives it (pn_awaitable.c) */
+    PyObject *asyncio_task;       /* asyncio.Task */
+    PyObject *eager_kwargs;       /* {"eager_start": True} on 3.12+, else NULL */
+    PyObject *empty_bytes;        /* b"" */
+    PyObject *asgi_dict;          /* {"version": "3.0", "spec_version": "2.4"} */
     /* A completed awaitable whose result is None; immutable, so shared by
      * every thread. */
     PyObject *ready_none;
@@ -105,6 +121,7 @@ typedef struct pn_modstate {
     X(config_type)                                                                                 \
     X(worker_type)                                                                                 \
     X(request_type)                                                                                \
+    X(websocket_type)                                                                              \
     X(ready_type)                                                                                  \
     X(apprun_type)                                                                                 \
     X(asyncio_task)                                                                                \
@@ -128,8 +145,8 @@ int pn_config_type_init(PyObject *module, pn_modstate *st);
 const pn_config *pn_config_struct(pn_modstate *st, PyObject *obj);
 int pn_config_traverse(pn_modstate *st, visitproc visit, void *arg);
 
-/* pn_worker_type.c: create the ASGI side's types (Worker, Request, Ready,
- * AppRun) and the objects they share.  0 / -1 with an exception. */
+/* pn_worker_type.c: create the ASGI side's types (Worker, Request,
+ * WebSocket, Ready, AppRun) and the objects they share.  0 / -1 with an exception. */
 int pn_asgi_init(PyObject *module, pn_modstate *st);
 
 #endif

@@ -43,7 +43,7 @@ static void request_body_failed(RequestObject *r)
 
 /* Build the next receive() message.  Returns a new dict, or NULL with no
  * exception when the app must wait, or NULL with an exception. */
-PyObject *pn_request_try_receive(RequestObject *r)
+static PyObject *request_try_receive(RequestObject *r)
 {
     pn_modstate *st = worker_state(r->worker);
     if (r->disconnected || r->conn == NULL || r->complete)
@@ -85,54 +85,36 @@ PyObject *pn_request_try_receive(RequestObject *r)
         return NULL;
     if (!more)
         r->body_done = 1;
-    PyObject *msg = PyDict_New();
-    if (msg == NULL || PyDict_SetItem(msg, PN_ID(st, type), PN_ID(st, http_request)) < 0 ||
-        PyDict_SetItem(msg, PN_ID(st, body), body) < 0 ||
-        PyDict_SetItem(msg, PN_ID(st, more_body), more ? Py_True : Py_False) < 0) {
-        Py_XDECREF(msg);
-        Py_DECREF(body);
-        return NULL;
-    }
+    PyObject *msg = msg_new(st, PN_ID(st, http_request), PN_ID(st, body), body,
+                            PN_ID(st, more_body), more ? Py_True : Py_False);
     Py_DECREF(body);
     return msg;
 }
 
-static PyObject *request_receive(PyObject *op, PyObject *unused)
+int pn_request_forget_receive(RequestObject *r)
 {
-    (void)unused;
-    RequestObject *r = (RequestObject *)op;
+    if (r->recv_future == NULL)
+        return 0;
+    PyObject *done =
+        PyObject_CallMethodNoArgs(r->recv_future, PN_ID(worker_state(r->worker), done));
+    if (done == NULL)
+        return -1;
+    int is_done = done == Py_True;
+    Py_DECREF(done);
+    if (!is_done) {
+        runtime_error("receive() called while another receive() is still waiting", NULL);
+        return -1;
+    }
+    Py_CLEAR(r->recv_future);
+    return 0;
+}
+
+PyObject *pn_request_receive(RequestObject *r)
+{
     pn_modstate *st = worker_state(r->worker);
-    if (r->ws != NULL && !pn_ws_is_response(r)) {
-        if (r->recv_future != NULL) {
-            PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
-            int is_done = done == Py_True;
-            Py_XDECREF(done);
-            if (done == NULL)
-                return NULL;
-            if (!is_done)
-                return runtime_error("receive() called while another receive() is still waiting",
-                                     NULL);
-            Py_CLEAR(r->recv_future);
-        }
-        return pn_ws_receive(r);
-    }
-    if (r->recv_future != NULL) {
-        /* A receive() whose await was cancelled (Starlette's
-         * is_disconnected() does exactly that) leaves a done future
-         * behind: forget it.  A live one means two concurrent receives. */
-        PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
-        if (done == NULL)
-            return NULL;
-        int is_done = done == Py_True;
-        Py_DECREF(done);
-        if (!is_done) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "receive() called while another receive() is still waiting");
-            return NULL;
-        }
-        Py_CLEAR(r->recv_future);
-    }
-    PyObject *msg = pn_request_try_receive(r);
+    if (pn_request_forget_receive(r) < 0)
+        return NULL;
+    PyObject *msg = request_try_receive(r);
     if (msg != NULL)
         return pn_ready_new(st, msg);
     if (PyErr_Occurred())
@@ -146,6 +128,44 @@ static PyObject *request_receive(PyObject *op, PyObject *unused)
     else if (r->conn)
         pn_conn_watch_close(r->conn); /* only http.disconnect can follow */
     return fut;
+}
+
+static PyObject *request_receive(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    return pn_request_receive((RequestObject *)op);
+}
+
+void pn_request_body_ready(RequestObject *r)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (r->recv_future == NULL)
+        return;
+    Py_INCREF(r);
+    pn_conn_set_stall_timer(r->conn, 0);
+    /* If the app cancelled its receive(), leave the body where it is for
+     * the next receive() instead of handing it to a dead future. */
+    PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
+    if (done != Py_False) {
+        if (done == NULL)
+            PyErr_WriteUnraisable(r->recv_future);
+        Py_XDECREF(done);
+        Py_CLEAR(r->recv_future);
+        Py_DECREF(r);
+        return;
+    }
+    Py_DECREF(done);
+    PyObject *msg = request_try_receive(r);
+    if (msg != NULL) {
+        pn_future_resolve(st, &r->recv_future, msg);
+        Py_DECREF(msg);
+    } else if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)r);
+    } else if (r->conn) {
+        /* Spurious wakeup: keep waiting. */
+        r->conn->body_wanted = 1;
+    }
+    Py_DECREF(r);
 }
 
 /* ---- send ----------------------------------------------------------------- */
@@ -593,8 +613,6 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
 static PyObject *request_send(PyObject *op, PyObject *msg)
 {
     RequestObject *r = (RequestObject *)op;
-    if (r->ws != NULL)
-        return pn_ws_send(r, msg);
     pn_modstate *st = worker_state(r->worker);
     PyObject *type = NULL;
     int rc = msg_get(msg, PN_ID(st, type), &type);
@@ -605,14 +623,12 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     PyObject *result = NULL;
     if (!PyUnicode_Check(type)) {
         PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
-    } else if (type == PN_ID(st, http_response_body) ||
-               PyUnicode_Compare(type, PN_ID(st, http_response_body)) == 0) {
+    } else if (msg_type_is(type, PN_ID(st, http_response_body))) {
         result = pn_request_send_body(r, msg);
-    } else if (type == PN_ID(st, http_response_start) ||
-               PyUnicode_Compare(type, PN_ID(st, http_response_start)) == 0) {
+    } else if (msg_type_is(type, PN_ID(st, http_response_start))) {
         if (pn_request_start(r, msg) == 0)
             result = Py_NewRef(st->ready_none);
-    } else if (PyUnicode_Compare(type, PN_ID(st, http_response_pathsend)) == 0) {
+    } else if (msg_type_is(type, PN_ID(st, http_response_pathsend))) {
         result = request_send_pathsend(r, msg);
     } else if (!PyErr_Occurred()) {
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
@@ -623,23 +639,9 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
 
 /* ---- task completion ---------------------------------------------------- */
 
-/* The app's coroutine ended: exc is the exception it raised (borrowed) or
- * NULL when it returned.  Runs synchronously inside the Task's last step,
- * so completing a request costs no done-callback round trip. */
 void pn_request_finish(RequestObject *r, PyObject *exc)
 {
-    if (r->finished)
-        return;
-    r->finished = 1;
     WorkerObject *w = r->worker;
-    w->active--;
-    if (exc != NULL)
-        pn_report_error(w, "Exception in ASGI application", exc);
-    Py_CLEAR(r->task);
-    if (r->ws != NULL && !pn_ws_is_response(r)) {
-        pn_ws_finish(r, exc);
-        return;
-    }
     if (r->conn != NULL && !r->complete) {
         if (!r->started) {
             /* Nothing was sent: the client gets a 500 and a closed
@@ -661,19 +663,17 @@ void pn_request_finish(RequestObject *r, PyObject *exc)
 
 /* ---- Request type --------------------------------------------------------- */
 
-static int request_traverse(RequestObject *r, visitproc visit, void *arg)
+int pn_request_traverse(RequestObject *r, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(r));
     Py_VISIT(r->worker);
     Py_VISIT(r->task);
     Py_VISIT(r->recv_future);
     Py_VISIT(r->send_future);
-    if (r->ws != NULL)
-        return pn_ws_traverse(r->ws, visit, arg);
     return 0;
 }
 
-static int request_clear(RequestObject *r)
+int pn_request_clear(RequestObject *r)
 {
     Py_CLEAR(r->task);
     Py_CLEAR(r->recv_future);
@@ -682,19 +682,22 @@ static int request_clear(RequestObject *r)
     return 0;
 }
 
+void pn_request_release(RequestObject *r)
+{
+    pn_codec_end(r);
+    if (r->dec)
+        pn_decoder_free(r->dec);
+    pn_buf_free(&r->dbuf);
+    pn_buf_free(&r->head);
+    pn_buf_free(&r->logline);
+}
+
 static void request_dealloc(RequestObject *r)
 {
     PyTypeObject *tp = Py_TYPE(r);
     PyObject_GC_UnTrack(r);
-    request_clear(r);
-    pn_codec_end(r);
-    if (r->dec)
-        pn_decoder_free(r->dec);
-    pn_ws_state_free(r->ws);
-    r->ws = NULL;
-    pn_buf_free(&r->dbuf);
-    pn_buf_free(&r->head);
-    pn_buf_free(&r->logline);
+    pn_request_clear(r);
+    pn_request_release(r);
     tp->tp_free((PyObject *)r);
     Py_DECREF(tp);
 }
@@ -705,6 +708,13 @@ static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARG
                                           "ASGI receive()"};
 static PyMethodDef request_send_def = {"send", request_send, METH_O, "ASGI send(message)"};
 
+static const pn_request_kind http_kind = {
+    .receive = &request_receive_def,
+    .send = &request_send_def,
+    .finish = pn_request_finish,
+    .closed = pn_request_wake_waiters,
+};
+
 static PyMethodDef request_methods[] = {
     {"receive", request_receive, METH_NOARGS, "ASGI receive()"},
     {"send", request_send, METH_O, "ASGI send(message)"},
@@ -713,8 +723,8 @@ static PyMethodDef request_methods[] = {
 
 static PyType_Slot request_slots[] = {
     {Py_tp_dealloc, request_dealloc},
-    {Py_tp_traverse, request_traverse},
-    {Py_tp_clear, request_clear},
+    {Py_tp_traverse, pn_request_traverse},
+    {Py_tp_clear, pn_request_clear},
     {Py_tp_methods, request_methods},
     {Py_tp_doc, "One HTTP request cycle: owns receive() and send()."},
     {0, NULL},
@@ -730,17 +740,14 @@ PyType_Spec pn_request_spec = {
 
 /* ---- creation ---------------------------------------------------------------- */
 
-RequestObject *pn_request_new(WorkerObject *w, pn_conn *c, const pn_http1_request *req,
-                              struct pn_ws_state *ws)
+RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
+                              pn_conn *c, const pn_http1_request *req)
 {
-    pn_modstate *st = worker_state(w);
-    RequestObject *r = PyObject_GC_New(RequestObject, st->request_type);
-    if (r == NULL) {
-        pn_ws_state_free(ws);
+    RequestObject *r = PyObject_GC_New(RequestObject, type);
+    if (r == NULL)
         return NULL;
-    }
-    memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
-    r->ws = ws;
+    memset((char *)r + sizeof(PyObject), 0, (size_t)type->tp_basicsize - sizeof(PyObject));
+    r->kind = kind;
     r->worker = (WorkerObject *)Py_NewRef(w);
     r->conn = c;
     r->version_minor = req->version_minor;
@@ -756,17 +763,17 @@ RequestObject *pn_request_new(WorkerObject *w, pn_conn *c, const pn_http1_reques
         pn_buf_append(&r->logline, req->method, req->method_len);
         pn_buf_append(&r->logline, req->target, req->target_len);
     }
-    PyObject_GC_Track(r);
     r->dec = pn_codec_request_decoder(w, req);
     return r;
 }
 
-PyObject *pn_request_receive_method(RequestObject *r)
+int pn_request_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
 {
-    return PyCFunction_New(&request_receive_def, (PyObject *)r);
-}
-
-PyObject *pn_request_send_method(RequestObject *r)
-{
-    return PyCFunction_New(&request_send_def, (PyObject *)r);
+    RequestObject *r = pn_request_new(w, worker_state(w)->request_type, &http_kind, c, req);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)w);
+        return -1;
+    }
+    PyObject_GC_Track(r);
+    return pn_apprun_start(r, pn_scope_http(w, c, req, r->dec != NULL));
 }

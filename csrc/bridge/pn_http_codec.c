@@ -36,7 +36,7 @@ void pn_codec_decide(RequestObject *r, int status, PyObject **pairs, Py_ssize_t 
         const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
         size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
         pn_compress_resp_header(&info, n, nl, v, vl);
-        if (nl == 4 && strncasecmp(n, "vary", 4) == 0 && pn_vary_has_accept_encoding(v, vl))
+        if (PN_NAME_IS(n, nl, "vary") && pn_vary_has_accept_encoding(v, vl))
             r->vary_has_ae = 1;
     }
     r->declared_len = info.body_size;
@@ -59,8 +59,8 @@ int pn_codec_begin(RequestObject *r, size_t first_len, int more)
         r->codec = PN_CODEC_IDENTITY;
         return 0;
     }
-    if (!r->vary_has_ae &&
-        pn_http1_resp_header(&r->head, &r->resp, "Vary", 4, "Accept-Encoding", 15) != PN_WRITE_OK)
+    if (!r->vary_has_ae && pn_http1_resp_header(&r->head, &r->resp, PN_STRLIT("Vary"),
+                                                PN_STRLIT("Accept-Encoding")) != PN_WRITE_OK)
         return -1;
     if (r->codec == PN_CODEC_IDENTITY)
         return 0;
@@ -74,8 +74,8 @@ int pn_codec_begin(RequestObject *r, size_t first_len, int more)
         return 0;
     }
     const char *name = pn_codec_name((pn_codec)r->codec);
-    if (pn_http1_resp_header(&r->head, &r->resp, "Content-Encoding", 16, name, strlen(name)) !=
-        PN_WRITE_OK)
+    if (pn_http1_resp_header(&r->head, &r->resp, PN_STRLIT("Content-Encoding"), name,
+                             strlen(name)) != PN_WRITE_OK)
         return -1;
     return 0;
 }
@@ -86,7 +86,7 @@ int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final)
 {
     pn_buf_clear(&r->zbuf);
     int rc;
-    if (r->worker->release_gil && len >= 16384) {
+    if (r->worker->release_gil && len >= PN_GIL_RELEASE_MIN) {
         Py_BEGIN_ALLOW_THREADS rc =
             pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
         Py_END_ALLOW_THREADS
@@ -108,12 +108,11 @@ void pn_codec_end(RequestObject *r)
 /* One app header of a response that is re-encoded (r->codec set). */
 int pn_codec_header(RequestObject *r, const char *n, size_t nl, const char *v, size_t vl)
 {
-    if (nl == 14 && strncasecmp(n, "content-length", 14) == 0) {
+    if (PN_NAME_IS(n, nl, "content-length")) {
         /* The encoded body has another length: framing is ours. */
         return pn_http1_check_header(n, nl, v, vl);
     }
-    if (nl == 4 && strncasecmp(n, "etag", 4) == 0 &&
-        pn_http1_check_header(n, nl, v, vl) == PN_WRITE_OK) {
+    if (PN_NAME_IS(n, nl, "etag") && pn_http1_check_header(n, nl, v, vl) == PN_WRITE_OK) {
         /* RFC 9110 §8.8.3: other bytes, so a strong validator turns weak. */
         pn_buf weak = PN_BUF_INIT;
         int wrc = pn_etag_weaken(v, vl, &weak) == 0
@@ -136,7 +135,7 @@ int pn_codec_negotiate(WorkerObject *w, const pn_http1_request *req)
     pn_accept_encoding_init(&ae);
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (h->name_len == 15 && strncasecmp(h->name, "accept-encoding", 15) == 0)
+        if (PN_NAME_IS(h->name, h->name_len, "accept-encoding"))
             pn_accept_encoding_feed(&ae, h->value, h->value_len);
     }
     if (ae.fields)
@@ -149,7 +148,7 @@ pn_decoder *pn_codec_request_decoder(WorkerObject *w, const pn_http1_request *re
     if (!w->cfg->decompress_requests || req->body_kind == PN_BODY_NONE)
         return NULL;
     /* One known coding only; anything else goes to the app unchanged. */
-    const pn_http1_header *ce = pn_http1_find_header(req, "content-encoding", 16);
+    const pn_http1_header *ce = pn_http1_find_header(req, PN_STRLIT("content-encoding"));
     int codec = ce ? pn_codec_from_token(ce->value, ce->value_len) : -1;
     pn_decoder *dec = NULL;
     if (codec > 0 && pn_codec_available((pn_codec)codec) &&

@@ -241,8 +241,8 @@ PyObject *pn_scope_http(WorkerObject *w, pn_conn *c, const pn_http1_request *req
         goto fail;
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (decoded && ((h->name_len == 16 && strncasecmp(h->name, "content-encoding", 16) == 0) ||
-                        (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0)))
+        if (decoded && (PN_NAME_IS(h->name, h->name_len, "content-encoding") ||
+                        PN_NAME_IS(h->name, h->name_len, "content-length")))
             continue;
         PyObject *name = header_name(st, h->name, h->name_len);
         PyObject *value =
@@ -283,7 +283,6 @@ fail:
     return NULL;
 }
 
-
 PyObject *pn_scope_websocket(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
 {
     /* Start from the HTTP scope (same keys, same rules), then adjust. */
@@ -307,13 +306,18 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_conn *c, const pn_http1_request
         }
         Py_DECREF(s);
     }
-    PyObject *ext =
-        Py_BuildValue("{s:{},s:O}", "websocket.http.response", "pounce.worker", w->worker_id);
-    if (PyDict_SetItemString(scope, "type", PN_ID(st, websocket)) < 0 ||
-        PyDict_SetItemString(scope, "scheme", PN_ID(st, ws)) < 0 ||
-        PyDict_SetItemString(scope, "subprotocols", subs) < 0 || ext == NULL ||
+    /* extensions: {"websocket.http.response": {}, "pounce.worker": id} */
+    PyObject *ext = PyDict_New();
+    PyObject *denial = ext ? PyDict_New() : NULL;
+    if (denial == NULL || PyDict_SetItem(ext, PN_ID(st, websocket_http_response), denial) < 0 ||
+        PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0)
+        Py_CLEAR(ext);
+    Py_XDECREF(denial);
+    if (PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, ws)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 || ext == NULL ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
-        PyDict_DelItemString(scope, "method") < 0) {
+        PyDict_DelItem(scope, PN_ID(st, method)) < 0) {
         Py_XDECREF(ext);
         Py_DECREF(subs);
         goto fail;

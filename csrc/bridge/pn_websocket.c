@@ -1,13 +1,22 @@
 /*
- * pn_websocket.c — the WebSocket half of the ASGI bridge.
+ * pn_websocket.c — the WebSocket session: one ASGI `websocket` cycle on an
+ * HTTP/1.1 connection that it takes over once the app accepts (RFC 6455).
+ * The protocol work is in the core (pn_ws.c framing, pn_ws_handshake.c,
+ * pn_ws_deflate.c, pn_utf8.c); this file turns it into the ASGI
+ * `websocket` messages and keeps the session's state.
  *
- * The protocol work is in
- * the core (pn_ws.c framing, pn_ws_handshake.c, pn_ws_deflate.c,
- * pn_utf8.c); this file turns it into the ASGI `websocket` scope and
- * messages.  Threads: everything here runs on the worker's own thread, like
- * the rest of the bridge.
+ * A session is its own object type, WebSocketObject.  It begins with the
+ * request part every cycle has (RequestObject, pn_http.c): the upgrade
+ * request, its access-log line, and the HTTP response machinery that
+ * answers a handshake the app denies (websocket.http.response.*, or a
+ * plain 403/500).  Everything after the handshake is here.
  *
- * Life of a WebSocket request:
+ * Owns: the session's parser, deflate context, buffers and receive queue.
+ * While the session is attached, its connection holds a strong reference to
+ * it (conn->udata), as for an HTTP request.  Threads: the worker's thread
+ * only (pn_asgi.h).
+ *
+ * Life of a session:
  *   CONNECTING    the upgrade request was valid; the app's Task runs
  *   CONNECT_SENT  receive() returned websocket.connect
  *   OPEN          the app sent websocket.accept: 101 out, the connection is
@@ -15,7 +24,8 @@
  *   CLOSING       we sent a close frame; waiting for the peer's (5 s)
  *   CLOSED        close handshake done, or the connection failed/dropped
  *   RESPONSE      the app denied the handshake with websocket.http.response.*
- *                 (an ordinary HTTP response from then on)
+ *                 (an ordinary HTTP response from then on: receive(), the
+ *                 end of the run and a disconnect are the request's)
  */
 #include "pn_asgi.h"
 #include "pn_log.h"
@@ -26,12 +36,15 @@
 
 enum { WS_CONNECTING, WS_CONNECT_SENT, WS_OPEN, WS_CLOSING, WS_CLOSED, WS_RESPONSE };
 
-#define WS_QUEUE_MAX 16            /* received messages held before we stop reading */
-#define WS_READ_LIMIT (256 * 1024) /* bytes buffered ahead of the parser */
-#define WS_CLOSE_WAIT_MS 5000      /* for the peer's close frame, after ours */
+#define WS_QUEUE_MAX 16                  /* received messages held before we stop reading */
+#define WS_QUEUE_BYTES ((size_t)1 << 20) /* ... or payload bytes held */
+#define WS_READ_LIMIT (256 * 1024)       /* bytes buffered ahead of the parser */
+#define WS_CLOSE_WAIT_MS 5000            /* for the peer's close frame, after ours */
+#define WS_BUF_KEEP 65536                /* a message buffer keeps at most this between messages */
 
-typedef struct pn_ws_state {
-    int state;
+typedef struct {
+    RequestObject http; /* the upgrade request; answers a denied handshake */
+    int state;          /* WS_* */
     pn_ws_handshake hs;
     pn_ws_parser parser;
     pn_ws_deflate deflate;
@@ -41,59 +54,31 @@ typedef struct pn_ws_state {
     Py_ssize_t qhead;       /* next index in queue */
     size_t queued_bytes;    /* payload bytes of the messages in queue */
     int peer_code;          /* the peer's close code (1005 if none, 1006 if it vanished) */
-    PyObject *peer_reason;  /* strong, str */
+    PyObject *peer_reason;  /* strong, str, or NULL */
     unsigned got_close : 1; /* the peer's close frame arrived */
     unsigned sent_close : 1;
     unsigned ping_out : 1; /* a ping is waiting for its pong */
     unsigned gone : 1;     /* websocket.disconnect was queued */
-} pn_ws_state;
+} WebSocketObject;
 
-int pn_ws_is_response(const RequestObject *r)
+static const pn_request_kind ws_kind;
+
+static pn_modstate *ws_state(WebSocketObject *ws)
 {
-    return r->ws->state == WS_RESPONSE;
+    return worker_state(ws->http.worker);
 }
 
-int pn_ws_traverse(pn_ws_state *ws, visitproc visit, void *arg)
-{
-    Py_VISIT(ws->queue);
-    Py_VISIT(ws->peer_reason);
-    return 0;
-}
+/* ---- messages to the app -------------------------------------------------- */
 
-void pn_ws_state_free(pn_ws_state *ws)
+/* Hand a message (stolen) to receive(): a waiting future gets it at once,
+ * otherwise it is queued; size is its payload, for the queue's limit.  A
+ * NULL message (it could not be built) is reported, not delivered. */
+static void ws_deliver(WebSocketObject *ws, PyObject *msg, size_t size)
 {
-    if (ws == NULL)
-        return;
-    pn_ws_deflate_free(&ws->deflate);
-    pn_buf_free(&ws->msg);
-    pn_buf_free(&ws->out);
-    Py_CLEAR(ws->queue);
-    Py_CLEAR(ws->peer_reason);
-    PyMem_Free(ws);
-}
-
-static PyObject *ws_msg2(const char *type, const char *k, PyObject *v /* stolen */)
-{
-    if (v == NULL)
-        return NULL;
-    PyObject *d = Py_BuildValue("{s:s,s:N}", "type", type, k, v);
-    return d;
-}
-
-/* Hand a message to receive(): a waiting future gets it at once, otherwise
- * it is queued.  Steals msg. */
-static void ws_deliver_sized(RequestObject *r, PyObject *msg, size_t size);
-static void ws_deliver(RequestObject *r, PyObject *msg)
-{
-    ws_deliver_sized(r, msg, 0);
-}
-
-static void ws_deliver_sized(RequestObject *r, PyObject *msg, size_t size)
-{
-    pn_modstate *st = worker_state(r->worker);
-    pn_ws_state *ws = r->ws;
+    RequestObject *r = &ws->http;
+    pn_modstate *st = ws_state(ws);
     if (msg == NULL) {
-        PyErr_WriteUnraisable((PyObject *)r);
+        PyErr_WriteUnraisable((PyObject *)ws);
         return;
     }
     if (r->recv_future != NULL && PyList_GET_SIZE(ws->queue) == ws->qhead) {
@@ -109,81 +94,89 @@ static void ws_deliver_sized(RequestObject *r, PyObject *msg, size_t size)
         Py_CLEAR(r->recv_future);
     }
     if (PyList_Append(ws->queue, msg) < 0)
-        PyErr_WriteUnraisable((PyObject *)r);
+        PyErr_WriteUnraisable((PyObject *)ws);
     else
         ws->queued_bytes += size;
     Py_DECREF(msg);
 }
 
-/* Held messages stop the parser at WS_QUEUE_MAX messages or this many
- * payload bytes.  The check is made before each message is parsed, so one
- * message of any size (up to --ws-max-size) always gets through. */
-static size_t ws_queue_cap(const RequestObject *r)
-{
-    (void)r;
-    return (size_t)1 << 20;
-}
-
 /* Size of a received message dict's payload, for the queue accounting. */
-static size_t ws_msg_size(PyObject *m)
+static size_t ws_msg_size(pn_modstate *st, PyObject *m)
 {
     PyObject *v = NULL;
     size_t n = 0;
     if (PyDict_Check(m)) {
-        PyObject *k = PyUnicode_FromString("bytes");
-        if (k && dict_get_ref(m, k, &v) == 1 && PyBytes_Check(v))
+        if (dict_get_ref(m, PN_ID(st, bytes), &v) == 1 && PyBytes_Check(v))
             n = (size_t)PyBytes_GET_SIZE(v);
         Py_XDECREF(v);
-        Py_XDECREF(k);
         v = NULL;
-        k = PyUnicode_FromString("text");
-        if (k && dict_get_ref(m, k, &v) == 1 && PyUnicode_Check(v))
+        if (dict_get_ref(m, PN_ID(st, text), &v) == 1 && PyUnicode_Check(v))
             n += (size_t)PyUnicode_GET_LENGTH(v);
         Py_XDECREF(v);
-        Py_XDECREF(k);
         PyErr_Clear();
     }
     return n;
 }
 
-static void ws_deliver_disconnect(RequestObject *r, int code)
+/* {"type": "websocket.receive", "text" or "bytes": payload} */
+static PyObject *ws_message_object(pn_modstate *st, int opcode, const char *p, size_t n)
 {
-    pn_ws_state *ws = r->ws;
+    int text = opcode == PN_WS_TEXT;
+    PyObject *v = text ? PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "strict")
+                       : PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+    if (v == NULL)
+        return NULL;
+    PyObject *m = msg_new(st, PN_ID(st, websocket_receive),
+                          text ? PN_ID(st, text) : PN_ID(st, bytes), v, NULL, NULL);
+    Py_DECREF(v);
+    return m;
+}
+
+/* {"type": "websocket.disconnect", "code": code, "reason": ...} */
+static PyObject *ws_disconnect_object(WebSocketObject *ws, int code)
+{
+    pn_modstate *st = ws_state(ws);
+    PyObject *co = PyLong_FromLong(code);
+    if (co == NULL)
+        return NULL;
+    PyObject *m = msg_new(st, PN_ID(st, websocket_disconnect), PN_ID(st, code), co,
+                          PN_ID(st, reason), ws->peer_reason ? ws->peer_reason : PN_ID(st, empty));
+    Py_DECREF(co);
+    return m;
+}
+
+static void ws_deliver_disconnect(WebSocketObject *ws, int code)
+{
     if (ws->gone)
         return;
     ws->gone = 1;
-    PyObject *reason = ws->peer_reason ? Py_NewRef(ws->peer_reason) : PyUnicode_FromString("");
-    if (reason == NULL) {
-        PyErr_WriteUnraisable((PyObject *)r);
-        return;
-    }
-    ws_deliver(r, Py_BuildValue("{s:s,s:i,s:N}", "type", "websocket.disconnect", "code", code,
-                                "reason", reason));
+    ws_deliver(ws, ws_disconnect_object(ws, code), 0);
 }
 
+/* ---- frames to the peer ---------------------------------------------------- */
+
 /* Write one frame: header + payload, without copying the payload. */
-static int ws_write_frame(RequestObject *r, int opcode, int rsv1, const char *p, size_t n)
+static int ws_write_frame(WebSocketObject *ws, int opcode, int rsv1, const char *p, size_t n)
 {
     uint8_t hdr[PN_WS_MAX_HEADER];
     size_t hl = pn_ws_frame_header(hdr, opcode, 1, rsv1, n);
     struct iovec iov[2] = {{hdr, hl}, {(void *)p, n}};
-    return pn_conn_write(r->conn, iov, n ? 2 : 1);
+    return pn_conn_write(ws->http.conn, iov, n ? 2 : 1);
 }
 
-static void ws_write_control(RequestObject *r, int opcode, const void *p, size_t n)
+static void ws_write_control(WebSocketObject *ws, int opcode, const void *p, size_t n)
 {
     uint8_t frame[PN_WS_MAX_CONTROL_FRAME];
     size_t fl = pn_ws_control_frame(frame, opcode, p, n);
     if (fl) {
         struct iovec iov = {frame, fl};
-        pn_conn_write(r->conn, &iov, 1);
+        pn_conn_write(ws->http.conn, &iov, 1);
     }
 }
 
-static void ws_send_close(RequestObject *r, int code, const char *reason, size_t rlen)
+static void ws_send_close(WebSocketObject *ws, int code, const char *reason, size_t rlen)
 {
-    pn_ws_state *ws = r->ws;
-    if (ws->sent_close || r->conn == NULL)
+    if (ws->sent_close || ws->http.conn == NULL)
         return;
     ws->sent_close = 1;
     uint8_t frame[PN_WS_MAX_CONTROL_FRAME];
@@ -192,50 +185,56 @@ static void ws_send_close(RequestObject *r, int code, const char *reason, size_t
     if (fl == 0)
         fl = pn_ws_close_frame(frame, PN_WS_CLOSE_NORMAL, NULL, 0);
     struct iovec iov = {frame, fl};
-    pn_conn_write(r->conn, &iov, 1);
+    pn_conn_write(ws->http.conn, &iov, 1);
 }
 
 /* The connection is done with (close handshake complete or failed): close
  * it after the output drains, and drop the connection's reference. */
-static void ws_release_conn(RequestObject *r)
+static void ws_release_conn(WebSocketObject *ws)
 {
+    RequestObject *r = &ws->http;
     pn_conn *c = r->conn;
     if (c == NULL)
         return;
     r->conn = NULL;
-    r->ws->state = WS_CLOSED;
-    pn_future_resolve(worker_state(r->worker), &r->send_future, Py_None);
+    ws->state = WS_CLOSED;
+    pn_future_resolve(ws_state(ws), &r->send_future, Py_None);
     pn_conn_finish(c);
-    Py_DECREF(r); /* the connection's reference */
+    Py_DECREF(ws); /* the connection's reference */
 }
 
 /* _Fail the WebSocket Connection_ (RFC 6455 §7.1.7) with a close code. */
-static void ws_fail(RequestObject *r, int code, const char *why)
+static void ws_fail(WebSocketObject *ws, int code)
 {
-    (void)why;
-    ws_send_close(r, code, NULL, 0);
-    ws_deliver_disconnect(r, PN_WS_CLOSE_ABNORMAL);
-    ws_release_conn(r);
+    ws_send_close(ws, code, NULL, 0);
+    ws_deliver_disconnect(ws, PN_WS_CLOSE_ABNORMAL);
+    ws_release_conn(ws);
 }
 
-static PyObject *ws_message_object(int opcode, const char *p, size_t n)
+/* ---- input ------------------------------------------------------------------ */
+
+/* A complete message assembled in ws->msg: deliver it, and make the buffer
+ * small again for the next one. */
+static void ws_deliver_assembled(WebSocketObject *ws, int opcode)
 {
-    if (opcode == PN_WS_TEXT)
-        return ws_msg2("websocket.receive", "text",
-                       PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "strict"));
-    return ws_msg2("websocket.receive", "bytes", PyBytes_FromStringAndSize(p, (Py_ssize_t)n));
+    const char *p = ws->msg.data ? ws->msg.data : "";
+    ws_deliver(ws, ws_message_object(ws_state(ws), opcode, p, ws->msg.len), ws->msg.len);
+    pn_buf_clear(&ws->msg);
+    pn_buf_shrink(&ws->msg, WS_BUF_KEEP);
 }
 
 /* Parse what the connection has buffered, deliver complete messages, answer
  * pings and the close handshake.  Stops when the app has WS_QUEUE_MAX
- * messages waiting (the runtime then stops reading: TCP backpressure). */
-static void ws_pump(RequestObject *r)
+ * messages or WS_QUEUE_BYTES waiting (the runtime then stops reading: TCP
+ * backpressure).  The check is made before each message is parsed, so one
+ * message of any size (up to --ws-max-size) always gets through. */
+static void ws_pump(WebSocketObject *ws)
 {
-    pn_ws_state *ws = r->ws;
+    RequestObject *r = &ws->http;
     const pn_config *cfg = r->worker->cfg;
     while (r->conn != NULL && ws->state >= WS_OPEN && ws->state <= WS_CLOSING) {
         if (PyList_GET_SIZE(ws->queue) - ws->qhead >= WS_QUEUE_MAX ||
-            ws->queued_bytes >= ws_queue_cap(r))
+            ws->queued_bytes >= WS_QUEUE_BYTES)
             return;
         pn_conn *c = r->conn;
         size_t used = 0;
@@ -243,7 +242,7 @@ static void ws_pump(RequestObject *r)
         int rc = pn_ws_parse(&ws->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &used, &ev);
         if (rc == PN_WS_ERROR) {
             pn_buf_consume(&c->rbuf, used);
-            ws_fail(r, ws->parser.close_code, ws->parser.error_reason);
+            ws_fail(ws, ws->parser.close_code);
             return;
         }
         if (rc == PN_WS_DATA) {
@@ -252,51 +251,38 @@ static void ws_pump(RequestObject *r)
                                         (uint64_t)cfg->ws_max_size);
                 if (drc != PN_WS_DEFLATE_OK) {
                     pn_buf_consume(&c->rbuf, used);
-                    ws_fail(r,
-                            drc == PN_WS_DEFLATE_TOO_BIG ? PN_WS_CLOSE_TOO_BIG
-                            : drc == PN_WS_DEFLATE_NOMEM ? PN_WS_CLOSE_INTERNAL
-                                                         : PN_WS_CLOSE_PROTOCOL,
-                            "inflate");
+                    ws_fail(ws, drc == PN_WS_DEFLATE_TOO_BIG ? PN_WS_CLOSE_TOO_BIG
+                                : drc == PN_WS_DEFLATE_NOMEM ? PN_WS_CLOSE_INTERNAL
+                                                             : PN_WS_CLOSE_PROTOCOL);
                     return;
                 }
                 if (ev.fin) {
                     if (ev.opcode == PN_WS_TEXT &&
                         pn_utf8_valid(ws->msg.data ? ws->msg.data : "", ws->msg.len) != 0) {
                         pn_buf_consume(&c->rbuf, used);
-                        ws_fail(r, PN_WS_CLOSE_INVALID_DATA, "invalid UTF-8");
+                        ws_fail(ws, PN_WS_CLOSE_INVALID_DATA);
                         return;
                     }
-                    ws_deliver_sized(
-                        r,
-                        ws_message_object(ev.opcode, ws->msg.data ? ws->msg.data : "", ws->msg.len),
-                        ws->msg.len);
-                    pn_buf_clear(&ws->msg);
-                    pn_buf_shrink(&ws->msg, 65536);
+                    ws_deliver_assembled(ws, ev.opcode);
                 }
             } else if (ev.first && ev.fin) {
                 /* The whole message in one piece: straight from the buffer. */
-                ws_deliver_sized(r, ws_message_object(ev.opcode, ev.data, ev.len), ev.len);
+                ws_deliver(ws, ws_message_object(ws_state(ws), ev.opcode, ev.data, ev.len), ev.len);
             } else {
                 if (pn_buf_append(&ws->msg, ev.data, ev.len) < 0) {
                     pn_buf_consume(&c->rbuf, used);
-                    ws_fail(r, PN_WS_CLOSE_INTERNAL, "out of memory");
+                    ws_fail(ws, PN_WS_CLOSE_INTERNAL);
                     return;
                 }
-                if (ev.fin) {
-                    ws_deliver_sized(
-                        r,
-                        ws_message_object(ev.opcode, ws->msg.data ? ws->msg.data : "", ws->msg.len),
-                        ws->msg.len);
-                    pn_buf_clear(&ws->msg);
-                    pn_buf_shrink(&ws->msg, 65536);
-                }
+                if (ev.fin)
+                    ws_deliver_assembled(ws, ev.opcode);
             }
             pn_buf_consume(&c->rbuf, used);
             continue;
         }
         if (rc == PN_WS_CONTROL) {
             if (ev.opcode == PN_WS_PING) {
-                ws_write_control(r, PN_WS_PONG, ev.data, ev.len);
+                ws_write_control(ws, PN_WS_PONG, ev.data, ev.len);
             } else if (ev.opcode == PN_WS_PONG) {
                 if (ws->ping_out && cfg->ws_ping_interval > 0) {
                     ws->ping_out = 0;
@@ -312,9 +298,9 @@ static void ws_pump(RequestObject *r)
                     PyErr_Clear();
                 pn_buf_consume(&c->rbuf, used);
                 /* Echo the code (§5.5.1), report it, close TCP first (§7.1.1). */
-                ws_send_close(r, ev.close_code, NULL, 0);
-                ws_deliver_disconnect(r, ev.close_code);
-                ws_release_conn(r);
+                ws_send_close(ws, ev.close_code, NULL, 0);
+                ws_deliver_disconnect(ws, ev.close_code);
+                ws_release_conn(ws);
                 return;
             }
             pn_buf_consume(&c->rbuf, used);
@@ -325,68 +311,73 @@ static void ws_pump(RequestObject *r)
     }
 }
 
-/* The runtime's PN_WS_EV_* for this connection. */
 void pn_ws_on_event(pn_conn *c, int event)
 {
     RequestObject *r = c->udata;
-    if (r == NULL || r->ws == NULL)
+    if (r == NULL || r->kind != &ws_kind)
         return;
-    pn_ws_state *ws = r->ws;
+    WebSocketObject *ws = (WebSocketObject *)r;
     const pn_config *cfg = r->worker->cfg;
-    Py_INCREF(r);
+    Py_INCREF(ws);
     if (event == PN_WS_EV_READABLE) {
-        ws_pump(r);
+        ws_pump(ws);
     } else if (event == PN_WS_EV_GOING_AWAY) {
         if (ws->state == WS_OPEN) {
-            ws_send_close(r, PN_WS_CLOSE_GOING_AWAY, "server shutting down", 20);
+            ws_send_close(ws, PN_WS_CLOSE_GOING_AWAY, PN_STRLIT("server shutting down"));
             ws->state = WS_CLOSING;
             pn_conn_set_timer(c, WS_CLOSE_WAIT_MS);
         }
     } else if (event == PN_WS_EV_TIMER) {
         if (ws->state == WS_CLOSING) {
             /* No close frame came back in time. */
-            ws_deliver_disconnect(r, PN_WS_CLOSE_ABNORMAL);
-            ws_release_conn(r);
+            ws_deliver_disconnect(ws, PN_WS_CLOSE_ABNORMAL);
+            ws_release_conn(ws);
         } else if (ws->state == WS_OPEN && cfg->ws_ping_interval > 0) {
             if (ws->ping_out) {
                 /* No pong within --ws-ping-timeout: the peer is gone. */
-                ws_send_close(r, PN_WS_CLOSE_INTERNAL, "keepalive ping timeout", 22);
-                ws_deliver_disconnect(r, PN_WS_CLOSE_ABNORMAL);
-                ws_release_conn(r);
+                ws_send_close(ws, PN_WS_CLOSE_INTERNAL, PN_STRLIT("keepalive ping timeout"));
+                ws_deliver_disconnect(ws, PN_WS_CLOSE_ABNORMAL);
+                ws_release_conn(ws);
             } else {
-                ws_write_control(r, PN_WS_PING, "pounce", 6);
+                ws_write_control(ws, PN_WS_PING, PN_STRLIT("pounce"));
                 ws->ping_out = 1;
                 double t = cfg->ws_ping_timeout > 0 ? cfg->ws_ping_timeout : cfg->ws_ping_interval;
                 pn_conn_set_timer(c, (uint64_t)(t * 1000));
             }
         }
     }
-    Py_DECREF(r);
+    Py_DECREF(ws);
 }
 
 /* The connection is gone (runtime on_close): the app learns it. */
-void pn_ws_closed(RequestObject *r)
+static void ws_closed(RequestObject *r)
 {
-    pn_ws_state *ws = r->ws;
+    WebSocketObject *ws = (WebSocketObject *)r;
+    if (ws->state == WS_RESPONSE) {
+        pn_request_wake_waiters(r);
+        return;
+    }
     if (ws->state != WS_CONNECTING && ws->state != WS_CONNECT_SENT)
         ws->state = WS_CLOSED;
-    ws_deliver_disconnect(r, ws->got_close ? ws->peer_code : PN_WS_CLOSE_ABNORMAL);
+    ws_deliver_disconnect(ws, ws->got_close ? ws->peer_code : PN_WS_CLOSE_ABNORMAL);
+    pn_future_resolve(ws_state(ws), &r->send_future, Py_None);
 }
 
-/* ---- receive / send ----------------------------------------------------- */
+/* ---- receive -------------------------------------------------------------- */
 
-PyObject *pn_ws_receive(RequestObject *r)
+static PyObject *ws_receive(WebSocketObject *ws)
 {
-    pn_modstate *st = worker_state(r->worker);
-    pn_ws_state *ws = r->ws;
+    RequestObject *r = &ws->http;
+    pn_modstate *st = ws_state(ws);
     if (ws->state == WS_CONNECTING) {
         ws->state = WS_CONNECT_SENT;
-        return pn_ready_new(st, Py_BuildValue("{s:s}", "type", "websocket.connect"));
+        PyObject *m = msg_new(st, PN_ID(st, websocket_connect), NULL, NULL, NULL, NULL);
+        return m ? pn_ready_new(st, m) : NULL;
     }
     if (ws->qhead < PyList_GET_SIZE(ws->queue)) {
         PyObject *m = Py_NewRef(PyList_GET_ITEM(ws->queue, ws->qhead)); /* borrowed: our list */
         ws->qhead++;
-        size_t sz = ws_msg_size(m);
+        size_t sz = ws_msg_size(st, m);
         ws->queued_bytes = sz > ws->queued_bytes ? 0 : ws->queued_bytes - sz;
         if (ws->qhead == PyList_GET_SIZE(ws->queue)) {
             ws->queued_bytes = 0; /* (text is counted in code points on the way out) */
@@ -404,10 +395,9 @@ PyObject *pn_ws_receive(RequestObject *r)
     if (ws->gone || r->conn == NULL) {
         /* Closed (and the queued disconnect already taken): keep saying so. */
         ws->gone = 1;
-        return pn_ready_new(
-            st, Py_BuildValue("{s:s,s:i,s:O}", "type", "websocket.disconnect", "code",
-                              ws->got_close ? ws->peer_code : PN_WS_CLOSE_ABNORMAL, "reason",
-                              ws->peer_reason ? ws->peer_reason : PN_ID(st, empty)));
+        PyObject *m =
+            ws_disconnect_object(ws, ws->got_close ? ws->peer_code : PN_WS_CLOSE_ABNORMAL);
+        return m ? pn_ready_new(st, m) : NULL;
     }
     PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
     if (fut == NULL)
@@ -416,6 +406,19 @@ PyObject *pn_ws_receive(RequestObject *r)
     return fut;
 }
 
+static PyObject *ws_receive_method(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    WebSocketObject *ws = (WebSocketObject *)op;
+    if (ws->state == WS_RESPONSE)
+        return pn_request_receive(&ws->http);
+    if (pn_request_forget_receive(&ws->http) < 0)
+        return NULL;
+    return ws_receive(ws);
+}
+
+/* ---- send ----------------------------------------------------------------- */
+
 static PyObject *ws_closed_error(void)
 {
     PyErr_SetString(PyExc_OSError,
@@ -423,18 +426,17 @@ static PyObject *ws_closed_error(void)
     return NULL;
 }
 
-static int ws_accept(RequestObject *r, PyObject *msg)
+static int ws_accept(WebSocketObject *ws, PyObject *msg)
 {
-    pn_ws_state *ws = r->ws;
+    RequestObject *r = &ws->http;
+    pn_modstate *st = ws_state(ws);
     pn_conn *c = r->conn;
     PyObject *sub = NULL, *headers = NULL;
     const char *subp = NULL;
     Py_ssize_t sublen = 0;
     int ok = -1;
     pn_buf out = PN_BUF_INIT;
-    PyObject *key = PyUnicode_FromString("subprotocol");
-    int rc = key ? msg_get(msg, key, &sub) : -1;
-    Py_XDECREF(key);
+    int rc = msg_get(msg, PN_ID(st, subprotocol), &sub);
     if (rc < 0)
         return -1;
     if (sub != NULL && sub != Py_None) {
@@ -450,7 +452,7 @@ static int ws_accept(RequestObject *r, PyObject *msg)
         runtime_error("'websocket.accept' subprotocol must be a token", NULL);
         goto done;
     }
-    rc = msg_get(msg, PN_ID(worker_state(r->worker), headers), &headers);
+    rc = msg_get(msg, PN_ID(st, headers), &headers);
     if (rc < 0)
         goto done;
     if (rc == 1 && headers != Py_None) {
@@ -480,16 +482,16 @@ static int ws_accept(RequestObject *r, PyObject *msg)
                 goto done;
             }
             pn_buf_append(&out, PyBytes_AS_STRING(n), (size_t)PyBytes_GET_SIZE(n));
-            pn_buf_append(&out, ": ", 2);
+            pn_buf_append(&out, PN_STRLIT(": "));
             pn_buf_append(&out, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
-            pn_buf_append(&out, "\r\n", 2);
+            pn_buf_append(&out, PN_STRLIT("\r\n"));
             Py_DECREF(seq);
         }
         Py_DECREF(it);
         if (PyErr_Occurred())
             goto done;
     }
-    if (pn_buf_append(&out, "\r\n", 2) < 0) {
+    if (pn_buf_append(&out, PN_STRLIT("\r\n")) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -522,31 +524,27 @@ done:
 
 /* Deny the handshake with a plain 403 (close before accept, or an app that
  * returned without accepting) or 500 (it raised). */
-static void ws_deny(RequestObject *r, int status)
+static void ws_deny(WebSocketObject *ws, int status)
 {
-    r->ws->state = WS_CLOSED;
-    pn_request_reply(r, status);
+    ws->state = WS_CLOSED;
+    pn_request_reply(&ws->http, status);
 }
 
-static PyObject *ws_send_message(RequestObject *r, PyObject *msg)
+static PyObject *ws_send_message(WebSocketObject *ws, PyObject *msg)
 {
-    pn_ws_state *ws = r->ws;
+    RequestObject *r = &ws->http;
+    pn_modstate *st = ws_state(ws);
     if (ws->state != WS_OPEN || r->conn == NULL) {
         if (ws->state < WS_OPEN)
             return runtime_error("'websocket.send' before 'websocket.accept'", NULL);
         return ws_closed_error();
     }
-    PyObject *kb = PyUnicode_FromString("bytes"), *kt = PyUnicode_FromString("text");
     PyObject *b = NULL, *t = NULL;
-    if (kb == NULL || kt == NULL || msg_get(msg, kb, &b) < 0 || msg_get(msg, kt, &t) < 0) {
-        Py_XDECREF(kb);
-        Py_XDECREF(kt);
+    if (msg_get(msg, PN_ID(st, bytes), &b) < 0 || msg_get(msg, PN_ID(st, text), &t) < 0) {
         Py_XDECREF(b);
         Py_XDECREF(t);
         return NULL;
     }
-    Py_DECREF(kb);
-    Py_DECREF(kt);
     if (b == Py_None)
         Py_CLEAR(b);
     if (t == Py_None)
@@ -582,7 +580,7 @@ static PyObject *ws_send_message(RequestObject *r, PyObject *msg)
     if (ws->hs.deflate.enabled) {
         pn_buf_clear(&ws->out);
         int drc;
-        if (r->worker->release_gil && n >= 16384) {
+        if (r->worker->release_gil && n >= PN_GIL_RELEASE_MIN) {
             Py_BEGIN_ALLOW_THREADS drc =
                 pn_ws_deflate_message(&ws->deflate, p, (size_t)n, &ws->out);
             Py_END_ALLOW_THREADS
@@ -593,10 +591,10 @@ static PyObject *ws_send_message(RequestObject *r, PyObject *msg)
             PyErr_NoMemory();
             goto done;
         }
-        wrc = ws_write_frame(r, opcode, 1, ws->out.data, ws->out.len);
-        pn_buf_shrink(&ws->out, 65536);
+        wrc = ws_write_frame(ws, opcode, 1, ws->out.data, ws->out.len);
+        pn_buf_shrink(&ws->out, WS_BUF_KEEP);
     } else {
-        wrc = ws_write_frame(r, opcode, 0, p, (size_t)n);
+        wrc = ws_write_frame(ws, opcode, 0, p, (size_t)n);
     }
     if (wrc == PN_CONN_GONE) {
         ws_closed_error();
@@ -611,23 +609,21 @@ done:
     return result;
 }
 
-static PyObject *ws_send_close_msg(RequestObject *r, PyObject *msg)
+static PyObject *ws_send_close_msg(WebSocketObject *ws, PyObject *msg)
 {
-    pn_modstate *st = worker_state(r->worker);
-    pn_ws_state *ws = r->ws;
+    pn_modstate *st = ws_state(ws);
     if (ws->state == WS_CONNECTING || ws->state == WS_CONNECT_SENT) {
-        ws_deny(r, 403); /* ASGI: close before accept rejects the handshake */
+        ws_deny(ws, 403); /* ASGI: close before accept rejects the handshake */
         return Py_NewRef(st->ready_none);
     }
-    if (ws->state != WS_OPEN || r->conn == NULL)
+    if (ws->state != WS_OPEN || ws->http.conn == NULL)
         return ws_closed_error();
     int code = PN_WS_CLOSE_NORMAL;
     const char *reason = "";
     Py_ssize_t rlen = 0;
-    PyObject *kc = PyUnicode_FromString("code"), *kr = PyUnicode_FromString("reason");
     PyObject *co = NULL, *ro = NULL;
     PyObject *result = NULL;
-    if (kc == NULL || kr == NULL || msg_get(msg, kc, &co) < 0 || msg_get(msg, kr, &ro) < 0)
+    if (msg_get(msg, PN_ID(st, code), &co) < 0 || msg_get(msg, PN_ID(st, reason), &ro) < 0)
         goto done;
     if (co != NULL && co != Py_None) {
         code = PyLong_AsLong(co) > 0 && PyLong_AsLong(co) < 65536 ? (int)PyLong_AsLong(co) : -1;
@@ -650,49 +646,47 @@ static PyObject *ws_send_close_msg(RequestObject *r, PyObject *msg)
                       NULL);
         goto done;
     }
-    ws_send_close(r, code, reason, (size_t)rlen);
+    ws_send_close(ws, code, reason, (size_t)rlen);
     ws->state = WS_CLOSING;
-    pn_conn_set_timer(r->conn, WS_CLOSE_WAIT_MS);
+    pn_conn_set_timer(ws->http.conn, WS_CLOSE_WAIT_MS);
     result = Py_NewRef(st->ready_none);
 done:
-    Py_XDECREF(kc);
-    Py_XDECREF(kr);
     Py_XDECREF(co);
     Py_XDECREF(ro);
     return result;
 }
 
-PyObject *pn_ws_send(RequestObject *r, PyObject *msg)
+static PyObject *ws_send_method(PyObject *op, PyObject *msg)
 {
-    pn_modstate *st = worker_state(r->worker);
+    WebSocketObject *ws = (WebSocketObject *)op;
+    RequestObject *r = &ws->http;
+    pn_modstate *st = ws_state(ws);
     PyObject *type = NULL;
     int rc = msg_get(msg, PN_ID(st, type), &type);
     if (rc <= 0)
         return rc == 0 ? runtime_error("ASGI message has no 'type'", NULL) : NULL;
     PyObject *result = NULL;
-    const char *t = PyUnicode_Check(type) ? PyUnicode_AsUTF8(type) : NULL;
-    pn_ws_state *ws = r->ws;
-    if (t == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
-    } else if (strcmp(t, "websocket.send") == 0) {
-        result = ws_send_message(r, msg);
-    } else if (strcmp(t, "websocket.accept") == 0) {
-        if (ws->state != WS_CONNECTING && ws->state != WS_CONNECT_SENT)
+    int handshake = ws->state == WS_CONNECTING || ws->state == WS_CONNECT_SENT;
+    if (!PyUnicode_Check(type)) {
+        PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
+    } else if (msg_type_is(type, PN_ID(st, websocket_send))) {
+        result = ws_send_message(ws, msg);
+    } else if (msg_type_is(type, PN_ID(st, websocket_accept))) {
+        if (!handshake)
             runtime_error("'websocket.accept' sent twice, or after close", NULL);
-        else if (ws_accept(r, msg) == 0)
+        else if (ws_accept(ws, msg) == 0)
             result = Py_NewRef(st->ready_none);
-    } else if (strcmp(t, "websocket.close") == 0) {
-        result = ws_send_close_msg(r, msg);
-    } else if (strcmp(t, "websocket.http.response.start") == 0) {
-        if (ws->state != WS_CONNECTING && ws->state != WS_CONNECT_SENT)
+    } else if (msg_type_is(type, PN_ID(st, websocket_close))) {
+        result = ws_send_close_msg(ws, msg);
+    } else if (msg_type_is(type, PN_ID(st, websocket_http_response_start))) {
+        if (!handshake)
             runtime_error("'websocket.http.response.start' after the handshake was answered", NULL);
         else if (pn_request_start(r, msg) == 0) {
             ws->state = WS_RESPONSE;
             r->resp.flags |= PN_RESP_CLOSE;
             result = Py_NewRef(st->ready_none);
         }
-    } else if (strcmp(t, "websocket.http.response.body") == 0) {
+    } else if (msg_type_is(type, PN_ID(st, websocket_http_response_body))) {
         if (ws->state != WS_RESPONSE)
             runtime_error("'websocket.http.response.body' before 'websocket.http.response.start'",
                           NULL);
@@ -706,77 +700,153 @@ PyObject *pn_ws_send(RequestObject *r, PyObject *msg)
     return result;
 }
 
-/* The app's coroutine ended (request_finish): settle the connection. */
-void pn_ws_finish(RequestObject *r, PyObject *exc)
+/* The app's coroutine ended: settle the connection. */
+static void ws_finish(RequestObject *r, PyObject *exc)
 {
-    pn_ws_state *ws = r->ws;
+    WebSocketObject *ws = (WebSocketObject *)r;
     switch (ws->state) {
     case WS_CONNECTING:
     case WS_CONNECT_SENT:
-        ws_deny(r, exc ? 500 : 403);
+        ws_deny(ws, exc ? 500 : 403);
         break;
     case WS_OPEN:
-        ws_send_close(r, exc ? PN_WS_CLOSE_INTERNAL : PN_WS_CLOSE_NORMAL, NULL, 0);
-        ws_release_conn(r);
+        ws_send_close(ws, exc ? PN_WS_CLOSE_INTERNAL : PN_WS_CLOSE_NORMAL, NULL, 0);
+        ws_release_conn(ws);
         break;
     case WS_CLOSING:
-        ws_release_conn(r);
+        ws_release_conn(ws);
+        break;
+    case WS_RESPONSE:
+        pn_request_finish(r, exc); /* an HTTP response like any other */
         break;
     default:
-        break; /* CLOSED, or RESPONSE handled as HTTP by the caller */
+        break; /* CLOSED */
     }
 }
 
+/* ---- the type ---------------------------------------------------------------- */
+
+static int ws_traverse(WebSocketObject *ws, visitproc visit, void *arg)
+{
+    int rc = pn_request_traverse(&ws->http, visit, arg);
+    if (rc)
+        return rc;
+    Py_VISIT(ws->queue);
+    Py_VISIT(ws->peer_reason);
+    return 0;
+}
+
+static int ws_clear(WebSocketObject *ws)
+{
+    pn_request_clear(&ws->http);
+    Py_CLEAR(ws->queue);
+    Py_CLEAR(ws->peer_reason);
+    return 0;
+}
+
+static void ws_dealloc(WebSocketObject *ws)
+{
+    PyTypeObject *tp = Py_TYPE(ws);
+    PyObject_GC_UnTrack(ws);
+    ws_clear(ws);
+    pn_request_release(&ws->http);
+    pn_ws_deflate_free(&ws->deflate);
+    pn_buf_free(&ws->msg);
+    pn_buf_free(&ws->out);
+    tp->tp_free((PyObject *)ws);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef ws_receive_def = {"receive", ws_receive_method, METH_NOARGS, "ASGI receive()"};
+static PyMethodDef ws_send_def = {"send", ws_send_method, METH_O, "ASGI send(message)"};
+
+static const pn_request_kind ws_kind = {
+    .receive = &ws_receive_def,
+    .send = &ws_send_def,
+    .finish = ws_finish,
+    .closed = ws_closed,
+};
+
+static PyMethodDef ws_methods[] = {
+    {"receive", ws_receive_method, METH_NOARGS, "ASGI receive()"},
+    {"send", ws_send_method, METH_O, "ASGI send(message)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot ws_slots[] = {
+    {Py_tp_dealloc, ws_dealloc},
+    {Py_tp_traverse, ws_traverse},
+    {Py_tp_clear, ws_clear},
+    {Py_tp_methods, ws_methods},
+    {Py_tp_doc, "One WebSocket session: owns receive() and send()."},
+    {0, NULL},
+};
+
+PyType_Spec pn_websocket_spec = {
+    .name = "pounce._pounce.WebSocket",
+    .basicsize = sizeof(WebSocketObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = ws_slots,
+};
+
 /* ---- handshake ------------------------------------------------------------ */
 
-/* A request carrying an Upgrade: try it as a WebSocket handshake.  Returns
- * 1 (WebSocket: *out set, caller builds the scope), 0 (not WebSocket: plain
- * HTTP), or -1 (bad handshake: answered and the connection closes). */
-int pn_ws_check_upgrade(WorkerObject *w, pn_conn *c, const pn_http1_request *req, pn_ws_state **out)
+/* Answer a handshake that failed its checks (400, or 426 for a version we
+ * do not speak) and hand the connection back to close. */
+static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int status)
 {
-    *out = NULL;
-    pn_ws_state *ws = PyMem_Calloc(1, sizeof(*ws));
-    if (ws == NULL)
-        return 0;
+    pn_buf out = PN_BUF_INIT;
+    pn_http1_response resp;
+    pn_http1_head_opts opts = {pn_worker_date(c->worker), w->cfg->server_header ? "pounce" : NULL};
+    const char *body = status == 426 ? "Upgrade Required: WebSocket version 13\n"
+                                     : "Bad Request: invalid WebSocket handshake\n";
+    pn_http1_resp_init(&resp, status, req->version_minor, PN_RESP_CLOSE);
+    pn_http1_resp_start(&out, &resp);
+    if (status == 426)
+        pn_http1_resp_header(&out, &resp, PN_STRLIT("Sec-WebSocket-Version"), PN_STRLIT("13"));
+    pn_http1_resp_header(&out, &resp, PN_STRLIT("Content-Type"),
+                         PN_STRLIT("text/plain; charset=utf-8"));
+    pn_http1_resp_finish_head(&out, &resp, &opts, (int64_t)strlen(body));
+    pn_buf_append_str(&out, body);
+    struct iovec iov = {out.data, out.len};
+    pn_conn_write(c, &iov, 1);
+    pn_buf_free(&out);
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
+                           req->version_minor, status, strlen(body), 0);
+    pn_conn_response_done(c, 0);
+}
+
+int pn_ws_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+{
+    pn_modstate *st = worker_state(w);
+    pn_ws_handshake hs;
+    memset(&hs, 0, sizeof(hs));
     pn_ws_deflate_policy policy = PN_WS_DEFLATE_POLICY_DEFAULT;
     policy.enabled = w->cfg->ws_per_message_deflate && pn_ws_deflate_available();
-    int rc = pn_ws_handshake_check(req, &policy, &ws->hs);
-    if (rc == PN_WS_HS_NOT_WEBSOCKET) {
-        PyMem_Free(ws);
+    int rc = pn_ws_handshake_check(req, &policy, &hs);
+    if (rc == PN_WS_HS_NOT_WEBSOCKET)
+        return PN_WS_NOT_WEBSOCKET;
+    if (rc != PN_WS_HS_OK) {
+        ws_refuse(w, c, req, hs.status ? hs.status : 400);
         return 0;
     }
-    if (rc != PN_WS_HS_OK) {
-        int status = ws->hs.status ? ws->hs.status : 400;
-        PyMem_Free(ws);
-        pn_buf out = PN_BUF_INIT;
-        pn_http1_response resp;
-        pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                                   w->cfg->server_header ? "pounce" : NULL};
-        const char *body = status == 426 ? "Upgrade Required: WebSocket version 13\n"
-                                         : "Bad Request: invalid WebSocket handshake\n";
-        pn_http1_resp_init(&resp, status, req->version_minor, PN_RESP_CLOSE);
-        pn_http1_resp_start(&out, &resp);
-        if (status == 426)
-            pn_http1_resp_header(&out, &resp, "Sec-WebSocket-Version", 21, "13", 2);
-        pn_http1_resp_header(&out, &resp, "Content-Type", 12, "text/plain; charset=utf-8", 25);
-        pn_http1_resp_finish_head(&out, &resp, &opts, (int64_t)strlen(body));
-        pn_buf_append_str(&out, body);
-        struct iovec iov = {out.data, out.len};
-        pn_conn_write(c, &iov, 1);
-        pn_buf_free(&out);
-        if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-            pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                               req->version_minor, status, strlen(body), 0);
-        pn_conn_response_done(c, 0);
+    PyObject *queue = PyList_New(0);
+    if (queue == NULL) {
+        PyErr_Clear();
+        return PN_WS_NOT_WEBSOCKET;
+    }
+    WebSocketObject *ws =
+        (WebSocketObject *)pn_request_new(w, st->websocket_type, &ws_kind, c, req);
+    if (ws == NULL) {
+        Py_DECREF(queue);
+        PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
-    ws->queue = PyList_New(0);
-    if (ws->queue == NULL) {
-        PyErr_Clear();
-        PyMem_Free(ws);
-        return 0;
-    }
+    ws->hs = hs;
+    ws->queue = queue;
     ws->state = WS_CONNECTING;
-    *out = ws;
-    return 1;
+    PyObject_GC_Track(ws);
+    return pn_apprun_start(&ws->http, pn_scope_websocket(w, c, req));
 }

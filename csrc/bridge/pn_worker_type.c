@@ -32,65 +32,20 @@ void pn_report_error(WorkerObject *w, const char *message, PyObject *exc)
 static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
 {
     WorkerObject *w = ctx;
-    struct pn_ws_state *ws = NULL;
     if (req->flags & PN_REQ_UPGRADE) {
-        if (pn_ws_check_upgrade(w, c, req, &ws) < 0)
-            return 0; /* a bad handshake was answered; the connection closes */
+        int rc = pn_ws_dispatch(w, c, req);
+        if (rc != PN_WS_NOT_WEBSOCKET)
+            return rc;
     }
-    RequestObject *r = pn_request_new(w, c, req, ws);
-    if (r == NULL) {
-        PyErr_WriteUnraisable((PyObject *)w);
-        return -1;
-    }
-    PyObject *scope =
-        r->ws ? pn_scope_websocket(w, c, req) : pn_scope_http(w, c, req, r->dec != NULL);
-    PyObject *receive = scope ? pn_request_receive_method(r) : NULL;
-    PyObject *send = receive ? pn_request_send_method(r) : NULL;
-    if (send == NULL) {
-        PyErr_WriteUnraisable((PyObject *)w);
-        Py_XDECREF(scope);
-        Py_XDECREF(receive);
-        r->conn = NULL;
-        Py_DECREF(r);
-        return -1;
-    }
-    /* The connection holds a reference to its current request. */
-    c->udata = Py_NewRef(r);
-    pn_apprun_start(r, scope, receive, send);
-    return 0;
+    return pn_request_dispatch(w, c, req);
 }
 
 static void hook_on_body(void *ctx, pn_conn *c)
 {
-    WorkerObject *w = ctx;
+    (void)ctx;
     RequestObject *r = c->udata;
-    if (r == NULL || r->recv_future == NULL)
-        return;
-    Py_INCREF(r);
-    pn_conn_set_stall_timer(c, 0);
-    /* If the app cancelled its receive(), leave the body where it is for
-     * the next receive() instead of handing it to a dead future. */
-    PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(worker_state(w), done));
-    if (done != Py_False) {
-        if (done == NULL)
-            PyErr_WriteUnraisable(r->recv_future);
-        Py_XDECREF(done);
-        Py_CLEAR(r->recv_future);
-        Py_DECREF(r);
-        return;
-    }
-    Py_DECREF(done);
-    PyObject *msg = pn_request_try_receive(r);
-    if (msg != NULL) {
-        pn_future_resolve(worker_state(w), &r->recv_future, msg);
-        Py_DECREF(msg);
-    } else if (PyErr_Occurred()) {
-        PyErr_WriteUnraisable((PyObject *)r);
-    } else if (r->conn) {
-        /* Spurious wakeup: keep waiting. */
-        r->conn->body_wanted = 1;
-    }
-    Py_DECREF(r);
+    if (r != NULL)
+        pn_request_body_ready(r);
 }
 
 static void hook_on_drain(void *ctx, pn_conn *c)
@@ -105,21 +60,14 @@ static void hook_on_drain(void *ctx, pn_conn *c)
 
 static void hook_on_close(void *ctx, pn_conn *c)
 {
-    WorkerObject *w = ctx;
+    (void)ctx;
     RequestObject *r = c->udata;
     c->udata = NULL;
     if (r == NULL)
         return;
-    pn_modstate *st = worker_state(w);
     r->conn = NULL;
     r->disconnected = 1;
-    if (r->ws != NULL && !pn_ws_is_response(r)) {
-        pn_ws_closed(r);
-        pn_future_resolve(st, &r->send_future, Py_None);
-        Py_DECREF(r); /* the connection's reference */
-        return;
-    }
-    pn_request_wake_waiters(r);
+    r->kind->closed(r);
     Py_DECREF(r); /* the connection's reference */
 }
 
@@ -503,6 +451,9 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
         return -1;
     st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_request_spec, NULL);
     if (st->request_type == NULL)
+        return -1;
+    st->websocket_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_websocket_spec, NULL);
+    if (st->websocket_type == NULL)
         return -1;
     st->apprun_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_apprun_spec, NULL);
     if (st->apprun_type == NULL)
