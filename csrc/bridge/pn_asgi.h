@@ -12,6 +12,10 @@
  *   pn_scope.c         HTTP and WebSocket scopes
  *   pn_websocket.c     the WebSocket session
  *
+ * A request reaches its transport only through a pn_stream (pn_stream.h,
+ * the runtime's seam): this header does not include pn_worker.h, so the
+ * files that see connections (pn_worker_type.c, pn_websocket.c) say so.
+ *
  * Threads: a Worker object and every object it creates belong to the thread
  * whose event loop drives the worker (free-threading rule 2); nothing here
  * is shared between threads.  Module state is reached through the types or
@@ -35,7 +39,7 @@
 #include "pn_compress.h"
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
-#include "pn_worker.h"
+#include "pn_stream.h"
 
 /* A string literal and its length, for the (pointer, length) pairs of the
  * C layers: sizeof counts it, never a hand. */
@@ -53,6 +57,10 @@
 
 typedef struct WorkerObject WorkerObject;
 typedef struct RequestObject RequestObject;
+/* The runtime's (pn_worker.h); only pn_worker_type.c and pn_websocket.c
+ * look inside. */
+struct pn_worker;
+struct pn_conn;
 
 /* What differs between the two objects that carry an ASGI cycle: the HTTP
  * request (pn_http.c) and the WebSocket session (pn_websocket.c), which
@@ -61,34 +69,34 @@ typedef struct RequestObject RequestObject;
 typedef struct pn_request_kind {
     PyMethodDef *receive, *send; /* what the app is given, bound to the object */
     /* The app's coroutine ended (exc: what it raised, borrowed, or NULL),
-     * after AppRun has accounted for it: settle the connection. */
+     * after AppRun has accounted for it: settle the stream. */
     void (*finish)(RequestObject *r, PyObject *exc);
-    /* The connection went away (r->conn is already NULL): wake the app. */
+    /* The stream went away (on_close; r->stream is already NULL): wake the
+     * app. */
     void (*closed)(RequestObject *r);
 } pn_request_kind;
 
 /* One request cycle: the object whose receive/send the app gets.  While it
- * is attached, its connection holds a strong reference to it (conn->udata)
- * and conn is the runtime's; both go when the response completes or the
- * connection closes. */
+ * is attached, its stream holds a strong reference to it (stream->udata)
+ * and stream is the transport's (pn_stream.h); both go when the response
+ * completes or the stream closes. */
 struct RequestObject {
     PyObject_HEAD const pn_request_kind *kind;
-    WorkerObject *worker;  /* strong */
-    pn_conn *conn;         /* runtime's; NULL once detached or closed */
-    PyObject *task;        /* strong; cleared when the task is done */
-    PyObject *recv_future; /* strong or NULL: receive() waiting */
-    PyObject *send_future; /* strong or NULL: send() waiting for drain */
-    pn_http1_response resp;
-    pn_buf head;    /* serialised head until the first body goes out */
-    pn_buf logline; /* "METHOD" + target, for the access log */
+    WorkerObject *worker;   /* strong */
+    pn_stream *stream;      /* the transport's; NULL once detached or closed */
+    PyObject *task;         /* strong; cleared when the task is done */
+    PyObject *recv_future;  /* strong or NULL: receive() waiting */
+    PyObject *send_future;  /* strong or NULL: send() waiting for drain */
+    pn_http1_response resp; /* the response head's record (pn_stream.h) */
+    pn_buf head;            /* the head as built so far, until the first body goes out */
+    pn_buf logline;         /* "METHOD" + target, for the access log */
     size_t log_method_len;
     uint64_t t0_ns;
     uint64_t bytes_sent;
     int version_minor;
     unsigned head_request : 1;
-    unsigned expect_continue : 1;
     unsigned started : 1;   /* http.response.start received */
-    unsigned head_sent : 1; /* head written to the connection */
+    unsigned head_sent : 1; /* head handed to the stream */
     unsigned complete : 1;  /* final body sent */
     unsigned body_done : 1; /* the whole request body was handed to the app */
     unsigned disconnected : 1;
@@ -105,7 +113,7 @@ struct RequestObject {
 
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */
 struct WorkerObject {
-    PyObject_HEAD pn_worker *w;
+    PyObject_HEAD struct pn_worker *w;
     pn_modstate *st;         /* borrowed: the module outlives its types' instances */
     PyObject *config;        /* strong: pounce.Config */
     const pn_config *cfg;    /* inside config */
@@ -271,12 +279,12 @@ extern PyType_Spec pn_ready_spec, pn_apprun_spec;
 
 /* An HTTP request for a head on c (slices valid during the call): create
  * its object and run the app.  0, or -1 (the runtime answers 500). */
-int pn_request_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req);
+int pn_request_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req);
 /* The request part of a new object of `type` (a Request or a WebSocket):
- * allocated and zeroed, set up for req on c, not yet tracked by the GC.
- * NULL with an exception. */
+ * allocated, the RequestObject zeroed and set up for req on s, not yet
+ * tracked by the GC.  NULL with an exception. */
 RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
-                              pn_conn *c, const pn_http1_request *req);
+                              pn_stream *s, const pn_http1_request *req);
 /* The Request type's slots, which a WebSocket session's call for its request part. */
 int pn_request_traverse(RequestObject *r, visitproc visit, void *arg);
 int pn_request_clear(RequestObject *r);
@@ -286,17 +294,19 @@ PyObject *pn_request_receive(RequestObject *r);
 /* Before a receive(): forget a waiting receive() the app cancelled
  * (Starlette's is_disconnected() does that); refuse a live one.  0 / -1. */
 int pn_request_forget_receive(RequestObject *r);
-/* Body bytes came (runtime on_body) while receive() waits. */
+/* Body bytes came (the stream's on_body) while receive() waits. */
 void pn_request_body_ready(RequestObject *r);
+/* The stream drained (on_drain): a send() waiting on it returns. */
+void pn_request_drained(RequestObject *r);
 /* http.response.start / http.response.body for r: 0 / -1 with an exception,
  * and the awaitable send() returns or NULL. */
 int pn_request_start(RequestObject *r, PyObject *msg);
 PyObject *pn_request_send_body(RequestObject *r, PyObject *msg);
-/* send()'s result after a write that returned rc (PN_CONN_*): a Future when
- * the app must wait for the connection to drain, else a completed one. */
+/* send()'s result after a write that returned rc (PN_IO_*): a Future when
+ * the app must wait for the stream to drain, else a completed one. */
 PyObject *pn_request_wait_or_ready(RequestObject *r, int rc);
 /* A whole server-made response (an error, a denial): write it, log it,
- * hand the connection back to close. */
+ * hand the stream back to close. */
 void pn_request_reply(RequestObject *r, int status);
 /* Append r's access-log line (when the access log is on). */
 void pn_request_log(RequestObject *r);
@@ -313,7 +323,7 @@ extern PyType_Spec pn_request_spec;
 /* At the request: the response codec Accept-Encoding picks (RFC 9110
  * §12.5.3), PN_CODEC_IDENTITY when compression is off or nothing fits. */
 int pn_codec_negotiate(WorkerObject *w, const pn_http1_request *req);
-/* At the request: a decoder for its body under --decompress-requests, or
+/* At the request, under --decompress-requests: a decoder for its body, or
  * NULL when the body is not to be decoded (or on out of memory). */
 pn_decoder *pn_codec_request_decoder(WorkerObject *w, const pn_http1_request *req);
 /* --decompress-requests: decode one piece of r's body (last: the body ends
@@ -328,8 +338,9 @@ void pn_codec_decide(RequestObject *r, int status, PyObject **pairs, Py_ssize_t 
  * Content-Length is checked and dropped, a strong ETag turns weak.  Returns
  * a PN_WRITE_* code. */
 int pn_codec_header(RequestObject *r, const char *n, size_t nl, const char *v, size_t vl);
-/* At the first body: settle the decision, add Vary and Content-Encoding,
- * take an encoder.  0 or -1 (no memory). */
+/* At the first body of an eligible response (r->compress): settle the
+ * decision, add Vary and Content-Encoding, take an encoder.  0 or -1 (no
+ * memory). */
 int pn_codec_begin(RequestObject *r, size_t first_len, int more);
 /* Compress one piece into r->zbuf.  0 or -1. */
 int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final);
@@ -341,8 +352,8 @@ void pn_codec_end(RequestObject *r);
 /* The scope of a request, from the head's slices.  decoded: the body reaches
  * the app decompressed (the scope leaves out Content-Encoding and
  * Content-Length).  A new dict, or NULL with an exception. */
-PyObject *pn_scope_http(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int decoded);
-PyObject *pn_scope_websocket(WorkerObject *w, pn_conn *c, const pn_http1_request *req);
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded);
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req);
 /* The worker's scope and extensions templates.  0 / -1. */
 int pn_scope_templates(WorkerObject *w);
 /* The module's shared header-name objects.  0 / -1. */
@@ -355,9 +366,9 @@ int pn_scope_init(pn_modstate *st);
  * one is answered and its connection closes (0).  PN_WS_NOT_WEBSOCKET: an
  * ordinary HTTP request after all. */
 enum { PN_WS_NOT_WEBSOCKET = 1 };
-int pn_ws_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req);
+int pn_ws_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req);
 /* The runtime's PN_WS_EV_* for an upgraded connection. */
-void pn_ws_on_event(pn_conn *c, int event);
+void pn_ws_on_event(struct pn_conn *c, int event);
 extern PyType_Spec pn_websocket_spec;
 
 /* ---- pn_worker_type.c ------------------------------------------------------ */

@@ -286,13 +286,14 @@ static PySendResult apprun_am_send(PyObject *self, PyObject *arg, PyObject **res
         return PYGEN_ERROR;
     }
     /* One step of the app: its writes go out together when it yields or
-     * ends (the conn outlives the step: it is only freed inside poll). */
-    pn_conn *c = a->req ? a->req->conn : NULL;
-    if (c)
-        pn_conn_cork(c);
+     * ends (the stream outlives the step: a transport frees streams only
+     * inside its poll). */
+    pn_stream *s = a->req ? a->req->stream : NULL;
+    if (s)
+        s->ops->cork(s);
     PySendResult rc = PyIter_Send(a->coro, arg ? arg : Py_None, result);
-    if (c)
-        pn_conn_uncork(c);
+    if (s)
+        s->ops->uncork(s);
     return apprun_handle(a, rc, result);
 }
 
@@ -425,12 +426,12 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
         PyErr_WriteUnraisable((PyObject *)w);
         Py_XDECREF(scope);
         Py_XDECREF(receive);
-        r->conn = NULL;
+        r->stream = NULL;
         Py_DECREF(r);
         return -1;
     }
-    /* The connection holds a reference to its current request. */
-    r->conn->udata = Py_NewRef(r);
+    /* The stream holds a reference to its request. */
+    r->stream->udata = Py_NewRef(r);
     w->active++;
     w->served++;
     PyObject *coro = PyObject_CallFunctionObjArgs(w->app, scope, receive, send, NULL);
@@ -487,7 +488,7 @@ app_failed : {
 }
     /* Treat it as a task that failed before responding. */
     run_ended(r);
-    if (r->conn)
+    if (r->stream)
         pn_request_reply(r, 500);
     Py_DECREF(r);
     return 0;

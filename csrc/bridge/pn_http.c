@@ -1,12 +1,17 @@
 /*
  * pn_http.c — the HTTP request object: one ASGI `http` cycle.  It owns
  * receive() (the request body, then http.disconnect) and send()
- * (http.response.start, .body, .pathsend), and settles the connection when
+ * (http.response.start, .body, .pathsend), and settles its stream when
  * the app's coroutine ends.
  *
- * Owns: each RequestObject; while attached, its connection holds a strong
- * reference to it (conn->udata), dropped when the response completes or
- * the connection closes.  RequestObject.conn is the runtime's, valid until
+ * The request talks to its transport only through its stream (pn_stream.h:
+ * an HTTP/1.1 connection today, an HTTP/2 stream tomorrow) and never learns
+ * which it has: it builds the response head with the core's writer, and
+ * the stream finishes, frames and sends it.
+ *
+ * Owns: each RequestObject; while attached, its stream holds a strong
+ * reference to it (stream->udata), dropped when the response completes or
+ * the stream closes.  RequestObject.stream is the transport's, valid until
  * then, NULL afterwards.  Threads: the worker's thread only (pn_asgi.h).
  */
 #include <fcntl.h>
@@ -23,20 +28,20 @@ static PyObject *make_disconnect(pn_modstate *st)
 
 /* ---- receive ------------------------------------------------------------ */
 
-/* Answer a request whose body turned out to be bad (400) or too large (413)
- * when the app has not started a response: the client gets the status, the
- * app gets http.disconnect. */
-static void request_body_failed(RequestObject *r)
+/* The request body turned out to be bad (400) or too large (413): when
+ * the app has not started a response and the stream can still answer, the
+ * client gets the status; otherwise the stream is abandoned.  The app gets
+ * http.disconnect. */
+static void request_body_failed(RequestObject *r, int status, int can_answer)
 {
-    pn_conn *c = r->conn;
-    if (c == NULL)
+    pn_stream *s = r->stream;
+    if (s == NULL)
         return;
-    int status = c->body_error ? c->body_error : 400;
-    if (!r->started && !c->dead) {
+    if (!r->started && can_answer) {
         pn_request_reply(r, status);
     } else {
-        pn_conn_close(c);
-        r->conn = NULL;
+        s->ops->abort(s);
+        r->stream = NULL;
     }
     r->disconnected = 1;
 }
@@ -46,40 +51,37 @@ static void request_body_failed(RequestObject *r)
 static PyObject *request_try_receive(RequestObject *r)
 {
     pn_modstate *st = worker_state(r->worker);
-    if (r->disconnected || r->conn == NULL || r->complete)
+    if (r->disconnected || r->stream == NULL || r->complete)
         return make_disconnect(st);
     if (r->body_done)
         return NULL; /* nothing more until the client goes away */
-    pn_conn *c = r->conn;
-    if (r->expect_continue && !r->started)
-        pn_conn_send_continue(c, 1);
+    pn_stream *s = r->stream;
+    if (!r->started)
+        s->ops->send_continue(s);
     const char *data = NULL;
     size_t len = 0;
-    int rc = pn_conn_body(c, &data, &len);
+    int status = 0;
+    int rc = s->ops->body(s, &data, &len, &status);
     if (rc < 0) {
-        if (c->body_error)
-            request_body_failed(r);
+        if (status)
+            request_body_failed(r, status, rc == PN_BODY_BAD);
         return make_disconnect(st);
     }
-    if (rc == 0)
+    if (rc == PN_BODY_WAIT)
         return NULL;
     PyObject *body;
-    int more;
+    int more = rc != PN_BODY_LAST;
     if (r->dec != NULL) {
         /* --decompress-requests: decode, with the bomb cap. */
-        int last = c->body.done && c->body_ready == len, status = 0;
-        body = pn_codec_decode(r, data, len, last, &status);
-        pn_conn_body_consume(c, len);
-        more = !pn_conn_body_complete(c);
+        body = pn_codec_decode(r, data, len, !more, &status);
+        s->ops->body_consume(s, len);
         if (status) {
-            c->body_error = status;
-            request_body_failed(r);
+            request_body_failed(r, status, 1);
             return make_disconnect(st);
         }
     } else {
         body = len ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len) : Py_NewRef(st->empty_bytes);
-        pn_conn_body_consume(c, len);
-        more = !pn_conn_body_complete(c);
+        s->ops->body_consume(s, len);
     }
     if (body == NULL)
         return NULL;
@@ -123,10 +125,10 @@ PyObject *pn_request_receive(RequestObject *r)
     if (fut == NULL)
         return NULL;
     r->recv_future = Py_NewRef(fut);
-    if (r->conn && !r->body_done)
-        pn_conn_set_stall_timer(r->conn, 1);
-    else if (r->conn)
-        pn_conn_watch_close(r->conn); /* only http.disconnect can follow */
+    if (r->stream && !r->body_done)
+        r->stream->ops->stall_timer(r->stream, 1);
+    else if (r->stream)
+        r->stream->ops->watch_close(r->stream); /* only http.disconnect can follow */
     return fut;
 }
 
@@ -142,7 +144,7 @@ void pn_request_body_ready(RequestObject *r)
     if (r->recv_future == NULL)
         return;
     Py_INCREF(r);
-    pn_conn_set_stall_timer(r->conn, 0);
+    r->stream->ops->stall_timer(r->stream, 0);
     /* If the app cancelled its receive(), leave the body where it is for
      * the next receive() instead of handing it to a dead future. */
     PyObject *done = PyObject_CallMethodNoArgs(r->recv_future, PN_ID(st, done));
@@ -161,10 +163,8 @@ void pn_request_body_ready(RequestObject *r)
         Py_DECREF(msg);
     } else if (PyErr_Occurred()) {
         PyErr_WriteUnraisable((PyObject *)r);
-    } else if (r->conn) {
-        /* Spurious wakeup: keep waiting. */
-        r->conn->body_wanted = 1;
     }
+    /* (Nothing yet: the body op asked for another on_body.) */
     Py_DECREF(r);
 }
 
@@ -192,11 +192,9 @@ int pn_request_start(RequestObject *r, PyObject *msg)
     Py_DECREF(status_obj);
     if (status == -1 && PyErr_Occurred())
         return -1;
-    unsigned flags = 0;
-    if (r->head_request)
-        flags |= PN_RESP_HEAD_REQUEST;
-    if (r->conn && r->conn->keep_alive && !r->conn->closing_soon)
-        flags |= PN_RESP_KEEP_ALIVE;
+    /* Whether the connection persists is the stream's to say, when the head
+     * goes out (pn_stream.h). */
+    unsigned flags = r->head_request ? PN_RESP_HEAD_REQUEST : 0;
     if (status < 200 || status > 599 ||
         pn_http1_resp_init(&r->resp, (int)status, r->version_minor, flags) != PN_WRITE_OK) {
         PyErr_Format(PyExc_RuntimeError,
@@ -294,70 +292,40 @@ done:
     return 0;
 }
 
-/* Write head (if still pending) + framed body.  Returns the pn_conn_write
- * status, or -2 with a Python exception set. */
+/* Send a body piece, after the head the first time.  Returns the stream's
+ * PN_IO_OK/WAIT/GONE, or -2 with a Python exception set, or -3 with one
+ * set when the response is complete but short of its Content-Length. */
 static int request_write_body(RequestObject *r, const char *data, size_t len, int final)
 {
-    pn_conn *c = r->conn;
-    if (!r->head_sent && pn_codec_begin(r, len, !final) < 0) {
+    pn_stream *s = r->stream;
+    if (!r->head_sent && r->compress && pn_codec_begin(r, len, !final) < 0) {
         PyErr_NoMemory();
         return -2;
     }
     if (r->enc != NULL) {
         if (pn_codec_piece(r, data, len, final) < 0) {
-            pn_conn_close(c);
+            s->ops->abort(s);
             runtime_error("response compression failed", NULL);
             return -2;
         }
         data = r->zbuf.data;
         len = r->zbuf.len;
     }
-    if (!r->head_sent) {
-        /* Unread body the client may still be holding back (Expect) or a
-         * worker that is draining: say Connection: close up front. */
-        if (c->closing_soon || (r->expect_continue && !c->sent_continue && !c->body.done))
-            r->resp.flags |= PN_RESP_CLOSE;
-        pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                                   r->worker->cfg->server_header ? "pounce" : NULL};
-        if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, final ? (int64_t)len : -1) !=
-            PN_WRITE_OK) {
-            PyErr_NoMemory();
-            return -2;
-        }
+    int rc = s->ops->send_body(s, &r->resp, r->head_sent ? NULL : &r->head, data, len, final,
+                               &r->bytes_sent);
+    if (rc == PN_IO_NOMEM) {
+        PyErr_NoMemory();
+        return -2;
     }
-    pn_http1_frame f;
-    int frc = pn_http1_resp_body_frame(&r->resp, len, final, &f);
-    if (frc == PN_WRITE_TOO_MUCH) {
-        pn_conn_close(c);
+    if (rc == PN_IO_TOO_MUCH) {
         runtime_error("Response content longer than Content-Length", NULL);
         return -2;
     }
-    struct iovec iov[4];
-    int n = 0;
-    if (!r->head_sent) {
-        iov[n].iov_base = r->head.data;
-        iov[n++].iov_len = r->head.len;
-    }
-    if (f.prefix_len) {
-        iov[n].iov_base = f.prefix;
-        iov[n++].iov_len = f.prefix_len;
-    }
-    if (f.send_len) {
-        iov[n].iov_base = (void *)data;
-        iov[n++].iov_len = f.send_len;
-    }
-    if (f.suffix_len) {
-        iov[n].iov_base = f.suffix;
-        iov[n++].iov_len = f.suffix_len;
-    }
-    int rc = n ? pn_conn_write(c, iov, n) : PN_CONN_OK;
     if (!r->head_sent) {
         r->head_sent = 1;
         pn_buf_free(&r->head);
     }
-    r->bytes_sent += f.send_len;
-    if (frc == PN_WRITE_TOO_LITTLE) {
-        r->resp.flags |= PN_RESP_CLOSE;
+    if (rc == PN_IO_TOO_LITTLE) {
         runtime_error("Response content shorter than Content-Length", NULL);
         return -3;
     }
@@ -367,10 +335,10 @@ static int request_write_body(RequestObject *r, const char *data, size_t len, in
 void pn_request_log(RequestObject *r)
 {
     const pn_config *cfg = r->worker->cfg;
-    if (r->conn && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(r->conn, r->logline.data, r->log_method_len,
-                           r->logline.data + r->log_method_len, r->logline.len - r->log_method_len,
-                           r->version_minor, r->resp.status, r->bytes_sent, now_ns() - r->t0_ns);
+    if (r->stream && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
+        r->stream->ops->access_log(
+            r->stream, r->logline.data, r->log_method_len, r->logline.data + r->log_method_len,
+            r->logline.len - r->log_method_len, r->resp.status, r->bytes_sent, now_ns() - r->t0_ns);
 }
 
 /* The request cycle is over (complete, or the client went away): a pending
@@ -390,37 +358,37 @@ void pn_request_wake_waiters(RequestObject *r)
     pn_future_resolve(st, &r->send_future, Py_None);
 }
 
-/* The response is complete (or abandoned): hand the connection back to the
- * runtime and drop the conn's reference to us. */
+void pn_request_drained(RequestObject *r)
+{
+    if (r->stream)
+        r->stream->ops->stall_timer(r->stream, 0);
+    pn_future_resolve(worker_state(r->worker), &r->send_future, Py_None);
+}
+
+/* The response is complete (or abandoned): hand the stream back to its
+ * transport and drop the stream's reference to us. */
 static void request_detach(RequestObject *r, int keep_alive)
 {
-    pn_conn *c = r->conn;
+    pn_stream *s = r->stream;
     pn_codec_end(r);
-    if (c == NULL)
+    if (s == NULL)
         return;
-    r->conn = NULL;
-    c->udata = NULL;
-    pn_conn_response_done(c, keep_alive);
+    r->stream = NULL;
+    s->udata = NULL;
+    s->ops->done(s, keep_alive);
     /* Anything still waiting learns that the cycle is over. */
     pn_request_wake_waiters(r);
-    Py_DECREF(r); /* the connection's reference */
+    Py_DECREF(r); /* the stream's reference */
 }
 
 /* A whole server-made response (an error, a denial): write it, log it,
- * hand the connection back to close. */
+ * hand the stream back to close. */
 void pn_request_reply(RequestObject *r, int status)
 {
-    pn_conn *c = r->conn;
-    if (c == NULL)
+    pn_stream *s = r->stream;
+    if (s == NULL)
         return;
-    pn_buf out = PN_BUF_INIT;
-    pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                               r->worker->cfg->server_header ? "pounce" : NULL};
-    if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
-        struct iovec iov = {out.data, out.len};
-        pn_conn_write(c, &iov, 1);
-    }
-    pn_buf_free(&out);
+    s->ops->reply(s, status);
     r->resp.status = status;
     r->bytes_sent = 0;
     r->started = r->head_sent = r->complete = 1;
@@ -438,12 +406,12 @@ static void request_complete(RequestObject *r)
 PyObject *pn_request_wait_or_ready(RequestObject *r, int rc)
 {
     pn_modstate *st = worker_state(r->worker);
-    if (rc == PN_CONN_WAIT && r->conn && !r->complete) {
+    if (rc == PN_IO_WAIT && r->stream && !r->complete) {
         PyObject *fut = PyObject_CallNoArgs(r->worker->create_future);
         if (fut == NULL)
             return NULL;
         Py_XSETREF(r->send_future, Py_NewRef(fut));
-        pn_conn_set_stall_timer(r->conn, 1);
+        r->stream->ops->stall_timer(r->stream, 1);
         return fut;
     }
     return Py_NewRef(st->ready_none);
@@ -490,7 +458,7 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
     const char *data = have_view ? view.buf : "";
     size_t len = have_view ? (size_t)view.len : 0;
     PyObject *result = NULL;
-    if (r->conn == NULL) {
+    if (r->stream == NULL) {
         /* The client is gone: the app may finish its work; output is
          * discarded, as other servers do. */
         if (!more)
@@ -510,7 +478,7 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
         result = Py_NewRef(st->ready_none);
         goto done;
     }
-    if (wrc == PN_CONN_GONE) {
+    if (wrc == PN_IO_GONE) {
         result = Py_NewRef(st->ready_none);
         goto done;
     }
@@ -561,51 +529,19 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
         return NULL;
     }
     Py_DECREF(fspath);
-    if (r->conn == NULL) {
+    pn_stream *s = r->stream;
+    if (s == NULL) {
         close(fd);
         r->complete = 1;
         return Py_NewRef(st->ready_none);
     }
-    uint64_t size = (uint64_t)sb.st_size;
-    pn_conn *c = r->conn;
-    pn_http1_head_opts opts = {pn_worker_date(c->worker),
-                               r->worker->cfg->server_header ? "pounce" : NULL};
-    if (c->closing_soon)
-        r->resp.flags |= PN_RESP_CLOSE;
-    if (pn_http1_resp_finish_head(&r->head, &r->resp, &opts, (int64_t)size) != PN_WRITE_OK) {
-        close(fd);
+    rc = s->ops->send_file(s, &r->resp, &r->head, fd, (uint64_t)sb.st_size, &r->bytes_sent);
+    if (rc == PN_IO_NOMEM)
         return PyErr_NoMemory();
-    }
-    pn_http1_frame f;
-    int frc = pn_http1_resp_body_frame(&r->resp, (size_t)size, 1, &f);
-    if (frc != PN_WRITE_OK) {
-        close(fd);
-        pn_conn_close(c);
+    if (rc == PN_IO_TOO_MUCH || rc == PN_IO_TOO_LITTLE)
         return runtime_error("file size does not match the response's Content-Length", NULL);
-    }
-    struct iovec iov[2];
-    int n = 0;
-    iov[n].iov_base = r->head.data;
-    iov[n++].iov_len = r->head.len;
-    if (f.prefix_len) {
-        iov[n].iov_base = f.prefix;
-        iov[n++].iov_len = f.prefix_len;
-    }
-    pn_conn_write(c, iov, n);
     r->head_sent = 1;
     pn_buf_free(&r->head);
-    if (f.send_len) {
-        pn_conn_sendfile(c, fd, 0, f.send_len);
-        r->bytes_sent += f.send_len;
-    } else {
-        close(fd);
-    }
-    if (f.suffix_len) {
-        /* Chunked framing never applies here (the length is known), but
-         * keep the writer's contract. */
-        struct iovec sv = {f.suffix, f.suffix_len};
-        pn_conn_write(c, &sv, 1);
-    }
     request_complete(r);
     return Py_NewRef(st->ready_none);
 }
@@ -637,15 +573,16 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     return result;
 }
 
-/* ---- task completion ---------------------------------------------------- */
+/* ---- the end of the run --------------------------------------------------- */
 
+/* The app's coroutine ended (AppRun has accounted for it and reported exc). */
 void pn_request_finish(RequestObject *r, PyObject *exc)
 {
     WorkerObject *w = r->worker;
-    if (r->conn != NULL && !r->complete) {
+    if (r->stream != NULL && !r->complete) {
         if (!r->started) {
-            /* Nothing was sent: the client gets a 500 and a closed
-             * connection (the request body may be half-read). */
+            /* Nothing was sent: the client gets a 500, and the stream
+             * closes (the request body may be half-read). */
             /* (An app that saw http.disconnect may return without a word.) */
             if (exc == NULL && !r->disconnected)
                 pn_report_error(w, "ASGI callable returned without sending a response", NULL);
@@ -655,7 +592,7 @@ void pn_request_finish(RequestObject *r, PyObject *exc)
              * mistake a truncated body for a complete one. */
             if (exc == NULL)
                 pn_report_error(w, "ASGI callable returned without completing the response", NULL);
-            pn_conn_close(r->conn);
+            r->stream->ops->abort(r->stream);
             request_detach(r, 0);
         }
     }
@@ -741,18 +678,19 @@ PyType_Spec pn_request_spec = {
 /* ---- creation ---------------------------------------------------------------- */
 
 RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
-                              pn_conn *c, const pn_http1_request *req)
+                              pn_stream *s, const pn_http1_request *req)
 {
     RequestObject *r = PyObject_GC_New(RequestObject, type);
     if (r == NULL)
         return NULL;
-    memset((char *)r + sizeof(PyObject), 0, (size_t)type->tp_basicsize - sizeof(PyObject));
+    /* (The request part only: a constant size the compiler writes inline;
+     * a WebSocket session clears the rest itself.) */
+    memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
     r->kind = kind;
     r->worker = (WorkerObject *)Py_NewRef(w);
-    r->conn = c;
+    r->stream = s;
     r->version_minor = req->version_minor;
     r->head_request = (req->flags & PN_REQ_HEAD) != 0;
-    r->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
     r->resp.status = 0;
     /* Negotiate now, while the header slices are valid. */
     r->codec = r->head_request ? PN_CODEC_IDENTITY : pn_codec_negotiate(w, req);
@@ -763,17 +701,17 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
         pn_buf_append(&r->logline, req->method, req->method_len);
         pn_buf_append(&r->logline, req->target, req->target_len);
     }
-    r->dec = pn_codec_request_decoder(w, req);
+    r->dec = w->cfg->decompress_requests ? pn_codec_request_decoder(w, req) : NULL;
     return r;
 }
 
-int pn_request_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+int pn_request_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
 {
-    RequestObject *r = pn_request_new(w, worker_state(w)->request_type, &http_kind, c, req);
+    RequestObject *r = pn_request_new(w, worker_state(w)->request_type, &http_kind, s, req);
     if (r == NULL) {
         PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
     PyObject_GC_Track(r);
-    return pn_apprun_start(r, pn_scope_http(w, c, req, r->dec != NULL));
+    return pn_apprun_start(r, pn_scope_http(w, s, req, r->dec != NULL));
 }

@@ -145,7 +145,7 @@ int pn_codec_negotiate(WorkerObject *w, const pn_http1_request *req)
 
 pn_decoder *pn_codec_request_decoder(WorkerObject *w, const pn_http1_request *req)
 {
-    if (!w->cfg->decompress_requests || req->body_kind == PN_BODY_NONE)
+    if (req->body_kind == PN_BODY_NONE)
         return NULL;
     /* One known coding only; anything else goes to the app unchanged. */
     const pn_http1_header *ce = pn_http1_find_header(req, PN_STRLIT("content-encoding"));

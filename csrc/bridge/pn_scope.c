@@ -67,11 +67,12 @@ static PyObject *lower_bytes(const char *p, size_t n)
     return b;
 }
 
-static PyObject *client_tuple(const pn_conn *c)
+/* scope["client"]: (host, port) for an IP peer, None for a Unix socket. */
+static PyObject *client_tuple(const struct sockaddr_storage *peer)
 {
     char host[INET6_ADDRSTRLEN];
-    if (c->peer.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->peer;
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
         size_t n = pn_log_format_ipv4(host, (const unsigned char *)&sin->sin_addr);
         PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
         PyObject *port = h ? PyLong_FromLong((long)ntohs(sin->sin_port)) : NULL;
@@ -80,8 +81,8 @@ static PyObject *client_tuple(const pn_conn *c)
         Py_XDECREF(port);
         return t;
     }
-    if (c->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->peer;
+    if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
     }
@@ -198,20 +199,20 @@ fail:
 
 /* decoded: the body reaches the app decompressed, so the scope leaves out
  * the Content-Encoding and Content-Length that described the wire bytes. */
-PyObject *pn_scope_http(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int decoded)
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded)
 {
     pn_modstate *st = worker_state(w);
     PyObject *scope = PyDict_Copy(w->scope_template);
     if (scope == NULL)
         return NULL;
-    PyObject *server = PyTuple_GetItem(w->servers, c->listener); /* borrowed from our tuple */
+    PyObject *server = PyTuple_GetItem(w->servers, s->listener); /* borrowed from our tuple */
     if (server == NULL)
         goto fail;
     if (set_key(st, scope, PN_ID_asgi, PyDict_Copy(st->asgi_dict)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, http_version),
                        req->version_minor ? PN_ID(st, http11) : PN_ID(st, http10)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
-        set_key(st, scope, PN_ID_client, client_tuple(c)) < 0 ||
+        set_key(st, scope, PN_ID_client, client_tuple(s->peer)) < 0 ||
         set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
@@ -283,10 +284,10 @@ fail:
     return NULL;
 }
 
-PyObject *pn_scope_websocket(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
 {
     /* Start from the HTTP scope (same keys, same rules), then adjust. */
-    PyObject *scope = pn_scope_http(w, c, req, 0);
+    PyObject *scope = pn_scope_http(w, s, req, 0);
     if (scope == NULL)
         return NULL;
     pn_modstate *st = worker_state(w);

@@ -11,10 +11,14 @@
  * answers a handshake the app denies (websocket.http.response.*, or a
  * plain 403/500).  Everything after the handshake is here.
  *
+ * WebSocket stays HTTP/1.1-specific: the session takes the connection over
+ * (pn_http1_stream_conn) and uses the connection API of pn_worker.h, where
+ * an HTTP request has only its stream.
+ *
  * Owns: the session's parser, deflate context, buffers and receive queue.
- * While the session is attached, its connection holds a strong reference to
- * it (conn->udata), as for an HTTP request.  Threads: the worker's thread
- * only (pn_asgi.h).
+ * While the session is attached, its connection's stream holds a strong
+ * reference to it (stream->udata), as for an HTTP request.  Threads: the
+ * worker's thread only (pn_asgi.h).
  *
  * Life of a session:
  *   CONNECTING    the upgrade request was valid; the app's Task runs
@@ -29,6 +33,7 @@
  */
 #include "pn_asgi.h"
 #include "pn_log.h"
+#include "pn_worker.h"
 #include "pn_utf8.h"
 #include "pn_ws.h"
 #include "pn_ws_deflate.h"
@@ -66,6 +71,13 @@ static const pn_request_kind ws_kind;
 static pn_modstate *ws_state(WebSocketObject *ws)
 {
     return worker_state(ws->http.worker);
+}
+
+/* The connection the session runs on, NULL once it is released or gone.
+ * Only HTTP/1.1 streams ever carry a session (pn_ws_dispatch). */
+static pn_conn *ws_conn(WebSocketObject *ws)
+{
+    return ws->http.stream ? pn_http1_stream_conn(ws->http.stream) : NULL;
 }
 
 /* ---- messages to the app -------------------------------------------------- */
@@ -161,7 +173,7 @@ static int ws_write_frame(WebSocketObject *ws, int opcode, int rsv1, const char 
     uint8_t hdr[PN_WS_MAX_HEADER];
     size_t hl = pn_ws_frame_header(hdr, opcode, 1, rsv1, n);
     struct iovec iov[2] = {{hdr, hl}, {(void *)p, n}};
-    return pn_conn_write(ws->http.conn, iov, n ? 2 : 1);
+    return pn_conn_write(ws_conn(ws), iov, n ? 2 : 1);
 }
 
 static void ws_write_control(WebSocketObject *ws, int opcode, const void *p, size_t n)
@@ -170,13 +182,13 @@ static void ws_write_control(WebSocketObject *ws, int opcode, const void *p, siz
     size_t fl = pn_ws_control_frame(frame, opcode, p, n);
     if (fl) {
         struct iovec iov = {frame, fl};
-        pn_conn_write(ws->http.conn, &iov, 1);
+        pn_conn_write(ws_conn(ws), &iov, 1);
     }
 }
 
 static void ws_send_close(WebSocketObject *ws, int code, const char *reason, size_t rlen)
 {
-    if (ws->sent_close || ws->http.conn == NULL)
+    if (ws->sent_close || ws->http.stream == NULL)
         return;
     ws->sent_close = 1;
     uint8_t frame[PN_WS_MAX_CONTROL_FRAME];
@@ -185,7 +197,7 @@ static void ws_send_close(WebSocketObject *ws, int code, const char *reason, siz
     if (fl == 0)
         fl = pn_ws_close_frame(frame, PN_WS_CLOSE_NORMAL, NULL, 0);
     struct iovec iov = {frame, fl};
-    pn_conn_write(ws->http.conn, &iov, 1);
+    pn_conn_write(ws_conn(ws), &iov, 1);
 }
 
 /* The connection is done with (close handshake complete or failed): close
@@ -193,10 +205,10 @@ static void ws_send_close(WebSocketObject *ws, int code, const char *reason, siz
 static void ws_release_conn(WebSocketObject *ws)
 {
     RequestObject *r = &ws->http;
-    pn_conn *c = r->conn;
+    pn_conn *c = ws_conn(ws);
     if (c == NULL)
         return;
-    r->conn = NULL;
+    r->stream = NULL;
     ws->state = WS_CLOSED;
     pn_future_resolve(ws_state(ws), &r->send_future, Py_None);
     pn_conn_finish(c);
@@ -232,11 +244,11 @@ static void ws_pump(WebSocketObject *ws)
 {
     RequestObject *r = &ws->http;
     const pn_config *cfg = r->worker->cfg;
-    while (r->conn != NULL && ws->state >= WS_OPEN && ws->state <= WS_CLOSING) {
+    while (r->stream != NULL && ws->state >= WS_OPEN && ws->state <= WS_CLOSING) {
         if (PyList_GET_SIZE(ws->queue) - ws->qhead >= WS_QUEUE_MAX ||
             ws->queued_bytes >= WS_QUEUE_BYTES)
             return;
-        pn_conn *c = r->conn;
+        pn_conn *c = ws_conn(ws);
         size_t used = 0;
         pn_ws_event ev;
         int rc = pn_ws_parse(&ws->parser, pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &used, &ev);
@@ -313,7 +325,7 @@ static void ws_pump(WebSocketObject *ws)
 
 void pn_ws_on_event(pn_conn *c, int event)
 {
-    RequestObject *r = c->udata;
+    RequestObject *r = c->stream.udata;
     if (r == NULL || r->kind != &ws_kind)
         return;
     WebSocketObject *ws = (WebSocketObject *)r;
@@ -388,11 +400,12 @@ static PyObject *ws_receive(WebSocketObject *ws)
             ws->qhead = 0;
         }
         /* Room again: parse what the runtime held back. */
-        if (r->conn && ws->state >= WS_OPEN && pn_buf_live(&r->conn->rbuf) > 0)
-            pn_conn_ws_resume(r->conn);
+        pn_conn *c = ws_conn(ws);
+        if (c && ws->state >= WS_OPEN && pn_buf_live(&c->rbuf) > 0)
+            pn_conn_ws_resume(c);
         return pn_ready_new(st, m);
     }
-    if (ws->gone || r->conn == NULL) {
+    if (ws->gone || r->stream == NULL) {
         /* Closed (and the queued disconnect already taken): keep saying so. */
         ws->gone = 1;
         PyObject *m =
@@ -430,7 +443,7 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
 {
     RequestObject *r = &ws->http;
     pn_modstate *st = ws_state(ws);
-    pn_conn *c = r->conn;
+    pn_conn *c = ws_conn(ws);
     PyObject *sub = NULL, *headers = NULL;
     const char *subp = NULL;
     Py_ssize_t sublen = 0;
@@ -534,7 +547,7 @@ static PyObject *ws_send_message(WebSocketObject *ws, PyObject *msg)
 {
     RequestObject *r = &ws->http;
     pn_modstate *st = ws_state(ws);
-    if (ws->state != WS_OPEN || r->conn == NULL) {
+    if (ws->state != WS_OPEN || r->stream == NULL) {
         if (ws->state < WS_OPEN)
             return runtime_error("'websocket.send' before 'websocket.accept'", NULL);
         return ws_closed_error();
@@ -596,7 +609,7 @@ static PyObject *ws_send_message(WebSocketObject *ws, PyObject *msg)
     } else {
         wrc = ws_write_frame(ws, opcode, 0, p, (size_t)n);
     }
-    if (wrc == PN_CONN_GONE) {
+    if (wrc == PN_IO_GONE) {
         ws_closed_error();
         goto done;
     }
@@ -616,7 +629,7 @@ static PyObject *ws_send_close_msg(WebSocketObject *ws, PyObject *msg)
         ws_deny(ws, 403); /* ASGI: close before accept rejects the handshake */
         return Py_NewRef(st->ready_none);
     }
-    if (ws->state != WS_OPEN || ws->http.conn == NULL)
+    if (ws->state != WS_OPEN || ws->http.stream == NULL)
         return ws_closed_error();
     int code = PN_WS_CLOSE_NORMAL;
     const char *reason = "";
@@ -648,7 +661,7 @@ static PyObject *ws_send_close_msg(WebSocketObject *ws, PyObject *msg)
     }
     ws_send_close(ws, code, reason, (size_t)rlen);
     ws->state = WS_CLOSING;
-    pn_conn_set_timer(ws->http.conn, WS_CLOSE_WAIT_MS);
+    pn_conn_set_timer(ws_conn(ws), WS_CLOSE_WAIT_MS);
     result = Py_NewRef(st->ready_none);
 done:
     Py_XDECREF(co);
@@ -798,7 +811,7 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
 {
     pn_buf out = PN_BUF_INIT;
     pn_http1_response resp;
-    pn_http1_head_opts opts = {pn_worker_date(c->worker), w->cfg->server_header ? "pounce" : NULL};
+    pn_http1_head_opts opts = pn_worker_head_opts(c->worker);
     const char *body = status == 426 ? "Upgrade Required: WebSocket version 13\n"
                                      : "Bad Request: invalid WebSocket handshake\n";
     pn_http1_resp_init(&resp, status, req->version_minor, PN_RESP_CLOSE);
@@ -818,9 +831,12 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
     pn_conn_response_done(c, 0);
 }
 
-int pn_ws_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
+int pn_ws_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
 {
     pn_modstate *st = worker_state(w);
+    pn_conn *c = pn_http1_stream_conn(s);
+    if (c == NULL)
+        return PN_WS_NOT_WEBSOCKET; /* (only HTTP/1.1 upgrades to WebSocket) */
     pn_ws_handshake hs;
     memset(&hs, 0, sizeof(hs));
     pn_ws_deflate_policy policy = PN_WS_DEFLATE_POLICY_DEFAULT;
@@ -838,15 +854,16 @@ int pn_ws_dispatch(WorkerObject *w, pn_conn *c, const pn_http1_request *req)
         return PN_WS_NOT_WEBSOCKET;
     }
     WebSocketObject *ws =
-        (WebSocketObject *)pn_request_new(w, st->websocket_type, &ws_kind, c, req);
+        (WebSocketObject *)pn_request_new(w, st->websocket_type, &ws_kind, s, req);
     if (ws == NULL) {
         Py_DECREF(queue);
         PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
+    memset((char *)ws + sizeof(RequestObject), 0, sizeof(*ws) - sizeof(RequestObject));
     ws->hs = hs;
     ws->queue = queue;
     ws->state = WS_CONNECTING;
     PyObject_GC_Track(ws);
-    return pn_apprun_start(&ws->http, pn_scope_websocket(w, c, req));
+    return pn_apprun_start(&ws->http, pn_scope_websocket(w, s, req));
 }

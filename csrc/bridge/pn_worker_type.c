@@ -9,6 +9,7 @@
  * that thread (pn_worker.h, re-entrancy rule).
  */
 #include "pn_asgi.h"
+#include "pn_worker.h"
 
 /* Report an application error through the Python-side logger. */
 void pn_report_error(WorkerObject *w, const char *message, PyObject *exc)
@@ -29,48 +30,51 @@ void pn_report_error(WorkerObject *w, const char *message, PyObject *exc)
 
 /* ---- runtime hooks ---------------------------------------------------------- */
 
-static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
+/* The stream events (pn_stream.h): each names the stream, whose udata is
+ * the request object attached to it (an HTTP request or a WebSocket
+ * session), if any. */
+
+static int hook_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
 {
     WorkerObject *w = ctx;
     if (req->flags & PN_REQ_UPGRADE) {
-        int rc = pn_ws_dispatch(w, c, req);
+        int rc = pn_ws_dispatch(w, s, req);
         if (rc != PN_WS_NOT_WEBSOCKET)
             return rc;
     }
-    return pn_request_dispatch(w, c, req);
+    return pn_request_dispatch(w, s, req);
 }
 
-static void hook_on_body(void *ctx, pn_conn *c)
+static void hook_on_body(void *ctx, pn_stream *s)
 {
     (void)ctx;
-    RequestObject *r = c->udata;
+    RequestObject *r = s->udata;
     if (r != NULL)
         pn_request_body_ready(r);
 }
 
-static void hook_on_drain(void *ctx, pn_conn *c)
-{
-    WorkerObject *w = ctx;
-    RequestObject *r = c->udata;
-    if (r == NULL)
-        return;
-    pn_conn_set_stall_timer(c, 0);
-    pn_future_resolve(worker_state(w), &r->send_future, Py_None);
-}
-
-static void hook_on_close(void *ctx, pn_conn *c)
+static void hook_on_drain(void *ctx, pn_stream *s)
 {
     (void)ctx;
-    RequestObject *r = c->udata;
-    c->udata = NULL;
-    if (r == NULL)
-        return;
-    r->conn = NULL;
-    r->disconnected = 1;
-    r->kind->closed(r);
-    Py_DECREF(r); /* the connection's reference */
+    RequestObject *r = s->udata;
+    if (r != NULL)
+        pn_request_drained(r);
 }
 
+static void hook_on_close(void *ctx, pn_stream *s)
+{
+    (void)ctx;
+    RequestObject *r = s->udata;
+    s->udata = NULL;
+    if (r == NULL)
+        return;
+    r->stream = NULL;
+    r->disconnected = 1;
+    r->kind->closed(r);
+    Py_DECREF(r); /* the stream's reference */
+}
+
+/* An upgraded connection's events (HTTP/1.1 only). */
 static void hook_on_ws(void *ctx, pn_conn *c, int event)
 {
     (void)ctx;
