@@ -432,6 +432,21 @@ static PyObject *ws_receive_method(PyObject *op, PyObject *unused)
 
 /* ---- send ----------------------------------------------------------------- */
 
+/* An optional str field of a message (None or missing: *p stays as it is)
+ * as UTF-8.  0, or -1 with an exception (RuntimeError "what" when it is not
+ * a str). */
+static int optional_utf8(PyObject *v, const char *what, const char **p, Py_ssize_t *n)
+{
+    if (v == NULL || v == Py_None)
+        return 0;
+    if (!PyUnicode_Check(v)) {
+        runtime_error(what, NULL);
+        return -1;
+    }
+    *p = PyUnicode_AsUTF8AndSize(v, n);
+    return *p == NULL ? -1 : 0;
+}
+
 static PyObject *ws_closed_error(void)
 {
     PyErr_SetString(PyExc_OSError,
@@ -452,15 +467,9 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
     int rc = msg_get(msg, PN_ID(st, subprotocol), &sub);
     if (rc < 0)
         return -1;
-    if (sub != NULL && sub != Py_None) {
-        if (!PyUnicode_Check(sub)) {
-            runtime_error("'websocket.accept' subprotocol must be a str or None", NULL);
-            goto done;
-        }
-        subp = PyUnicode_AsUTF8AndSize(sub, &sublen);
-        if (subp == NULL)
-            goto done;
-    }
+    rc = optional_utf8(sub, "'websocket.accept' subprotocol must be a str or None", &subp, &sublen);
+    if (rc < 0)
+        goto done;
     if (pn_ws_handshake_write_101(&out, &ws->hs, subp, (size_t)sublen) != 0) {
         runtime_error("'websocket.accept' subprotocol must be a token", NULL);
         goto done;
@@ -643,15 +652,8 @@ static PyObject *ws_send_close_msg(WebSocketObject *ws, PyObject *msg)
         if (PyErr_Occurred())
             goto done;
     }
-    if (ro != NULL && ro != Py_None) {
-        if (!PyUnicode_Check(ro)) {
-            runtime_error("'websocket.close' reason must be a str", NULL);
-            goto done;
-        }
-        reason = PyUnicode_AsUTF8AndSize(ro, &rlen);
-        if (reason == NULL)
-            goto done;
-    }
+    if (optional_utf8(ro, "'websocket.close' reason must be a str", &reason, &rlen) < 0)
+        goto done;
     uint8_t frame[PN_WS_MAX_CONTROL_FRAME];
     if (code < 0 || pn_ws_close_frame(frame, code, reason, (size_t)rlen) == 0) {
         runtime_error("'websocket.close' code must be 1000-1003, 1007-1014 or 3000-4999 and "

@@ -128,47 +128,42 @@ static const pn_worker_hooks worker_hooks_release = {
 
 /* ---- Worker type -------------------------------------------------------------- */
 
+/* The Worker's references, for traverse and clear alike.  config is not
+ * among them: w->cfg points into it and the runtime reads that until the
+ * pn_worker is freed, so only dealloc drops it, after pn_worker_free. */
+#define WORKER_REFS(X)                                                                             \
+    X(poll_cb)                                                                                     \
+    X(call_soon)                                                                                   \
+    X(create_future)                                                                               \
+    X(task_kwargs)                                                                                 \
+    X(app)                                                                                         \
+    X(loop)                                                                                        \
+    X(state)                                                                                       \
+    X(on_error)                                                                                    \
+    X(servers)                                                                                     \
+    X(listen_fds)                                                                                  \
+    X(root_path_str)                                                                               \
+    X(root_path_bytes)                                                                             \
+    X(worker_id)                                                                                   \
+    X(scope_template)                                                                              \
+    X(ext_template)                                                                                \
+    X(pending_exc)
+
 static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(w));
     Py_VISIT(w->config);
-    Py_VISIT(w->app);
-    Py_VISIT(w->loop);
-    Py_VISIT(w->state);
-    Py_VISIT(w->on_error);
-    Py_VISIT(w->servers);
-    Py_VISIT(w->listen_fds);
-    Py_VISIT(w->task_kwargs);
-    Py_VISIT(w->call_soon);
-    Py_VISIT(w->create_future);
-    Py_VISIT(w->poll_cb);
-    Py_VISIT(w->root_path_str);
-    Py_VISIT(w->root_path_bytes);
-    Py_VISIT(w->worker_id);
-    Py_VISIT(w->scope_template);
-    Py_VISIT(w->ext_template);
-    Py_VISIT(w->pending_exc);
+#define VISIT_REF(member) Py_VISIT(w->member);
+    WORKER_REFS(VISIT_REF)
+#undef VISIT_REF
     return 0;
 }
 
 static int worker_clear(WorkerObject *w)
 {
-    Py_CLEAR(w->poll_cb);
-    Py_CLEAR(w->call_soon);
-    Py_CLEAR(w->create_future);
-    Py_CLEAR(w->task_kwargs);
-    Py_CLEAR(w->app);
-    Py_CLEAR(w->loop);
-    Py_CLEAR(w->state);
-    Py_CLEAR(w->on_error);
-    Py_CLEAR(w->servers);
-    Py_CLEAR(w->listen_fds);
-    Py_CLEAR(w->root_path_str);
-    Py_CLEAR(w->root_path_bytes);
-    Py_CLEAR(w->worker_id);
-    Py_CLEAR(w->scope_template);
-    Py_CLEAR(w->ext_template);
-    Py_CLEAR(w->pending_exc);
+#define CLEAR_REF(member) Py_CLEAR(w->member);
+    WORKER_REFS(CLEAR_REF)
+#undef CLEAR_REF
     return 0;
 }
 
