@@ -299,13 +299,13 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
     size_t len;
     pn_ws_protocols_begin(&it, req);
     while (pn_ws_protocols_next(&it, &tok, &len)) {
-        PyObject *s = PyUnicode_DecodeLatin1(tok, (Py_ssize_t)len, NULL);
-        if (s == NULL || PyList_Append(subs, s) < 0) {
-            Py_XDECREF(s);
+        PyObject *proto = PyUnicode_DecodeLatin1(tok, (Py_ssize_t)len, NULL);
+        if (proto == NULL || PyList_Append(subs, proto) < 0) {
+            Py_XDECREF(proto);
             Py_DECREF(subs);
             goto fail;
         }
-        Py_DECREF(s);
+        Py_DECREF(proto);
     }
     /* extensions: {"websocket.http.response": {}, "pounce.worker": id} */
     PyObject *ext = PyDict_New();
@@ -314,9 +314,9 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
         PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0)
         Py_CLEAR(ext);
     Py_XDECREF(denial);
-    if (PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
+    if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, ws)) < 0 ||
-        PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 || ext == NULL ||
+        PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
         PyDict_DelItem(scope, PN_ID(st, method)) < 0) {
         Py_XDECREF(ext);
