@@ -1,7 +1,13 @@
 /*
- * pn_module.c — the pounce._pounce extension module: module state, types,
- * multi-phase init.  Declares Py_MOD_GIL_NOT_USED: nothing here depends on
- * the GIL for its safety (see docs/architecture.md, threading rules).
+ * pn_module.c — the pounce._pounce extension module: its state (pn_bridge.h),
+ * the interned strings, multi-phase init, traverse and clear.
+ *
+ * Owns: the module state and every reference in it (types, interned
+ * strings, shared constants), created by module_exec and the init functions
+ * it calls, released by module_clear.  Threads: exec runs once per import,
+ * on the importing thread; afterwards the state is read-only and shared by
+ * every worker thread.  Declares Py_MOD_GIL_NOT_USED: nothing here depends
+ * on the GIL for its safety (see docs/architecture.md, threading rules).
  */
 #include "pn_bridge.h"
 #include "pn_compress.h"

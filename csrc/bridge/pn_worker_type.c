@@ -443,24 +443,21 @@ static PyType_Spec worker_spec = {
 
 /* ---- init ------------------------------------------------------------------------ */
 
+/* A heap type of the module, into its state slot.  0 / -1. */
+static int make_type(PyObject *module, PyTypeObject **slot, PyType_Spec *spec)
+{
+    *slot = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    return *slot ? 0 : -1;
+}
+
 int pn_asgi_init(PyObject *module, pn_modstate *st)
 {
-    st->ready_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_ready_spec, NULL);
-    if (st->ready_type == NULL)
-        return -1;
-    st->request_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_request_spec, NULL);
-    if (st->request_type == NULL)
-        return -1;
-    st->websocket_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_websocket_spec, NULL);
-    if (st->websocket_type == NULL)
-        return -1;
-    st->apprun_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pn_apprun_spec, NULL);
-    if (st->apprun_type == NULL)
-        return -1;
-    st->worker_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &worker_spec, NULL);
-    if (st->worker_type == NULL)
-        return -1;
-    if (PyModule_AddType(module, st->worker_type) < 0)
+    if (make_type(module, &st->ready_type, &pn_ready_spec) < 0 ||
+        make_type(module, &st->request_type, &pn_request_spec) < 0 ||
+        make_type(module, &st->websocket_type, &pn_websocket_spec) < 0 ||
+        make_type(module, &st->apprun_type, &pn_apprun_spec) < 0 ||
+        make_type(module, &st->worker_type, &worker_spec) < 0 ||
+        PyModule_AddType(module, st->worker_type) < 0)
         return -1;
     st->ready_none = pn_ready_new(st, Py_NewRef(Py_None));
     if (st->ready_none == NULL)
