@@ -104,6 +104,8 @@ static void hook_reacquire(void *ctx, void *token)
     PyEval_RestoreThread((PyThreadState *)token);
 }
 
+/* (pn_worker_new copies the table: worker_new adds release/reacquire to
+ * its copy when the GIL is to be let go.) */
 static const pn_worker_hooks worker_hooks = {
     .on_request = hook_on_request,
     .on_body = hook_on_body,
@@ -111,19 +113,6 @@ static const pn_worker_hooks worker_hooks = {
     .on_close = hook_on_close,
     .wakeup = hook_wakeup,
     .on_ws = hook_on_ws,
-};
-
-/* The same, releasing the GIL around socket syscalls: for GIL builds with
- * several thread workers, whose network work then overlaps. */
-static const pn_worker_hooks worker_hooks_release = {
-    .on_request = hook_on_request,
-    .on_body = hook_on_body,
-    .on_drain = hook_on_drain,
-    .on_close = hook_on_close,
-    .wakeup = hook_wakeup,
-    .on_ws = hook_on_ws,
-    .release = hook_release,
-    .reacquire = hook_reacquire,
 };
 
 /* ---- Worker type -------------------------------------------------------------- */
@@ -283,8 +272,14 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
             goto fail;
         }
     }
-    w->w = pn_worker_new(cfg, fds, unix_flags, (int)n,
-                         release_gil ? &worker_hooks_release : &worker_hooks, w);
+    pn_worker_hooks hooks = worker_hooks;
+    if (release_gil) {
+        /* GIL builds with several thread workers: let go of the GIL around
+         * socket syscalls, so their network work overlaps. */
+        hooks.release = hook_release;
+        hooks.reacquire = hook_reacquire;
+    }
+    w->w = pn_worker_new(cfg, fds, unix_flags, (int)n, &hooks, w);
     if (w->w == NULL) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
