@@ -14,55 +14,122 @@
 
 #include "pn_config.h"
 
-/* Interned scope keys (pn_asgi.c lists their text). */
+/* Every interned string of the module, generated into st->ids[] (see
+ * PN_ID below): X(C name, text).  The scope keys come first, in the order
+ * apps see them when they print a scope.  The HTTP methods are one run
+ * (PN_ID_GET .. PN_ID_TRACE) that pn_scope.c searches. */
+#define PN_INTERNED_STRINGS(X)                                                                     \
+    /* scope keys */                                                                               \
+    X(type, "type")                                                                                \
+    X(asgi, "asgi")                                                                                \
+    X(http_version, "http_version")                                                                \
+    X(server, "server")                                                                            \
+    X(client, "client")                                                                            \
+    X(scheme, "scheme")                                                                            \
+    X(method, "method")                                                                            \
+    X(root_path, "root_path")                                                                      \
+    X(path, "path")                                                                                \
+    X(raw_path, "raw_path")                                                                        \
+    X(query_string, "query_string")                                                                \
+    X(headers, "headers")                                                                          \
+    X(state, "state")                                                                              \
+    X(extensions, "extensions")                                                                    \
+    /* scope values */                                                                             \
+    X(http, "http")                                                                                \
+    X(http10, "1.0")                                                                               \
+    X(http11, "1.1")                                                                               \
+    X(pounce_worker, "pounce.worker")                                                              \
+    /* HTTP messages: types and keys */                                                            \
+    X(http_request, "http.request")                                                                \
+    X(http_disconnect, "http.disconnect")                                                          \
+    X(http_response_start, "http.response.start")                                                  \
+    X(http_response_body, "http.response.body")                                                    \
+    X(http_response_pathsend, "http.response.pathsend")                                            \
+    X(body, "body")                                                                                \
+    X(more_body, "more_body")                                                                      \
+    X(status, "status")                                                                            \
+    /* asyncio.Future methods */                                                                   \
+    X(done, "done")                                                                                \
+    X(set_result, "set_result")                                                                    \
+    /* WebSocket scope and messages */                                                             \
+    X(websocket, "websocket")                                                                      \
+    X(ws, "ws")                                                                                    \
+    X(subprotocols, "subprotocols")                                                                \
+    X(websocket_http_response, "websocket.http.response")                                          \
+    X(websocket_connect, "websocket.connect")                                                      \
+    X(websocket_receive, "websocket.receive")                                                      \
+    X(websocket_disconnect, "websocket.disconnect")                                                \
+    X(websocket_accept, "websocket.accept")                                                        \
+    X(websocket_send, "websocket.send")                                                            \
+    X(websocket_close, "websocket.close")                                                          \
+    X(websocket_http_response_start, "websocket.http.response.start")                              \
+    X(websocket_http_response_body, "websocket.http.response.body")                                \
+    X(bytes, "bytes")                                                                              \
+    X(text, "text")                                                                                \
+    X(code, "code")                                                                                \
+    X(reason, "reason")                                                                            \
+    X(subprotocol, "subprotocol")                                                                  \
+    X(empty, "")                                                                                   \
+    /* request methods, one run */                                                                 \
+    X(GET, "GET")                                                                                  \
+    X(POST, "POST")                                                                                \
+    X(HEAD, "HEAD")                                                                                \
+    X(PUT, "PUT")                                                                                  \
+    X(DELETE, "DELETE")                                                                            \
+    X(OPTIONS, "OPTIONS")                                                                          \
+    X(PATCH, "PATCH")                                                                              \
+    X(CONNECT, "CONNECT")                                                                          \
+    X(TRACE, "TRACE")
+
 enum {
-    PN_KEY_TYPE,
-    PN_KEY_ASGI,
-    PN_KEY_HTTP_VERSION,
-    PN_KEY_SERVER,
-    PN_KEY_CLIENT,
-    PN_KEY_SCHEME,
-    PN_KEY_METHOD,
-    PN_KEY_ROOT_PATH,
-    PN_KEY_PATH,
-    PN_KEY_RAW_PATH,
-    PN_KEY_QUERY_STRING,
-    PN_KEY_HEADERS,
-    PN_KEY_STATE,
-    PN_KEY_EXTENSIONS,
-    PN_KEY_PATHSEND,
-    PN_KEY_POUNCE_WORKER,
-    PN_KEY_COUNT
+#define PN_INTERNED_ENUM(name, text) PN_ID_##name,
+    PN_INTERNED_STRINGS(PN_INTERNED_ENUM)
+#undef PN_INTERNED_ENUM
+        PN_ID_COUNT
 };
-#define PN_METHOD_COUNT 9
+
+/* st->ids[PN_ID_name]: the interned string `name` of PN_INTERNED_STRINGS. */
+#define PN_ID(st, name) ((st)->ids[PN_ID_##name])
+
 #define PN_HNAME_COUNT 32
 
+/* The module's state.  Every member is a strong reference, created by
+ * module_exec (pn_module.c) and the init functions it calls, visited and
+ * released through PN_MODSTATE_REFS and the two arrays. */
 typedef struct pn_modstate {
-    PyTypeObject *config_type;  /* pounce.Config (pn_config_type.c) */
-    PyTypeObject *worker_type;  /* _pounce.Worker (pn_asgi.c) */
-    PyTypeObject *request_type; /* per-request receive/send owner */
-    PyTypeObject *ready_type;   /* completed awaitable */
-    PyTypeObject *apprun_type;  /* the app's coroutine as its Task drives it */
-    /* interned strings and constants, created at module exec */
-    PyObject *str_type, *str_body, *str_more_body, *str_status, *str_headers;
-    PyObject *str_path, *str_http_request, *str_http_disconnect;
-    PyObject *str_http_response_start, *str_http_response_body;
-    PyObject *str_http_response_pathsend, *str_trailers;
-    PyObject *str_create_future, *str_set_result, *str_done, *str_cancelled;
-    PyObject *str_add_done_callback, *str_exception;
-    PyObject *asyncio_task; /* asyncio.Task */
-    PyObject *eager_kwargs; /* {"eager_start": True} on 3.12+, else NULL */
-    PyObject *empty_bytes;
-    PyObject *asgi_dict;  /* {"version": "3.0", "spec_version": "2.4"} */
-    PyObject *ready_none; /* a completed awaitable whose result is None;
-                             immutable, so shared by every thread */
-    PyObject *str_http, *str_http10, *str_http11, *str_scheme_http;
-    PyObject *str_websocket, *str_ws, *str_empty;
-    PyObject *msg_disconnect_template;  /* {"type": "http.disconnect"} (copied per use) */
-    PyObject *keys[PN_KEY_COUNT];       /* interned scope keys, see pn_key_names */
-    PyObject *methods[PN_METHOD_COUNT]; /* interned common method names */
-    PyObject *hnames[PN_HNAME_COUNT];   /* common lower-case header names as bytes */
+    PyTypeObject *config_type;    /* pounce.Config (pn_config_type.c) */
+    PyTypeObject *worker_type;    /* _pounce.Worker (pn_worker_type.c) */
+    PyTypeObject *request_type;   /* one HTTP request cycle (pn_http.c) */
+    PyTypeObject *websocket_type; /* one WebSocket session (pn_websocket.c) */
+    PyTypeObject *ready_type;     /* completed awaitable (pn_awaitable.c) */
+    PyTypeObject *apprun_type;    /* the app's coroutine as its Task drives it (pn_awaitable.c) */
+    PyObject *asyncio_task;       /* asyncio.Task */
+    PyObject *eager_kwargs;       /* {"eager_start": True} on 3.12+, else NULL */
+    PyObject *empty_bytes;        /* b"" */
+    PyObject *asgi_dict;          /* {"version": "3.0", "spec_version": "2.4"} */
+    /* A completed awaitable whose result is None; immutable, so shared by
+     * every thread. */
+    PyObject *ready_none;
+    PyObject *msg_disconnect_template; /* {"type": "http.disconnect"} (copied per use) */
+    PyObject *ids[PN_ID_COUNT];        /* interned, see PN_INTERNED_STRINGS */
+    PyObject *hnames[PN_HNAME_COUNT];  /* common lower-case header names as bytes */
 } pn_modstate;
+
+/* Every reference the module state holds besides its arrays, for the
+ * module's traverse and clear alike: one list, so the two cannot drift. */
+#define PN_MODSTATE_REFS(X)                                                                        \
+    X(config_type)                                                                                 \
+    X(worker_type)                                                                                 \
+    X(request_type)                                                                                \
+    X(websocket_type)                                                                              \
+    X(ready_type)                                                                                  \
+    X(apprun_type)                                                                                 \
+    X(asyncio_task)                                                                                \
+    X(eager_kwargs)                                                                                \
+    X(empty_bytes)                                                                                 \
+    X(asgi_dict)                                                                                   \
+    X(ready_none)                                                                                  \
+    X(msg_disconnect_template)
 
 pn_modstate *pn_get_state_by_type(PyTypeObject *tp);
 static inline pn_modstate *pn_get_state(PyObject *module)
@@ -78,7 +145,8 @@ int pn_config_type_init(PyObject *module, pn_modstate *st);
 const pn_config *pn_config_struct(pn_modstate *st, PyObject *obj);
 int pn_config_traverse(pn_modstate *st, visitproc visit, void *arg);
 
-/* pn_asgi.c: Worker/Request/Ready types. */
+/* pn_worker_type.c: create the ASGI side's types (Worker, Request,
+ * WebSocket, Ready, AppRun) and the objects they share.  0 / -1 with an exception. */
 int pn_asgi_init(PyObject *module, pn_modstate *st);
 
 #endif

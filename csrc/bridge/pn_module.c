@@ -1,7 +1,13 @@
 /*
- * pn_module.c — the pounce._pounce extension module: module state, types,
- * multi-phase init.  Declares Py_MOD_GIL_NOT_USED: nothing here depends on
- * the GIL for its safety (see docs/architecture.md, threading rules).
+ * pn_module.c — the pounce._pounce extension module: its state (pn_bridge.h),
+ * the interned strings, multi-phase init, traverse and clear.
+ *
+ * Owns: the module state and every reference in it (types, interned
+ * strings, shared constants), created by module_exec and the init functions
+ * it calls, released by module_clear.  Threads: exec runs once per import,
+ * on the importing thread; afterwards the state is read-only and shared by
+ * every worker thread.  Declares Py_MOD_GIL_NOT_USED: nothing here depends
+ * on the GIL for its safety (see docs/architecture.md, threading rules).
  */
 #include "pn_bridge.h"
 #include "pn_compress.h"
@@ -10,29 +16,19 @@
 #define POUNCE_VERSION "0.1.0"
 #endif
 
-static int intern(PyObject **slot, const char *s)
-{
-    *slot = PyUnicode_InternFromString(s);
-    return *slot ? 0 : -1;
-}
+/* The text of each interned string, in PN_ID_* order. */
+static const char *const interned_text[PN_ID_COUNT] = {
+#define PN_INTERNED_TEXT(name, text) [PN_ID_##name] = text,
+    PN_INTERNED_STRINGS(PN_INTERNED_TEXT)
+#undef PN_INTERNED_TEXT
+};
 
 static int module_exec(PyObject *m)
 {
     pn_modstate *st = pn_get_state(m);
-    if (intern(&st->str_type, "type") || intern(&st->str_body, "body") ||
-        intern(&st->str_more_body, "more_body") || intern(&st->str_status, "status") ||
-        intern(&st->str_headers, "headers") || intern(&st->str_path, "path") ||
-        intern(&st->str_http_request, "http.request") ||
-        intern(&st->str_http_disconnect, "http.disconnect") ||
-        intern(&st->str_http_response_start, "http.response.start") ||
-        intern(&st->str_http_response_body, "http.response.body") ||
-        intern(&st->str_http_response_pathsend, "http.response.pathsend") ||
-        intern(&st->str_trailers, "trailers") || intern(&st->str_create_future, "create_future") ||
-        intern(&st->str_set_result, "set_result") || intern(&st->str_done, "done") ||
-        intern(&st->str_cancelled, "cancelled") ||
-        intern(&st->str_add_done_callback, "add_done_callback") ||
-        intern(&st->str_exception, "exception"))
-        return -1;
+    for (int i = 0; i < PN_ID_COUNT; i++)
+        if ((st->ids[i] = PyUnicode_InternFromString(interned_text[i])) == NULL)
+            return -1;
     st->empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (st->empty_bytes == NULL)
         return -1;
@@ -84,66 +80,27 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     pn_modstate *st = pn_get_state(m);
     if (st == NULL)
         return 0;
-    Py_VISIT(st->config_type);
-    Py_VISIT(st->worker_type);
-    Py_VISIT(st->request_type);
-    Py_VISIT(st->ready_type);
-    Py_VISIT(st->apprun_type);
-    Py_VISIT(st->asyncio_task);
-    Py_VISIT(st->eager_kwargs);
-    Py_VISIT(st->asgi_dict);
-    Py_VISIT(st->ready_none);
-    Py_VISIT(st->msg_disconnect_template);
+#define PN_VISIT_REF(member) Py_VISIT(st->member);
+    PN_MODSTATE_REFS(PN_VISIT_REF)
+#undef PN_VISIT_REF
+    for (int i = 0; i < PN_ID_COUNT; i++)
+        Py_VISIT(st->ids[i]);
+    for (int i = 0; i < PN_HNAME_COUNT; i++)
+        Py_VISIT(st->hnames[i]);
     return 0;
 }
 
+/* The same members as module_traverse, in the same order. */
 static int module_clear(PyObject *m)
 {
     pn_modstate *st = pn_get_state(m);
     if (st == NULL)
         return 0;
-    Py_CLEAR(st->config_type);
-    Py_CLEAR(st->worker_type);
-    Py_CLEAR(st->request_type);
-    Py_CLEAR(st->ready_type);
-    Py_CLEAR(st->apprun_type);
-    PyObject **strs[] = {&st->str_type,
-                         &st->str_body,
-                         &st->str_more_body,
-                         &st->str_status,
-                         &st->str_headers,
-                         &st->str_path,
-                         &st->str_http_request,
-                         &st->str_http_disconnect,
-                         &st->str_http_response_start,
-                         &st->str_http_response_body,
-                         &st->str_http_response_pathsend,
-                         &st->str_trailers,
-                         &st->str_create_future,
-                         &st->str_set_result,
-                         &st->str_done,
-                         &st->str_cancelled,
-                         &st->str_add_done_callback,
-                         &st->str_exception,
-                         &st->asyncio_task,
-                         &st->eager_kwargs,
-                         &st->empty_bytes,
-                         &st->asgi_dict,
-                         &st->ready_none,
-                         &st->str_http,
-                         &st->str_http10,
-                         &st->str_http11,
-                         &st->str_scheme_http,
-                         &st->msg_disconnect_template,
-                         &st->str_websocket,
-                         &st->str_ws,
-                         &st->str_empty};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        Py_CLEAR(*strs[i]);
-    for (int i = 0; i < PN_KEY_COUNT; i++)
-        Py_CLEAR(st->keys[i]);
-    for (int i = 0; i < PN_METHOD_COUNT; i++)
-        Py_CLEAR(st->methods[i]);
+#define PN_CLEAR_REF(member) Py_CLEAR(st->member);
+    PN_MODSTATE_REFS(PN_CLEAR_REF)
+#undef PN_CLEAR_REF
+    for (int i = 0; i < PN_ID_COUNT; i++)
+        Py_CLEAR(st->ids[i]);
     for (int i = 0; i < PN_HNAME_COUNT; i++)
         Py_CLEAR(st->hnames[i]);
     return 0;

@@ -220,6 +220,7 @@ static void accept_batch(pn_worker *w, int li)
         c->worker = w;
         c->file_fd = -1;
         c->listener = li;
+        pn_http1_stream_init(c);
         c->can_write = 1; /* a fresh socket has an empty send buffer */
         memcpy(&c->peer, &ss, slen);
         c->peer_len = slen;
@@ -319,7 +320,7 @@ static int output_pending(const pn_conn *c)
 int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
 {
     if (c->dead || c->fd < 0)
-        return PN_CONN_GONE;
+        return PN_IO_GONE;
     c->resp_started = 1;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
@@ -344,7 +345,7 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 c->dead = 1;
                 queue_conn(c);
-                return PN_CONN_GONE;
+                return PN_IO_GONE;
             }
             c->can_write = 0;
         } else {
@@ -358,7 +359,7 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
         if (pn_buf_reserve(&c->wbuf, total - sent) < 0) {
             c->dead = 1;
             queue_conn(c);
-            return PN_CONN_GONE;
+            return PN_IO_GONE;
         }
         for (int i = 0; i < iovcnt; i++) {
             size_t len = iov[i].iov_len;
@@ -376,14 +377,14 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
          * now, in order, rather than wait for an event. */
         if (flush_output(c) < 0) {
             queue_conn(c);
-            return PN_CONN_GONE;
+            return PN_IO_GONE;
         }
     }
     if (pn_buf_live(&c->wbuf) > (size_t)c->worker->cfg->write_buffer_size) {
         c->drain_wanted = 1;
-        return PN_CONN_WAIT;
+        return PN_IO_WAIT;
     }
-    return PN_CONN_OK;
+    return PN_IO_OK;
 }
 
 void pn_conn_cork(pn_conn *c)
@@ -404,7 +405,7 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
 {
     if (c->dead || c->fd < 0 || c->file_fd >= 0) {
         close(fd);
-        return PN_CONN_GONE;
+        return PN_IO_GONE;
     }
     c->resp_started = 1;
     c->file_fd = fd;
@@ -412,13 +413,13 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
     c->file_left = len;
     if (flush_output(c) < 0) {
         queue_conn(c);
-        return PN_CONN_GONE;
+        return PN_IO_GONE;
     }
     if (output_pending(c)) {
         c->drain_wanted = 1;
-        return PN_CONN_WAIT;
+        return PN_IO_WAIT;
     }
-    return PN_CONN_OK;
+    return PN_IO_OK;
 }
 
 /* ---- input ---------------------------------------------------------- */
@@ -562,9 +563,9 @@ static void write_continue(pn_conn *c)
     c->resp_started = started;
 }
 
-void pn_conn_send_continue(pn_conn *c, int expect_continue)
+void pn_conn_send_continue(pn_conn *c)
 {
-    if (!expect_continue || c->sent_continue || c->body.done)
+    if (!c->expect_continue || c->sent_continue || c->body.done)
         return;
     c->sent_continue = 1;
     write_continue(c);
@@ -597,7 +598,7 @@ void pn_conn_watch_close(pn_conn *c)
 static void conn_error_response(pn_conn *c, int status)
 {
     pn_worker *w = c->worker;
-    pn_http1_head_opts opts = {pn_worker_date(w), w->cfg->server_header ? "pounce" : NULL};
+    pn_http1_head_opts opts = pn_worker_head_opts(w);
     pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
@@ -652,7 +653,7 @@ void pn_conn_response_done(pn_conn *c, int keep_alive)
     c->in_request = 0;
     c->body_wanted = 0;
     c->drain_wanted = 0;
-    c->udata = NULL;
+    c->stream.udata = NULL;
     if (c->dead) {
         queue_conn(c);
         return;
@@ -748,8 +749,8 @@ static void conn_close_now(pn_conn *c)
         c->file_fd = -1;
     }
     c->dead = 1;
-    if (c->udata || c->in_request)
-        w->hooks.on_close(w->ctx, c);
+    if (c->stream.udata || c->in_request)
+        w->hooks.on_close(w->ctx, &c->stream);
     pn_buf_free(&c->rbuf);
     pn_buf_free(&c->wbuf);
     free(c);
@@ -807,13 +808,13 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
      * the app answers while on_request runs (an eager task) is held and
      * sent together with the next answers. */
     c->corked = c->body.done && pn_buf_live(&c->rbuf) > c->body_ready + c->body_gap;
-    int rc = w->hooks.on_request(w->ctx, c, req);
+    int rc = w->hooks.on_request(w->ctx, &c->stream, req);
     c->corked = 0;
     if (output_pending(c))
         queue_conn(c); /* flushed by conn_process, after the next requests */
     if (rc < 0 && c->in_request) {
         c->in_request = 0;
-        c->udata = NULL;
+        c->stream.udata = NULL;
         if (!c->dead)
             conn_error_response(c, 500);
         queue_conn(c);
@@ -844,7 +845,7 @@ static void conn_process(pn_conn *c)
         c->file_fd < 0) {
         c->drain_wanted = 0;
         if (c->in_request)
-            w->hooks.on_drain(w->ctx, c);
+            w->hooks.on_drain(w->ctx, &c->stream);
         if (c->dead) {
             conn_close_now(c);
             return;
@@ -925,7 +926,7 @@ static void conn_process(pn_conn *c)
         }
         if (c->body_wanted && (c->body_ready > 0 || c->body.done || c->dead || c->body_error)) {
             c->body_wanted = 0;
-            w->hooks.on_body(w->ctx, c);
+            w->hooks.on_body(w->ctx, &c->stream);
         }
         if (c->dead)
             conn_close_now(c);
@@ -1017,7 +1018,7 @@ void pn_conn_ws_resume(pn_conn *c)
 void pn_conn_finish(pn_conn *c)
 {
     c->in_request = 0;
-    c->udata = NULL;
+    c->stream.udata = NULL;
     c->keep_alive = 0;
     if (c->dead) {
         queue_conn(c);
@@ -1154,14 +1155,6 @@ size_t pn_worker_connections(const pn_worker *w)
 {
     return w->nconns;
 }
-const pn_config *pn_worker_config(const pn_worker *w)
-{
-    return w->cfg;
-}
-uint64_t pn_worker_now_ms(const pn_worker *w)
-{
-    return w->wheel.now_ms;
-}
 
 void pn_worker_wake(pn_worker *w)
 {
@@ -1170,11 +1163,12 @@ void pn_worker_wake(pn_worker *w)
     (void)r;
 }
 
-const char *pn_worker_date(pn_worker *w)
+pn_http1_head_opts pn_worker_head_opts(pn_worker *w)
 {
-    if (!w->cfg->date_header)
-        return NULL;
-    return pn_date_get(&w->date, time(NULL));
+    pn_http1_head_opts opts = {NULL, w->cfg->server_header ? "pounce" : NULL};
+    if (w->cfg->date_header)
+        opts.date = pn_date_get(&w->date, time(NULL));
+    return opts;
 }
 
 int pn_worker_poll(pn_worker *w)

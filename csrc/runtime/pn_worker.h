@@ -14,16 +14,23 @@
  * worker's eventfd).  Workers share nothing mutable; the pn_config they read
  * is immutable.
  *
+ * Requests reach the bridge as streams (pn_stream.h): an HTTP/1.1
+ * connection is the stream of its current request (c->stream, implemented
+ * by pn_http1_stream.c over the pn_conn_* functions below), and the stream
+ * events of the hooks name it.  The WebSocket session, which takes a
+ * connection over after its upgrade, uses the pn_conn_* functions directly.
+ *
  * Re-entrancy rule: hooks are called only from inside pn_worker_poll().
- * Functions the bridge calls on a connection (pn_conn_write, pn_conn_body,
- * pn_conn_response_done, pn_conn_close...) never call a hook synchronously;
- * work they create is queued and done by the next pn_worker_poll() (the
- * worker asks the bridge for one through hooks->wakeup when it is not
- * already polling).
+ * Functions called on a connection or its stream (pn_conn_write,
+ * pn_conn_body, pn_conn_response_done, pn_conn_close, the stream's ops...)
+ * never call a hook synchronously; work they create is queued and done by
+ * the next pn_worker_poll() (the worker asks the bridge for one through
+ * hooks->wakeup when it is not already polling).
  *
  * Ownership: the worker owns each pn_conn and frees it after calling
- * hooks->on_close(c); the bridge may keep a pointer to a connection only
- * until then.  c->udata is the bridge's.
+ * hooks->on_close(&c->stream); the bridge may keep a pointer to a
+ * connection or its stream only until then.  c->stream.udata is the
+ * bridge's.
  */
 #ifndef PN_WORKER_H
 #define PN_WORKER_H
@@ -37,25 +44,27 @@
 #include "pn_config.h"
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
+#include "pn_stream.h"
 #include "pn_timer.h"
 
 typedef struct pn_worker pn_worker;
 typedef struct pn_conn pn_conn;
 
 typedef struct pn_worker_hooks {
-    /* A request head is complete.  req's slices point into the connection's
-     * read buffer and are valid only during the call.  Return 0, or -1 to
-     * answer 500 and close (e.g. out of memory). */
-    int (*on_request)(void *ctx, pn_conn *c, const pn_http1_request *req);
-    /* Body bytes became available, the body ended, or the body failed
-     * (c->body_error != 0), while the bridge waits (pn_conn_body returned 0). */
-    void (*on_body)(void *ctx, pn_conn *c);
-    /* The output buffer fell below the low watermark while the bridge waits
-     * (pn_conn_write returned PN_CONN_WAIT). */
-    void (*on_drain)(void *ctx, pn_conn *c);
-    /* The connection is gone (peer closed, error, timeout, or closed by
-     * pn_conn_close).  Called once; c is freed right after. */
-    void (*on_close)(void *ctx, pn_conn *c);
+    /* The stream events (pn_stream.h).  A request head is complete on
+     * stream s.  req's slices point into the connection's read buffer and
+     * are valid only during the call.  Return 0, or -1 to answer 500 and
+     * close (e.g. out of memory). */
+    int (*on_request)(void *ctx, pn_stream *s, const pn_http1_request *req);
+    /* Body bytes became available, the body ended, or the body failed,
+     * while the bridge waits (the stream's body op returned PN_BODY_WAIT). */
+    void (*on_body)(void *ctx, pn_stream *s);
+    /* The output fell below the low watermark while the bridge waits (a
+     * write returned PN_IO_WAIT). */
+    void (*on_drain)(void *ctx, pn_stream *s);
+    /* The stream is gone (peer closed, error, timeout, or aborted).  Called
+     * once; its connection is freed right after. */
+    void (*on_close)(void *ctx, pn_stream *s);
     /* Ask for pn_worker_poll() to be called soon (the bridge schedules it on
      * its event loop).  Called when work is queued outside of a poll. */
     void (*wakeup)(void *ctx);
@@ -135,15 +144,23 @@ struct pn_conn {
     socklen_t peer_len;
     int listener;      /* index of the listener it came from */
     uint64_t requests; /* served on this connection */
-    void *udata;       /* the bridge's */
+    pn_stream stream;  /* the connection as the stream of its current request
+                          (pn_http1_stream.c); stream.udata is the bridge's */
 };
 
-/* Result of pn_conn_write. */
-enum {
-    PN_CONN_OK = 0,    /* taken (sent or buffered below the high watermark) */
-    PN_CONN_WAIT = 1,  /* buffered above the high watermark: wait for on_drain */
-    PN_CONN_GONE = -1, /* the connection is dead; nothing was sent */
-};
+/* The ops of an HTTP/1.1 connection's stream (pn_http1_stream.c). */
+extern const pn_stream_ops pn_http1_stream_ops;
+/* Make c->stream the connection's stream (at accept). */
+void pn_http1_stream_init(pn_conn *c);
+/* The connection a stream is, if it is an HTTP/1.1 connection's; NULL for a
+ * stream of another transport.  For the WebSocket session, which takes an
+ * HTTP/1.1 connection over. */
+static inline pn_conn *pn_http1_stream_conn(pn_stream *s)
+{
+    if (s->ops != &pn_http1_stream_ops)
+        return NULL;
+    return (pn_conn *)((char *)s - offsetof(pn_conn, stream));
+}
 
 /* Create a worker over the given listening sockets (not owned: the caller
  * closes them after pn_worker_free).  hooks/ctx are the bridge's.
@@ -177,12 +194,14 @@ size_t pn_worker_connections(const pn_worker *w);
 void pn_worker_wake(pn_worker *w);
 /* Flush the access-log buffer to stderr. */
 void pn_worker_flush_log(pn_worker *w);
-/* Cached Date header text (may be NULL when date_header is off). */
-const char *pn_worker_date(pn_worker *w);
-const pn_config *pn_worker_config(const pn_worker *w);
-uint64_t pn_worker_now_ms(const pn_worker *w);
+/* The Date (cached; NULL when --date-header is off) and Server fields of
+ * this worker's responses. */
+pn_http1_head_opts pn_worker_head_opts(pn_worker *w);
 
-/* ---- connection API for the bridge (owning thread only) ------------- */
+/* ---- connection API (owning thread only) ----------------------------
+ * For the HTTP/1.1 stream (pn_http1_stream.c) and for the WebSocket
+ * session, which takes a connection over; an HTTP request reaches these
+ * only through its stream's ops (pn_stream.h). */
 
 /* Hold writes (up to 64 KiB) until pn_conn_uncork, which sends them in one
  * go: the bridge brackets each step of the app's coroutine with these, so
@@ -190,7 +209,8 @@ uint64_t pn_worker_now_ms(const pn_worker *w);
  * stream that awaits between chunks still sends each at once. */
 void pn_conn_cork(pn_conn *c);
 void pn_conn_uncork(pn_conn *c);
-/* Send bytes: writes at once when possible, buffers the rest. */
+/* Send bytes: writes at once when possible, buffers the rest.  PN_IO_OK,
+ * PN_IO_WAIT (above the high watermark: on_drain follows) or PN_IO_GONE. */
 int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt);
 /* Queue a file range for sendfile after the buffered output.  Takes
  * ownership of fd.  Returns like pn_conn_write. */
@@ -203,12 +223,8 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len);
  * pn_conn_body_consume(c, len). */
 int pn_conn_body(pn_conn *c, const char **data, size_t *len);
 void pn_conn_body_consume(pn_conn *c, size_t n);
-static inline int pn_conn_body_complete(const pn_conn *c)
-{
-    return c->body.done && c->body_ready == 0;
-}
 /* Send "100 Continue" if the request asked for it and it was not sent. */
-void pn_conn_send_continue(pn_conn *c, int expect_continue);
+void pn_conn_send_continue(pn_conn *c);
 /* The bridge waits for the client to go away (the app called receive()
  * after the whole body): the runtime tells it through on_close.  A FIN is
  * only a half-close, so once one came and no response byte was written,

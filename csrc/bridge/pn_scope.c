@@ -1,0 +1,340 @@
+/*
+ * pn_scope.c — the ASGI scope of a request, built once per request from the
+ * slices of the parsed head (nothing is copied before it becomes a Python
+ * object): path decoding, the tables of shared names (methods, common
+ * header names), the worker's scope templates, and the `http` and
+ * `websocket` scopes.
+ *
+ * Owns: nothing per request; the templates belong to the Worker
+ * (pn_scope_templates), the shared names to the module state
+ * (pn_scope_init).  Threads: the worker's thread only (pn_asgi.h).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "pn_asgi.h"
+#include "pn_log.h"
+#include "pn_ws_handshake.h"
+
+static int hexval(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode the path and decode it as UTF-8 (invalid sequences become
+ * U+FFFD, as urllib.parse.unquote does). */
+static PyObject *decode_path(const char *p, size_t n)
+{
+    if (memchr(p, '%', n) == NULL)
+        return PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+    char stackbuf[512] = {0}; /* (zeroed: gcc cannot see that only [0, o) is read) */
+    char *buf = n <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(n);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%' && i + 2 < n) {
+            int hi = hexval((unsigned char)p[i + 1]), lo = hexval((unsigned char)p[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                buf[o++] = (char)(hi << 4 | lo);
+                i += 2;
+                continue;
+            }
+        }
+        buf[o++] = p[i];
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)o, "replace");
+    if (buf != stackbuf)
+        PyMem_Free(buf);
+    return s;
+}
+
+static PyObject *lower_bytes(const char *p, size_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (b == NULL)
+        return NULL;
+    char *d = PyBytes_AS_STRING(b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        d[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch);
+    }
+    return b;
+}
+
+/* scope["client"]: (host, port) for an IP peer, None for a Unix socket. */
+static PyObject *client_tuple(const struct sockaddr_storage *peer)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
+        size_t n = pn_log_format_ipv4(host, (const unsigned char *)&sin->sin_addr);
+        PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
+        PyObject *port = h ? PyLong_FromLong((long)ntohs(sin->sin_port)) : NULL;
+        PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
+        Py_XDECREF(h);
+        Py_XDECREF(port);
+        return t;
+    }
+    if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
+    }
+    Py_RETURN_NONE;
+}
+
+/* Header names common enough that sharing one bytes object per name saves
+ * an allocation per request (lower case: that is what the scope carries). */
+static const char *const header_names[PN_HNAME_COUNT] = {
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "referer",
+    "origin",
+    "authorization",
+    "cache-control",
+    "pragma",
+    "upgrade-insecure-requests",
+    "if-none-match",
+    "if-modified-since",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+    "x-request-id",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "dnt",
+    "te",
+    "transfer-encoding",
+};
+
+static PyObject *method_str(pn_modstate *st, const char *m, size_t n)
+{
+    for (int i = PN_ID_GET; i <= PN_ID_TRACE; i++) {
+        PyObject *k = st->ids[i]; /* interned ASCII: one byte per character */
+        if ((size_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), m, n) == 0)
+            return Py_NewRef(k);
+    }
+    return PyUnicode_DecodeASCII(m, (Py_ssize_t)n, "strict");
+}
+
+static PyObject *header_name(pn_modstate *st, const char *p, size_t n)
+{
+    for (int i = 0; i < PN_HNAME_COUNT; i++) {
+        PyObject *b = st->hnames[i];
+        if ((size_t)PyBytes_GET_SIZE(b) != n)
+            continue;
+        const char *k = PyBytes_AS_STRING(b);
+        size_t j = 0;
+        for (; j < n; j++) {
+            unsigned char ch = (unsigned char)p[j];
+            if ((char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch) != k[j])
+                break;
+        }
+        if (j == n)
+            return Py_NewRef(b);
+    }
+    return lower_bytes(p, n);
+}
+
+static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen */)
+{
+    if (v == NULL)
+        return -1;
+    int rc = PyDict_SetItem(d, st->ids[key], v);
+    Py_DECREF(v);
+    return rc;
+}
+
+int pn_scope_templates(WorkerObject *w)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *t = PyDict_New();
+    if (t == NULL)
+        return -1;
+    /* Insertion order is the order apps see when they print a scope. */
+    static const int order[] = {PN_ID_type,   PN_ID_asgi,      PN_ID_http_version, PN_ID_server,
+                                PN_ID_client, PN_ID_scheme,    PN_ID_method,       PN_ID_root_path,
+                                PN_ID_path,   PN_ID_raw_path,  PN_ID_query_string, PN_ID_headers,
+                                PN_ID_state,  PN_ID_extensions};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (order[i] == PN_ID_state && !(w->state != Py_None && PyDict_Check(w->state)))
+            continue;
+        if (PyDict_SetItem(t, st->ids[order[i]], Py_None) < 0)
+            goto fail;
+    }
+    if (PyDict_SetItem(t, PN_ID(st, type), PN_ID(st, http)) < 0 ||
+        PyDict_SetItem(t, PN_ID(st, scheme), PN_ID(st, http)) < 0 ||
+        PyDict_SetItem(t, PN_ID(st, root_path), w->root_path_str) < 0)
+        goto fail;
+    w->scope_template = t;
+    w->ext_template = PyDict_New();
+    if (w->ext_template == NULL ||
+        PyDict_SetItem(w->ext_template, PN_ID(st, http_response_pathsend), Py_None) < 0 ||
+        PyDict_SetItem(w->ext_template, PN_ID(st, pounce_worker), w->worker_id) < 0)
+        return -1;
+    return 0;
+fail:
+    Py_DECREF(t);
+    return -1;
+}
+
+/* decoded: the body reaches the app decompressed, so the scope leaves out
+ * the Content-Encoding and Content-Length that described the wire bytes. */
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *scope = PyDict_Copy(w->scope_template);
+    if (scope == NULL)
+        return NULL;
+    PyObject *server = PyTuple_GetItem(w->servers, s->listener); /* borrowed from our tuple */
+    if (server == NULL)
+        goto fail;
+    if (set_key(st, scope, PN_ID_asgi, PyDict_Copy(st->asgi_dict)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, http_version),
+                       req->version_minor ? PN_ID(st, http11) : PN_ID(st, http10)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
+        set_key(st, scope, PN_ID_client, client_tuple(s->peer)) < 0 ||
+        set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
+        goto fail;
+    PyObject *path = decode_path(req->path, req->path_len);
+    if (path == NULL)
+        goto fail;
+    if (PyUnicode_GET_LENGTH(w->root_path_str) > 0) {
+        PyObject *full = PyUnicode_Concat(w->root_path_str, path);
+        Py_DECREF(path);
+        path = full;
+    }
+    if (set_key(st, scope, PN_ID_path, path) < 0)
+        goto fail;
+    PyObject *raw;
+    Py_ssize_t rlen = PyBytes_GET_SIZE(w->root_path_bytes);
+    raw = PyBytes_FromStringAndSize(NULL, rlen + (Py_ssize_t)req->path_len);
+    if (raw) {
+        memcpy(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(w->root_path_bytes), (size_t)rlen);
+        memcpy(PyBytes_AS_STRING(raw) + rlen, req->path, req->path_len);
+    }
+    if (set_key(st, scope, PN_ID_raw_path, raw) < 0 ||
+        set_key(st, scope, PN_ID_query_string,
+                req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
+                               : Py_NewRef(st->empty_bytes)) < 0)
+        goto fail;
+    PyObject *headers = PyList_New(0);
+    if (headers == NULL)
+        goto fail;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const pn_http1_header *h = &req->headers[i];
+        if (decoded && (PN_NAME_IS(h->name, h->name_len, "content-encoding") ||
+                        PN_NAME_IS(h->name, h->name_len, "content-length")))
+            continue;
+        PyObject *name = header_name(st, h->name, h->name_len);
+        PyObject *value =
+            name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len) : NULL;
+        PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (pair == NULL) {
+            Py_DECREF(headers);
+            goto fail;
+        }
+        int arc = PyList_Append(headers, pair);
+        Py_DECREF(pair);
+        if (arc < 0) {
+            Py_DECREF(headers);
+            goto fail;
+        }
+    }
+    if (set_key(st, scope, PN_ID_headers, headers) < 0)
+        goto fail;
+    if (w->state != Py_None && PyDict_Check(w->state)) {
+        if (set_key(st, scope, PN_ID_state, PyDict_Copy(w->state)) < 0)
+            goto fail;
+    }
+    PyObject *ext = PyDict_Copy(w->ext_template);
+    PyObject *ps = ext ? PyDict_New() : NULL;
+    if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0) {
+        Py_XDECREF(ps);
+        Py_XDECREF(ext);
+        goto fail;
+    }
+    Py_DECREF(ps);
+    if (set_key(st, scope, PN_ID_extensions, ext) < 0)
+        goto fail;
+    return scope;
+fail:
+    Py_DECREF(scope);
+    return NULL;
+}
+
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
+{
+    /* Start from the HTTP scope (same keys, same rules), then adjust. */
+    PyObject *scope = pn_scope_http(w, s, req, 0);
+    if (scope == NULL)
+        return NULL;
+    pn_modstate *st = worker_state(w);
+    PyObject *subs = PyList_New(0);
+    if (subs == NULL)
+        goto fail;
+    pn_ws_list_iter it;
+    const char *tok;
+    size_t len;
+    pn_ws_protocols_begin(&it, req);
+    while (pn_ws_protocols_next(&it, &tok, &len)) {
+        PyObject *proto = PyUnicode_DecodeLatin1(tok, (Py_ssize_t)len, NULL);
+        if (proto == NULL || PyList_Append(subs, proto) < 0) {
+            Py_XDECREF(proto);
+            Py_DECREF(subs);
+            goto fail;
+        }
+        Py_DECREF(proto);
+    }
+    /* extensions: {"websocket.http.response": {}, "pounce.worker": id} */
+    PyObject *ext = PyDict_New();
+    PyObject *denial = ext ? PyDict_New() : NULL;
+    if (denial == NULL || PyDict_SetItem(ext, PN_ID(st, websocket_http_response), denial) < 0 ||
+        PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0)
+        Py_CLEAR(ext);
+    Py_XDECREF(denial);
+    if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, ws)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
+        PyDict_DelItem(scope, PN_ID(st, method)) < 0) {
+        Py_XDECREF(ext);
+        Py_DECREF(subs);
+        goto fail;
+    }
+    Py_DECREF(ext);
+    Py_DECREF(subs);
+    return scope;
+fail:
+    Py_DECREF(scope);
+    return NULL;
+}
+
+int pn_scope_init(pn_modstate *st)
+{
+    for (int i = 0; i < PN_HNAME_COUNT; i++)
+        if ((st->hnames[i] = PyBytes_FromString(header_names[i])) == NULL)
+            return -1;
+    return 0;
+}
