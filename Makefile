@@ -176,6 +176,7 @@ bench-compress: | deps codecs-check
 	@mkdir -p build/bench
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(CORE_CFLAGS) -Icsrc -Icsrc/core \
 	  -o build/bench/compress_micro bench/compress_micro.c csrc/core/pn_compress.c \
+	  csrc/core/pn_codec_gzip.c csrc/core/pn_codec_zstd.c csrc/core/pn_codec_br.c \
 	  csrc/core/pn_buf.c $(CORE_LIBS)
 	build/bench/compress_micro
 
