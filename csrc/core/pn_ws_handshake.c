@@ -135,7 +135,7 @@ void pn_ws_accept_key(const char *key, size_t key_len, char out[29])
     memcpy(cat + key_len, GUID, sizeof GUID - 1);
     uint8_t digest[20];
     pn_sha1(cat, key_len + sizeof GUID - 1, digest);
-    pn_base64_encode(digest, 20, out);
+    pn_base64_encode(digest, sizeof digest, out);
 }
 
 /* ---- header field helpers (RFC 9110 §5.6) ------------------------------ */
@@ -500,13 +500,16 @@ int pn_ws_handshake_write_101(pn_buf *out, const pn_ws_handshake *hs, const char
     static const char ext[] = "\r\nSec-WebSocket-Extensions: ";
     if (subprotocol_len && !pn_http_is_token(subprotocol, subprotocol_len))
         return PN_WS_HS_ERROR;
-    size_t need =
-        sizeof head + 28 + sizeof proto + subprotocol_len + sizeof ext + hs->extensions_len + 2;
+    /* The accept value is base64 of a SHA-1 digest: always 28 characters,
+     * the NUL of hs->accept not sent. */
+    size_t accept_len = sizeof hs->accept - 1;
+    size_t need = sizeof head + accept_len + sizeof proto + subprotocol_len + sizeof ext +
+                  hs->extensions_len + sizeof("\r\n") - 1;
     if (pn_buf_reserve(out, need) != 0)
         return -ENOMEM;
     /* Cannot fail now: the space is reserved. */
     pn_buf_append(out, head, sizeof head - 1);
-    pn_buf_append(out, hs->accept, 28);
+    pn_buf_append(out, hs->accept, accept_len);
     if (subprotocol_len) {
         pn_buf_append(out, proto, sizeof proto - 1);
         pn_buf_append(out, subprotocol, subprotocol_len);
