@@ -214,18 +214,25 @@ int pn_http1_resp_start(pn_buf *out, pn_http1_response *r)
     return write_status_line(out, r->status) ? PN_WRITE_NOMEM : PN_WRITE_OK;
 }
 
-/* Append "name: value\r\n" as given. */
-static int append_field(pn_buf *out, const char *name, size_t name_len, const char *value,
-                        size_t value_len)
+/* Write "name: value\r\n" at p (space reserved); returns the end. */
+static char *put_field(char *p, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
 {
-    size_t need = name_len + value_len + 4;
-    if (reserve(out, need))
-        return PN_WRITE_NOMEM;
-    char *p = pn_buf_tail(out);
     p = pn_http_put(p, name, name_len);
     PUT_LIT(p, ": ");
     p = pn_http_put(p, value, value_len);
     PUT_LIT(p, "\r\n");
+    return p;
+}
+
+/* Append "name: value\r\n" as given. */
+static int append_field(pn_buf *out, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    size_t need = name_len + value_len + sizeof(": \r\n") - 1;
+    if (reserve(out, need))
+        return PN_WRITE_NOMEM;
+    put_field(pn_buf_tail(out), name, name_len, value, value_len);
     out->len += need;
     return PN_WRITE_OK;
 }
@@ -349,16 +356,10 @@ int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_
         PUT_LIT(p, "Connection: keep-alive\r\n");
     }
 
-    if (date_len) {
-        PUT_LIT(p, "Date: ");
-        p = pn_http_put(p, date, date_len);
-        PUT_LIT(p, "\r\n");
-    }
-    if (server_len) {
-        PUT_LIT(p, "Server: ");
-        p = pn_http_put(p, server, server_len);
-        PUT_LIT(p, "\r\n");
-    }
+    if (date_len)
+        p = put_field(p, PN_STRLIT("Date"), date, date_len);
+    if (server_len)
+        p = put_field(p, PN_STRLIT("Server"), server, server_len);
     PUT_LIT(p, "\r\n");
 
     out->len += (size_t)(p - start);
@@ -455,16 +456,10 @@ int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opt
     if (write_status_line(out, status))
         return PN_WRITE_NOMEM; /* cannot happen: space was reserved */
     char *start = pn_buf_tail(out), *p = start;
-    if (date) {
-        PUT_LIT(p, "Date: ");
-        p = pn_http_put(p, date, date_len);
-        PUT_LIT(p, "\r\n");
-    }
-    if (server) {
-        PUT_LIT(p, "Server: ");
-        p = pn_http_put(p, server, server_len);
-        PUT_LIT(p, "\r\n");
-    }
+    if (date)
+        p = put_field(p, PN_STRLIT("Date"), date, date_len);
+    if (server)
+        p = put_field(p, PN_STRLIT("Server"), server, server_len);
     PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\n");
     PUT_LIT(p, "Content-Length: ");
     p += pn_http_put_u64(p, body_len);

@@ -298,6 +298,19 @@ static void accept_batch(pn_worker *w, int li)
 
 /* ---- output --------------------------------------------------------- */
 
+/* After a send or sendfile failed (not with EINTR, which is retried): 0
+ * when the socket is full (wait for EPOLLOUT), -1 when the connection
+ * failed (c->dead set). */
+static int write_failed(pn_conn *c)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->can_write = 0;
+        return 0;
+    }
+    c->dead = 1;
+    return -1;
+}
+
 /* Flush wbuf, then the pending file.  Returns 0, or -1 when the connection
  * failed (c->dead set). */
 static int flush_output(pn_conn *c)
@@ -306,21 +319,13 @@ static int flush_output(pn_conn *c)
         if (!c->can_write)
             return 0;
         ssize_t n;
-        {
+        do {
             BLOCKING_BEGIN(c->worker);
             n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
             BLOCKING_END(c->worker);
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->can_write = 0;
-                return 0;
-            }
-            c->dead = 1;
-            return -1;
-        }
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return write_failed(c);
         pn_buf_consume(&c->wbuf, (size_t)n);
     }
     while (c->file_fd >= 0) {
@@ -334,21 +339,13 @@ static int flush_output(pn_conn *c)
         off_t off = (off_t)c->file_off;
         size_t want = c->file_left > SENDFILE_SLICE ? SENDFILE_SLICE : (size_t)c->file_left;
         ssize_t n;
-        {
+        do {
             BLOCKING_BEGIN(c->worker);
             n = sendfile(c->fd, c->file_fd, &off, want);
             BLOCKING_END(c->worker);
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->can_write = 0;
-                return 0;
-            }
-            c->dead = 1;
-            return -1;
-        }
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return write_failed(c);
         if (n == 0) {
             /* The file shrank under us: the declared length cannot be met. */
             c->dead = 1;
