@@ -109,9 +109,7 @@ static int write_status_line(pn_buf *out, int status)
      * is not (RFC 9112 §4: status-line = version SP code SP [reason]). */
     char tmp[STATUS_LINE_BARE], *p = tmp;
     PUT_LIT(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + status / 100);
-    *p++ = (char)('0' + status / 10 % 10);
-    *p++ = (char)('0' + status % 10);
+    p += pn_http_put_u64(p, (uint64_t)status); /* 100..599: three digits */
     PUT_LIT(p, " \r\n");
     return pn_buf_append(out, tmp, (size_t)(p - tmp));
 }

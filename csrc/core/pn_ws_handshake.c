@@ -273,9 +273,7 @@ static void append(char *buf, size_t *len, const char *s)
 static void append_bits(char *buf, size_t *len, const char *name, int bits)
 {
     append(buf, len, name);
-    if (bits >= 10)
-        buf[(*len)++] = '1';
-    buf[(*len)++] = (char)('0' + bits % 10);
+    *len += pn_http_put_u64(buf + *len, (uint64_t)bits);
 }
 
 static int clamp(int v, int lo, int hi)
