@@ -116,10 +116,28 @@ static inline void pn_http_trim(const char **s, size_t *n)
 
 /* ---- case-insensitive compare ----------------------------------------- */
 
-/* ASCII lowercase; other bytes (obs-text included) unchanged. */
+/* ASCII lowercase of every byte; other bytes (obs-text included) map to
+ * themselves.  A table, not arithmetic: pn_http_ieq then costs two loads
+ * and a compare per byte, and against a literal the compiler folds one
+ * side to a constant. */
+#define PN_LC1(c) (unsigned char)((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
+#define PN_LC4(c) PN_LC1(c), PN_LC1(c + 1), PN_LC1(c + 2), PN_LC1(c + 3)
+#define PN_LC16(c) PN_LC4(c), PN_LC4(c + 4), PN_LC4(c + 8), PN_LC4(c + 12)
+#define PN_LC64(c) PN_LC16(c), PN_LC16(c + 16), PN_LC16(c + 32), PN_LC16(c + 48)
+static const unsigned char pn_http_lower_table[256] = {
+    PN_LC64(0),
+    PN_LC64(64),
+    PN_LC64(128),
+    PN_LC64(192),
+};
+#undef PN_LC1
+#undef PN_LC4
+#undef PN_LC16
+#undef PN_LC64
+
 static inline unsigned char pn_http_lower(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+    return pn_http_lower_table[c];
 }
 
 /* 1 if a[0..an) equals b[0..bn) ignoring ASCII case (field names, tokens
