@@ -139,7 +139,18 @@ struct pn_worker {
         }                                                                                          \
     } while (0)
 
-static void conn_process(pn_conn *c);
+/* conn_process stays out of line on purpose: its phases make it large once
+ * inlined into it, and inlined in turn into process_pending it kept that
+ * from being inlined at pn_worker_poll's three call sites, the shape the
+ * code had before the phases were split out.  Callgrind, plaintext
+ * workload: 57 instructions more per request without this, 5 with it. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+static NOINLINE void conn_process(pn_conn *c);
 static void conn_close_now(pn_conn *c);
 
 /* ---- small helpers -------------------------------------------------- */
