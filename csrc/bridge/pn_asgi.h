@@ -41,9 +41,7 @@
 #include "pn_http1_write.h"
 #include "pn_stream.h"
 
-/* A string literal and its length, for the (pointer, length) pairs of the
- * C layers: sizeof counts it, never a hand. */
-#define PN_STRLIT(s) ("" s), (sizeof(s) - 1)
+/* PN_STRLIT (pn_buf.h): a string literal and its length, from sizeof. */
 
 /* A header name (n, len) equals `lit`, a lower-case literal, in any case. */
 #define PN_NAME_IS(n, len, lit)                                                                    \

@@ -6,20 +6,7 @@
 
 #include <string.h>
 
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static void trim(const char **p, size_t *n)
-{
-    while (*n && is_ows(**p)) {
-        (*p)++;
-        (*n)--;
-    }
-    while (*n && is_ows((*p)[*n - 1]))
-        (*n)--;
-}
+#include "pn_http_token.h"
 
 void pn_accept_encoding_init(pn_accept_encoding *ae)
 {
@@ -57,7 +44,7 @@ static int parse_elem(const char *e, size_t n, const char **name, size_t *nlen, 
     const char *semi = memchr(e, ';', n);
     *name = e;
     *nlen = semi ? (size_t)(semi - e) : n;
-    trim(name, nlen);
+    pn_http_trim(name, nlen);
     if (*nlen == 0)
         return 0;
     *q = 1000;
@@ -65,32 +52,21 @@ static int parse_elem(const char *e, size_t n, const char **name, size_t *nlen, 
         return 1;
     const char *w = semi + 1;
     size_t wn = n - (size_t)(w - e);
-    trim(&w, &wn);
+    pn_http_trim(&w, &wn);
     /* Exactly one parameter, and it must be q (case-insensitive); a second
      * ';' or another name makes the element malformed. */
     if (wn < 2 || (w[0] != 'q' && w[0] != 'Q') || memchr(w, ';', wn))
         return 0;
     w++;
     wn--;
-    trim(&w, &wn);
+    pn_http_trim(&w, &wn);
     if (wn == 0 || w[0] != '=')
         return 0;
     w++;
     wn--;
-    trim(&w, &wn);
+    pn_http_trim(&w, &wn);
     *q = pn_qvalue_parse(w, wn);
     return *q >= 0;
-}
-
-static int is_identity(const char *s, size_t n)
-{
-    static const char want[] = "identity";
-    if (n != sizeof(want) - 1)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((s[i] | 0x20) != want[i])
-            return 0;
-    return 1;
 }
 
 static void set_min(short *slot, int q)
@@ -102,17 +78,17 @@ static void set_min(short *slot, int q)
 void pn_accept_encoding_feed(pn_accept_encoding *ae, const char *v, size_t n)
 {
     ae->fields++;
-    const char *end = v + n;
-    while (v < end) {
-        const char *c = memchr(v, ',', (size_t)(end - v));
-        const char *stop = c ? c : end;
+    size_t pos = 0;
+    const char *el;
+    size_t elen;
+    while (pn_http_list_next(v, n, &pos, &el, &elen)) {
         const char *name;
         size_t nlen;
         int q;
-        if (parse_elem(v, (size_t)(stop - v), &name, &nlen, &q)) {
+        if (parse_elem(el, elen, &name, &nlen, &q)) {
             if (nlen == 1 && name[0] == '*') {
                 set_min(&ae->star, q);
-            } else if (is_identity(name, nlen)) {
+            } else if (pn_http_ieq(name, nlen, PN_STRLIT("identity"))) {
                 set_min(&ae->q[PN_CODEC_IDENTITY], q);
             } else {
                 int codec = pn_codec_from_token(name, nlen);
@@ -120,7 +96,6 @@ void pn_accept_encoding_feed(pn_accept_encoding *ae, const char *v, size_t n)
                     set_min(&ae->q[codec], q);
             }
         }
-        v = stop + 1;
     }
 }
 

@@ -1,5 +1,7 @@
 #include "pn_buf.h"
 
+#include "pn_http_token.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +51,8 @@ int pn_buf_append_str(pn_buf *b, const char *s)
 
 int pn_buf_append_u64(pn_buf *b, uint64_t v)
 {
-    char tmp[24];
-    char *end = tmp + sizeof(tmp), *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return pn_buf_append(b, p, (size_t)(end - p));
+    char tmp[PN_HTTP_U64_DIGITS];
+    return pn_buf_append(b, tmp, pn_http_put_u64(tmp, v));
 }
 
 void pn_buf_consume(pn_buf *b, size_t n)

@@ -24,6 +24,10 @@ typedef struct pn_buf {
     size_t cap;
 } pn_buf;
 
+/* A string literal and its length, counted by the compiler:
+ * pn_buf_append(b, PN_STRLIT("\r\n")).  Never count a length by hand. */
+#define PN_STRLIT(s) ("" s), (sizeof(s) - 1) /* "" s: a literal only */
+
 #define PN_BUF_INIT                                                                                \
     {                                                                                              \
         NULL, 0, 0, 0                                                                              \

@@ -3,8 +3,13 @@
  * and the decision of whether a response should be compressed at all.
  *
  * Protocol core: plain C, no Python.h.  Each codec is optional at build time
- * (PN_HAVE_ZLIB, PN_HAVE_ZSTD, PN_HAVE_BROTLI); without any of them this file
+ * (PN_HAVE_ZLIB, PN_HAVE_ZSTD, PN_HAVE_BROTLI); without any of them the core
  * still compiles and every codec reports itself unavailable.
+ *
+ * Files: pn_compress.c (names, the pool, the decoders' life cycle), one file
+ * per codec behind the ops table of pn_compress_codec.h (pn_codec_gzip.c,
+ * pn_codec_zstd.c, pn_codec_br.c; a stub table when the library is absent),
+ * and pn_compress_policy.c (should this response be compressed?).
  *
  * Threading and ownership
  * -----------------------

@@ -27,53 +27,7 @@
 
 #include <string.h>
 
-/* Character classes, one bit per class (tables are const: no mutable state). */
-enum {
-    CC_TOKEN = 0x01,   /* tchar, RFC 9110 §5.6.2 */
-    CC_VALUE = 0x02,   /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
-    CC_TARGET = 0x04,  /* request-target byte: VCHAR except '#' */
-    CC_HEX = 0x08,     /* HEXDIG */
-    CC_REGNAME = 0x10, /* reg-name byte without '%': unreserved / sub-delims (RFC 3986) */
-    CC_QDTEXT = 0x20,  /* qdtext, RFC 9110 §5.6.4 */
-    CC_IP6 = 0x40,     /* inside an IP-literal: HEXDIG ':' '.' */
-};
-
-static const unsigned char cclass[256] = {
-    /* 0x00 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 0x08 */ 0x00, 0x22, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 0x10 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 0x18 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 0x20 */ 0x22, 0x37, 0x06, 0x23, 0x37, 0x27, 0x37, 0x37,
-    /* 0x28 */ 0x36, 0x36, 0x37, 0x37, 0x36, 0x37, 0x77, 0x26,
-    /* 0x30 */ 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f,
-    /* 0x38 */ 0x7f, 0x7f, 0x66, 0x36, 0x26, 0x36, 0x26, 0x26,
-    /* 0x40 */ 0x26, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x37,
-    /* 0x48 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 0x50 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 0x58 */ 0x37, 0x37, 0x37, 0x26, 0x06, 0x26, 0x27, 0x37,
-    /* 0x60 */ 0x27, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x37,
-    /* 0x68 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 0x70 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 0x78 */ 0x37, 0x37, 0x37, 0x26, 0x27, 0x26, 0x37, 0x00,
-    /* 0x80 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0x88 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0x90 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0x98 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xa0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xa8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xb0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xb8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xc0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xc8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xd0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xd8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xe0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xe8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xf0 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-    /* 0xf8 */ 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
-};
-
-#define IS(c, cls) (cclass[(unsigned char)(c)] & (cls))
+#include "pn_http_token.h"
 
 static int fail(pn_http1_parser *p, int status, const char *reason)
 {
@@ -81,24 +35,6 @@ static int fail(pn_http1_parser *p, int status, const char *reason)
     p->error_reason = reason;
     return PN_HTTP1_ERROR;
 }
-
-static int lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-/* Case-insensitive compare of s[0..n) with a lowercase literal. */
-static int ieq(const char *s, size_t n, const char *lit, size_t lit_len)
-{
-    if (n != lit_len)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
-            return 0;
-    return 1;
-}
-
-#define IEQ(s, n, lit) ieq((s), (n), lit, sizeof(lit) - 1)
 
 /* ---- word-at-a-time scanning ------------------------------------------ */
 
@@ -258,16 +194,17 @@ static int valid_authority(const char *h, size_t n, int port_required)
         return 0;
     if (h[0] == '[') {
         i = 1;
-        while (i < n && IS(h[i], CC_IP6))
+        while (i < n && pn_http_is(h[i], PN_HTTP_IP6))
             i++;
         if (i == 1 || i >= n || h[i] != ']')
             return 0;
         i++;
     } else {
         while (i < n) {
-            if (IS(h[i], CC_REGNAME))
+            if (pn_http_is(h[i], PN_HTTP_REGNAME))
                 i++;
-            else if (h[i] == '%' && n - i >= 3 && IS(h[i + 1], CC_HEX) && IS(h[i + 2], CC_HEX))
+            else if (h[i] == '%' && n - i >= 3 && pn_http_is(h[i + 1], PN_HTTP_HEX) &&
+                     pn_http_is(h[i + 2], PN_HTTP_HEX))
                 i += 3;
             else
                 break;
@@ -285,59 +222,6 @@ static int valid_authority(const char *h, size_t n, int port_required)
     return i == n && i > d && i - d <= 5;
 }
 
-/* Content-Length = 1*DIGIT (RFC 9112 §6.2).  A list such as "5, 5" is not
- * accepted even when the members agree: strict, like nginx. */
-static int parse_content_length(const char *v, size_t n, uint64_t *out)
-{
-    uint64_t x = 0;
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned char)v[i] - '0';
-        if (d > 9)
-            return -1;
-        if (x > (UINT64_MAX - d) / 10)
-            return -1; /* overflow */
-        x = x * 10 + d;
-    }
-    *out = x;
-    return 0;
-}
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Walk a comma-separated list (RFC 9110 §5.6.1).  Returns the next element
- * (OWS trimmed) in *el, *el_len and advances *pos; 0 at the end of v. */
-static int next_element(const char *v, size_t n, size_t *pos, const char **el, size_t *el_len)
-{
-    size_t i = *pos;
-    if (i > n)
-        return 0;
-    while (i < n && is_ows(v[i]))
-        i++;
-    size_t s = i;
-    while (i < n && v[i] != ',')
-        i++;
-    size_t e = i;
-    while (e > s && is_ows(v[e - 1]))
-        e--;
-    *el = v + s;
-    *el_len = e - s;
-    *pos = i + 1; /* past the comma; > n after the last element */
-    return 1;
-}
-
-static int all_token(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!IS(s[i], CC_TOKEN))
-            return 0;
-    return n > 0;
-}
-
 /* Transfer-Encoding (RFC 9112 §6.1): we implement only chunked, and it must
  * be the one and final coding.  Returns 0, 400 or 501. */
 static int check_transfer_encoding(const char *v, size_t n, const char **reason)
@@ -346,8 +230,8 @@ static int check_transfer_encoding(const char *v, size_t n, const char **reason)
     const char *el;
     size_t el_len;
     int last_chunked = 0;
-    while (next_element(v, n, &pos, &el, &el_len)) {
-        if (!all_token(el, el_len)) {
+    while (pn_http_list_next(v, n, &pos, &el, &el_len)) {
+        if (!pn_http_is_token(el, el_len)) {
             *reason = "malformed Transfer-Encoding";
             return 400;
         }
@@ -356,7 +240,7 @@ static int check_transfer_encoding(const char *v, size_t n, const char **reason)
             *reason = "chunked is not the final transfer coding";
             return 400;
         }
-        last_chunked = IEQ(el, el_len, "chunked");
+        last_chunked = pn_http_ieq(el, el_len, PN_STRLIT("chunked"));
         count++;
     }
     if (count == 1 && last_chunked)
@@ -374,12 +258,12 @@ static unsigned connection_options(const char *v, size_t n)
     const char *el;
     size_t el_len;
     unsigned opts = 0;
-    while (next_element(v, n, &pos, &el, &el_len)) {
-        if (IEQ(el, el_len, "close"))
+    while (pn_http_list_next(v, n, &pos, &el, &el_len)) {
+        if (pn_http_ieq(el, el_len, PN_STRLIT("close")))
             opts |= CONN_CLOSE;
-        else if (IEQ(el, el_len, "keep-alive"))
+        else if (pn_http_ieq(el, el_len, PN_STRLIT("keep-alive")))
             opts |= CONN_KEEP_ALIVE;
-        else if (IEQ(el, el_len, "upgrade"))
+        else if (pn_http_ieq(el, el_len, PN_STRLIT("upgrade")))
             opts |= CONN_UPGRADE;
     }
     return opts;
@@ -399,7 +283,7 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
 {
     const char *s = *sp;
     const char *m = s;
-    while (s < e && IS(*s, CC_TOKEN))
+    while (s < e && pn_http_is(*s, PN_HTTP_TCHAR))
         s++;
     if (s == e)
         return PN_HTTP1_INCOMPLETE;
@@ -411,7 +295,7 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
 
     const char *t = s;
     s = skip_word(s, e, 0x21, 1);
-    while (s < e && IS(*s, CC_TARGET))
+    while (s < e && pn_http_is(*s, PN_HTTP_TARGET))
         s++;
     if (s == e)
         return PN_HTTP1_INCOMPLETE;
@@ -422,8 +306,8 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
     s++;
 
     /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), then CRLF. */
-    if (e - s < 10 || s[8] != '\r' || s[9] != '\n' || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' ||
-        s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
+    if (e - s < 10 || s[8] != '\r' || s[9] != '\n' || memcmp(s, PN_STRLIT("HTTP/")) != 0 ||
+        s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
         return fail(p, 400, "invalid HTTP version");
     if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
         return fail(p, 505, "HTTP version not supported");
@@ -442,7 +326,7 @@ static int parse_target(pn_http1_parser *p, pn_http1_request *req)
     req->query = t + n;
     req->query_len = 0;
 
-    if (mlen == 7 && memcmp(m, "CONNECT", 7) == 0) {
+    if (pn_http_eq(m, mlen, PN_STRLIT("CONNECT"))) {
         /* §3.2.3: authority-form, host and port, and only for CONNECT. */
         if (!valid_authority(t, n, 1))
             return fail(p, 400, "CONNECT needs host:port target");
@@ -464,19 +348,17 @@ static int parse_target(pn_http1_parser *p, pn_http1_request *req)
     }
     if (n == 1 && t[0] == '*') {
         /* §3.2.4 asterisk-form, only for OPTIONS */
-        if (!(mlen == 7 && memcmp(m, "OPTIONS", 7) == 0))
+        if (!pn_http_eq(m, mlen, PN_STRLIT("OPTIONS")))
             return fail(p, 400, "asterisk-form target needs OPTIONS");
         req->path = t;
         req->path_len = 1;
         return PN_HTTP1_OK;
     }
     /* §3.2.2 absolute-form; only the http and https schemes are served. */
-    size_t skip;
-    if (n >= 7 && IEQ(t, 7, "http://"))
-        skip = 7;
-    else if (n >= 8 && IEQ(t, 8, "https://"))
-        skip = 8;
-    else
+    size_t skip = pn_http_iprefix(t, n, PN_STRLIT("http://"));
+    if (skip == 0)
+        skip = pn_http_iprefix(t, n, PN_STRLIT("https://"));
+    if (skip == 0)
         return fail(p, 400, "invalid request target");
     const char *a = t + skip;
     size_t rest = n - skip, alen = 0;
@@ -506,35 +388,37 @@ static int parse_target(pn_http1_parser *p, pn_http1_request *req)
 static int note_field(pn_http1_parser *p, const pn_http1_header *h, known_fields *k)
 {
     const char *nm = h->name;
+    /* Dispatch on the length: most fields fall through after one switch. */
     switch (h->name_len) {
-    case 4:
-        if (IEQ(nm, 4, "host")) {
+    case sizeof("host") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("host"))) {
             if (k->host)
                 return fail(p, 400, "duplicate Host"); /* RFC 9112 §3.2 */
             k->host = h;
         }
         break;
-    case 6:
-        if (IEQ(nm, 6, "expect") && IEQ(h->value, h->value_len, "100-continue"))
+    case sizeof("expect") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("expect")) &&
+            pn_http_ieq(h->value, h->value_len, PN_STRLIT("100-continue")))
             k->expect_continue = 1;
         break;
-    case 7:
-        if (IEQ(nm, 7, "upgrade"))
+    case sizeof("upgrade") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("upgrade")))
             k->upgrade = 1;
         break;
-    case 10:
-        if (IEQ(nm, 10, "connection"))
+    case sizeof("connection") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("connection")))
             k->conn |= connection_options(h->value, h->value_len);
         break;
-    case 14:
-        if (IEQ(nm, 14, "content-length")) {
+    case sizeof("content-length") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("content-length"))) {
             if (k->cl)
                 return fail(p, 400, "duplicate Content-Length"); /* RFC 9112 §6.3 */
             k->cl = h;
         }
         break;
-    case 17:
-        if (IEQ(nm, 17, "transfer-encoding")) {
+    case sizeof("transfer-encoding") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("transfer-encoding"))) {
             if (k->te)
                 return fail(p, 400, "duplicate Transfer-Encoding");
             k->te = h;
@@ -578,16 +462,16 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
         if (s[0] == '\r' && s[1] == '\n')
             break; /* the empty line ending the head */
         const char *name = s;
-        while (s < e && IS(*s, CC_TOKEN))
+        while (s < e && pn_http_is(*s, PN_HTTP_TCHAR))
             s++;
         if (s == e)
             return PN_HTTP1_INCOMPLETE;
         if (*s != ':') {
-            if (s == name && is_ows(*s))
+            if (s == name && pn_http_is_ows(*s))
                 /* obs-fold (RFC 9112 §5.2), or whitespace after the start
                  * line (§2.2): both rejected */
                 return fail(p, 400, "line folding or leading whitespace");
-            if (is_ows(*s))
+            if (pn_http_is_ows(*s))
                 return fail(p, 400, "whitespace before colon"); /* §5.1 */
             return fail(p, 400, "invalid header name");
         }
@@ -595,11 +479,11 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
             return fail(p, 400, "empty header name");
         size_t name_len = (size_t)(s - name);
         s++;
-        while (s < e && is_ows(*s))
+        while (s < e && pn_http_is_ows(*s))
             s++;
         const char *v = s;
         s = skip_word(s, e, 0x20, 0);
-        while (s < e && IS(*s, CC_VALUE))
+        while (s < e && pn_http_is(*s, PN_HTTP_VALUE))
             s++;
         if (e - s < 2)
             return PN_HTTP1_INCOMPLETE;
@@ -608,7 +492,7 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
         if (s[1] != '\n')
             return fail(p, 400, "bare CR");
         const char *ve = s;
-        while (ve > v && is_ows(ve[-1]))
+        while (ve > v && pn_http_is_ows(ve[-1]))
             ve--;
         s += 2;
         if (nh >= p->limits.max_headers) /* the scan counted; only the fast path */
@@ -645,8 +529,10 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
             return fail(p, st, why);
         req->body_kind = PN_BODY_CHUNKED;
     } else if (k.cl) {
+        /* Content-Length = 1*DIGIT (RFC 9112 §6.2).  A list such as "5, 5"
+         * is not accepted even when the members agree: strict, like nginx. */
         uint64_t n;
-        if (parse_content_length(k.cl->value, k.cl->value_len, &n) != 0)
+        if (pn_http_parse_u64(k.cl->value, k.cl->value_len, &n) != 0)
             return fail(p, 400, "invalid Content-Length");
         if (p->limits.max_body && n > p->limits.max_body)
             return fail(p, 413, "body too large");
@@ -664,7 +550,7 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
         flags |= PN_REQ_UPGRADE;
     if (k.expect_continue && v11) /* RFC 9110 §10.1.1: ignore for 1.0 */
         flags |= PN_REQ_EXPECT_CONTINUE;
-    if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
+    if (pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD")))
         flags |= PN_REQ_HEAD;
     req->flags = flags;
     req->headers = hs;
@@ -678,7 +564,7 @@ const pn_http1_header *pn_http1_find_header(const pn_http1_request *req, const c
 {
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (ieq(h->name, h->name_len, name, name_len))
+        if (pn_http_ieq(h->name, h->name_len, name, name_len))
             return h;
     }
     return NULL;
@@ -737,16 +623,6 @@ static int body_fail(pn_http1_body *b, int status, const char *reason)
     b->error_status = status;
     b->error_reason = reason;
     return PN_HTTP1_ERROR;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (unsigned char)lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *consumed,
@@ -809,7 +685,7 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
         switch (st) {
         case B_SIZE0:
         case B_SIZE: {
-            int d = hexval(c);
+            int d = pn_http_hexval(c);
             if (d >= 0) {
                 /* more than 15 significant digits: refuse before overflow */
                 if (b->remaining >= CHUNK_SIZE_DIGIT_LIMIT)
@@ -822,7 +698,7 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
                 b->state = B_SIZE_LF;
             } else if (c == ';') {
                 b->state = B_EXT_NAME0;
-            } else if (is_ows((char)c)) {
+            } else if (pn_http_is_ows((char)c)) {
                 b->state = B_EXT_WS;
             } else {
                 return body_fail(b, 400, "invalid chunk size");
@@ -832,19 +708,19 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
         case B_EXT_WS:
             if (c == ';')
                 b->state = B_EXT_NAME0;
-            else if (!is_ows((char)c))
+            else if (!pn_http_is_ows((char)c))
                 return body_fail(b, 400, "invalid chunk extension");
             break;
         case B_EXT_NAME0:
-            if (IS(c, CC_TOKEN))
+            if (pn_http_is(c, PN_HTTP_TCHAR))
                 b->state = B_EXT_NAME;
-            else if (!is_ows((char)c))
+            else if (!pn_http_is_ows((char)c))
                 return body_fail(b, 400, "invalid chunk extension");
             break;
         case B_EXT_NAME:
         case B_EXT_TOKEN:
         case B_EXT_QEND:
-            if (IS(c, CC_TOKEN) && st != B_EXT_QEND)
+            if (pn_http_is(c, PN_HTTP_TCHAR) && st != B_EXT_QEND)
                 break;
             if (c == '\r')
                 b->state = B_SIZE_LF;
@@ -852,7 +728,7 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
                 b->state = B_EXT_NAME0;
             else if (c == '=' && st == B_EXT_NAME)
                 b->state = B_EXT_VAL0;
-            else if (is_ows((char)c))
+            else if (pn_http_is_ows((char)c))
                 b->state = st == B_EXT_NAME ? B_EXT_NAME_WS : B_EXT_WS;
             else
                 return body_fail(b, 400, "invalid chunk extension");
@@ -862,15 +738,15 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
                 b->state = B_EXT_NAME0;
             else if (c == '=')
                 b->state = B_EXT_VAL0;
-            else if (!is_ows((char)c))
+            else if (!pn_http_is_ows((char)c))
                 return body_fail(b, 400, "invalid chunk extension");
             break;
         case B_EXT_VAL0:
-            if (IS(c, CC_TOKEN))
+            if (pn_http_is(c, PN_HTTP_TCHAR))
                 b->state = B_EXT_TOKEN;
             else if (c == '"')
                 b->state = B_EXT_QUOTED;
-            else if (!is_ows((char)c))
+            else if (!pn_http_is_ows((char)c))
                 return body_fail(b, 400, "invalid chunk extension");
             break;
         case B_EXT_QUOTED:
@@ -878,12 +754,12 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
                 b->state = B_EXT_QEND;
             else if (c == '\\')
                 b->state = B_EXT_QESC;
-            else if (!IS(c, CC_QDTEXT))
+            else if (!pn_http_is(c, PN_HTTP_QDTEXT))
                 return body_fail(b, 400, "invalid chunk extension");
             break;
         case B_EXT_QESC:
             /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
-            if (!IS(c, CC_VALUE))
+            if (!pn_http_is(c, PN_HTTP_VALUE))
                 return body_fail(b, 400, "invalid chunk extension");
             b->state = B_EXT_QUOTED;
             break;
@@ -913,7 +789,7 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
             /* trailer fields follow the header-field rules (RFC 9112 §7.1.2) */
             if (c == '\r')
                 b->state = B_FINAL_LF;
-            else if (IS(c, CC_TOKEN))
+            else if (pn_http_is(c, PN_HTTP_TCHAR))
                 b->state = B_TR_NAME;
             else
                 return body_fail(b, 400, "invalid trailer field");
@@ -921,13 +797,13 @@ int pn_http1_body_next(pn_http1_body *b, const char *in, size_t len, size_t *con
         case B_TR_NAME:
             if (c == ':')
                 b->state = B_TR_VALUE;
-            else if (!IS(c, CC_TOKEN))
+            else if (!pn_http_is(c, PN_HTTP_TCHAR))
                 return body_fail(b, 400, "invalid trailer field");
             break;
         case B_TR_VALUE:
             if (c == '\r')
                 b->state = B_TR_LF;
-            else if (!IS(c, CC_VALUE))
+            else if (!pn_http_is(c, PN_HTTP_VALUE))
                 return body_fail(b, 400, "invalid trailer field");
             break;
         case B_TR_LF:

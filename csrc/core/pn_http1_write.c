@@ -15,6 +15,8 @@
 
 #include <string.h>
 
+#include "pn_http_token.h"
+
 /* ---- status lines and reason phrases -------------------------------- */
 
 typedef struct status_entry {
@@ -91,6 +93,12 @@ const char *pn_http1_reason(int status)
     return status_table[status - 100].reason;
 }
 
+/* Copy a string literal to p and move p past it. */
+#define PUT_LIT(p, s) ((p) = pn_http_put((p), PN_STRLIT(s)))
+
+/* A status line without its reason phrase: "HTTP/1.1 NNN \r\n". */
+#define STATUS_LINE_BARE (sizeof("HTTP/1.1 200 \r\n") - 1)
+
 /* Append the status line for a status in 100..599. */
 static int write_status_line(pn_buf *out, int status)
 {
@@ -99,53 +107,12 @@ static int write_status_line(pn_buf *out, int status)
         return pn_buf_append(out, e->line, e->line_len);
     /* Unregistered code: the reason phrase is optional but the SP before it
      * is not (RFC 9112 §4: status-line = version SP code SP [reason]). */
-    char tmp[16];
-    memcpy(tmp, "HTTP/1.1 ", 9);
-    tmp[9] = (char)('0' + status / 100);
-    tmp[10] = (char)('0' + status / 10 % 10);
-    tmp[11] = (char)('0' + status % 10);
-    memcpy(tmp + 12, " \r\n", 3);
-    return pn_buf_append(out, tmp, 15);
+    char tmp[STATUS_LINE_BARE], *p = tmp;
+    PUT_LIT(p, "HTTP/1.1 ");
+    p += pn_http_put_u64(p, (uint64_t)status); /* 100..599: three digits */
+    PUT_LIT(p, " \r\n");
+    return pn_buf_append(out, tmp, (size_t)(p - tmp));
 }
-
-/* ---- character classes ---------------------------------------------- */
-
-enum {
-    CH_TCHAR = 1, /* RFC 9110 §5.6.2 token character */
-    CH_VALUE = 2, /* allowed in a field value: VCHAR, SP, HTAB, obs-text (§5.5) */
-};
-
-/* clang-format off */
-#define T (CH_TCHAR | CH_VALUE)
-#define V CH_VALUE
-static const unsigned char char_class[256] = {
-    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, V, 0, 0, 0, 0, 0, 0,
-    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /*       SP ! " # $ % & ' ( ) * + , - . / */
-    /* 0x20 */ V, T, V, T, T, T, T, T, V, V, T, T, V, T, T, V,
-    /*       0 1 2 3 4 5 6 7 8 9 : ; < = > ? */
-    /* 0x30 */ T, T, T, T, T, T, T, T, T, T, V, V, V, V, V, V,
-    /*       @ A ... O */
-    /* 0x40 */ V, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T,
-    /*       P ... Z [ \ ] ^ _ */
-    /* 0x50 */ T, T, T, T, T, T, T, T, T, T, T, V, V, V, T, T,
-    /*       ` a ... o */
-    /* 0x60 */ T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T,
-    /*       p ... z { | } ~ DEL */
-    /* 0x70 */ T, T, T, T, T, T, T, T, T, T, T, V, T, V, T, 0,
-    /* 0x80..0xff: obs-text, tolerated in values (RFC 9110 §5.5) */
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
-};
-#undef T
-#undef V
-/* clang-format on */
 
 #define SWAR_ONES 0x0101010101010101ULL
 #define SWAR_HIGH 0x8080808080808080ULL
@@ -171,7 +138,7 @@ int pn_http1_check_header(const char *name, size_t name_len, const char *value, 
     /* AND the classes together and test once: no branch per byte, and names
      * are short enough that an early exit would not pay. */
     for (size_t i = 0; i < name_len; i++)
-        if (!(char_class[(unsigned char)name[i]] & CH_TCHAR))
+        if (!pn_http_is_tchar(name[i]))
             return PN_WRITE_BAD_HEADER;
     /* A CR or LF here would let the application split the response
      * (RFC 9110 §5.5: field values never contain CR, LF or NUL); other CTLs
@@ -185,42 +152,17 @@ int pn_http1_check_header(const char *name, size_t name_len, const char *value, 
         memcpy(&w, value + i, 8);
         if (swar_has_less(w, 0x20) | swar_has_byte(w, 0x7f)) {
             for (size_t j = i; j < i + 8; j++)
-                if (!(char_class[(unsigned char)value[j]] & CH_VALUE))
+                if (!pn_http_is(value[j], PN_HTTP_VALUE))
                     return PN_WRITE_BAD_HEADER;
         }
     }
     for (; i < value_len; i++)
-        if (!(char_class[(unsigned char)value[i]] & CH_VALUE))
+        if (!pn_http_is(value[i], PN_HTTP_VALUE))
             return PN_WRITE_BAD_HEADER;
     return PN_WRITE_OK;
 }
 
-/* Case-insensitive compare with a literal made of lowercase letters and '-'.
- * OR-ing 0x20 maps a byte onto a lowercase letter only when it is that
- * letter in either case, and onto '-' only from '-' or CR; callers have
- * already refused CR, so no other byte can match. */
-static int token_eq(const char *s, const char *lower, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)(s[i] | 0x20) != (unsigned char)lower[i])
-            return 0;
-    return 1;
-}
-
 /* ---- number formatting ---------------------------------------------- */
-
-/* Write v in decimal at p; returns the number of bytes (1..20). */
-static size_t put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(p, tmp + sizeof(tmp) - n, n);
-    return n;
-}
 
 /* Write v in lowercase hex at p; returns the number of bytes (1..16). */
 static size_t put_hex(char *p, uint64_t v)
@@ -233,14 +175,6 @@ static size_t put_hex(char *p, uint64_t v)
         p[i] = digits[(v >> (4 * (n - 1 - i))) & 0xf];
     return n;
 }
-
-static char *put_lit(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
-#define PUT_LIT(p, s) ((p) = put_lit((p), (s), sizeof(s) - 1))
 
 /* ---- response head -------------------------------------------------- */
 
@@ -278,63 +212,25 @@ int pn_http1_resp_start(pn_buf *out, pn_http1_response *r)
     return write_status_line(out, r->status) ? PN_WRITE_NOMEM : PN_WRITE_OK;
 }
 
-/* Content-Length = 1*DIGIT (RFC 9110 §8.6).  0 on success. */
-static int parse_length(const char *v, size_t n, uint64_t *out)
+/* Write "name: value\r\n" at p (space reserved); returns the end. */
+static char *put_field(char *p, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
 {
-    if (n == 0)
-        return -1;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)((unsigned char)v[i] - '0');
-        if (d > 9)
-            return -1;
-        if (x > (UINT64_MAX - d) / 10)
-            return -1;
-        x = x * 10 + d;
-    }
-    *out = x;
-    return 0;
-}
-
-/* Does the comma-separated Connection value hold the "close" option?
- * RFC 9110 §7.6.1: connection options are case-insensitive tokens in a list
- * (§5.6.1: elements separated by commas with optional whitespace). */
-static int has_close_option(const char *v, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
-            i++;
-        size_t len = i - start;
-        /* Skip trailing OWS up to the next comma; anything else after the
-         * token means it was not a bare token, so not "close". */
-        int clean = 1;
-        while (i < n && v[i] != ',') {
-            if (v[i] != ' ' && v[i] != '\t')
-                clean = 0;
-            i++;
-        }
-        if (clean && len == 5 && token_eq(v + start, "close", 5))
-            return 1;
-    }
-    return 0;
+    p = pn_http_put(p, name, name_len);
+    PUT_LIT(p, ": ");
+    p = pn_http_put(p, value, value_len);
+    PUT_LIT(p, "\r\n");
+    return p;
 }
 
 /* Append "name: value\r\n" as given. */
 static int append_field(pn_buf *out, const char *name, size_t name_len, const char *value,
                         size_t value_len)
 {
-    size_t need = name_len + value_len + 4;
+    size_t need = name_len + value_len + sizeof(": \r\n") - 1;
     if (reserve(out, need))
         return PN_WRITE_NOMEM;
-    char *p = pn_buf_tail(out);
-    p = put_lit(p, name, name_len);
-    PUT_LIT(p, ": ");
-    p = put_lit(p, value, value_len);
-    PUT_LIT(p, "\r\n");
+    put_field(pn_buf_tail(out), name, name_len, value, value_len);
     out->len += need;
     return PN_WRITE_OK;
 }
@@ -348,10 +244,10 @@ int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, si
     /* Dispatch on length first: most application headers (content-type,
      * cache-control, ...) fall through after one switch and no compare. */
     switch (name_len) {
-    case 14:
-        if (token_eq(name, "content-length", 14)) {
+    case sizeof("content-length") - 1:
+        if (pn_http_ieq(name, name_len, PN_STRLIT("content-length"))) {
             uint64_t cl;
-            if (parse_length(value, value_len, &cl))
+            if (pn_http_parse_u64(value, value_len, &cl))
                 return PN_WRITE_BAD_LENGTH;
             if (r->flags & PN_RESP_HAS_CL) {
                 /* RFC 9110 §8.6: several identical values may be folded to
@@ -373,29 +269,31 @@ int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, si
             return PN_WRITE_OK;
         }
         break;
-    case 17:
+    case sizeof("transfer-encoding") - 1:
         /* The server owns message framing (RFC 9112 §6.1): the app's
          * Transfer-Encoding is never forwarded; finish_head decides. */
-        if (token_eq(name, "transfer-encoding", 17))
+        if (pn_http_ieq(name, name_len, PN_STRLIT("transfer-encoding")))
             return PN_WRITE_OK;
         break;
-    case 10:
-        if (token_eq(name, "connection", 10)) {
+    case sizeof("connection") - 1:
+        if (pn_http_ieq(name, name_len, PN_STRLIT("connection"))) {
             int rc = append_field(out, name, name_len, value, value_len);
             if (rc)
                 return rc;
             r->flags |= PN_RESP_APP_CONNECTION;
-            if (has_close_option(value, value_len))
+            /* RFC 9110 §7.6.1: connection options are case-insensitive
+             * tokens in a comma-separated list. */
+            if (pn_http_list_has(value, value_len, PN_STRLIT("close")))
                 r->flags |= PN_RESP_CLOSE | PN_RESP_APP_CLOSE;
             return PN_WRITE_OK;
         }
         break;
-    case 4:
-        if (token_eq(name, "date", 4))
+    case sizeof("date") - 1:
+        if (pn_http_ieq(name, name_len, PN_STRLIT("date")))
             r->flags |= PN_RESP_APP_DATE;
         break;
-    case 6:
-        if (token_eq(name, "server", 6))
+    case sizeof("server") - 1:
+        if (pn_http_ieq(name, name_len, PN_STRLIT("server")))
             r->flags |= PN_RESP_APP_SERVER;
         break;
     }
@@ -430,7 +328,7 @@ int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_
         /* The application's header is already written. */
     } else if (known_body_len >= 0 && !status_has_no_body(r->status)) {
         PUT_LIT(p, "Content-Length: ");
-        p += put_u64(p, (uint64_t)known_body_len);
+        p += pn_http_put_u64(p, (uint64_t)known_body_len);
         PUT_LIT(p, "\r\n");
         r->content_length = (uint64_t)known_body_len;
         flags |= PN_RESP_HAS_CL;
@@ -456,16 +354,10 @@ int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_
         PUT_LIT(p, "Connection: keep-alive\r\n");
     }
 
-    if (date_len) {
-        PUT_LIT(p, "Date: ");
-        p = put_lit(p, date, date_len);
-        PUT_LIT(p, "\r\n");
-    }
-    if (server_len) {
-        PUT_LIT(p, "Server: ");
-        p = put_lit(p, server, server_len);
-        PUT_LIT(p, "\r\n");
-    }
+    if (date_len)
+        p = put_field(p, PN_STRLIT("Date"), date, date_len);
+    if (server_len)
+        p = put_field(p, PN_STRLIT("Server"), server, server_len);
     PUT_LIT(p, "\r\n");
 
     out->len += (size_t)(p - start);
@@ -523,9 +415,10 @@ int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_htt
          * body early. */
         char *s = f->suffix;
         if (len > 0) {
-            size_t n = put_hex(f->prefix, (uint64_t)len);
-            memcpy(f->prefix + n, "\r\n", 2);
-            f->prefix_len = n + 2;
+            char *q = f->prefix;
+            q += put_hex(q, (uint64_t)len);
+            PUT_LIT(q, "\r\n");
+            f->prefix_len = (size_t)(q - f->prefix);
             PUT_LIT(s, "\r\n");
         }
         if (final)
@@ -550,38 +443,32 @@ int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opt
     const char *server = opts ? opts->server : NULL;
     size_t date_len = date ? strlen(date) : 0;
     size_t server_len = server ? strlen(server) : 0;
-    size_t reason_len = e->line ? (size_t)e->line_len - 15 : 0;
+    size_t reason_len = e->line ? (size_t)e->line_len - STATUS_LINE_BARE : 0;
     size_t body_len = body ? strlen(body) : reason_len + 1;
 
-    /* Status line (<= 15 + reason), Content-Type (41), Content-Length (38),
+    /* Status line (bare + reason), Content-Type (41), Content-Length (38),
      * Connection (19), Date/Server prefixes and CRLFs (18), final CRLF. */
-    size_t need = 15 + reason_len + 128 + date_len + server_len + body_len;
+    size_t need = STATUS_LINE_BARE + reason_len + 128 + date_len + server_len + body_len;
     if (reserve(out, need))
         return PN_WRITE_NOMEM;
     if (write_status_line(out, status))
         return PN_WRITE_NOMEM; /* cannot happen: space was reserved */
     char *start = pn_buf_tail(out), *p = start;
-    if (date) {
-        PUT_LIT(p, "Date: ");
-        p = put_lit(p, date, date_len);
-        PUT_LIT(p, "\r\n");
-    }
-    if (server) {
-        PUT_LIT(p, "Server: ");
-        p = put_lit(p, server, server_len);
-        PUT_LIT(p, "\r\n");
-    }
+    if (date)
+        p = put_field(p, PN_STRLIT("Date"), date, date_len);
+    if (server)
+        p = put_field(p, PN_STRLIT("Server"), server, server_len);
     PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\n");
     PUT_LIT(p, "Content-Length: ");
-    p += put_u64(p, body_len);
+    p += pn_http_put_u64(p, body_len);
     PUT_LIT(p, "\r\n");
     if (close)
         PUT_LIT(p, "Connection: close\r\n");
     PUT_LIT(p, "\r\n");
     if (body) {
-        p = put_lit(p, body, body_len);
+        p = pn_http_put(p, body, body_len);
     } else {
-        p = put_lit(p, e->reason ? e->reason : "", reason_len);
+        p = pn_http_put(p, e->reason ? e->reason : "", reason_len);
         *p++ = '\n';
     }
     out->len += (size_t)(p - start);
@@ -623,11 +510,11 @@ const char *pn_date_get(pn_date_cache *c, time_t now)
     if (year > 9999)
         year = 9999;
     char *p = c->text;
-    p = put_lit(p, day_names[tm.tm_wday], 3);
+    p = pn_http_put(p, day_names[tm.tm_wday], 3);
     PUT_LIT(p, ", ");
     p = put_2d(p, tm.tm_mday);
     *p++ = ' ';
-    p = put_lit(p, month_names[tm.tm_mon], 3);
+    p = pn_http_put(p, month_names[tm.tm_mon], 3);
     *p++ = ' ';
     p = put_2d(p, year / 100);
     p = put_2d(p, year % 100);

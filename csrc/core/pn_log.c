@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "pn_http_token.h"
+
 static const char hex_upper[] = "0123456789ABCDEF";
 
 /* 1 for bytes copied verbatim into the log: printable ASCII except the
@@ -45,18 +47,6 @@ static char *put_escaped(char *p, const char *s, size_t n)
     return p;
 }
 
-static size_t put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(p, tmp + sizeof(tmp) - n, n);
-    return n;
-}
-
 int pn_log_escape(pn_buf *out, const char *s, size_t n)
 {
     if (n > (SIZE_MAX - 16) / 4)
@@ -81,35 +71,32 @@ int pn_log_access(pn_buf *out, const char *client, size_t client_len, const char
         return -ENOMEM;
     char *p = pn_buf_tail(out);
 
-    memcpy(p, client, client_len);
-    p += client_len;
-    memcpy(p, " - \"", 4);
-    p += 4;
+    p = pn_http_put(p, client, client_len);
+    p = pn_http_put(p, PN_STRLIT(" - \""));
     p = put_escaped(p, method, method_len);
     *p++ = ' ';
     p = put_escaped(p, target, target_len);
-    memcpy(p, version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ", 11);
-    p += 11;
+    p = version_minor == 0 ? pn_http_put(p, PN_STRLIT(" HTTP/1.0\" "))
+                           : pn_http_put(p, PN_STRLIT(" HTTP/1.1\" "));
 
     if (status >= 0) {
-        p += put_u64(p, (uint64_t)status);
+        p += pn_http_put_u64(p, (uint64_t)status);
     } else {
         *p++ = '-';
     }
     *p++ = ' ';
-    p += put_u64(p, bytes);
+    p += pn_http_put_u64(p, bytes);
     *p++ = ' ';
 
     /* Milliseconds with three decimals, truncated: 412345 ns -> "0.412". */
     uint64_t us = duration_ns / 1000;
-    p += put_u64(p, us / 1000);
+    p += pn_http_put_u64(p, us / 1000);
     unsigned frac = (unsigned)(us % 1000);
-    p[0] = '.';
-    p[1] = (char)('0' + frac / 100);
-    p[2] = (char)('0' + frac / 10 % 10);
-    p[3] = (char)('0' + frac % 10);
-    memcpy(p + 4, "ms\n", 3);
-    p += 7;
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    p = pn_http_put(p, PN_STRLIT("ms\n"));
 
     out->len = (size_t)(p - out->data);
     return 0;

@@ -124,8 +124,9 @@ int pn_ws_deflate_message(pn_ws_deflate *d, const void *in, size_t n, pn_buf *ou
             break;
     }
     /* Strip the sync flush's empty stored block (RFC 7692 §7.2.1). */
-    if (out->len - start >= 4 && memcmp(out->data + out->len - 4, TAIL, 4) == 0)
-        out->len -= 4;
+    if (out->len - start >= sizeof TAIL &&
+        memcmp(out->data + out->len - sizeof TAIL, TAIL, sizeof TAIL) == 0)
+        out->len -= sizeof TAIL;
     /* Nothing left (an empty message after an earlier flush): send one
      * 0x00, the header of an empty stored block (§7.2.3.6).  An empty
      * payload would make the receiver's appended 00 00 ff ff start a block

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "pn_http_token.h"
+
 /* ---- SHA-1 (FIPS 180-4 §6.1) ------------------------------------------ */
 
 static uint32_t rol(uint32_t x, int n)
@@ -133,91 +135,25 @@ void pn_ws_accept_key(const char *key, size_t key_len, char out[29])
     memcpy(cat + key_len, GUID, sizeof GUID - 1);
     uint8_t digest[20];
     pn_sha1(cat, key_len + sizeof GUID - 1, digest);
-    pn_base64_encode(digest, 20, out);
+    pn_base64_encode(digest, sizeof digest, out);
 }
 
 /* ---- header field helpers (RFC 9110 §5.6) ------------------------------ */
 
-static int is_tchar(unsigned char c)
+static int name_is(const pn_http1_header *h, const char *name, size_t len)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static int ieq(const char *s, size_t n, const char *lit)
-{
-    size_t m = strlen(lit);
-    if (n != m)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        if (c != lit[i])
-            return 0;
-    }
-    return 1;
-}
-
-static int name_is(const pn_http1_header *h, const char *lower)
-{
-    return ieq(h->name, h->name_len, lower);
-}
-
-/* Next element of a comma-separated list (RFC 9110 §5.6.1), OWS trimmed;
- * empty elements are skipped.  Returns 0 at the end. */
-static int next_element(const char *v, size_t n, size_t *pos, const char **el, size_t *len)
-{
-    size_t i = *pos;
-    while (i < n) {
-        while (i < n && (is_ows(v[i]) || v[i] == ','))
-            i++;
-        if (i >= n)
-            break;
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && is_ows(v[e - 1]))
-            e--;
-        *pos = i;
-        *el = v + s;
-        *len = e - s;
-        return 1;
-    }
-    *pos = n;
-    return 0;
-}
-
-static int all_tchars(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return 0;
-    return 1;
+    return pn_http_ieq(h->name, h->name_len, name, len);
 }
 
 /* Does any header `name` list `token` (case-insensitive)? */
-static int lists_token(const pn_http1_request *req, const char *name, const char *token)
+static int lists_token(const pn_http1_request *req, const char *name, size_t name_len,
+                       const char *token, size_t token_len)
 {
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (!name_is(h, name))
-            continue;
-        size_t pos = 0;
-        const char *el;
-        size_t len;
-        while (next_element(h->value, h->value_len, &pos, &el, &len))
-            if (ieq(el, len, token))
-                return 1;
+        if (name_is(h, name, name_len) &&
+            pn_http_list_has(h->value, h->value_len, token, token_len))
+            return 1;
     }
     return 0;
 }
@@ -231,14 +167,14 @@ typedef struct {
 
 static void skip_ows(lexer *lx)
 {
-    while (lx->i < lx->n && is_ows(lx->s[lx->i]))
+    while (lx->i < lx->n && pn_http_is_ows(lx->s[lx->i]))
         lx->i++;
 }
 
 static int token(lexer *lx, const char **t, size_t *len)
 {
     size_t s = lx->i;
-    while (lx->i < lx->n && is_tchar((unsigned char)lx->s[lx->i]))
+    while (lx->i < lx->n && pn_http_is_tchar(lx->s[lx->i]))
         lx->i++;
     *t = lx->s + s;
     *len = lx->i - s;
@@ -264,7 +200,7 @@ static int param_value(lexer *lx, char *buf, size_t cap, size_t *len)
                     return 0;
                 c = lx->s[lx->i++];
             }
-            if (!is_tchar((unsigned char)c))
+            if (!pn_http_is_tchar(c))
                 return 0;
             if (o < cap)
                 buf[o] = c;
@@ -303,19 +239,19 @@ static int window_bits(const char *v, size_t n)
 static void pmd_param(pmd_offer *o, const char *name, size_t nlen, const char *val, size_t vlen,
                       int has_value)
 {
-    if (ieq(name, nlen, "server_no_context_takeover")) {
+    if (pn_http_ieq(name, nlen, PN_STRLIT("server_no_context_takeover"))) {
         if (o->snct || has_value)
             o->bad = 1;
         o->snct = 1;
-    } else if (ieq(name, nlen, "client_no_context_takeover")) {
+    } else if (pn_http_ieq(name, nlen, PN_STRLIT("client_no_context_takeover"))) {
         if (o->cnct || has_value)
             o->bad = 1;
         o->cnct = 1;
-    } else if (ieq(name, nlen, "server_max_window_bits")) {
+    } else if (pn_http_ieq(name, nlen, PN_STRLIT("server_max_window_bits"))) {
         /* §7.1.2.1: the value is required in an offer. */
         if (o->smwb != -1 || !has_value || (o->smwb = window_bits(val, vlen)) < 0)
             o->bad = 1;
-    } else if (ieq(name, nlen, "client_max_window_bits")) {
+    } else if (pn_http_ieq(name, nlen, PN_STRLIT("client_max_window_bits"))) {
         /* §7.1.2.2: optional value. */
         if (o->cmwb != -1)
             o->bad = 1;
@@ -337,9 +273,7 @@ static void append(char *buf, size_t *len, const char *s)
 static void append_bits(char *buf, size_t *len, const char *name, int bits)
 {
     append(buf, len, name);
-    if (bits >= 10)
-        buf[(*len)++] = '1';
-    buf[(*len)++] = (char)('0' + bits % 10);
+    *len += pn_http_put_u64(buf + *len, (uint64_t)bits);
 }
 
 static int clamp(int v, int lo, int hi)
@@ -418,7 +352,7 @@ static int parse_extensions(const char *v, size_t n, const pn_ws_deflate_policy 
         size_t nlen;
         if (!token(&lx, &name, &nlen))
             return -1;
-        int is_pmd = ieq(name, nlen, "permessage-deflate");
+        int is_pmd = pn_http_ieq(name, nlen, PN_STRLIT("permessage-deflate"));
         pmd_offer o = {0, 0, 0, -1, -1};
         for (;;) {
             skip_ows(&lx);
@@ -466,31 +400,31 @@ int pn_ws_handshake_check(const pn_http1_request *req, const pn_ws_deflate_polic
     memset(hs, 0, sizeof *hs);
     /* RFC 6455 §4.2.1 item 3: Upgrade lists "websocket" (case-insensitive).
      * Without it this is not a WebSocket request at all. */
-    if (!lists_token(req, "upgrade", "websocket"))
+    if (!lists_token(req, PN_STRLIT("upgrade"), PN_STRLIT("websocket")))
         return PN_WS_HS_NOT_WEBSOCKET;
     /* §4.2.1 item 1: GET, HTTP/1.1 or higher. */
-    if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
+    if (!pn_http_eq(req->method, req->method_len, PN_STRLIT("GET")))
         return error(hs, 400, "websocket handshake must use GET");
     if (req->version_minor < 1)
         return error(hs, 400, "websocket handshake needs HTTP/1.1");
     /* §4.2.1 item 4: Connection lists "upgrade". */
-    if (!lists_token(req, "connection", "upgrade"))
+    if (!lists_token(req, PN_STRLIT("connection"), PN_STRLIT("upgrade")))
         return error(hs, 400, "websocket handshake without Connection: upgrade");
     const pn_http1_header *key = NULL, *version = NULL;
     int nkeys = 0, nversions = 0;
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (name_is(h, "sec-websocket-key")) {
+        if (name_is(h, PN_STRLIT("sec-websocket-key"))) {
             key = h;
             nkeys++;
-        } else if (name_is(h, "sec-websocket-version")) {
+        } else if (name_is(h, PN_STRLIT("sec-websocket-version"))) {
             version = h;
             nversions++;
         }
     }
     /* §4.2.1 item 6 and §4.2.2: any version but 13 gets 426 and the header
      * "Sec-WebSocket-Version: 13" so the client can retry. */
-    if (nversions != 1 || version->value_len != 2 || memcmp(version->value, "13", 2) != 0)
+    if (nversions != 1 || !pn_http_eq(version->value, version->value_len, PN_STRLIT("13")))
         return error(hs, 426, "unsupported websocket version");
     /* §4.2.1 item 5: one key, the base64 form of 16 bytes: 22 base64
      * characters and "==". */
@@ -504,12 +438,13 @@ int pn_ws_handshake_check(const pn_http1_request *req, const pn_ws_deflate_polic
     /* §4.1 / §11.3.4: Sec-WebSocket-Protocol = 1#token. */
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (name_is(h, "sec-websocket-protocol")) {
+        if (name_is(h, PN_STRLIT("sec-websocket-protocol"))) {
             size_t pos = 0;
             const char *el;
             size_t len;
-            while (next_element(h->value, h->value_len, &pos, &el, &len))
-                if (!all_tchars(el, len))
+            /* Empty elements are ignored (RFC 9110 §5.6.1). */
+            while (pn_http_list_next(h->value, h->value_len, &pos, &el, &len))
+                if (len && !pn_http_is_token(el, len))
                     return error(hs, 400, "invalid Sec-WebSocket-Protocol");
         }
     }
@@ -519,7 +454,7 @@ int pn_ws_handshake_check(const pn_http1_request *req, const pn_ws_deflate_polic
         policy = &none;
     for (size_t i = 0; i < req->num_headers; i++) {
         const pn_http1_header *h = &req->headers[i];
-        if (name_is(h, "sec-websocket-extensions") &&
+        if (name_is(h, PN_STRLIT("sec-websocket-extensions")) &&
             parse_extensions(h->value, h->value_len, policy, hs) != 0) {
             memset(&hs->deflate, 0, sizeof hs->deflate);
             hs->extensions_len = 0;
@@ -542,9 +477,12 @@ int pn_ws_protocols_next(pn_ws_list_iter *it, const char **tok, size_t *len)
     const pn_http1_request *req = it->req;
     for (; it->header < req->num_headers; it->header++, it->pos = 0) {
         const pn_http1_header *h = &req->headers[it->header];
-        if (name_is(h, "sec-websocket-protocol") &&
-            next_element(h->value, h->value_len, &it->pos, tok, len))
-            return 1;
+        if (!name_is(h, PN_STRLIT("sec-websocket-protocol")))
+            continue;
+        /* Empty elements are skipped (RFC 9110 §5.6.1). */
+        while (pn_http_list_next(h->value, h->value_len, &it->pos, tok, len))
+            if (*len)
+                return 1;
     }
     return 0;
 }
@@ -558,15 +496,18 @@ int pn_ws_handshake_write_101(pn_buf *out, const pn_ws_handshake *hs, const char
                                "Sec-WebSocket-Accept: ";
     static const char proto[] = "\r\nSec-WebSocket-Protocol: ";
     static const char ext[] = "\r\nSec-WebSocket-Extensions: ";
-    if (subprotocol_len && !all_tchars(subprotocol, subprotocol_len))
+    if (subprotocol_len && !pn_http_is_token(subprotocol, subprotocol_len))
         return PN_WS_HS_ERROR;
-    size_t need =
-        sizeof head + 28 + sizeof proto + subprotocol_len + sizeof ext + hs->extensions_len + 2;
+    /* The accept value is base64 of a SHA-1 digest: always 28 characters,
+     * the NUL of hs->accept not sent. */
+    size_t accept_len = sizeof hs->accept - 1;
+    size_t need = sizeof head + accept_len + sizeof proto + subprotocol_len + sizeof ext +
+                  hs->extensions_len + sizeof("\r\n") - 1;
     if (pn_buf_reserve(out, need) != 0)
         return -ENOMEM;
     /* Cannot fail now: the space is reserved. */
     pn_buf_append(out, head, sizeof head - 1);
-    pn_buf_append(out, hs->accept, 28);
+    pn_buf_append(out, hs->accept, accept_len);
     if (subprotocol_len) {
         pn_buf_append(out, proto, sizeof proto - 1);
         pn_buf_append(out, subprotocol, subprotocol_len);
@@ -575,6 +516,6 @@ int pn_ws_handshake_write_101(pn_buf *out, const pn_ws_handshake *hs, const char
         pn_buf_append(out, ext, sizeof ext - 1);
         pn_buf_append(out, hs->extensions, hs->extensions_len);
     }
-    pn_buf_append(out, "\r\n", 2);
+    pn_buf_append(out, PN_STRLIT("\r\n"));
     return 0;
 }

@@ -75,7 +75,7 @@ int pn_ws_handshake_check(const pn_http1_request *req, const pn_ws_deflate_polic
 typedef struct pn_ws_list_iter {
     const pn_http1_request *req;
     size_t header; /* index of the header being read */
-    size_t pos;    /* offset inside that header's value */
+    size_t pos;    /* pn_http_list_next's position in that header's value */
 } pn_ws_list_iter;
 
 void pn_ws_protocols_begin(pn_ws_list_iter *it, const pn_http1_request *req);

@@ -99,9 +99,10 @@ static void answer(harness *h, pn_conn *c, const char *target)
     pn_conn_response_done(c, h->keep_alive);
 }
 
-static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
+static int hook_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
 {
     harness *h = ctx;
+    pn_conn *c = pn_http1_stream_conn(s);
     int i = h->nrequests++;
     if (i < MAX_SEEN) {
         /* req's slices live only during this call: copy. */
@@ -111,7 +112,7 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
         h->targets[i][n] = '\0';
         h->keep_alive_flag[i] = (req->flags & PN_REQ_KEEP_ALIVE) != 0;
     }
-    c->udata = h;
+    s->udata = h;
     if (h->mode == ANSWER_NOW)
         answer(h, c, h->targets[i < MAX_SEEN ? i : 0]);
     else
@@ -119,21 +120,22 @@ static int hook_on_request(void *ctx, pn_conn *c, const pn_http1_request *req)
     return 0;
 }
 
-static void hook_on_body(void *ctx, pn_conn *c)
+static void hook_on_body(void *ctx, pn_stream *s)
 {
     (void)ctx;
-    (void)c;
+    (void)s;
 }
 
-static void hook_on_drain(void *ctx, pn_conn *c)
+static void hook_on_drain(void *ctx, pn_stream *s)
 {
     (void)ctx;
-    (void)c;
+    (void)s;
 }
 
-static void hook_on_close(void *ctx, pn_conn *c)
+static void hook_on_close(void *ctx, pn_stream *s)
 {
     harness *h = ctx;
+    pn_conn *c = pn_http1_stream_conn(s);
     h->nclosed++;
     h->closed = c;
     if (h->held == c)
