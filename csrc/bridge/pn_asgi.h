@@ -79,7 +79,8 @@ typedef struct pn_request_kind {
  * and stream is the transport's (pn_stream.h); both go when the response
  * completes or the stream closes. */
 struct RequestObject {
-    PyObject_HEAD const pn_request_kind *kind;
+    PyObject_HEAD
+    const pn_request_kind *kind;
     WorkerObject *worker;   /* strong */
     pn_stream *stream;      /* the transport's; NULL once detached or closed */
     PyObject *task;         /* strong; cleared when the task is done */
@@ -111,7 +112,8 @@ struct RequestObject {
 
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */
 struct WorkerObject {
-    PyObject_HEAD struct pn_worker *w;
+    PyObject_HEAD
+    struct pn_worker *w;
     pn_modstate *st;         /* borrowed: the module outlives its types' instances */
     PyObject *config;        /* strong: pounce.Config */
     const pn_config *cfg;    /* inside config */

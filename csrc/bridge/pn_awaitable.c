@@ -13,7 +13,8 @@
 /* ---- Ready: an awaitable that is already complete ------------------------- */
 
 typedef struct {
-    PyObject_HEAD PyObject *value; /* strong; the result of the await */
+    PyObject_HEAD
+    PyObject *value; /* strong; the result of the await */
 } ReadyObject;
 
 PyObject *pn_ready_new(pn_modstate *st, PyObject *value /* stolen */)
@@ -179,8 +180,9 @@ void pn_future_resolve(pn_modstate *st, PyObject **slot, PyObject *value)
  * an unretrieved exception.
  */
 typedef struct {
-    PyObject_HEAD PyObject *coro; /* strong: the app's coroutine */
-    RequestObject *req;           /* strong until the coroutine ends */
+    PyObject_HEAD
+    PyObject *coro;     /* strong: the app's coroutine */
+    RequestObject *req; /* strong until the coroutine ends */
 } AppRunObject;
 
 /* Account once for the end of r's run (the worker's `active` count).

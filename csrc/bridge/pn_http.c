@@ -513,9 +513,10 @@ static PyObject *request_send_pathsend(RequestObject *r, PyObject *msg)
     }
     Py_DECREF(path);
     int fd;
-    Py_BEGIN_ALLOW_THREADS fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
-    Py_END_ALLOW_THREADS if (fd < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+        fd = open(PyBytes_AS_STRING(fspath), O_RDONLY | O_CLOEXEC);
+    Py_END_ALLOW_THREADS
+    if (fd < 0) {
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, fspath);
         Py_DECREF(fspath);
         return NULL;

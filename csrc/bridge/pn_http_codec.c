@@ -87,8 +87,9 @@ int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final)
     pn_buf_clear(&r->zbuf);
     int rc;
     if (r->worker->release_gil && len >= PN_GIL_RELEASE_MIN) {
-        Py_BEGIN_ALLOW_THREADS rc =
-            pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
+        Py_BEGIN_ALLOW_THREADS
+            rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC,
+                                  &r->zbuf);
         Py_END_ALLOW_THREADS
     } else {
         rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);

@@ -603,8 +603,8 @@ static PyObject *ws_send_message(WebSocketObject *ws, PyObject *msg)
         pn_buf_clear(&ws->out);
         int drc;
         if (r->worker->release_gil && n >= PN_GIL_RELEASE_MIN) {
-            Py_BEGIN_ALLOW_THREADS drc =
-                pn_ws_deflate_message(&ws->deflate, p, (size_t)n, &ws->out);
+            Py_BEGIN_ALLOW_THREADS
+                drc = pn_ws_deflate_message(&ws->deflate, p, (size_t)n, &ws->out);
             Py_END_ALLOW_THREADS
         } else {
             drc = pn_ws_deflate_message(&ws->deflate, p, (size_t)n, &ws->out);

@@ -729,8 +729,8 @@ PN_TEST(zstd_frames_only_however_split)
 {
     /* A pre-1.0 (v0.7) frame asking for a 128 MiB window: libzstd's legacy
      * decoder ignores ZSTD_d_windowLogMax. */
-    static const unsigned char legacy[] = {0x27, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0x40, 0x00,
-                                           0x01, 'A',  0xc0, 0x00, 0x00};
+    static const unsigned char legacy[] = {0x27, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0x40,
+                                           0x00, 0x01, 'A',  0xc0, 0x00, 0x00};
     /* A header whose tail, fed apart from its descriptor, looks like a whole
      * frame holding "EVIL": decoded in place of the real one when split. */
     static const unsigned char split[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x28, 0xb5, 0x2f, 0xfd,
