@@ -39,13 +39,13 @@
 #include "pn_compress.h"
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
+#include "pn_http_token.h"
 #include "pn_stream.h"
 
 /* PN_STRLIT (pn_buf.h): a string literal and its length, from sizeof. */
 
 /* A header name (n, len) equals `lit`, a lower-case literal, in any case. */
-#define PN_NAME_IS(n, len, lit)                                                                    \
-    ((len) == sizeof(lit) - 1 && strncasecmp((n), "" lit, sizeof(lit) - 1) == 0)
+#define PN_NAME_IS(n, len, lit) pn_http_ieq((n), (len), PN_STRLIT(lit))
 
 /* Compression of a piece at least this large lets go of the GIL when other
  * thread workers could use it (responses and WebSocket messages alike). */

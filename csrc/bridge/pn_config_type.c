@@ -157,8 +157,9 @@ static size_t choices_text(const char *choices, char out[CHOICES_TEXT_MAX])
     out[n++] = '\'';
     for (const char *p = choices; *p && n + 5 < CHOICES_TEXT_MAX; p++) {
         if (*p == '|') {
-            memcpy(out + n, "', '", 4);
-            n += 4;
+            static const char sep[] = "', '";
+            memcpy(out + n, sep, sizeof(sep) - 1);
+            n += sizeof(sep) - 1;
         } else {
             out[n++] = *p;
         }

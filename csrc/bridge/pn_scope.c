@@ -13,18 +13,9 @@
 #include <netinet/in.h>
 
 #include "pn_asgi.h"
+#include "pn_http_token.h"
 #include "pn_log.h"
 #include "pn_ws_handshake.h"
-
-static int hexval(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch |= 0x20;
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
 
 /* Percent-decode the path and decode it as UTF-8 (invalid sequences become
  * U+FFFD, as urllib.parse.unquote does). */
@@ -39,7 +30,8 @@ static PyObject *decode_path(const char *p, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '%' && i + 2 < n) {
-            int hi = hexval((unsigned char)p[i + 1]), lo = hexval((unsigned char)p[i + 2]);
+            int hi = pn_http_hexval((unsigned char)p[i + 1]),
+                lo = pn_http_hexval((unsigned char)p[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 buf[o++] = (char)(hi << 4 | lo);
                 i += 2;
@@ -61,8 +53,7 @@ static PyObject *lower_bytes(const char *p, size_t n)
         return NULL;
     char *d = PyBytes_AS_STRING(b);
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        d[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch | 0x20 : ch);
+        d[i] = (char)pn_http_lower((unsigned char)p[i]);
     }
     return b;
 }
