@@ -1,7 +1,7 @@
 /*
  * fuzz_accept_encoding.c — libFuzzer target for the Accept-Encoding
  * negotiator (pn_accept_encoding.c) and the header-value helpers of
- * pn_compress.c that read client- or app-supplied bytes.
+ * pn_compress_policy.c that read client- or app-supplied bytes.
  *
  * Input: one control byte, then a field value.  The control byte picks the
  * server's codec order (a permutation and a length).  The value is read

@@ -1,8 +1,9 @@
 /*
- * fuzz_decompress.c — libFuzzer target for the request-body decoders of
- * pn_compress.c (pn_decoder_*, --decompress-requests): the bytes are the
- * client's, and the cap (--max-decompressed-size) is what stands between a
- * small compressed body and a decompression bomb.
+ * fuzz_decompress.c — libFuzzer target for the request-body decoders
+ * (pn_decoder_* in pn_compress.c and the pn_codec_*.c files, used by
+ * --decompress-requests): the bytes are the client's, and the cap
+ * (--max-decompressed-size) is what stands between a small compressed body
+ * and a decompression bomb.
  *
  * Input: four control bytes, then the compressed body.
  *   byte 0: bits 0-1 the codec (0 gzip, 1 zstd, 2 br, 3 gzip), bits 2-5 the

@@ -2,7 +2,7 @@
 checked with independent decoders: Python's zlib, the zstandard package, the
 brotli package and curl --compressed (docs/compression.md).
 
-The protocol core (csrc/core/pn_compress.c, pn_accept_encoding.c) is unit
+The protocol core (csrc/core/pn_compress*.c, pn_codec_*.c, pn_accept_encoding.c) is unit
 tested in tests/c/.  The app under test is defined here
 (tests.test_compression:app).
 

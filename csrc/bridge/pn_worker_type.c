@@ -394,7 +394,7 @@ static PyMethodDef worker_methods[] = {
      "Handle every ready event (called by the event loop when fileno() is readable)."},
     {"fileno", worker_fileno, METH_NOARGS, "The worker's epoll file descriptor."},
     {"drain", (PyCFunction)(void (*)(void))worker_drain, METH_VARARGS | METH_KEYWORDS,
-     "drain(close_idle=True)\n--\n\nStop accepting; every connection closes after its "
+     "drain($self, /, close_idle=True)\n--\n\nStop accepting; every connection closes after its "
      "current or next response.  close_idle closes idle keep-alive connections now "
      "(shutdown); without it they close at their next response or keep-alive deadline "
      "(reload, recycling).  Returns the number of connections still open."},
