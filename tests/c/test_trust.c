@@ -162,7 +162,8 @@ PN_TEST(list_syntax)
         PN_CHECK_EQ_INT(tr != NULL, t[i].err == NULL);
         if (tr == NULL && t[i].err != NULL) {
             if (strstr(err, t[i].err) == NULL)
-                fprintf(stderr, "  \"%s\": message \"%s\" lacks \"%s\"\n", t[i].spec, err, t[i].err);
+                fprintf(stderr, "  \"%s\": message \"%s\" lacks \"%s\"\n", t[i].spec, err,
+                        t[i].err);
             PN_CHECK(strstr(err, t[i].err) != NULL);
         }
         pn_trust_free(tr);
