@@ -194,7 +194,9 @@ def test_every_setting_roundtrips():
     for name, kind, default, lo, hi, choices, *_ in SETTINGS:
         if kind == "str":
             # (the two compression lists are validated as lists of names)
-            special = {"uds": "", "compression_order": "gzip", "compression_types": "text/x-y"}
+            # (and the trusted proxies as a list of addresses)
+            special = {"uds": "", "compression_order": "gzip", "compression_types": "text/x-y",
+                       "forwarded_allow_ips": "10.0.0.0/8"}
             values[name] = special.get(name, default + "x")
         elif kind in ("int", "size"):
             values[name] = hi if name != "fd" else -1
@@ -218,6 +220,10 @@ def test_every_setting_roundtrips():
         ({"zzzzzz": 1}, TypeError, "unknown setting 'zzzzzz'"),
         ({"wokers": 2}, TypeError, "unknown setting 'wokers' (did you mean 'workers'?)"),
         ({"port": 70000}, ValueError, "port must be between 0 and 65535, got 70000"),
+        ({"forwarded_allow_ips": "127.0.0.1, 10.0.0.0/33"}, ValueError,
+         "forwarded_allow_ips: '10.0.0.0/33': prefix longer than 32 bits"),
+        ({"forwarded_allow_ips": "localhost"}, ValueError,
+         "forwarded_allow_ips: 'localhost': not an IP address, CIDR block, '*' or 'unix'"),
         ({"port": -1}, ValueError, "port must be between 0 and 65535, got -1"),
         ({"port": 2**70}, ValueError, f"port must be between 0 and 65535, got {2**70}"),
         ({"port": "80"}, TypeError, "port must be an int, got str"),

@@ -18,6 +18,7 @@
  */
 #include "pn_bridge.h"
 #include "pn_compress.h"
+#include "pn_trust.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -442,6 +443,14 @@ static int check_cross(const pn_config *c)
                      c->compression_types);
         return name_settings("compression_types", NULL);
     }
+    char err[160];
+    pn_trust *trust =
+        pn_trust_new(c->forwarded_allow_ips, strlen(c->forwarded_allow_ips), err, sizeof err);
+    if (trust == NULL) {
+        PyErr_Format(PyExc_ValueError, "forwarded_allow_ips: %s", err);
+        return name_settings("forwarded_allow_ips", NULL);
+    }
+    pn_trust_free(trust);
     return 0;
 }
 

@@ -124,6 +124,7 @@ struct pn_worker {
     pn_date_cache date;
     pn_buf logbuf;
     uint64_t header_ms, keepalive_ms, request_ms;
+    pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
 };
 
 /* Around a syscall that may take a while, let other threads run (see
@@ -1188,6 +1189,13 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->keepalive_ms = secs_to_ms(cfg->keep_alive_timeout);
     w->request_ms = secs_to_ms(cfg->request_timeout);
     w->header_space = calloc((size_t)cfg->max_headers, sizeof(pn_http1_header));
+    char trust_err[160];
+    w->trust = pn_trust_new(cfg->forwarded_allow_ips, strlen(cfg->forwarded_allow_ips), trust_err,
+                            sizeof trust_err);
+    if (w->trust == NULL) {
+        errno = EINVAL; /* Config validated the list: out of memory, or a caller's bad config */
+        goto fail;
+    }
     w->listeners = calloc((size_t)(nlisten > 0 ? nlisten : 1), sizeof(pn_listener));
     if (w->header_space == NULL || w->listeners == NULL)
         goto fail;
@@ -1242,12 +1250,18 @@ void pn_worker_free(pn_worker *w)
     pn_buf_free(&w->logbuf);
     free(w->header_space);
     free(w->listeners);
+    pn_trust_free(w->trust);
     free(w);
 }
 
 void pn_worker_set_shared(pn_worker *w, int shared)
 {
     w->accept_batch = shared ? 1 : ACCEPT_BATCH;
+}
+
+const pn_trust *pn_worker_trust(const pn_worker *w)
+{
+    return w->trust;
 }
 
 int pn_worker_fd(const pn_worker *w)

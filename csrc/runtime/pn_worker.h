@@ -46,6 +46,7 @@
 #include "pn_http1_write.h"
 #include "pn_stream.h"
 #include "pn_timer.h"
+#include "pn_trust.h"
 
 typedef struct pn_worker pn_worker;
 typedef struct pn_conn pn_conn;
@@ -178,6 +179,9 @@ void pn_worker_free(pn_worker *w);
  * the first poll; owner thread only. */
 void pn_worker_set_shared(pn_worker *w, int shared);
 int pn_worker_fd(const pn_worker *w);
+/* The peers trusted to say who the client is (--forwarded-allow-ips); owned
+ * by the worker, immutable, valid until pn_worker_free. */
+const pn_trust *pn_worker_trust(const pn_worker *w);
 /* Handle everything ready now (never blocks).  Returns 0. */
 int pn_worker_poll(pn_worker *w);
 /* Stop accepting.  Every connection closes after its current or next

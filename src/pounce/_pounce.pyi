@@ -52,6 +52,9 @@ class _Settings(TypedDict, total=False):
     root_path: str
     factory: bool
     app_dir: str
+    proxy_headers: bool
+    forwarded_allow_ips: str
+    proxy_protocol: bool
     keep_alive_timeout: float
     header_timeout: float
     request_timeout: float
@@ -125,6 +128,12 @@ class Config:
     def factory(self) -> bool: ...
     @property
     def app_dir(self) -> str: ...
+    @property
+    def proxy_headers(self) -> bool: ...
+    @property
+    def forwarded_allow_ips(self) -> str: ...
+    @property
+    def proxy_protocol(self) -> bool: ...
     @property
     def keep_alive_timeout(self) -> float: ...
     @property
