@@ -299,6 +299,31 @@ def test_rejected_expect_body_sent_anyway_is_not_a_request(server):
 # -- logging and sockets ------------------------------------------------------------------
 
 
+@pytest.mark.pounce_only("uvicorn passes CONNECT to the app; the access-log format is Pounce's")
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_connect_is_refused_and_never_tunnelled(server, version):
+    # RFC 9110 §9.3.6: a 2xx to CONNECT makes the connection a tunnel (no
+    # Content-Length, no more HTTP parsing).  Pounce does not tunnel: 501,
+    # Connection: close, the app is never called, and what follows on the
+    # connection is never parsed as a request.
+    before = evil_hits(server)
+    with server.connect() as c:
+        c.send(
+            f"CONNECT example.com:443 HTTP/{version}\r\nHost: example.com:443\r\n\r\n".encode()
+            + b"GET /evil HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        resp = c.read_response()
+        assert resp.status == 501
+        assert resp.header("connection") == "close"
+        assert c.wait_closed(), "a refused CONNECT must close the connection"
+    assert evil_hits(server) == before
+    server.wait_log(r'"CONNECT example\.com:443 HTTP/1\.[01]" 501 ')
+    # A method is case-sensitive (RFC 9110 §9.1): "connect" is some other
+    # method, which the app answers like any other.
+    with server.connect() as c:
+        assert c.request("connect", "/").status != 501
+
+
 @pytest.mark.pounce_only("the access-log format is Pounce's")
 def test_access_log_line_per_response(server):
     with server.connect() as c:

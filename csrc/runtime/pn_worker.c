@@ -845,9 +845,33 @@ static void conn_linger(pn_conn *c)
         conn_close_now(c);
 }
 
+/* CONNECT asks for a tunnel (RFC 9110 §9.3.6): a 2xx answer turns the
+ * connection into one, which may carry no Content-Length nor be parsed as
+ * HTTP any more.  Pounce does not tunnel, so the app never sees a CONNECT:
+ * 501 (the method is not supported for any resource, §15.6.2) and close. */
+static int refuse_connect(pn_conn *c, const pn_http1_request *req)
+{
+    if (!pn_http_eq(req->method, req->method_len, PN_STRLIT("CONNECT")))
+        return 0;
+    pn_worker *w = c->worker;
+    pn_buf_consume(&c->rbuf, req->head_len);
+    pn_http1_head_opts opts = pn_worker_head_opts(w);
+    pn_http1_write_simple(&c->wbuf, 501, &opts, 1, NULL);
+    c->phase = PN_CONN_CLOSING;
+    c->keep_alive = 0;
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
+                           req->version_minor, 501, 0, 0);
+    arm_in(c, w->request_ms);
+    queue_conn(c);
+    return 1;
+}
+
 static void conn_dispatch(pn_conn *c, pn_http1_request *req)
 {
     pn_worker *w = c->worker;
+    if (refuse_connect(c, req))
+        return;
     c->phase = PN_CONN_REQUEST;
     c->in_request = 1;
     c->requests++;
