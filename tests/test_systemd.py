@@ -60,6 +60,32 @@ class NotifySocket:
         self.sock.close()
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.getMessage() for r in self.records)
+
+
+@pytest.fixture
+def pounce_log():
+    """What the "pounce" logger emits.  (Not caplog: once setup_logging has
+    run in this process, e.g. in test_cli, "pounce" no longer propagates.)"""
+    logger = logging.getLogger("pounce")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
 @pytest.fixture
 def notify_socket(tmp_path):
     ns = NotifySocket(str(tmp_path / "notify"))
@@ -139,12 +165,11 @@ def test_without_notify_socket_everything_is_a_no_op():
 
 
 @pytest.mark.parametrize("value", ["relative/path", "vsock:2:1234", "@"])
-def test_unusable_notify_socket_is_ignored_with_a_warning(value, caplog):
-    with caplog.at_level(logging.WARNING, logger="pounce"):
-        n = Notifier.from_environ({"NOTIFY_SOCKET": value})
+def test_unusable_notify_socket_is_ignored_with_a_warning(value, pounce_log):
+    n = Notifier.from_environ({"NOTIFY_SOCKET": value})
     assert not n.enabled
     assert n.ready() is False
-    assert "NOTIFY_SOCKET" in caplog.text
+    assert "NOTIFY_SOCKET" in pounce_log.text
 
 
 def test_watchdog_interval_and_ping(notify_socket):
@@ -184,19 +209,18 @@ def test_bad_or_empty_watchdog_usec_means_no_watchdog(notify_socket, value):
     n.close()
 
 
-def test_sending_never_raises_and_warns_once(tmp_path, caplog):
+def test_sending_never_raises_and_warns_once(tmp_path, pounce_log):
     ns = NotifySocket(str(tmp_path / "gone"))
     n = Notifier.from_environ({"NOTIFY_SOCKET": ns.env_value})
     ns.close()
     os.unlink(tmp_path / "gone")  # systemd went away: ECONNREFUSED/ENOENT
-    with caplog.at_level(logging.DEBUG, logger="pounce"):
-        assert n.ready() is False
-        assert n.stopping() is False
-        assert n.status("x") is False
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, caplog.text
+    assert n.ready() is False
+    assert n.stopping() is False
+    assert n.status("x") is False
+    warnings = [r for r in pounce_log.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, pounce_log.text
     assert "gone" in warnings[0].getMessage()
-    assert any(r.levelno == logging.DEBUG for r in caplog.records)
+    assert sum(r.levelno == logging.DEBUG for r in pounce_log.records) == 2
     n.close()
 
 
@@ -547,3 +571,48 @@ def test_notify_ready_then_stopping(spawn, notify_socket):
     while not any(m.get("STOPPING") == "1" for m in msgs) and time.monotonic() < deadline:
         msgs.append(notify_socket.recv(timeout=10))
     assert proc.wait(10) == 0
+
+
+@pytest.fixture
+def passed_fd3(monkeypatch):
+    """A listening TCP socket at fd 3 and LISTEN_* for this process, as
+    systemd would pass it (fd 3 of pytest is saved and put back)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    saved = os.dup(LISTEN_FDS_START)
+    os.dup2(lsock.fileno(), LISTEN_FDS_START, inheritable=True)
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    monkeypatch.setenv("LISTEN_FDNAMES", "web")
+    yield lsock.getsockname()[1]
+    os.dup2(saved, LISTEN_FDS_START)
+    os.close(saved)
+    lsock.close()
+
+
+def test_bind_listeners_explicit_names_the_source(passed_fd3):
+    from pounce import Config
+    from pounce._listeners import ListenError, bind_listeners
+
+    with pytest.raises(ListenError) as info:
+        bind_listeners(Config(), explicit={"host": "POUNCE_HOST", "log_level": "--log-level"})
+    assert str(info.value) == (
+        "cannot listen on fd 3 (web): systemd passed listening sockets (LISTEN_FDS) and "
+        "POUNCE_HOST also says where to listen; use one or the other"
+    )
+    assert isinstance(info.value, OSError)
+    assert "LISTEN_FDS" not in os.environ
+
+
+def test_bind_listeners_explicit_without_bind_options_uses_activation(passed_fd3):
+    from pounce import Config
+    from pounce._listeners import bind_listeners
+
+    # --port 0 in the config but not given explicitly (a default elsewhere):
+    # with explicit= known, only what was given counts.
+    lst = bind_listeners(Config(port=0), explicit={"log_level": "--log-level"})
+    assert [(x.origin, x.name, x.server) for x in lst] == [
+        ("systemd", "web", ("127.0.0.1", passed_fd3))
+    ]
+    lst[0].sock.detach()  # fd 3 is put back by the fixture
