@@ -616,3 +616,38 @@ def test_bind_listeners_explicit_without_bind_options_uses_activation(passed_fd3
         ("systemd", "web", ("127.0.0.1", passed_fd3))
     ]
     lst[0].sock.detach()  # fd 3 is put back by the fixture
+
+
+@needs_activate
+def test_activation_ipv6(spawn):
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback on this machine: {e}")
+    proc, out = _activate(spawn, [f"[::1]:{port}"], SD_APP)
+    s = socket.create_connection(("::1", port), timeout=15)
+    s.sendall(build_request("GET", "/six", [("Host", "[::1]"), ("Connection", "close")]))
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    body = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert body["server"] == ["::1", port]
+    out.wait_for(rf"Listening on http://\[::1\]:{port}\b")
+    assert _stop(proc) == 0
+
+
+def test_fd_given_with_dash_dash_fd_is_made_close_on_exec(spawn):
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    fd, port = lsock.fileno(), lsock.getsockname()[1]
+    proc, out = spawn([str(VENV_BIN / "pounce"), SD_APP, "--fd", str(fd)], pass_fds=(fd,))
+    out.wait_for(rf"Listening on http://127\.0\.0\.1:{port}\b")
+    status, body = _get(("127.0.0.1", port), f"/?fd={fd}")
+    assert status == 200 and body["inheritable"][str(fd)] is False, body
+    assert _stop(proc) == 0
+    lsock.close()

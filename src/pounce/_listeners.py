@@ -143,6 +143,10 @@ def _check_fd(fd: int, what: str) -> None:
 
 
 def _adopt(fd: int, origin: str = "inherited", name: str = "") -> Listener:
+    # Close-on-exec, like the sockets we bind: a subprocess of the app must
+    # not keep our port open.  (Forked workers still get it; a reload
+    # passes it on explicitly.)
+    os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     if sock.family == socket.AF_UNIX:

@@ -1,12 +1,12 @@
 """Raw ASGI app for the systemd tests: answers with what the application
 process can see of socket activation — the LISTEN_* variables (which Pounce
-must have removed), whether fds 3.. are inheritable (they must be
-close-on-exec), its pid and the scope's server."""
+must have removed), whether fds 3, 4, 5 and those of ?fd=N,M are
+inheritable (they must be close-on-exec), its pid and the scope's server."""
 
 import json
 import os
 
-from tests.apps._support import simple_lifespan
+from tests.apps._support import query, simple_lifespan
 
 _VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET")
 
@@ -25,7 +25,10 @@ async def app(scope, receive, send):
         {
             "pid": os.getpid(),
             "env": {k: os.environ[k] for k in _VARS if k in os.environ},
-            "inheritable": {str(fd): _inheritable(fd) for fd in range(3, 6)},
+            "inheritable": {
+                str(fd): _inheritable(fd)
+                for fd in [3, 4, 5] + [int(q) for q in query(scope).get("fd", "").split(",") if q]
+            },
             "server": scope["server"],
             "path": scope["path"],
         }
