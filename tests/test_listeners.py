@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.server import ROOT, VENV_BIN, RawConn, build_request
+from tests.test_systemd import free_port
 from tests.test_workers import conn_per_worker
 
 SCOPE_APP = "tests.apps.scope:app"
@@ -301,14 +302,6 @@ def test_uds_is_never_wider_than_asked(tmp_path, monkeypatch):
     close_listeners(lst, config)
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture
 def world_dir():
     """A directory nginx's worker (nobody) may traverse: pytest's tmp_path
@@ -327,7 +320,7 @@ def nginx(world_dir):
     if not os.path.exists(exe):
         pytest.fail("nginx missing: `make deps` installs nginx-light")
     d = world_dir
-    port = _free_port()
+    port = free_port()
     sock = os.path.join(d, "app.sock")
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:

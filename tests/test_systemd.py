@@ -301,7 +301,7 @@ needs_activate = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -391,7 +391,7 @@ def _activate(spawn, listen: list[str], *args: str, fdnames=(), setenv=(), datag
     return proc, out
 
 
-def _get(conn_args, target: str = "/") -> tuple[int, dict]:
+def get_json(conn_args, target: str = "/") -> tuple[int, dict]:
     """One request over TCP ((host, port)) or a Unix socket (path)."""
     if isinstance(conn_args, str):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -434,9 +434,9 @@ def _listening_tcp_ports(pid: int) -> set[int]:
 
 @needs_activate
 def test_activation_serves_the_passed_socket_and_binds_nothing_else(spawn):
-    port = _free_port()
+    port = free_port()
     proc, out = _activate(spawn, [f"127.0.0.1:{port}"], SD_APP, fdnames=["web"])
-    status, body = _get(("127.0.0.1", port), "/first")  # this connection starts Pounce
+    status, body = get_json(("127.0.0.1", port), "/first")  # this connection starts Pounce
     assert status == 200
     assert body["path"] == "/first"
     assert body["server"] == ["127.0.0.1", port]
@@ -455,7 +455,7 @@ def test_activation_serves_the_passed_socket_and_binds_nothing_else(spawn):
 @needs_activate
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_activation_several_sockets_all_served(spawn, tmp_path, mode):
-    p1, p2 = _free_port(), _free_port()
+    p1, p2 = free_port(), free_port()
     path = str(tmp_path / "act.sock")
     proc, out = _activate(
         spawn,
@@ -463,13 +463,13 @@ def test_activation_several_sockets_all_served(spawn, tmp_path, mode):
         SD_APP, "--workers", "2", "--worker-mode", mode,
         fdnames=["a", "b", "local"],
     )
-    status, body = _get(("127.0.0.1", p2), "/two")
+    status, body = get_json(("127.0.0.1", p2), "/two")
     assert status == 200 and body["server"] == ["127.0.0.1", p2]
     out.wait_for(r"Listening on unix:")
     for _ in range(3):  # any worker, every socket
-        assert _get(("127.0.0.1", p1), "/one")[1]["server"] == ["127.0.0.1", p1]
-        assert _get(("127.0.0.1", p2), "/two")[1]["server"] == ["127.0.0.1", p2]
-        assert _get(path, "/unix")[1]["server"] == [path, None]
+        assert get_json(("127.0.0.1", p1), "/one")[1]["server"] == ["127.0.0.1", p1]
+        assert get_json(("127.0.0.1", p2), "/two")[1]["server"] == ["127.0.0.1", p2]
+        assert get_json(path, "/unix")[1]["server"] == [path, None]
     assert _listening_tcp_ports(proc.pid) == {p1, p2}
     assert _stop(proc) == 0
     assert os.path.exists(path), "the socket belongs to systemd: Pounce never unlinks it"
@@ -477,10 +477,10 @@ def test_activation_several_sockets_all_served(spawn, tmp_path, mode):
 
 @needs_activate
 def test_activation_with_an_explicit_bind_option_is_an_error(spawn):
-    port = _free_port()
+    port = free_port()
     proc, out = _activate(spawn, [f"127.0.0.1:{port}"], SD_APP, "--port", "0")
     with pytest.raises(OSError):
-        _get(("127.0.0.1", port))  # starts Pounce, which refuses and exits
+        get_json(("127.0.0.1", port))  # starts Pounce, which refuses and exits
     assert proc.wait(10) == 1
     out.wait_for(r"cannot listen on fd 3 \(unknown\): systemd passed listening sockets "
                  r"\(LISTEN_FDS\) and --port also says where to listen")
@@ -488,7 +488,7 @@ def test_activation_with_an_explicit_bind_option_is_an_error(spawn):
 
 @needs_activate
 def test_activation_refuses_a_datagram_socket(spawn):
-    port = _free_port()
+    port = free_port()
     proc, out = _activate(spawn, [f"127.0.0.1:{port}"], SD_APP, datagram=True)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.sendto(b"wake up", ("127.0.0.1", port))  # starts Pounce
@@ -541,7 +541,7 @@ def test_listen_pid_of_another_process_is_ignored(spawn):
     m = out.wait_for(r"Listening on http://127\.0\.0\.1:(\d+)")
     port = int(m.group(1))
     assert port != passed_port, "binds as configured"
-    status, body = _get(("127.0.0.1", port))
+    status, body = get_json(("127.0.0.1", port))
     assert status == 200 and body["env"] == {}, "the variables are removed all the same"
     assert _stop(proc) == 0
     s.close()
@@ -559,11 +559,11 @@ def test_listen_pid_of_another_process_is_ignored(spawn):
     "Notifier into it (issue 12); remove this mark with that merge",
 )
 def test_notify_ready_then_stopping(spawn, notify_socket):
-    port = _free_port()
+    port = free_port()
     proc, out = _activate(
         spawn, [f"127.0.0.1:{port}"], SD_APP, setenv=[f"NOTIFY_SOCKET={notify_socket.env_value}"]
     )
-    assert _get(("127.0.0.1", port))[0] == 200
+    assert get_json(("127.0.0.1", port))[0] == 200
     msgs = [notify_socket.recv(timeout=5)]
     assert any(m.get("READY") == "1" for m in msgs), msgs
     proc.send_signal(signal.SIGTERM)
@@ -628,14 +628,8 @@ def test_activation_ipv6(spawn):
     except OSError as e:
         pytest.skip(f"no IPv6 loopback on this machine: {e}")
     proc, out = _activate(spawn, [f"[::1]:{port}"], SD_APP)
-    s = socket.create_connection(("::1", port), timeout=15)
-    s.sendall(build_request("GET", "/six", [("Host", "[::1]"), ("Connection", "close")]))
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    body = json.loads(data.partition(b"\r\n\r\n")[2])
-    assert body["server"] == ["::1", port]
+    status, body = get_json(("::1", port), "/six")
+    assert status == 200 and body["server"] == ["::1", port]
     out.wait_for(rf"Listening on http://\[::1\]:{port}\b")
     assert _stop(proc) == 0
 
@@ -647,7 +641,7 @@ def test_fd_given_with_dash_dash_fd_is_made_close_on_exec(spawn):
     fd, port = lsock.fileno(), lsock.getsockname()[1]
     proc, out = spawn([str(VENV_BIN / "pounce"), SD_APP, "--fd", str(fd)], pass_fds=(fd,))
     out.wait_for(rf"Listening on http://127\.0\.0\.1:{port}\b")
-    status, body = _get(("127.0.0.1", port), f"/?fd={fd}")
+    status, body = get_json(("127.0.0.1", port), f"/?fd={fd}")
     assert status == 200 and body["inheritable"][str(fd)] is False, body
     assert _stop(proc) == 0
     lsock.close()

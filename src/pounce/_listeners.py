@@ -33,7 +33,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from pounce._pounce import Config
 from pounce._systemd import listen_fds
@@ -160,6 +160,26 @@ def _adopt(fd: int, origin: str = "inherited", name: str = "") -> Listener:
     return Listener(sock, (host, port), False, _tcp_display(host, port), origin, name)
 
 
+def _open(where: str, family: int, proto: int, setup: Callable[[socket.socket], None]) -> socket.socket:
+    """A new stream socket, non-blocking once ``setup`` (bind, listen) has
+    run; closed again if anything fails.  Every OSError becomes a
+    ListenError about ``where``."""
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    except OSError as e:
+        raise ListenError(where, _reason(e), e.errno) from None
+    try:
+        setup(sock)
+        sock.setblocking(False)
+    except OSError as e:
+        sock.close()
+        raise ListenError(where, _reason(e), e.errno) from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _bind_tcp(config: Config, reuse_port: bool) -> Listener:
     where = _host_port(config.host or "*", config.port)
     try:
@@ -170,13 +190,9 @@ def _bind_tcp(config: Config, reuse_port: bool) -> Listener:
         raise ListenError(where, _reason(e), e.errno) from None
     if not infos:
         raise ListenError(where, "the host name resolves to no address")
-    family, socktype, proto, _, addr = infos[0]
-    where = _host_port(addr[0], config.port)
-    try:
-        sock = socket.socket(family, socktype, proto)
-    except OSError as e:
-        raise ListenError(where, _reason(e), e.errno) from None
-    try:
+    family, _, proto, _, addr = infos[0]
+
+    def setup(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -184,13 +200,8 @@ def _bind_tcp(config: Config, reuse_port: bool) -> Listener:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
         sock.listen(int(config.backlog))
-        sock.setblocking(False)
-    except OSError as e:
-        sock.close()
-        raise ListenError(where, _reason(e), e.errno) from None
-    except BaseException:
-        sock.close()
-        raise
+
+    sock = _open(_host_port(addr[0], config.port), family, proto, setup)
     host, port = sock.getsockname()[:2]
     return Listener(sock, (host, port), False, _tcp_display(host, port))
 
@@ -231,8 +242,8 @@ def _bind_unix(config: Config) -> Listener:
     where = f"unix:{path}"
     mode = int(config.uds_permissions)
     _remove_stale_socket(path, where)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+
+    def setup(sock: socket.socket) -> None:
         # bind() creates the file with 0o777 & ~umask: under umask 0o777 it
         # starts at mode 0 (and nobody can connect before listen() anyway),
         # then gets exactly `mode`, never a wider one in between.
@@ -247,13 +258,8 @@ def _bind_unix(config: Config) -> Listener:
         except BaseException:
             _unlink_quietly(path)
             raise
-        sock.setblocking(False)
-    except OSError as e:
-        sock.close()
-        raise ListenError(where, _reason(e), e.errno) from None
-    except BaseException:
-        sock.close()
-        raise
+
+    sock = _open(where, socket.AF_UNIX, 0, setup)
     return Listener(sock, (path, None), True, where)
 
 
