@@ -242,7 +242,8 @@ def test_uds_permissions_octal_text(text, mode):
     from pounce._config import load_config, parse_text
 
     assert parse_text("uds_permissions", text) == mode
-    assert load_config({}, environ={"POUNCE_UDS_PERMISSIONS": text}, cwd="/").uds_permissions == mode
+    config = load_config({}, environ={"POUNCE_UDS_PERMISSIONS": text}, cwd="/")
+    assert config.uds_permissions == mode
 
 
 @pytest.mark.parametrize("text", ["888", "rw-rw-rw-", "0x1b6", "-1", "0o", "12345"])
@@ -452,7 +453,9 @@ def test_uds_in_a_directory_we_may_not_write_names_the_path(world_dir):
         cmd = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd]
     else:
         os.chmod(world_dir, 0o555)
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15
+    )
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 1, out
     assert f"cannot listen on unix:{path}: Permission denied" in out

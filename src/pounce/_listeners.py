@@ -160,7 +160,9 @@ def _adopt(fd: int, origin: str = "inherited", name: str = "") -> Listener:
     return Listener(sock, (host, port), False, _tcp_display(host, port), origin, name)
 
 
-def _open(where: str, family: int, proto: int, setup: Callable[[socket.socket], None]) -> socket.socket:
+def _open(
+    where: str, family: int, proto: int, setup: Callable[[socket.socket], None]
+) -> socket.socket:
     """A new stream socket, non-blocking once ``setup`` (bind, listen) has
     run; closed again if anything fails.  Every OSError becomes a
     ListenError about ``where``."""
@@ -270,7 +272,9 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _explicit_bind(config: Config, explicit: Collection[str] | Mapping[str, str] | None) -> list[str]:
+def _explicit_bind(
+    config: Config, explicit: Collection[str] | Mapping[str, str] | None
+) -> list[str]:
     """The sources of the bind options given explicitly (e.g. "--port",
     "POUNCE_HOST").  Without ``explicit`` (pounce.run(), a Config made in
     Python) a bind setting counts as given when it is not its default."""
@@ -296,7 +300,7 @@ def _activated(config: Config, explicit: Any) -> list[Listener]:
     what = ", ".join(f"fd {fd} ({name})" for fd, name in passed)
     if given:
         for fd, _ in passed:
-            os.close(fd)
+            _close_quietly(fd)
         raise ListenError(
             what,
             f"systemd passed listening sockets (LISTEN_FDS) and {', '.join(given)} "
@@ -338,7 +342,10 @@ def bind_listeners(
     default".  Raises ListenError."""
     inherited = os.environ.pop(INHERIT_ENV, None)
     if inherited:
-        listen_fds()  # consumed by the first Pounce; never ours here
+        try:
+            listen_fds()  # consumed by the first Pounce; never ours here
+        except ValueError:
+            pass
         return [_adopt(int(d["fd"])) for d in json.loads(inherited)]
     activated = _activated(config, explicit)
     if activated:
