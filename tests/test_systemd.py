@@ -26,6 +26,8 @@ import pytest
 from pounce._systemd import LISTEN_FDS_START, Notifier, listen_fds
 from tests.server import ROOT, VENV_BIN, build_request
 
+pytestmark = pytest.mark.pounce_only("Pounce's systemd support (uvicorn has neither)")
+
 # --------------------------------------------------------------------------
 # A notify socket: what systemd listens on.
 
