@@ -23,7 +23,8 @@ GEN = ROOT / "scripts" / "gen_stub.py"
 # it, function bodies included): protocol below, supervisor above, the
 # serve() entry point on top, as in uvicorn and granian.
 ALLOWED = {
-    "_listeners": {"_pounce"},
+    "_systemd": set(),
+    "_listeners": {"_pounce", "_systemd"},
     "_runner": {"_pounce", "_lifespan", "_listeners"},
     "_supervisor": {"_pounce", "_listeners", "_runner"},
     "_server": {"_pounce", "_listeners", "_runner", "_supervisor"},
