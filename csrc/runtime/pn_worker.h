@@ -95,6 +95,8 @@ enum {
     PN_CONN_DRAINING, /* response done; discarding the unread body */
     PN_CONN_CLOSING,  /* flush the output, then close */
     PN_CONN_WS,       /* upgraded to WebSocket: bytes go to hooks->on_ws */
+    PN_CONN_PROXY,    /* --proxy-protocol: reading the PROXY header, before the
+                         first request head (under its deadline) */
 };
 
 /* Events for hooks->on_ws. */
@@ -126,6 +128,7 @@ struct pn_conn {
     unsigned resp_started : 1;    /* a byte of the current response was written */
     unsigned close_watch : 1;     /* the bridge waits for the client to go away */
     unsigned probed : 1;          /* the half-close probe went out (pn_conn_watch_close) */
+    unsigned proxy_tls : 1;       /* the PROXY v2 header says the client used TLS */
     int body_error;               /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;            /* decoded body bytes at the front of rbuf */
@@ -141,7 +144,8 @@ struct pn_conn {
     pn_conn *next_pending;
     pn_conn *prev_all, *next_all;
     pn_worker *worker;
-    struct sockaddr_storage peer;
+    struct sockaddr_storage peer; /* the client: the socket's peer, or the source of
+                                     the PROXY header (--proxy-protocol) */
     socklen_t peer_len;
     int listener;      /* index of the listener it came from */
     uint64_t requests; /* served on this connection */
