@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.server import RawConn, build_request
+from tests.ws_client import WSClient, accept_for, handshake_request, new_key
 
 pytestmark = pytest.mark.pounce_only("--proxy-protocol is Pounce's")
 
@@ -195,6 +196,20 @@ def test_v2_tlvs_skipped_and_ssl(srv):
     # PP2_TYPE_SSL without the client bit: not TLS.
     s = ask(srv, v2(1, 0x11, inet("192.0.2.1", 3) + tlv(0x20, b"\x02\0\0\0\0")) + GET)
     assert s["scheme"] == "http"
+
+
+@pytest.mark.parametrize("ssl_bit", [True, False], ids=["wss", "ws"])
+def test_v2_ssl_websocket_scheme(server_factory, ssl_bit):
+    srv = server_factory("tests.apps.ws_app:app", "--proxy-protocol")
+    block = inet("192.0.2.4", 4) + (tlv(0x20, b"\x01\0\0\0\0") if ssl_bit else b"")
+    key = new_key()
+    with RawConn(srv.host, srv.port) as c:
+        c.send(v2(1, 0x11, block) + handshake_request("/scope", key=key))
+        resp = c.read_response()
+        assert resp.status == 101 and resp.header("sec-websocket-accept") == accept_for(key)
+        _, text = WSClient(c, resp).read_message()
+    s = json.loads(text)
+    assert (s["client"], s["scheme"]) == (["192.0.2.4", 4], "wss" if ssl_bit else "ws")
 
 
 @pytest.mark.parametrize(

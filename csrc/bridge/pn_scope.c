@@ -15,7 +15,6 @@
 #include "pn_asgi.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
-#include "pn_worker.h"
 #include "pn_ws_handshake.h"
 
 /* Percent-decode the path and decode it as UTF-8 (invalid sequences become
@@ -79,14 +78,6 @@ static PyObject *client_tuple(const struct sockaddr_storage *peer)
         return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
     }
     Py_RETURN_NONE;
-}
-
-/* The PROXY protocol v2 header of the connection said that the client
- * used TLS (--proxy-protocol, pn_worker.c). */
-static int proxy_tls(pn_stream *s)
-{
-    pn_conn *c = pn_http1_stream_conn(s);
-    return c != NULL && c->proxy_tls;
 }
 
 /* Header names common enough that sharing one bytes object per name saves
@@ -264,7 +255,7 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     }
     if (set_key(st, scope, PN_ID_headers, headers) < 0)
         goto fail;
-    if (proxy_tls(s) && set_key(st, scope, PN_ID_scheme, PyUnicode_FromString("https")) < 0)
+    if (s->tls && set_key(st, scope, PN_ID_scheme, PyUnicode_FromString("https")) < 0)
         goto fail;
     if (w->state != Py_None && PyDict_Check(w->state)) {
         if (set_key(st, scope, PN_ID_state, PyDict_Copy(w->state)) < 0)
@@ -318,7 +309,7 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
         set_key(st, scope, PN_ID_scheme,
-                proxy_tls(s) ? PyUnicode_FromString("wss") : Py_NewRef(PN_ID(st, ws))) < 0 ||
+                s->tls ? PyUnicode_FromString("wss") : Py_NewRef(PN_ID(st, ws))) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
         PyDict_DelItem(scope, PN_ID(st, method)) < 0) {

@@ -134,6 +134,8 @@ struct pn_stream {
     void *udata;                         /* the request's (the bridge's), NULL when none */
     const struct sockaddr_storage *peer; /* the client's address (the connection's) */
     int listener;                        /* index of the listening socket it came from */
+    unsigned tls : 1; /* the client reached us over TLS (today only as a PROXY v2
+                         header says: scheme "https"/"wss") */
 };
 
 #endif

@@ -1031,7 +1031,7 @@ static void proxy_begin(pn_conn *c)
  * stays the listening socket's address. */
 static void proxy_apply(pn_conn *c, const pn_proxy_header *h)
 {
-    c->proxy_tls = h->ssl;
+    c->stream.tls = h->ssl;
     if (h->local)
         return;
     memset(&c->peer, 0, sizeof c->peer);

@@ -128,7 +128,6 @@ struct pn_conn {
     unsigned resp_started : 1;    /* a byte of the current response was written */
     unsigned close_watch : 1;     /* the bridge waits for the client to go away */
     unsigned probed : 1;          /* the half-close probe went out (pn_conn_watch_close) */
-    unsigned proxy_tls : 1;       /* the PROXY v2 header says the client used TLS */
     int body_error;               /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;            /* decoded body bytes at the front of rbuf */
