@@ -54,6 +54,7 @@ def tlv(kind: int, value: bytes) -> bytes:
 
 
 GET = build_request("GET", "/", [("Host", "x")])
+GET_CLOSE = build_request("GET", "/", [("Host", "x"), ("Connection", "close")])
 
 
 def scope_of(resp) -> dict:
@@ -177,7 +178,9 @@ def test_v2_unix_source_has_no_client(srv):
     assert s["client"] is None
 
 
-@pytest.mark.parametrize("cmd,fam", [(0, 0x00), (0, 0x11), (1, 0x00)], ids=["local", "local-inet", "unspec"])
+@pytest.mark.parametrize(
+    "cmd,fam", [(0, 0x00), (0, 0x11), (1, 0x00)], ids=["local", "local-inet", "unspec"]
+)
 def test_v2_local_and_unspec_keep_socket_peer(srv, cmd, fam):
     block = inet("192.0.2.99", 9) if fam else b""
     with RawConn(srv.host, srv.port) as c:
@@ -322,7 +325,7 @@ def test_untrusted_peer_closed_at_accept(server_factory):
     refused(srv, b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + GET)
     # The same header from a listed peer (127.0.0.2, loopback too) is served.
     with socket.create_connection((srv.host, srv.port), source_address=("127.0.0.2", 0)) as s:
-        s.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + build_request("GET", "/", [("Host", "x"), ("Connection", "close")]))
+        s.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + GET_CLOSE)
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -333,7 +336,10 @@ def test_untrusted_peer_closed_at_accept(server_factory):
 def test_refusals_logged_at_debug_only(server_factory):
     srv = server_factory(APP, "--proxy-protocol", "--log-level", "debug")
     refused(srv, GET)
-    srv.wait_log(r"DEBUG pounce: PROXY protocol: closed a connection from 127\.0\.0\.1: no PROXY protocol signature")
+    srv.wait_log(
+        r"DEBUG pounce: PROXY protocol: closed a connection from 127\.0\.0\.1: "
+        r"no PROXY protocol signature"
+    )
     quiet = server_factory(APP, "--proxy-protocol")
     for _ in range(3):
         refused(quiet, GET)
@@ -356,7 +362,7 @@ def test_unix_socket_listener(server_factory, tmp_path):
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
         s.connect(path)
-        s.sendall(v2(1, 0x11, inet("192.0.2.77", 77)) + build_request("GET", "/", [("Host", "x"), ("Connection", "close")]))
+        s.sendall(v2(1, 0x11, inet("192.0.2.77", 77)) + GET_CLOSE)
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -416,9 +422,9 @@ backend tls
     )
     check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    proc = subprocess.Popen(
-        [exe, "-f", str(cfg), "-db"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # Its log goes to a file: a pipe nobody reads could fill and stall it.
+    log = open(d / "haproxy.log", "wb")
+    proc = subprocess.Popen([exe, "-f", str(cfg), "-db"], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         for port in ports.values():
@@ -427,7 +433,7 @@ backend tls
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     break
                 except OSError:
-                    assert proc.poll() is None, proc.stdout.read().decode()
+                    assert proc.poll() is None, (d / "haproxy.log").read_text()
                     assert time.monotonic() < deadline, "haproxy did not listen"
                     time.sleep(0.05)
         yield ports
@@ -438,6 +444,7 @@ backend tls
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def get_from(port: int, path: str = "/", *, tls: bool = False) -> tuple[dict, int]:
