@@ -347,6 +347,13 @@ def test_refusals_logged_at_debug_only(server_factory):
     assert "PROXY protocol" not in quiet.log_text()
 
 
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_several_workers(server_factory, mode):
+    srv = server_factory(APP, "--proxy-protocol", "--workers", "2", "--worker-mode", mode)
+    for i in range(1, 11):
+        assert ask(srv, v2(1, 0x11, inet(f"192.0.2.{i}", i)) + GET)["client"] == [f"192.0.2.{i}", i]
+
+
 def test_off_by_default(server_factory):
     """Without --proxy-protocol a header is just a malformed request."""
     srv = server_factory(APP)
