@@ -255,6 +255,8 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     }
     if (set_key(st, scope, PN_ID_headers, headers) < 0)
         goto fail;
+    if (s->tls && set_key(st, scope, PN_ID_scheme, PyUnicode_FromString("https")) < 0)
+        goto fail;
     if (w->state != Py_None && PyDict_Check(w->state)) {
         if (set_key(st, scope, PN_ID_state, PyDict_Copy(w->state)) < 0)
             goto fail;
@@ -306,7 +308,8 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
-        PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, ws)) < 0 ||
+        set_key(st, scope, PN_ID_scheme,
+                s->tls ? PyUnicode_FromString("wss") : Py_NewRef(PN_ID(st, ws))) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
         PyDict_DelItem(scope, PN_ID(st, method)) < 0) {

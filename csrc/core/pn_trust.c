@@ -16,7 +16,7 @@ typedef struct trust_net {
 
 struct pn_trust {
     unsigned everyone : 1; /* "*" */
-    unsigned unix : 1;     /* "unix" */
+    unsigned unix_peers : 1; /* "unix" */
     size_t n;
     trust_net nets[]; /* n entries */
 };
@@ -137,7 +137,7 @@ static int parse_entry(pn_trust *t, const char *s, size_t n, char *err, size_t e
         return 0;
     }
     if (n == 4 && memcmp(s, "unix", 4) == 0) {
-        t->unix = 1;
+        t->unix_peers = 1;
         return 0;
     }
     const char *slash = memchr(s, '/', n);
@@ -224,7 +224,7 @@ int pn_trust_has(const pn_trust *t, const pn_ipaddr *a)
     if (t->everyone)
         return 1;
     if (a->family == PN_IP_UNIX)
-        return t->unix;
+        return t->unix_peers;
     for (size_t i = 0; i < t->n; i++)
         if (same_net(&t->nets[i], a))
             return 1;
@@ -238,5 +238,5 @@ int pn_trust_everyone(const pn_trust *t)
 
 int pn_trust_empty(const pn_trust *t)
 {
-    return !t->everyone && !t->unix && t->n == 0;
+    return !t->everyone && !t->unix_peers && t->n == 0;
 }

@@ -134,6 +134,9 @@ struct pn_stream {
     void *udata;                         /* the request's (the bridge's), NULL when none */
     const struct sockaddr_storage *peer; /* the client's address (the connection's) */
     int listener;                        /* index of the listening socket it came from */
+    /* The client reached us over TLS: the scope says "https"/"wss".  Today
+     * only a PROXY v2 header's PP2_TYPE_SSL sets it (--proxy-protocol). */
+    unsigned tls : 1;
 };
 
 #endif

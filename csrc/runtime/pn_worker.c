@@ -24,6 +24,7 @@
 
 #include "pn_http_token.h"
 #include "pn_log.h"
+#include "pn_proxy_protocol.h"
 
 /* epoll data tags: connections are stored as pointers (8-byte aligned, low
  * bits zero); the worker's own fds carry a tag in the low bits. */
@@ -153,6 +154,7 @@ struct pn_worker {
 
 static NOINLINE void conn_process(pn_conn *c);
 static void conn_close_now(pn_conn *c);
+static void proxy_begin(pn_conn *c);
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -306,6 +308,8 @@ static void accept_batch(pn_worker *w, int li)
          * header deadline (slowloris): absolute from accept for the first
          * request (see PN_CONN_HEAD). */
         arm_in(c, w->header_ms);
+        if (w->cfg->proxy_protocol)
+            proxy_begin(c); /* may close c */
     }
 }
 
@@ -996,6 +1000,113 @@ static void phase_head(pn_conn *c)
         queue_conn(c);
 }
 
+/* ---- the PROXY protocol (--proxy-protocol) --------------------------
+ *
+ * Every connection must start with a PROXY header, v1 or v2, and only a
+ * peer in --forwarded-allow-ips may send one: the specification forbids
+ * guessing whether a header is present, and a header from anyone else
+ * would let a client pick its own address.  Whatever fails (an untrusted
+ * peer, a malformed header, a close before it ended) closes the connection
+ * without an answer; it is logged at debug level only, so a scanner cannot
+ * flood the log.  The header shares the first request's deadline, which
+ * runs from accept (header_timeout). */
+
+/* A debug line saying why a connection was refused. */
+static void proxy_log(pn_conn *c, const char *why)
+{
+    pn_worker *w = c->worker;
+    if (w->cfg->log_level > PN_LOG_DEBUG)
+        return;
+    pn_ipaddr a;
+    char text[PN_IPADDR_TEXT];
+    size_t n = 0;
+    if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0)
+        n = pn_ipaddr_format(&a, text);
+    pn_buf_append(&w->logbuf, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
+    if (n)
+        pn_buf_append(&w->logbuf, text, n);
+    else
+        pn_buf_append(&w->logbuf, PN_STRLIT("unix"));
+    pn_buf_append(&w->logbuf, PN_STRLIT(": "));
+    pn_buf_append_str(&w->logbuf, why);
+    pn_buf_append(&w->logbuf, PN_STRLIT("\n"));
+    if (!w->in_poll)
+        pn_worker_flush_log(w);
+}
+
+/* At accept: a trusted peer's connection starts in PN_CONN_PROXY, another
+ * is closed (c is freed). */
+static void proxy_begin(pn_conn *c)
+{
+    pn_ipaddr a;
+    if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) != 0 ||
+        !pn_trust_has(c->worker->trust, &a)) {
+        proxy_log(c, "peer not in --forwarded-allow-ips");
+        conn_close_now(c);
+        return;
+    }
+    c->phase = PN_CONN_PROXY;
+}
+
+/* The header's source becomes the connection's client: scope["client"],
+ * the access log and the proxy-header trust check all read c->peer.  LOCAL
+ * and UNKNOWN keep the socket's peer; a Unix-socket source leaves no
+ * address (client None).  The destination is not kept: scope["server"]
+ * stays the listening socket's address. */
+static void proxy_apply(pn_conn *c, const pn_proxy_header *h)
+{
+    c->stream.tls = h->ssl;
+    if (h->local)
+        return;
+    memset(&c->peer, 0, sizeof c->peer);
+    if (h->src.family == PN_IP_V4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_addr, h->src.bytes, 4);
+        sin->sin_port = htons(h->src_port);
+        c->peer_len = sizeof *sin;
+    } else if (h->src.family == PN_IP_V6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_addr, h->src.bytes, 16);
+        sin6->sin6_port = htons(h->src_port);
+        c->peer_len = sizeof *sin6;
+    } else {
+        c->peer.ss_family = AF_UNIX;
+        c->peer_len = sizeof(sa_family_t);
+    }
+}
+
+/* PN_CONN_PROXY: read the header, then go on to the first request head
+ * with the bytes that followed it (they may hold whole requests). */
+static void phase_proxy(pn_conn *c)
+{
+    read_input(c, PN_PROXY_MAX);
+    if (c->dead) {
+        conn_close_now(c);
+        return;
+    }
+    pn_proxy_header h;
+    int n = pn_proxy_parse(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &h);
+    if (n == PN_PROXY_INCOMPLETE) {
+        if (c->peer_closed) {
+            if (pn_buf_live(&c->rbuf) > 0)
+                proxy_log(c, "closed before the end of the header");
+            conn_close_now(c);
+        }
+        return;
+    }
+    if (n < 0) {
+        proxy_log(c, h.error);
+        conn_close_now(c);
+        return;
+    }
+    proxy_apply(c, &h);
+    pn_buf_consume(&c->rbuf, (size_t)n);
+    c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
+    phase_head(c);
+}
+
 /* PN_CONN_REQUEST: the app has the request; read and decode its body. */
 static void phase_request(pn_conn *c)
 {
@@ -1118,6 +1229,9 @@ static void conn_process(pn_conn *c)
         return;
     case PN_CONN_WS:
         phase_ws(c);
+        return;
+    case PN_CONN_PROXY:
+        phase_proxy(c);
         return;
     }
 }
@@ -1389,8 +1503,9 @@ int pn_worker_drain(pn_worker *w, int close_idle)
         c->closing_soon = 1;
         if (c->phase == PN_CONN_WS)
             queue_conn(c); /* GOING_AWAY at the next poll */
-        if (close_idle && c->phase == PN_CONN_HEAD && !c->in_request &&
-            pn_buf_live(&c->rbuf) == 0 && !output_pending(c))
+        if (close_idle && ((c->phase == PN_CONN_HEAD && !c->in_request &&
+                            pn_buf_live(&c->rbuf) == 0 && !output_pending(c)) ||
+                           c->phase == PN_CONN_PROXY))
             conn_close_now(c);
         c = next;
     }

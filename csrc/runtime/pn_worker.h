@@ -95,6 +95,8 @@ enum {
     PN_CONN_DRAINING, /* response done; discarding the unread body */
     PN_CONN_CLOSING,  /* flush the output, then close */
     PN_CONN_WS,       /* upgraded to WebSocket: bytes go to hooks->on_ws */
+    PN_CONN_PROXY,    /* --proxy-protocol: reading the PROXY header, before the
+                         first request head (under its deadline) */
 };
 
 /* Events for hooks->on_ws. */
@@ -141,7 +143,8 @@ struct pn_conn {
     pn_conn *next_pending;
     pn_conn *prev_all, *next_all;
     pn_worker *worker;
-    struct sockaddr_storage peer;
+    struct sockaddr_storage peer; /* the client: the socket's peer, or the source of
+                                     the PROXY header (--proxy-protocol) */
     socklen_t peer_len;
     int listener;      /* index of the listener it came from */
     uint64_t requests; /* served on this connection */
