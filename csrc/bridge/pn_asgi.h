@@ -129,6 +129,7 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
+    PyObject *balance; /* strong or NULL: the BalanceTable w->w reads (dropped after it) */
     PyObject *scope_template;                  /* strong: every scope key in order, constants filled
                                                   in: PyDict_Copy of it + replacing values never
                                                   resizes, unlike building a dict key by key */
@@ -274,6 +275,12 @@ void pn_future_resolve(pn_modstate *st, PyObject **slot, PyObject *value);
  * answers 500). */
 int pn_apprun_start(RequestObject *r, PyObject *scope);
 extern PyType_Spec pn_ready_spec, pn_apprun_spec;
+
+/* ---- pn_balance_type.c --------------------------------------------------- */
+
+/* The table inside a BalanceTable (borrowed from obj), or NULL with TypeError. */
+struct pn_balance *pn_balance_from(pn_modstate *st, PyObject *obj);
+extern PyType_Spec pn_balance_spec;
 
 /* ---- pn_http.c ----------------------------------------------------------- */
 
