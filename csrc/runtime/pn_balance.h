@@ -46,9 +46,11 @@
  * waits no longer than a few milliseconds. */
 #define PN_BALANCE_WAIT_MS 3
 /* Others that accepted nothing for this long, over several waits, are not
- * merely waiting for a CPU: a worker standing aside then takes a whole
- * batch at each wait's end instead of one connection. */
-#define PN_BALANCE_STUCK_MS 20
+ * merely waiting for a CPU (on a loaded machine a runnable process can wait
+ * tens of ms): a worker standing aside then takes a whole batch at each
+ * wait's end instead of one connection.  Until then a worker stuck in a
+ * handler costs each new connection one wait. */
+#define PN_BALANCE_STUCK_MS 100
 
 typedef struct pn_balance pn_balance;
 

@@ -197,7 +197,7 @@ PN_TEST(a_wait_ends_with_take_all_only_if_nobody_else_accepted)
             PN_CHECK(now_ms() - t0 >= PN_BALANCE_STUCK_MS);
     }
     PN_CHECK_EQ_INT(decision, PN_BALANCE_TAKE_ALL);
-    PN_CHECK(waits >= PN_BALANCE_STUCK_MS / PN_BALANCE_WAIT_MS);
+    PN_CHECK(waits > 2); /* one connection per wait before that */
     /* Within its share again, the run is over: the next fruitless wait
      * gives one connection, not all. */
     PN_CHECK_EQ_INT(pn_balance_seat_decide(&seats[0], 0), PN_BALANCE_ACCEPT);
@@ -384,21 +384,21 @@ PN_TEST(a_worker_never_stalls_a_connection_nobody_else_takes)
         for (int k = 0; k < 50 && pn_worker_connections(r.w[0]) < (size_t)i + 1; k++)
             pump(&r, 0, 20);
     }
-    /* Worker 1 is stuck (never polled).  Twenty more connections wait:
-     * worker 0 takes one at the end of each wait, then, the other being
-     * stuck, all of them. */
-    for (int i = 0; i < 20; i++)
+    /* Worker 1 is stuck (never polled).  Fifty more connections wait:
+     * worker 0 takes one at the end of each wait, then, the other having
+     * accepted nothing for PN_BALANCE_STUCK_MS, all the rest at once. */
+    for (int i = 0; i < 50; i++)
         rig_connect(&r);
     uint64_t t0 = now_ms();
     size_t most = 0; /* connections one poll took */
-    while (pn_worker_connections(r.w[0]) < 23 && now_ms() - t0 < 2000) {
+    while (pn_worker_connections(r.w[0]) < 53 && now_ms() - t0 < 2000) {
         size_t before = pn_worker_connections(r.w[0]);
         pump(&r, 0, 50);
         if (pn_worker_connections(r.w[0]) - before > most)
             most = pn_worker_connections(r.w[0]) - before;
     }
-    PN_CHECK_EQ_INT(pn_worker_connections(r.w[0]), 23);
-    PN_CHECK(now_ms() - t0 < 500);
+    PN_CHECK_EQ_INT(pn_worker_connections(r.w[0]), 53);
+    PN_CHECK(now_ms() - t0 < 1000);
     PN_CHECK(most > 1); /* the rest in one go, not one per wait */
     PN_CHECK_EQ_INT(pn_worker_connections(r.w[1]), 0);
     rig_stop(&r);
