@@ -116,6 +116,7 @@ struct WorkerObject {
     struct pn_worker *w;
     pn_modstate *st;         /* borrowed: the module outlives its types' instances */
     PyObject *config;        /* strong: pounce.Config */
+    PyObject *balance;       /* strong or NULL: BalanceTable, read by w (like cfg) */
     const pn_config *cfg;    /* inside config */
     PyObject *app;           /* strong */
     PyObject *loop;          /* strong */
@@ -129,7 +130,6 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
-    PyObject *balance; /* strong or NULL: the BalanceTable w->w reads (dropped after it) */
     PyObject *scope_template;                  /* strong: every scope key in order, constants filled
                                                   in: PyDict_Copy of it + replacing values never
                                                   resizes, unlike building a dict key by key */

@@ -49,9 +49,18 @@ static PyObject *balance_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     return (PyObject *)b;
 }
 
+/* No references but its type: GC support only for the rule that every
+ * heap type has it (docs/architecture.md). */
+static int balance_traverse(BalanceObject *b, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(b));
+    return 0;
+}
+
 static void balance_dealloc(BalanceObject *b)
 {
     PyTypeObject *tp = Py_TYPE(b);
+    PyObject_GC_UnTrack(b);
     pn_balance_free(b->table);
     tp->tp_free((PyObject *)b);
     Py_DECREF(tp);
@@ -155,6 +164,7 @@ static PyGetSetDef balance_getset[] = {
 static PyType_Slot balance_slots[] = {
     {Py_tp_new, balance_new},
     {Py_tp_dealloc, balance_dealloc},
+    {Py_tp_traverse, balance_traverse},
     {Py_tp_methods, balance_methods},
     {Py_tp_getset, balance_getset},
     {Py_tp_doc, "BalanceTable(slots=64)\n"
@@ -170,6 +180,6 @@ static PyType_Slot balance_slots[] = {
 PyType_Spec pn_balance_spec = {
     .name = "pounce._pounce.BalanceTable",
     .basicsize = sizeof(BalanceObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = balance_slots,
 };
