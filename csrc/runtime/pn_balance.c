@@ -33,6 +33,7 @@ typedef struct slot {
     _Alignas(CACHE_LINE) atomic_uint accepting; /* 1 while its worker takes connections */
     atomic_uint conns;                          /* its open connections */
     atomic_ullong accepted;                     /* connections it accepted since it joined */
+    atomic_uint gen; /* bumped by each reset: a seat clears only the slot it joined */
 } slot;
 
 _Static_assert(sizeof(slot) == CACHE_LINE, "one slot per cache line");
@@ -92,6 +93,7 @@ int pn_balance_reset(pn_balance *b, int i)
     atomic_store_explicit(&s->accepting, 0, memory_order_relaxed);
     atomic_store_explicit(&s->conns, 0, memory_order_relaxed);
     atomic_store_explicit(&s->accepted, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->gen, 1, memory_order_relaxed);
     note_used(b, i);
     return 0;
 }
@@ -172,6 +174,7 @@ int pn_balance_seat_join(pn_balance_seat *s, pn_balance *b, int i, size_t conns)
     s->table = b;
     s->slot = i;
     s->tfd = tfd;
+    s->gen = atomic_load_explicit(&b->slots[i].gen, memory_order_relaxed);
     note_used(b, i);
     pn_balance_set_conns(b, i, conns);
     pn_balance_set_accepted(b, i, 0);
@@ -200,8 +203,12 @@ void pn_balance_seat_leave(pn_balance_seat *s)
     if (s->table == NULL)
         return;
     slot *sl = &s->table->slots[s->slot];
-    atomic_store_explicit(&sl->accepting, 0, memory_order_relaxed);
-    atomic_store_explicit(&sl->conns, 0, memory_order_relaxed);
+    /* A worker freed late (its Python object outlived its thread) must not
+     * clear the slot the supervisor has given to its successor since. */
+    if (atomic_load_explicit(&sl->gen, memory_order_relaxed) == s->gen) {
+        atomic_store_explicit(&sl->accepting, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->conns, 0, memory_order_relaxed);
+    }
     disarm(s);
     s->force_until = s->stalled_since = 0;
 }

@@ -83,6 +83,7 @@ int pn_balance_over_share(const pn_balance *b, int slot, uint32_t mine);
 typedef struct pn_balance_seat {
     pn_balance *table; /* NULL: no balancing (every call below is a no-op) */
     int slot;
+    unsigned gen;           /* the slot's reset generation when joined */
     int tfd;                /* timerfd of the wait, -1 */
     int aside;              /* standing aside: the timer runs */
     int force_all;          /* with force_until: a whole batch, not one */

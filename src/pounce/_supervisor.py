@@ -545,6 +545,8 @@ class Supervisor:
     def _on_exit(self, slot: Slot, code: int) -> None:
         prev = slot.state
         slot.state = "gone"
+        if self.balance is not None and slot.balance_slot >= 0:  # a crash leaves it stale
+            self.balance.reset(slot.balance_slot)
         if slot.replaces is not None and slot.replaces.state == "retiring":
             # The replacement died before taking over: the old one goes on.
             slot.replaces.state = "ready"

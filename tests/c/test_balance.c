@@ -112,6 +112,15 @@ PN_TEST(a_worker_that_left_or_was_reset_counts_for_nothing)
     PN_CHECK_EQ_INT(pn_balance_over_share(b, 0, 5), 1);
     PN_CHECK_EQ_INT(pn_balance_reset(b, 2), 0);
     PN_CHECK_EQ_INT(pn_balance_over_share(b, 0, 5), 0);
+    /* The slot's next worker joins; the old one, freed late, leaves: the
+     * new one's place stands. */
+    pn_balance_seat s3;
+    pn_balance_seat_init(&s3);
+    PN_CHECK_EQ_INT(pn_balance_seat_join(&s3, b, 2, 0), 0);
+    pn_balance_seat_leave(&s2);
+    PN_CHECK_EQ_INT(pn_balance_get(b, 2, &v), 0);
+    PN_CHECK_EQ_INT(v.accepting, 1);
+    pn_balance_seat_close(&s3);
     PN_CHECK_EQ_INT(pn_balance_reset(b, 8), -1);
     PN_CHECK_EQ_INT(pn_balance_get(b, -1, &v), -1);
     pn_balance_seat_close(&s2);
