@@ -26,9 +26,12 @@
  *
  *   - the supervisor (whoever made the table) gives each worker a slot index
  *     no other live worker holds, and resets the slot with pn_balance_reset
- *     before the worker starts (a crashed process leaves its slot stale);
+ *     before the worker starts and after it exited (a crashed process
+ *     leaves its slot stale);
  *   - the worker then owns its slot (pn_balance_seat: join, publish, leave)
- *     until it stops accepting (drain, exit), when it clears it;
+ *     until it stops accepting (drain, exit), when it clears it, unless the
+ *     slot was reset since it joined (each reset is a new generation: a
+ *     worker freed late never clears its successor's slot);
  *   - every worker reads every slot.
  *
  * A seat is the worker's side: its slot and its stand-aside state and timer.
@@ -61,8 +64,9 @@ pn_balance *pn_balance_new(int nslots);
 /* Unmap it.  No worker may use it any more (in this process). */
 void pn_balance_free(pn_balance *b);
 int pn_balance_nslots(const pn_balance *b);
-/* Slot `slot` is about to be given to a new worker: not accepting, no
- * connections.  Returns 0, or -1 for an index out of range. */
+/* Slot `slot` is about to be given to a new worker, or its worker exited:
+ * not accepting, no connections, a new generation.  Returns 0, or -1 for an
+ * index out of range. */
 int pn_balance_reset(pn_balance *b, int slot);
 
 /* What a slot says, read with relaxed loads (for tests and diagnostics). */
