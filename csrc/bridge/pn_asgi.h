@@ -116,6 +116,7 @@ struct WorkerObject {
     struct pn_worker *w;
     pn_modstate *st;         /* borrowed: the module outlives its types' instances */
     PyObject *config;        /* strong: pounce.Config */
+    PyObject *balance;       /* strong or NULL: BalanceTable, read by w (like cfg) */
     const pn_config *cfg;    /* inside config */
     PyObject *app;           /* strong */
     PyObject *loop;          /* strong */
@@ -274,6 +275,12 @@ void pn_future_resolve(pn_modstate *st, PyObject **slot, PyObject *value);
  * answers 500). */
 int pn_apprun_start(RequestObject *r, PyObject *scope);
 extern PyType_Spec pn_ready_spec, pn_apprun_spec;
+
+/* ---- pn_balance_type.c --------------------------------------------------- */
+
+/* The table inside a BalanceTable (borrowed from obj), or NULL with TypeError. */
+struct pn_balance *pn_balance_from(pn_modstate *st, PyObject *obj);
+extern PyType_Spec pn_balance_spec;
 
 /* ---- pn_http.c ----------------------------------------------------------- */
 

@@ -103,6 +103,7 @@ typedef struct pn_modstate {
     PyTypeObject *websocket_type; /* one WebSocket session (pn_websocket.c) */
     PyTypeObject *ready_type;     /* completed awaitable (pn_awaitable.c) */
     PyTypeObject *apprun_type;    /* the app's coroutine as its Task drives it (pn_awaitable.c) */
+    PyTypeObject *balance_type;   /* _pounce.BalanceTable (pn_balance_type.c) */
     PyObject *asyncio_task;       /* asyncio.Task */
     PyObject *eager_kwargs;       /* {"eager_start": True} on 3.12+, else NULL */
     PyObject *empty_bytes;        /* b"" */
@@ -124,6 +125,7 @@ typedef struct pn_modstate {
     X(websocket_type)                                                                              \
     X(ready_type)                                                                                  \
     X(apprun_type)                                                                                 \
+    X(balance_type)                                                                                \
     X(asyncio_task)                                                                                \
     X(eager_kwargs)                                                                                \
     X(empty_bytes)                                                                                 \

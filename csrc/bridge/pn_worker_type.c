@@ -117,9 +117,10 @@ static const pn_worker_hooks worker_hooks = {
 
 /* ---- Worker type -------------------------------------------------------------- */
 
-/* The Worker's references, for traverse and clear alike.  config is not
- * among them: w->cfg points into it and the runtime reads that until the
- * pn_worker is freed, so only dealloc drops it, after pn_worker_free. */
+/* The Worker's references, for traverse and clear alike.  config and
+ * balance are not among them: w->cfg points into the one and the runtime
+ * reads the other's table until the pn_worker is freed, so only dealloc
+ * drops them, after pn_worker_free. */
 #define WORKER_REFS(X)                                                                             \
     X(poll_cb)                                                                                     \
     X(call_soon)                                                                                   \
@@ -142,6 +143,7 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(w));
     Py_VISIT(w->config);
+    Py_VISIT(w->balance);
 #define VISIT_REF(member) Py_VISIT(w->member);
     WORKER_REFS(VISIT_REF)
 #undef VISIT_REF
@@ -177,25 +179,32 @@ static void worker_dealloc(WorkerObject *w)
         w->pool = NULL;
     }
     Py_CLEAR(w->config);
+    Py_CLEAR(w->balance);
     tp->tp_free((PyObject *)w);
     Py_DECREF(tp);
 }
 
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config",   "app",       "loop",        "listeners",        "state",
-                             "on_error", "worker_id", "release_gil", "shared_listeners", NULL};
+    static char *kwlist[] = {"config",    "app",          "loop",
+                             "listeners", "state",        "on_error",
+                             "worker_id", "release_gil",  "shared_listeners",
+                             "balance",   "balance_slot", NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
-    int worker_id = 0, release_gil = 0, shared_listeners = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOipp", kwlist, &config, &app, &loop,
+    PyObject *balance = Py_None;
+    int worker_id = 0, release_gil = 0, shared_listeners = 0, balance_slot = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOippOi", kwlist, &config, &app, &loop,
                                      &listeners, &state, &on_error, &worker_id, &release_gil,
-                                     &shared_listeners))
+                                     &shared_listeners, &balance, &balance_slot))
         return NULL;
     pn_modstate *st = pn_get_state_by_type(tp);
     if (st == NULL)
         return NULL;
     const pn_config *cfg = pn_config_struct(st, config);
     if (cfg == NULL)
+        return NULL;
+    pn_balance *table = NULL;
+    if (balance != Py_None && balance_slot >= 0 && (table = pn_balance_from(st, balance)) == NULL)
         return NULL;
     if (!PyCallable_Check(app)) {
         PyErr_SetString(PyExc_TypeError, "app must be callable");
@@ -285,6 +294,17 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         goto fail;
     }
     pn_worker_set_shared(w->w, shared_listeners);
+    if (table != NULL) {
+        if (balance_slot >= pn_balance_nslots(table)) {
+            PyErr_SetString(PyExc_IndexError, "balance_slot out of range");
+            goto fail;
+        }
+        w->balance = Py_NewRef(balance);
+        if (pn_worker_set_balance(w->w, table, balance_slot) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto fail;
+        }
+    }
     w->poll_cb = PyObject_GetAttrString((PyObject *)w, "poll");
     if (w->poll_cb == NULL || pn_scope_templates(w) < 0)
         goto fail;
@@ -418,13 +438,17 @@ static PyType_Slot worker_slots[] = {
     {Py_tp_methods, worker_methods},
     {Py_tp_getset, worker_getset},
     {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0,\n"
-                "       release_gil=False, shared_listeners=False)\n"
+                "       release_gil=False, shared_listeners=False, balance=None,\n"
+                "       balance_slot=-1)\n"
                 "--\n\n"
                 "One Pounce worker: HTTP/1.1 connections on the given listening sockets,\n"
                 "served to an ASGI app on the given asyncio loop.  listeners is a sequence\n"
                 "of (fd, scope_server_value, is_unix).  release_gil: let go of the GIL around\n"
                 "socket calls (thread workers on a GIL build).  shared_listeners: other\n"
                 "workers accept from the same sockets, so take one connection per wake-up.\n"
+                "balance, balance_slot: a BalanceTable shared with those workers and this\n"
+                "worker's slot in it (no other live worker's): a shared worker holding more\n"
+                "than its share of connections leaves new ones to the others.\n"
                 "Owned by one thread."},
     {0, NULL},
 };
@@ -452,7 +476,9 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
         make_type(module, &st->websocket_type, &pn_websocket_spec) < 0 ||
         make_type(module, &st->apprun_type, &pn_apprun_spec) < 0 ||
         make_type(module, &st->worker_type, &worker_spec) < 0 ||
-        PyModule_AddType(module, st->worker_type) < 0)
+        PyModule_AddType(module, st->worker_type) < 0 ||
+        make_type(module, &st->balance_type, &pn_balance_spec) < 0 ||
+        PyModule_AddType(module, st->balance_type) < 0)
         return -1;
     st->ready_none = pn_ready_new(st, Py_NewRef(Py_None));
     if (st->ready_none == NULL)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pn_balance.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
 #include "pn_proxy_protocol.h"
@@ -32,6 +33,7 @@
 #define TAG_LISTENER 1u /* (index << 3) | 1 */
 #define TAG_EVENTFD 2u
 #define TAG_TIMERFD 3u
+#define TAG_BALANCE 4u /* the balance seat's timerfd: a stand-aside ended */
 
 /* The worker's limits.  Each bounds memory, a syscall's size, or how long
  * one connection may keep the loop; the comment says why that value. */
@@ -120,6 +122,7 @@ struct pn_worker {
     pn_conn *pending_tail;
     pn_wheel wheel;
     pn_timer accept_timer; /* resumes accepting after EMFILE */
+    pn_balance_seat seat;  /* balanced accept among workers sharing the sockets */
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;
@@ -224,7 +227,7 @@ static void listeners_register(pn_worker *w, int on)
         return;
     for (int i = 0; i < w->nlisten; i++) {
         pn_listener *l = &w->listeners[i];
-        if (on && !l->registered) {
+        if (on && !l->registered && !l->closed) {
             struct epoll_event ev;
             memset(&ev, 0, sizeof(ev));
             /* EPOLLEXCLUSIVE limits the thundering herd only for
@@ -243,10 +246,41 @@ static void listeners_register(pn_worker *w, int on)
     w->listening = on;
 }
 
+/* accept(2) failed with something other than EAGAIN, a connection's own
+ * error, or a shortage: the socket is no longer listening (EINVAL after
+ * shutdown(SHUT_RD), which a draining server does to refuse new
+ * connections) or is gone.  It would stay readable, so leave it out of the
+ * epoll set for good; quietly, since other workers see the same. */
+static void listener_closed(pn_worker *w, pn_listener *l)
+{
+    if (l->registered)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    l->registered = 0;
+    l->closed = 1;
+    for (int i = 0; i < w->nlisten; i++)
+        if (!w->listeners[i].closed)
+            return;
+    pn_balance_seat_leave(&w->seat); /* accepts nothing any more */
+}
+
 static void accept_batch(pn_worker *w, int li)
 {
     pn_listener *l = &w->listeners[li];
-    for (int n = 0; n < w->accept_batch; n++) {
+    int batch = w->accept_batch;
+    switch (pn_balance_seat_decide(&w->seat, w->nconns)) {
+    case PN_BALANCE_ASIDE:
+        if (pn_balance_seat_stand_aside(&w->seat) == 0) {
+            /* Over our share: out of the epoll set, so the kernel wakes the
+             * others, until the seat's timer says to listen again. */
+            listeners_register(w, 0);
+            return;
+        }
+        break;
+    case PN_BALANCE_TAKE_ALL:
+        batch = ACCEPT_BATCH;
+        break;
+    }
+    for (int n = 0; n < batch; n++) {
         if (w->nconns >= (size_t)w->cfg->max_connections) {
             /* Over our share: leave further connections in the backlog
              * (or to other workers) until one of ours closes. */
@@ -262,15 +296,39 @@ static void accept_batch(pn_worker *w, int li)
             BLOCKING_END(w);
         }
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            switch (errno) {
+            case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+            case EWOULDBLOCK:
+#endif
+                return; /* drained */
+            case EINTR:
+            /* The connection's own error, reported by accept (accept(2):
+             * treat these like EAGAIN and retry). */
+            case ECONNABORTED:
+            case EPROTO:
+            case EPERM:
+            case ENETDOWN:
+            case ENOPROTOOPT:
+            case EHOSTDOWN:
+            case ENONET:
+            case EHOSTUNREACH:
+            case EOPNOTSUPP:
+            case ENETUNREACH:
                 continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
                 /* Out of descriptors or memory: stop listening for a moment
                  * rather than spinning on a level-triggered listen socket. */
                 listeners_register(w, 0);
                 pn_timer_arm(&w->wheel, &w->accept_timer, pn_monotonic_ms() + ACCEPT_PAUSE_MS);
+                return;
+            default:
+                listener_closed(w, l);
+                return;
             }
-            return; /* EAGAIN: drained */
         }
         pn_conn *c = calloc(1, sizeof(*c));
         if (c == NULL) {
@@ -304,6 +362,7 @@ static void accept_batch(pn_worker *w, int li)
             w->all->prev_all = c;
         w->all = c;
         w->nconns++;
+        pn_balance_seat_accepted(&w->seat, w->nconns);
         /* A connection that never sends a full head is closed at the
          * header deadline (slowloris): absolute from accept for the first
          * request (see PN_CONN_HEAD). */
@@ -820,7 +879,8 @@ static void conn_close_now(pn_conn *c)
     pn_buf_free(&c->wbuf);
     free(c);
     w->nconns--;
-    if (!w->draining && !w->listening && !pn_timer_armed(&w->accept_timer) &&
+    pn_balance_seat_publish(&w->seat, w->nconns);
+    if (!w->draining && !w->listening && !pn_timer_armed(&w->accept_timer) && !w->seat.aside &&
         w->nconns < (size_t)w->cfg->max_connections)
         listeners_register(w, 1);
 }
@@ -1319,6 +1379,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->hooks = *hooks;
     w->ctx = ctx;
     w->epfd = w->evfd = w->tfd = -1;
+    pn_balance_seat_init(&w->seat);
     w->limits.max_request_line = (size_t)cfg->max_request_line;
     w->limits.max_head = (size_t)cfg->max_header_size;
     w->limits.max_headers = (size_t)cfg->max_headers;
@@ -1379,6 +1440,7 @@ void pn_worker_free(pn_worker *w)
         return;
     pn_worker_close_all(w);
     pn_worker_flush_log(w);
+    pn_balance_seat_close(&w->seat);
     if (w->epfd >= 0)
         close(w->epfd);
     if (w->evfd >= 0)
@@ -1400,6 +1462,25 @@ void pn_worker_set_shared(pn_worker *w, int shared)
 const pn_trust *pn_worker_trust(const pn_worker *w)
 {
     return w->trust;
+}
+
+int pn_worker_set_balance(pn_worker *w, pn_balance *table, int slot)
+{
+    if (w->accept_batch == ACCEPT_BATCH || w->draining)
+        return 0; /* nobody to balance with, or accepting no more */
+    if (pn_balance_seat_join(&w->seat, table, slot, w->nconns) < 0)
+        return -1;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u64 = TAG_BALANCE;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, pn_balance_seat_fd(&w->seat), &ev) < 0) {
+        int e = errno;
+        pn_balance_seat_close(&w->seat);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 int pn_worker_fd(const pn_worker *w)
@@ -1450,6 +1531,15 @@ int pn_worker_poll(pn_worker *w)
                 (void)r;
                 continue;
             }
+            if (tag == TAG_BALANCE) {
+                /* The stand-aside is over: listen again and decide anew
+                 * (at once, if a connection is waiting). */
+                pn_balance_seat_expired(&w->seat);
+                if (!w->draining && !pn_timer_armed(&w->accept_timer) &&
+                    w->nconns < (size_t)w->cfg->max_connections)
+                    listeners_register(w, 1);
+                continue;
+            }
             if (tag == TAG_TIMERFD) {
                 uint64_t v;
                 ssize_t r = read(w->tfd, &v, sizeof(v));
@@ -1497,6 +1587,7 @@ int pn_worker_drain(pn_worker *w, int close_idle)
     w->close_idle = close_idle;
     listeners_register(w, 0);
     pn_timer_cancel(&w->wheel, &w->accept_timer);
+    pn_balance_seat_leave(&w->seat);
     pn_conn *c = w->all;
     while (c) {
         pn_conn *next = c->next_all;

@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "pn_balance.h"
 #include "pn_buf.h"
 #include "pn_config.h"
 #include "pn_http1_parse.h"
@@ -86,6 +87,7 @@ typedef struct pn_listener {
     int fd;
     int registered; /* in epoll */
     int is_unix;
+    int closed; /* accept failed for good (e.g. shut down): never registered again */
 } pn_listener;
 
 /* Connection phases. */
@@ -181,6 +183,13 @@ void pn_worker_free(pn_worker *w);
  * one connection per listener event, so the others get theirs.  Call before
  * the first poll; owner thread only. */
 void pn_worker_set_shared(pn_worker *w, int shared);
+/* Balanced accept (pn_balance.h): a shared worker takes slot `slot` of the
+ * table all workers on its sockets share, publishes its connection count
+ * there, and stands aside while it holds more than its share.  After
+ * pn_worker_set_shared(w, 1), before the first poll; owner thread only.
+ * The table must outlive the worker.  An unshared or draining worker
+ * ignores it.  0, or -1 with errno. */
+int pn_worker_set_balance(pn_worker *w, pn_balance *table, int slot);
 int pn_worker_fd(const pn_worker *w);
 /* The peers trusted to say who the client is (--forwarded-allow-ips); owned
  * by the worker, immutable, valid until pn_worker_free. */

@@ -15,6 +15,7 @@ from typing import (
     Awaitable,
     Callable,
     Final,
+    Iterable,
     Literal,
     Protocol,
     Sequence,
@@ -224,6 +225,8 @@ class Worker:
         worker_id: int = 0,
         release_gil: bool = False,
         shared_listeners: bool = False,
+        balance: BalanceTable | None = None,
+        balance_slot: int = -1,
     ) -> Worker: ...
     def poll(self) -> None:
         """Handle every ready event (called by the event loop when fileno()
@@ -245,3 +248,22 @@ class Worker:
     @property
     def served(self) -> int:
         """Requests dispatched so far."""
+
+class BalanceTable:
+    """The connection counts of the workers that share listening sockets,
+    in shared memory (seen by threads, and by processes forked after it was
+    made).  Each Worker gets it with a slot no other live worker holds; a
+    worker holding more than its share leaves new connections to the
+    others for a few milliseconds.  Any thread."""
+
+    def __new__(cls, slots: int = 64) -> BalanceTable: ...
+    @property
+    def slots(self) -> int:
+        """Number of slots."""
+    def assign(self, taken: Iterable[int], /) -> int:
+        """The lowest slot not in `taken` (the live workers' slots), reset for
+        a new worker; -1 when none is free."""
+    def reset(self, slot: int, /) -> None:
+        """Clear a slot: not accepting, no connections."""
+    def get(self, slot: int, /) -> tuple[bool, int, int]:
+        """(accepting, open connections, connections accepted) of a slot."""

@@ -100,6 +100,8 @@ class WorkerRunner:
         release_gil: bool = False,
         max_requests: int = 0,
         shared_listeners: bool = False,
+        balance: _pounce.BalanceTable | None = None,
+        balance_slot: int = -1,
     ) -> None:
         self.app = app
         self.config = config
@@ -109,6 +111,7 @@ class WorkerRunner:
         self.release_gil = release_gil
         self.max_requests = max_requests
         self.shared_listeners = shared_listeners
+        self.balance, self.balance_slot = balance, balance_slot
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -174,6 +177,8 @@ class WorkerRunner:
             worker_id=self.worker_id,
             release_gil=self.release_gil,
             shared_listeners=self.shared_listeners,
+            balance=self.balance,
+            balance_slot=self.balance_slot,
         )
         loop.add_reader(worker.fileno(), worker.poll)
         self._tell(Message.READY)

@@ -51,7 +51,7 @@ from pounce._listeners import (
     close_listeners,
     extra_reuse_port_listeners,
 )
-from pounce._pounce import Config
+from pounce._pounce import BalanceTable, Config
 from pounce._runner import (
     EXIT_STARTUP_FAILED,
     Message,
@@ -93,6 +93,7 @@ class Slot:
     pid: int = 0
     status_fd: int = -1            # process mode: the child's status pipe (read end)
     replaces: "Slot | None" = None  # the retiring worker this one will replace
+    balance_slot: int = -1         # its slot in Supervisor.balance (distinct among live workers)
 
 
 class Supervisor:
@@ -109,6 +110,9 @@ class Supervisor:
         self.config = config
         self.listeners = listeners
         self.listener_sets = extra_reuse_port_listeners(config, listeners, count)
+        # Workers sharing one socket even out their connections through this table.
+        shared = self.listener_sets[-1] is listeners
+        self.balance = BalanceTable(max(64, 4 * count)) if shared else None
         self.target = count
         self.mode = mode
         self.reload_argv = reload_argv
@@ -212,10 +216,14 @@ class Supervisor:
             release_gil=self.release_gil,
             max_requests=request_limit(self.config),
             shared_listeners=self._shares_listeners(slot.wid),
+            balance=self.balance,
+            balance_slot=slot.balance_slot,
         )
 
     def _spawn(self, wid: int, replaces: Slot | None = None) -> Slot:
         slot = Slot(wid=wid, replaces=replaces)
+        if self.balance is not None:  # reset: a crashed worker may have left it stale
+            slot.balance_slot = self.balance.assign(s.balance_slot for s in self._live())
         self.slots.append(slot)
         if self.mode == "thread":
             self._spawn_thread(slot)
@@ -537,6 +545,8 @@ class Supervisor:
     def _on_exit(self, slot: Slot, code: int) -> None:
         prev = slot.state
         slot.state = "gone"
+        if self.balance is not None and slot.balance_slot >= 0:  # a crash leaves it stale
+            self.balance.reset(slot.balance_slot)
         if slot.replaces is not None and slot.replaces.state == "retiring":
             # The replacement died before taking over: the old one goes on.
             slot.replaces.state = "ready"
