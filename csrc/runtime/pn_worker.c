@@ -1389,8 +1389,8 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->request_ms = secs_to_ms(cfg->request_timeout);
     w->header_space = calloc((size_t)cfg->max_headers, sizeof(pn_http1_header));
     char trust_err[160];
-    w->trust = pn_trust_new(cfg->forwarded_allow_ips, strlen(cfg->forwarded_allow_ips), trust_err,
-                            sizeof trust_err);
+    const char *allow = cfg->forwarded_allow_ips ? cfg->forwarded_allow_ips : "";
+    w->trust = pn_trust_new(allow, strlen(allow), trust_err, sizeof trust_err);
     if (w->trust == NULL) {
         errno = EINVAL; /* Config validated the list: out of memory, or a caller's bad config */
         goto fail;
