@@ -98,7 +98,7 @@ rm -rf "$LOGDIR" && mkdir -p "$LOGDIR"
 status=0
 LD_PRELOAD="$LIBTSAN" TSAN_OPTIONS="$(opts "$PWD/$LOGDIR/tsan")" POUNCE_TSAN=1 \
     $VENV/bin/python -m pytest -q -p no:cacheprovider \
-    tests/test_workers.py tests/test_listeners.py tests/test_tsan_stress.py \
+    tests/test_workers.py tests/test_listeners.py tests/test_balance.py tests/test_tsan_stress.py \
     -k "${TSAN_K:-thread}" "$@" || status=$?
 
 # -- 4. verdict ---------------------------------------------------------------------
