@@ -1,0 +1,624 @@
+/*
+ * pn_forwarded — see pn_forwarded.h for the rules.
+ *
+ * Everything is one left-to-right pass per header family, without storage:
+ * the rightmost untrusted hop is the LAST untrusted hop met from the left,
+ * so the walk the rules describe from the right needs no array, however
+ * long the list (a head may be megabytes under --max-header-size).
+ */
+#include "pn_forwarded.h"
+
+#include <string.h>
+
+#include "pn_http_token.h"
+
+/* The headers, as bits. */
+enum {
+    H_FWD = 1u << 0,
+    H_XFF = 1u << 1,
+    H_XPROTO = 1u << 2,
+    H_XHOST = 1u << 3,
+    H_XPORT = 1u << 4,
+    H_X = H_XFF | H_XPROTO | H_XHOST | H_XPORT,
+};
+
+/* Which of our headers a field name is: the length picks the candidate, so
+ * every other field costs one switch. */
+static unsigned header_kind(const char *name, size_t len)
+{
+    switch (len) {
+    case 9:
+        return pn_http_ieq(name, len, PN_STRLIT("forwarded")) ? H_FWD : 0;
+    case 15:
+        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-for")) ? H_XFF : 0;
+    case 16:
+        if (pn_http_ieq(name, len, PN_STRLIT("x-forwarded-host")))
+            return H_XHOST;
+        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-port")) ? H_XPORT : 0;
+    case 17:
+        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-proto")) ? H_XPROTO : 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- nodes (RFC 7239 §6) --------------------------------------------- */
+
+typedef struct fwd_node {
+    int kind; /* PN_FWD_CLIENT_ADDR, _UNKNOWN or _NAME */
+    pn_ipaddr addr;
+    uint16_t port;
+    size_t name_len;
+    char name[PN_FWD_NAME_MAX];
+} fwd_node;
+
+/* obfnode / obfport characters: ALPHA / DIGIT / "." / "_" / "-" (§6.3). */
+static int is_obf(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+/* node-port = port / obfport; port = 1*5DIGIT (§6).  An obfuscated port
+ * tells nothing: 0. */
+static int parse_port(const char *s, size_t n, uint16_t *port)
+{
+    *port = 0;
+    if (n >= 1 && s[0] == '_') {
+        if (n < 2)
+            return -1;
+        for (size_t i = 1; i < n; i++)
+            if (!is_obf(s[i]))
+                return -1;
+        return 0;
+    }
+    if (n == 0 || n > 5)
+        return -1;
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint32_t)(s[i] - '0');
+    }
+    if (v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* node = nodename [ ":" node-port ]; nodename = IPv4address / "[" IPv6address
+ * "]" / "unknown" / obfnode (§6).  bare_v6: X-Forwarded-For writes IPv6
+ * addresses without brackets (and then without a port). */
+static int parse_node(fwd_node *o, const char *s, size_t n, int bare_v6)
+{
+    const char *end = s + n;
+    o->port = 0;
+    o->name_len = 0;
+    if (n == 0)
+        return -1;
+    if (pn_http_ieq(s, n, PN_STRLIT("unknown"))) {
+        o->kind = PN_FWD_CLIENT_UNKNOWN;
+        return 0;
+    }
+    if (s[0] == '_') {
+        size_t i = 1;
+        while (i < n && s[i] != ':') {
+            if (!is_obf(s[i]))
+                return -1;
+            i++;
+        }
+        if (i < 2 || i > PN_FWD_NAME_MAX)
+            return -1;
+        memcpy(o->name, s, i);
+        o->name_len = i;
+        o->kind = PN_FWD_CLIENT_NAME;
+        return i < n ? parse_port(s + i + 1, n - i - 1, &o->port) : 0;
+    }
+    o->kind = PN_FWD_CLIENT_ADDR;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', n);
+        if (rb == NULL || memchr(s + 1, ':', (size_t)(rb - s - 1)) == NULL ||
+            pn_ipaddr_parse(&o->addr, s + 1, (size_t)(rb - s - 1)) != 0)
+            return -1;
+        if (rb + 1 == end)
+            return 0;
+        if (rb[1] != ':')
+            return -1;
+        return parse_port(rb + 2, (size_t)(end - rb - 2), &o->port);
+    }
+    const char *colon = memchr(s, ':', n);
+    if (colon == NULL)
+        return pn_ipaddr_parse(&o->addr, s, n);
+    if (memchr(colon + 1, ':', (size_t)(end - colon - 1)) == NULL) {
+        /* IPv4:port.  (pn_ipaddr_parse reads text without ':' as IPv4.) */
+        if (pn_ipaddr_parse(&o->addr, s, (size_t)(colon - s)) != 0)
+            return -1;
+        return parse_port(colon + 1, (size_t)(end - colon - 1), &o->port);
+    }
+    if (!bare_v6)
+        return -1;
+    return pn_ipaddr_parse(&o->addr, s, n);
+}
+
+static int node_trusted(const fwd_node *nd, const pn_trust *t)
+{
+    return nd->kind == PN_FWD_CLIENT_ADDR && pn_trust_has(t, &nd->addr);
+}
+
+static void node_to_result(pn_fwd_result *out, const fwd_node *nd)
+{
+    out->client = nd->kind;
+    out->addr = nd->addr;
+    out->port = nd->port;
+    out->name_len = nd->name_len;
+    memcpy(out->name, nd->name, nd->name_len);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static int scheme_of(const char *s, size_t n)
+{
+    if (pn_http_ieq(s, n, PN_STRLIT("https")))
+        return PN_FWD_SCHEME_HTTPS;
+    if (pn_http_ieq(s, n, PN_STRLIT("http")))
+        return PN_FWD_SCHEME_HTTP;
+    if (pn_http_ieq(s, n, PN_STRLIT("wss")))
+        return PN_FWD_SCHEME_WSS;
+    if (pn_http_ieq(s, n, PN_STRLIT("ws")))
+        return PN_FWD_SCHEME_WS;
+    return PN_FWD_SCHEME_NONE; /* another scheme leaves the connection's */
+}
+
+/* Longest host accepted (RFC 1035: 253 for a name, with room to spare for
+ * "[v6]"), before a ":port" is added. */
+#define HOST_TEXT_MAX 255
+
+/* Host = uri-host [ ":" port ] (RFC 7239 §5.3, RFC 9110 §7.2).  The
+ * characters of a reg-name, an IP literal and a port; nothing that could
+ * break out of a URL the app builds from it (no '/', '@', '?', '#', space,
+ * quote or backslash). */
+static int valid_host(const char *s, size_t n)
+{
+    if (n == 0 || n > HOST_TEXT_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (is_obf(c))
+            continue;
+        switch (c) {
+        case '~':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '%':
+        case '[':
+        case ']':
+            continue;
+        default:
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110
+ * §5.6.4), starting at s[*i] == '"'.  The unescaped text goes to dst (its
+ * first `cap` bytes; *dlen gets the whole length, which may be more).
+ * *i moves past the closing quote.  0, or -1 when malformed. */
+static int quoted(const char *s, size_t n, size_t *i, char *dst, size_t cap, size_t *dlen)
+{
+    size_t j = *i + 1, o = 0;
+    while (j < n) {
+        unsigned char c = (unsigned char)s[j];
+        if (c == '"') {
+            *i = j + 1;
+            *dlen = o;
+            return 0;
+        }
+        if (c == '\\') {
+            if (j + 1 >= n)
+                return -1;
+            c = (unsigned char)s[j + 1];
+            j += 2;
+        } else {
+            j++;
+        }
+        /* qdtext and the escaped byte: HTAB, SP, VCHAR, obs-text. */
+        if (!(c == '\t' || (c >= 0x20 && c != 0x7f)))
+            return -1;
+        if (o < cap)
+            dst[o] = (char)c;
+        o++;
+    }
+    return -1;
+}
+
+/* ---- Forwarded (RFC 7239 §4) ------------------------------------------ */
+
+typedef struct fwd_elem {
+    unsigned has_for : 1, has_proto : 1, has_host : 1, has_by : 1;
+    fwd_node node; /* has_for */
+    int scheme;
+    size_t host_len;
+    char host[HOST_TEXT_MAX];
+} fwd_elem;
+
+/* One forwarded-element of the line v[0..n) from *pi:
+ *   forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
+ *   forwarded-pair    = token "=" value ; value = token / quoted-string
+ * with OWS tolerated around ';' and ','.  Parameter names are
+ * case-insensitive; each may occur once per element (§4); unknown ones
+ * (extensions, `by`) are checked for syntax and skipped.  *pi moves past
+ * the element's comma.  1: an element; 0: an empty one; -1: malformed. */
+static int fwd_element(const char *v, size_t n, size_t *pi, fwd_elem *e)
+{
+    size_t i = *pi;
+    int pairs = 0;
+    e->has_for = e->has_proto = e->has_host = e->has_by = 0;
+    e->scheme = PN_FWD_SCHEME_NONE;
+    e->host_len = 0;
+    for (;;) {
+        while (i < n && pn_http_is_ows(v[i]))
+            i++;
+        if (i >= n)
+            break;
+        if (v[i] == ',') {
+            i++;
+            break;
+        }
+        if (v[i] == ';') {
+            i++;
+            continue;
+        }
+        size_t ns = i;
+        while (i < n && pn_http_is_tchar(v[i]))
+            i++;
+        size_t nl = i - ns;
+        if (nl == 0 || i >= n || v[i] != '=')
+            return -1;
+        i++;
+        /* The value: a token in place, or a quoted string unescaped here.
+         * The buffer holds the longest value we keep (a host); a longer
+         * `for` or `host` is malformed, a longer anything else ignored. */
+        char buf[HOST_TEXT_MAX];
+        const char *val;
+        size_t vl;
+        int too_long = 0;
+        if (i < n && v[i] == '"') {
+            if (quoted(v, n, &i, buf, sizeof buf, &vl) != 0)
+                return -1;
+            too_long = vl > sizeof buf;
+            val = buf;
+        } else {
+            size_t vs = i;
+            while (i < n && pn_http_is_tchar(v[i]))
+                i++;
+            vl = i - vs;
+            if (vl == 0)
+                return -1;
+            val = v + vs;
+        }
+        while (i < n && pn_http_is_ows(v[i]))
+            i++;
+        if (i < n && v[i] != ';' && v[i] != ',')
+            return -1;
+        pairs++;
+        const char *name = v + ns;
+        if (pn_http_ieq(name, nl, PN_STRLIT("for"))) {
+            if (e->has_for || too_long || parse_node(&e->node, val, vl, 0) != 0)
+                return -1;
+            e->has_for = 1;
+        } else if (pn_http_ieq(name, nl, PN_STRLIT("proto"))) {
+            if (e->has_proto)
+                return -1;
+            e->has_proto = 1;
+            e->scheme = too_long ? PN_FWD_SCHEME_NONE : scheme_of(val, vl);
+        } else if (pn_http_ieq(name, nl, PN_STRLIT("host"))) {
+            if (e->has_host || too_long || !valid_host(val, vl))
+                return -1;
+            e->has_host = 1;
+            memcpy(e->host, val, vl);
+            e->host_len = vl;
+        } else if (pn_http_ieq(name, nl, PN_STRLIT("by"))) {
+            if (e->has_by)
+                return -1;
+            e->has_by = 1;
+        }
+    }
+    *pi = i;
+    return pairs > 0;
+}
+
+static void elem_to_result(pn_fwd_result *out, const fwd_elem *e)
+{
+    out->scheme = e->scheme;
+    out->host_len = e->host_len;
+    memcpy(out->host, e->host, e->host_len);
+}
+
+static int resolve_forwarded(pn_fwd_result *out, const pn_http1_header *h, size_t n,
+                             const pn_trust *t)
+{
+    fwd_elem cur, choice, lead;
+    fwd_node succ;
+    size_t nelem = 0;
+    int have_choice = 0, need_succ = 0, have_succ = 0;
+    for (size_t l = 0; l < n; l++) {
+        if (header_kind(h[l].name, h[l].name_len) != H_FWD)
+            continue;
+        const char *v = h[l].value;
+        size_t vn = h[l].value_len, i = 0;
+        while (i < vn) {
+            int r = fwd_element(v, vn, &i, &cur);
+            if (r < 0)
+                return PN_FWD_MALFORMED;
+            if (r == 0)
+                continue;
+            if (nelem++ == 0)
+                lead = cur;
+            /* Passed on only by a hop that is itself a trusted address. */
+            if (!(cur.has_for && node_trusted(&cur.node, t))) {
+                choice = cur;
+                have_choice = 1;
+                need_succ = 1;
+                have_succ = 0;
+            } else if (need_succ) {
+                /* The trusted hop right of the choice: it wrote the choice,
+                 * so it is the client when the choice has no `for`. */
+                succ = cur.node;
+                have_succ = 1;
+                need_succ = 0;
+            }
+        }
+    }
+    if (nelem == 0)
+        return PN_FWD_ABSENT;
+    const fwd_elem *e = have_choice ? &choice : &lead;
+    memset(out, 0, offsetof(pn_fwd_result, name));
+    out->name_len = out->host_len = 0;
+    if (e->has_for)
+        node_to_result(out, &e->node);
+    else if (have_succ)
+        node_to_result(out, &succ);
+    else
+        out->client = PN_FWD_CLIENT_PEER; /* the peer wrote it */
+    elem_to_result(out, e);
+    return PN_FWD_APPLY;
+}
+
+/* ---- X-Forwarded-* ------------------------------------------------------ */
+
+/* The non-empty elements of every field line of one header, in order. */
+typedef struct xlist {
+    const pn_http1_header *h;
+    size_t n, line, pos;
+    unsigned kind;
+} xlist;
+
+static void xlist_begin(xlist *x, const pn_http1_header *h, size_t n, unsigned kind)
+{
+    x->h = h;
+    x->n = n;
+    x->line = 0;
+    x->pos = 0;
+    x->kind = kind;
+}
+
+static int xlist_next(xlist *x, const char **el, size_t *len)
+{
+    for (; x->line < x->n; x->line++, x->pos = 0) {
+        const pn_http1_header *hd = &x->h[x->line];
+        if (header_kind(hd->name, hd->name_len) != x->kind)
+            continue;
+        while (pn_http_list_next(hd->value, hd->value_len, &x->pos, el, len))
+            if (*len)
+                return 1;
+    }
+    return 0;
+}
+
+/* The entry of header `kind` that goes with the hop `d` places from the
+ * right of X-Forwarded-For: the one as far from the right, or the leftmost
+ * when the list is shorter (so one value speaks for every hop).  0 when
+ * the header has no entry. */
+static int x_pick(const pn_http1_header *h, size_t n, unsigned kind, size_t d, const char **el,
+                  size_t *len)
+{
+    xlist x;
+    size_t m = 0;
+    xlist_begin(&x, h, n, kind);
+    while (xlist_next(&x, el, len))
+        m++;
+    if (m == 0)
+        return 0;
+    size_t want = m - 1 - (d < m - 1 ? d : m - 1), k = 0;
+    xlist_begin(&x, h, n, kind);
+    while (xlist_next(&x, el, len))
+        if (k++ == want)
+            return 1;
+    return 0; /* (not reached) */
+}
+
+/* "host[:port]" without its port. */
+static size_t host_without_port(const char *s, size_t n)
+{
+    if (n && s[0] == '[') {
+        const char *rb = memchr(s, ']', n);
+        return rb ? (size_t)(rb - s + 1) : n;
+    }
+    const char *c = memchr(s, ':', n);
+    if (c && memchr(c + 1, ':', (size_t)(s + n - c - 1)) == NULL)
+        return (size_t)(c - s);
+    return n;
+}
+
+static int resolve_x(pn_fwd_result *out, const pn_http1_header *h, size_t n, const pn_trust *t,
+                     unsigned present)
+{
+    memset(out, 0, offsetof(pn_fwd_result, name));
+    out->name_len = out->host_len = 0;
+    int any = 0;
+    size_t d = 0;
+    if (present & H_XFF) {
+        fwd_node cur, choice, lead;
+        size_t nent = 0, k = 0;
+        int have_choice = 0;
+        xlist x;
+        const char *el;
+        size_t len;
+        xlist_begin(&x, h, n, H_XFF);
+        while (xlist_next(&x, &el, &len)) {
+            if (parse_node(&cur, el, len, 1) != 0)
+                return PN_FWD_MALFORMED;
+            if (nent == 0)
+                lead = cur;
+            if (!node_trusted(&cur, t)) {
+                choice = cur;
+                k = nent;
+                have_choice = 1;
+            }
+            nent++;
+        }
+        if (nent) {
+            any = 1;
+            node_to_result(out, have_choice ? &choice : &lead);
+            d = nent - 1 - (have_choice ? k : 0);
+        }
+    }
+    const char *el;
+    size_t len;
+    if ((present & H_XPROTO) && x_pick(h, n, H_XPROTO, d, &el, &len)) {
+        any = 1;
+        out->scheme = scheme_of(el, len);
+    }
+    /* Behind --x-forwarded-host only (the caller masks the bits). */
+    const char *host = NULL;
+    size_t host_len = 0;
+    if ((present & H_XHOST) && x_pick(h, n, H_XHOST, d, &el, &len)) {
+        if (!valid_host(el, len))
+            return PN_FWD_MALFORMED;
+        host = el;
+        host_len = len;
+    }
+    uint16_t port = 0;
+    int has_port = 0;
+    if ((present & H_XPORT) && x_pick(h, n, H_XPORT, d, &el, &len)) {
+        if (len == 0 || el[0] == '_' || parse_port(el, len, &port) != 0)
+            return PN_FWD_MALFORMED;
+        has_port = 1;
+    }
+    if (has_port && host == NULL) {
+        /* A port alone changes the port of the Host the request has. */
+        for (size_t i = 0; i < n; i++) {
+            if (pn_http_ieq(h[i].name, h[i].name_len, PN_STRLIT("host"))) {
+                if (valid_host(h[i].value, h[i].value_len)) {
+                    host = h[i].value;
+                    host_len = h[i].value_len;
+                }
+                break;
+            }
+        }
+    }
+    if (host) {
+        any = 1;
+        if (has_port)
+            host_len = host_without_port(host, host_len);
+        memcpy(out->host, host, host_len);
+        out->host_len = host_len;
+        /* The scheme's default port is left out, as a browser does. */
+        int secure = out->scheme == PN_FWD_SCHEME_HTTPS || out->scheme == PN_FWD_SCHEME_WSS;
+        if (has_port && port != (secure ? 443 : 80)) {
+            out->host[out->host_len++] = ':';
+            out->host_len += pn_http_put_u64(out->host + out->host_len, port);
+        }
+    }
+    return any ? PN_FWD_APPLY : PN_FWD_ABSENT;
+}
+
+/* ---- both families ------------------------------------------------------ */
+
+static int same_client(const pn_fwd_result *a, const pn_fwd_result *b)
+{
+    if (a->client != b->client)
+        return 0;
+    switch (a->client) {
+    case PN_FWD_CLIENT_ADDR:
+        return a->addr.family == b->addr.family &&
+               memcmp(a->addr.bytes, b->addr.bytes, sizeof a->addr.bytes) == 0;
+    case PN_FWD_CLIENT_NAME:
+        return pn_http_eq(a->name, a->name_len, b->name, b->name_len);
+    default:
+        return 1;
+    }
+}
+
+int pn_forwarded_resolve(pn_fwd_result *out, const pn_http1_header *h, size_t n, const pn_trust *t,
+                         const pn_ipaddr *peer, unsigned flags)
+{
+    unsigned present = 0;
+    for (size_t i = 0; i < n; i++)
+        present |= header_kind(h[i].name, h[i].name_len);
+    if (!(flags & PN_FWD_X_HOST))
+        present &= ~(unsigned)(H_XHOST | H_XPORT);
+    if (present == 0)
+        return PN_FWD_ABSENT;
+    if (!pn_trust_has(t, peer))
+        return PN_FWD_UNTRUSTED;
+    int rf = PN_FWD_ABSENT, rx = PN_FWD_ABSENT;
+    pn_fwd_result fx;
+    if (present & H_FWD) {
+        rf = resolve_forwarded(out, h, n, t);
+        if (rf == PN_FWD_MALFORMED)
+            return rf;
+    }
+    if (present & H_X) {
+        rx = resolve_x(rf == PN_FWD_APPLY ? &fx : out, h, n, t, present);
+        if (rx == PN_FWD_MALFORMED)
+            return rx;
+    }
+    if (rf == PN_FWD_APPLY && rx == PN_FWD_APPLY) {
+        /* Two accounts of one request: believed only where they agree. */
+        if (!same_client(out, &fx) || out->scheme != fx.scheme)
+            return PN_FWD_CONFLICT;
+        if (!pn_http_ieq(out->host, out->host_len, fx.host, fx.host_len))
+            out->host_len = 0;
+        return PN_FWD_APPLY;
+    }
+    return rf == PN_FWD_APPLY || rx == PN_FWD_APPLY ? PN_FWD_APPLY : PN_FWD_ABSENT;
+}
+
+size_t pn_fwd_client_text(const pn_fwd_result *r, char *buf)
+{
+    size_t n = 0;
+    switch (r->client) {
+    case PN_FWD_CLIENT_ADDR:
+        if (r->addr.family == PN_IP_V6) {
+            buf[n++] = '[';
+            n += pn_ipaddr_format(&r->addr, buf + n);
+            buf[n++] = ']';
+        } else {
+            n += pn_ipaddr_format(&r->addr, buf);
+        }
+        break;
+    case PN_FWD_CLIENT_UNKNOWN:
+        return (size_t)(pn_http_put(buf, PN_STRLIT("unknown")) - buf);
+    case PN_FWD_CLIENT_NAME:
+        memcpy(buf, r->name, r->name_len);
+        n = r->name_len;
+        break;
+    default:
+        return 0;
+    }
+    buf[n++] = ':';
+    n += pn_http_put_u64(buf + n, r->port);
+    return n;
+}
