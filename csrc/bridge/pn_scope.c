@@ -3,7 +3,9 @@
  * slices of the parsed head (nothing is copied before it becomes a Python
  * object): path decoding, the tables of shared names (methods, common
  * header names), the worker's scope templates, and the `http` and
- * `websocket` scopes.
+ * `websocket` scopes, with the client, scheme and Host that trusted
+ * proxy headers name (pn_forwarded.h: parsed and resolved in the core,
+ * only turned into objects here).
  *
  * Owns: nothing per request; the templates belong to the Worker
  * (pn_scope_templates), the shared names to the module state
@@ -15,6 +17,7 @@
 #include "pn_asgi.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
+#include "pn_worker.h" /* pn_worker_trust */
 #include "pn_ws_handshake.h"
 
 /* Percent-decode the path and decode it as UTF-8 (invalid sequences become
@@ -78,6 +81,43 @@ static PyObject *client_tuple(const struct sockaddr_storage *peer)
         return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
     }
     Py_RETURN_NONE;
+}
+
+/* scope["client"] as proxy headers name it: (address, port) with port 0
+ * when the hop gave none, (name, port) for an obfuscated node, None for
+ * `unknown` (as for a Unix socket: no address to give). */
+static PyObject *fwd_client_tuple(const pn_fwd_result *f)
+{
+    char host[PN_IPADDR_TEXT];
+    size_t n;
+    switch (f->client) {
+    case PN_FWD_CLIENT_UNKNOWN:
+        Py_RETURN_NONE;
+    case PN_FWD_CLIENT_NAME:
+        return Py_BuildValue("(s#i)", f->name, (Py_ssize_t)f->name_len, (int)f->port);
+    default:
+        n = pn_ipaddr_format(&f->addr, host);
+        return Py_BuildValue("(s#i)", host, (Py_ssize_t)n, (int)f->port);
+    }
+}
+
+const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                                        pn_fwd_result *buf)
+{
+    if (!w->cfg->proxy_headers)
+        return NULL;
+    pn_ipaddr peer;
+    if (pn_ipaddr_from_sockaddr(&peer, NULL, (const struct sockaddr *)s->peer, sizeof *s->peer) !=
+        0)
+        return NULL;
+    int rc = pn_forwarded_resolve(buf, req->headers, req->num_headers, pn_worker_trust(w->w), &peer,
+                                  w->cfg->x_forwarded_host ? PN_FWD_X_HOST : 0);
+    return rc == PN_FWD_APPLY ? buf : NULL;
+}
+
+static int fwd_secure(const pn_fwd_result *fwd)
+{
+    return fwd && (fwd->scheme == PN_FWD_SCHEME_HTTPS || fwd->scheme == PN_FWD_SCHEME_WSS);
 }
 
 /* Header names common enough that sharing one bytes object per name saves
@@ -190,7 +230,8 @@ fail:
 
 /* decoded: the body reaches the app decompressed, so the scope leaves out
  * the Content-Encoding and Content-Length that described the wire bytes. */
-PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded)
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded,
+                        const pn_fwd_result *fwd)
 {
     pn_modstate *st = worker_state(w);
     PyObject *scope = PyDict_Copy(w->scope_template);
@@ -203,8 +244,14 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         PyDict_SetItem(scope, PN_ID(st, http_version),
                        req->version_minor ? PN_ID(st, http11) : PN_ID(st, http10)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
-        set_key(st, scope, PN_ID_client, client_tuple(s->peer)) < 0 ||
+        set_key(st, scope, PN_ID_client,
+                fwd && fwd->client != PN_FWD_CLIENT_PEER ? fwd_client_tuple(fwd)
+                                                         : client_tuple(s->peer)) < 0 ||
         set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
+        goto fail;
+    /* http and ws leave the template's "http"; the WebSocket scope maps
+     * the same two answers to "ws" / "wss". */
+    if (fwd_secure(fwd) && PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, https)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
     if (path == NULL)
@@ -231,14 +278,37 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     PyObject *headers = PyList_New(0);
     if (headers == NULL)
         goto fail;
-    for (size_t i = 0; i < req->num_headers; i++) {
-        const pn_http1_header *h = &req->headers[i];
-        if (decoded && (PN_NAME_IS(h->name, h->name_len, "content-encoding") ||
-                        PN_NAME_IS(h->name, h->name_len, "content-length")))
-            continue;
-        PyObject *name = header_name(st, h->name, h->name_len);
-        PyObject *value =
-            name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len) : NULL;
+    /* A host the proxy headers name replaces the value of the (first) Host
+     * field, or is added when the request had none (HTTP/1.0). */
+    int host_owed = fwd && fwd->host_len;
+    for (size_t i = 0; i <= req->num_headers; i++) {
+        const char *hn, *hv;
+        size_t hnl, hvl;
+        if (i == req->num_headers) {
+            if (!host_owed)
+                break;
+            hn = "host";
+            hnl = 4;
+            hv = fwd->host;
+            hvl = fwd->host_len;
+            host_owed = 0;
+        } else {
+            const pn_http1_header *h = &req->headers[i];
+            hn = h->name;
+            hnl = h->name_len;
+            hv = h->value;
+            hvl = h->value_len;
+            if (decoded &&
+                (PN_NAME_IS(hn, hnl, "content-encoding") || PN_NAME_IS(hn, hnl, "content-length")))
+                continue;
+            if (host_owed && PN_NAME_IS(hn, hnl, "host")) {
+                hv = fwd->host;
+                hvl = fwd->host_len;
+                host_owed = 0;
+            }
+        }
+        PyObject *name = header_name(st, hn, hnl);
+        PyObject *value = name ? PyBytes_FromStringAndSize(hv, (Py_ssize_t)hvl) : NULL;
         PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
         Py_XDECREF(name);
         Py_XDECREF(value);
@@ -275,10 +345,11 @@ fail:
     return NULL;
 }
 
-PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                             const pn_fwd_result *fwd)
 {
     /* Start from the HTTP scope (same keys, same rules), then adjust. */
-    PyObject *scope = pn_scope_http(w, s, req, 0);
+    PyObject *scope = pn_scope_http(w, s, req, 0, fwd);
     if (scope == NULL)
         return NULL;
     pn_modstate *st = worker_state(w);
@@ -306,7 +377,8 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
-        PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, ws)) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, scheme), fwd_secure(fwd) ? PN_ID(st, wss) : PN_ID(st, ws)) <
+            0 ||
         PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
         PyDict_DelItem(scope, PN_ID(st, method)) < 0) {
