@@ -118,17 +118,17 @@ def test_no_headers_leave_the_peer(servers):
     assert sc["scheme"] == "http"
 
 
-def test_untrusted_peer_is_ignored(servers):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")],
+        [("Forwarded", "for=203.0.113.8;proto=https;host=evil.example")],
+    ],
+    ids=["x-forwarded", "forwarded"],
+)
+def test_untrusted_peer_is_ignored(servers, headers):
     srv = servers("--forwarded-allow-ips", "10.0.0.1,unix")
-    sc = scope_of(
-        srv,
-        [
-            ("X-Forwarded-For", "203.0.113.7"),
-            ("X-Forwarded-Proto", "https"),
-            ("Forwarded", "for=203.0.113.8;proto=https;host=evil.example"),
-        ],
-        target="/untrusted",
-    )
+    sc = scope_of(srv, headers, target="/untrusted")
     assert sc["client"][0] == "127.0.0.1" and sc["client"][1] > 0
     assert sc["scheme"] == "http"
     assert host_values(sc) == ["127.0.0.1"]
