@@ -165,6 +165,7 @@ PN_TEST(xff_malformed)
         "X-Forwarded-For: 1.2.3.4:",
         "X-Forwarded-For: 1.2.3.4:65536",
         "X-Forwarded-For: 1.2.3.4:123456",
+        "X-Forwarded-For: 1.2.3.4:000080", /* 1*5DIGIT */
         "X-Forwarded-For: 1.2.3.4:8x",
         "X-Forwarded-For: [1.2.3.4]",
         "X-Forwarded-For: [2001:db8::1",
