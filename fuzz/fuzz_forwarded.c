@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -119,6 +120,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(pn_forwarded_resolve(&r2, h, nh + 1, t, &peer, flags) == rc);
     if (rc == PN_FWD_APPLY)
         CHECK(same(&r1, &r2));
+
+    /* The node parser's dotted-quad reader agrees with inet_pton
+     * (pn_ipaddr_parse) on a lone X-Forwarded-For entry without ':'. */
+    if (nh >= 1 && h[0].value_len > 0 && !memchr(h[0].value, ':', h[0].value_len) &&
+        !memchr(h[0].value, ',', h[0].value_len) && !memchr(h[0].value, ' ', h[0].value_len) &&
+        !memchr(h[0].value, '\t', h[0].value_len) && h[0].value[0] != '_' &&
+        !(h[0].value_len == 7 && strncasecmp(h[0].value, "unknown", 7) == 0)) {
+        pn_http1_header one = {"x-forwarded-for", 15, h[0].value, h[0].value_len};
+        pn_ipaddr want, lo;
+        int ok = pn_ipaddr_parse(&want, h[0].value, h[0].value_len) == 0 && want.family == PN_IP_V4;
+        CHECK(pn_ipaddr_parse(&lo, "127.0.0.1", 9) == 0);
+        pn_trust *lt = pn_trust_new("127.0.0.1", 9, err, sizeof err);
+        int r = pn_forwarded_resolve(&r2, &one, 1, lt, &lo, 0);
+        CHECK(r == (ok ? PN_FWD_APPLY : PN_FWD_MALFORMED));
+        if (ok)
+            CHECK(r2.client == PN_FWD_CLIENT_ADDR && memcmp(r2.addr.bytes, want.bytes, 4) == 0);
+        pn_trust_free(lt);
+    }
 
     for (size_t i = 0; i < nh; i++) {
         free((void *)h[i].name);

@@ -88,17 +88,27 @@ static PyObject *client_tuple(const struct sockaddr_storage *peer)
  * `unknown` (as for a Unix socket: no address to give). */
 static PyObject *fwd_client_tuple(const pn_fwd_result *f)
 {
-    char host[PN_IPADDR_TEXT];
+    char text[PN_IPADDR_TEXT];
+    const char *host = text;
     size_t n;
-    switch (f->client) {
-    case PN_FWD_CLIENT_UNKNOWN:
+    if (f->client == PN_FWD_CLIENT_UNKNOWN)
         Py_RETURN_NONE;
-    case PN_FWD_CLIENT_NAME:
-        return Py_BuildValue("(s#i)", f->name, (Py_ssize_t)f->name_len, (int)f->port);
-    default:
-        n = pn_ipaddr_format(&f->addr, host);
-        return Py_BuildValue("(s#i)", host, (Py_ssize_t)n, (int)f->port);
+    if (f->client == PN_FWD_CLIENT_NAME) {
+        host = f->name;
+        n = f->name_len;
+    } else if (f->addr.family == PN_IP_V4) {
+        n = pn_log_format_ipv4(text, f->addr.bytes);
+    } else {
+        n = pn_ipaddr_format(&f->addr, text);
     }
+    /* (Built by hand: Py_BuildValue's format parsing costs more than the
+     * whole header resolution.) */
+    PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
+    PyObject *port = h ? PyLong_FromLong((long)f->port) : NULL;
+    PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(port);
+    return t;
 }
 
 const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,

@@ -12,13 +12,14 @@
 
 #include "pn_http_token.h"
 
-/* The headers, as bits. */
+/* The headers: indexes, and bits of those. */
+enum { K_FWD, K_XFF, K_XPROTO, K_XHOST, K_XPORT, K_COUNT };
 enum {
-    H_FWD = 1u << 0,
-    H_XFF = 1u << 1,
-    H_XPROTO = 1u << 2,
-    H_XHOST = 1u << 3,
-    H_XPORT = 1u << 4,
+    H_FWD = 1u << K_FWD,
+    H_XFF = 1u << K_XFF,
+    H_XPROTO = 1u << K_XPROTO,
+    H_XHOST = 1u << K_XHOST,
+    H_XPORT = 1u << K_XPORT,
     H_X = H_XFF | H_XPROTO | H_XHOST | H_XPORT,
 };
 
@@ -42,6 +43,38 @@ static unsigned header_kind(const char *name, size_t len)
     }
 }
 
+/* Where our headers are among the request's, found in one scan: the first
+ * and last field line of each, so that reading one later looks only at
+ * the lines between (usually one: no name compared again). */
+typedef struct hdr_map {
+    const pn_http1_header *h;
+    unsigned present; /* H_* */
+    size_t first[K_COUNT], last[K_COUNT];
+} hdr_map;
+
+static void map_headers(hdr_map *m, const pn_http1_header *h, size_t n)
+{
+    m->h = h;
+    m->present = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned b = header_kind(h[i].name, h[i].name_len);
+        if (b == 0)
+            continue;
+        int k = __builtin_ctz(b);
+        if (!(m->present & b))
+            m->first[k] = i;
+        m->last[k] = i;
+        m->present |= b;
+    }
+}
+
+/* Line l, between the first and the last of kind k, is one of them. */
+static int map_is(const hdr_map *m, int k, size_t l)
+{
+    return l == m->first[k] || l == m->last[k] ||
+           header_kind(m->h[l].name, m->h[l].name_len) == (1u << k);
+}
+
 /* ---- nodes (RFC 7239 §6) --------------------------------------------- */
 
 typedef struct fwd_node {
@@ -57,6 +90,30 @@ static int is_obf(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
+}
+
+/* Dotted IPv4 (RFC 3986 dec-octet: no leading zeros, at most 255), the
+ * common case, without inet_pton's copy: 0, or -1 when s[0..n) is not
+ * one.  The same addresses pn_ipaddr_parse takes. */
+static int parse_v4(pn_ipaddr *a, const char *s, size_t n)
+{
+    size_t i = 0;
+    memset(a, 0, sizeof *a);
+    for (int part = 0; part < 4; part++) {
+        if (part && (i >= n || s[i++] != '.'))
+            return -1;
+        size_t start = i;
+        unsigned v = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
+            return -1;
+        a->bytes[part] = (uint8_t)v;
+    }
+    if (i != n)
+        return -1;
+    a->family = PN_IP_V4;
+    return 0;
 }
 
 /* node-port = port / obfport; port = 1*5DIGIT (§6).  An obfuscated port
@@ -128,10 +185,10 @@ static int parse_node(fwd_node *o, const char *s, size_t n, int bare_v6)
     }
     const char *colon = memchr(s, ':', n);
     if (colon == NULL)
-        return pn_ipaddr_parse(&o->addr, s, n);
+        return parse_v4(&o->addr, s, n);
     if (memchr(colon + 1, ':', (size_t)(end - colon - 1)) == NULL) {
-        /* IPv4:port.  (pn_ipaddr_parse reads text without ':' as IPv4.) */
-        if (pn_ipaddr_parse(&o->addr, s, (size_t)(colon - s)) != 0)
+        /* IPv4:port. */
+        if (parse_v4(&o->addr, s, (size_t)(colon - s)) != 0)
             return -1;
         return parse_port(colon + 1, (size_t)(end - colon - 1), &o->port);
     }
@@ -345,15 +402,15 @@ static void elem_to_result(pn_fwd_result *out, const fwd_elem *e)
     memcpy(out->host, e->host, e->host_len);
 }
 
-static int resolve_forwarded(pn_fwd_result *out, const pn_http1_header *h, size_t n,
-                             const pn_trust *t)
+static int resolve_forwarded(pn_fwd_result *out, const hdr_map *m, const pn_trust *t)
 {
+    const pn_http1_header *h = m->h;
     fwd_elem cur, choice, lead;
     fwd_node succ;
     size_t nelem = 0;
     int have_choice = 0, need_succ = 0, have_succ = 0;
-    for (size_t l = 0; l < n; l++) {
-        if (header_kind(h[l].name, h[l].name_len) != H_FWD)
+    for (size_t l = m->first[K_FWD]; l <= m->last[K_FWD]; l++) {
+        if (!map_is(m, K_FWD, l))
             continue;
         const char *v = h[l].value;
         size_t vn = h[l].value_len, i = 0;
@@ -399,26 +456,25 @@ static int resolve_forwarded(pn_fwd_result *out, const pn_http1_header *h, size_
 
 /* The non-empty elements of every field line of one header, in order. */
 typedef struct xlist {
-    const pn_http1_header *h;
-    size_t n, line, pos;
-    unsigned kind;
+    const hdr_map *m;
+    int k;
+    size_t line, pos;
 } xlist;
 
-static void xlist_begin(xlist *x, const pn_http1_header *h, size_t n, unsigned kind)
+static void xlist_begin(xlist *x, const hdr_map *m, int k)
 {
-    x->h = h;
-    x->n = n;
-    x->line = 0;
+    x->m = m;
+    x->k = k;
+    x->line = m->first[k];
     x->pos = 0;
-    x->kind = kind;
 }
 
 static int xlist_next(xlist *x, const char **el, size_t *len)
 {
-    for (; x->line < x->n; x->line++, x->pos = 0) {
-        const pn_http1_header *hd = &x->h[x->line];
-        if (header_kind(hd->name, hd->name_len) != x->kind)
+    for (; x->line <= x->m->last[x->k]; x->line++, x->pos = 0) {
+        if (!map_is(x->m, x->k, x->line))
             continue;
+        const pn_http1_header *hd = &x->m->h[x->line];
         while (pn_http_list_next(hd->value, hd->value_len, &x->pos, el, len))
             if (*len)
                 return 1;
@@ -430,18 +486,17 @@ static int xlist_next(xlist *x, const char **el, size_t *len)
  * right of X-Forwarded-For: the one as far from the right, or the leftmost
  * when the list is shorter (so one value speaks for every hop).  0 when
  * the header has no entry. */
-static int x_pick(const pn_http1_header *h, size_t n, unsigned kind, size_t d, const char **el,
-                  size_t *len)
+static int x_pick(const hdr_map *map, int kind, size_t d, const char **el, size_t *len)
 {
     xlist x;
     size_t m = 0;
-    xlist_begin(&x, h, n, kind);
+    xlist_begin(&x, map, kind);
     while (xlist_next(&x, el, len))
         m++;
     if (m == 0)
         return 0;
     size_t want = m - 1 - (d < m - 1 ? d : m - 1), k = 0;
-    xlist_begin(&x, h, n, kind);
+    xlist_begin(&x, map, kind);
     while (xlist_next(&x, el, len))
         if (k++ == want)
             return 1;
@@ -461,9 +516,10 @@ static size_t host_without_port(const char *s, size_t n)
     return n;
 }
 
-static int resolve_x(pn_fwd_result *out, const pn_http1_header *h, size_t n, const pn_trust *t,
+static int resolve_x(pn_fwd_result *out, const hdr_map *m, size_t n, const pn_trust *t,
                      unsigned present)
 {
+    const pn_http1_header *h = m->h;
     memset(out, 0, offsetof(pn_fwd_result, name));
     out->name_len = out->host_len = 0;
     int any = 0;
@@ -475,7 +531,7 @@ static int resolve_x(pn_fwd_result *out, const pn_http1_header *h, size_t n, con
         xlist x;
         const char *el;
         size_t len;
-        xlist_begin(&x, h, n, H_XFF);
+        xlist_begin(&x, m, K_XFF);
         while (xlist_next(&x, &el, &len)) {
             if (parse_node(&cur, el, len, 1) != 0)
                 return PN_FWD_MALFORMED;
@@ -496,14 +552,14 @@ static int resolve_x(pn_fwd_result *out, const pn_http1_header *h, size_t n, con
     }
     const char *el;
     size_t len;
-    if ((present & H_XPROTO) && x_pick(h, n, H_XPROTO, d, &el, &len)) {
+    if ((present & H_XPROTO) && x_pick(m, K_XPROTO, d, &el, &len)) {
         any = 1;
         out->scheme = scheme_of(el, len);
     }
     /* Behind --x-forwarded-host only (the caller masks the bits). */
     const char *host = NULL;
     size_t host_len = 0;
-    if ((present & H_XHOST) && x_pick(h, n, H_XHOST, d, &el, &len)) {
+    if ((present & H_XHOST) && x_pick(m, K_XHOST, d, &el, &len)) {
         if (!valid_host(el, len))
             return PN_FWD_MALFORMED;
         host = el;
@@ -511,7 +567,7 @@ static int resolve_x(pn_fwd_result *out, const pn_http1_header *h, size_t n, con
     }
     uint16_t port = 0;
     int has_port = 0;
-    if ((present & H_XPORT) && x_pick(h, n, H_XPORT, d, &el, &len)) {
+    if ((present & H_XPORT) && x_pick(m, K_XPORT, d, &el, &len)) {
         if (len == 0 || el[0] == '_' || parse_port(el, len, &port) != 0)
             return PN_FWD_MALFORMED;
         has_port = 1;
@@ -564,9 +620,9 @@ static int same_client(const pn_fwd_result *a, const pn_fwd_result *b)
 int pn_forwarded_resolve(pn_fwd_result *out, const pn_http1_header *h, size_t n, const pn_trust *t,
                          const pn_ipaddr *peer, unsigned flags)
 {
-    unsigned present = 0;
-    for (size_t i = 0; i < n; i++)
-        present |= header_kind(h[i].name, h[i].name_len);
+    hdr_map m;
+    map_headers(&m, h, n);
+    unsigned present = m.present;
     if (!(flags & PN_FWD_X_HOST))
         present &= ~(unsigned)(H_XHOST | H_XPORT);
     if (present == 0)
@@ -576,12 +632,12 @@ int pn_forwarded_resolve(pn_fwd_result *out, const pn_http1_header *h, size_t n,
     int rf = PN_FWD_ABSENT, rx = PN_FWD_ABSENT;
     pn_fwd_result fx;
     if (present & H_FWD) {
-        rf = resolve_forwarded(out, h, n, t);
+        rf = resolve_forwarded(out, &m, t);
         if (rf == PN_FWD_MALFORMED)
             return rf;
     }
     if (present & H_X) {
-        rx = resolve_x(rf == PN_FWD_APPLY ? &fx : out, h, n, t, present);
+        rx = resolve_x(rf == PN_FWD_APPLY ? &fx : out, &m, n, t, present);
         if (rx == PN_FWD_MALFORMED)
             return rx;
     }

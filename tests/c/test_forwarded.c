@@ -382,6 +382,26 @@ PN_TEST(both_families)
     check_all(t, sizeof t / sizeof t[0]);
 }
 
+PN_TEST(ipv4_like_inet_pton)
+{
+    /* The node parser's own dotted-quad reader takes exactly what
+     * pn_ipaddr_parse (inet_pton) takes. */
+    static const char *v[] = {
+        "0.0.0.0",  "255.255.255.255", "1.2.3.4",   "1.2.3",      "1.2.3.4.",  ".1.2.3.4",
+        "1..2.3",   "1234.1.1.1",      "00.1.1.1",  "1.2.3.04",   "256.1.1.1", "1.2.3.-1",
+        "+1.2.3.4", "1.2.3.4a",        "1.2.3.4.5", "10.0.0.255", "0.0.0.00",  "9.99.199.249",
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        pn_ipaddr want;
+        int ok = pn_ipaddr_parse(&want, v[i], strlen(v[i])) == 0 && want.family == PN_IP_V4;
+        char line[64], text[64];
+        snprintf(line, sizeof line, "X-Forwarded-For: %s", v[i]);
+        snprintf(text, sizeof text, "%s:0", v[i]);
+        fcase c = {DEF, "127.0.0.1", line, 0, ok ? OK : BAD, text, NONE, ""};
+        check_case(&c);
+    }
+}
+
 int main(void)
 {
     PN_RUN(absent_and_untrusted);
@@ -393,5 +413,6 @@ int main(void)
     PN_RUN(forwarded_malformed);
     PN_RUN(long_values);
     PN_RUN(both_families);
+    PN_RUN(ipv4_like_inet_pton);
     return pn_test_summary();
 }
