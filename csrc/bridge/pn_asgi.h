@@ -134,12 +134,13 @@ struct WorkerObject {
     PyObject *scope_template;                  /* strong: every scope key in order, constants filled
                                                   in: PyDict_Copy of it + replacing values never
                                                   resizes, unlike building a dict key by key */
-    PyObject *ext_template;                    /* strong: scope["extensions"] likewise */
-    Py_ssize_t active;                         /* requests whose task has not finished */
-    int release_gil;        /* thread workers on a GIL build: let go around slow C work */
-    PyObject *pending_exc;  /* strong: SystemExit/KeyboardInterrupt to raise from
-                               poll(), or NULL */
-    pn_compress_pool *pool; /* this worker's encoders; NULL when compression is off */
+    PyObject *scope_template_https; /* strong: the same with scheme "https" (proxy headers) */
+    PyObject *ext_template;         /* strong: scope["extensions"] likewise */
+    Py_ssize_t active;              /* requests whose task has not finished */
+    int release_gil;                /* thread workers on a GIL build: let go around slow C work */
+    PyObject *pending_exc;          /* strong: SystemExit/KeyboardInterrupt to raise from
+                                       poll(), or NULL */
+    pn_compress_pool *pool;         /* this worker's encoders; NULL when compression is off */
     pn_compress_policy policy;
     pn_codec order[PN_CODEC_COUNT]; /* --compression-order, available codecs only */
     size_t norder;

@@ -227,6 +227,10 @@ int pn_scope_templates(WorkerObject *w)
         PyDict_SetItem(t, PN_ID(st, root_path), w->root_path_str) < 0)
         goto fail;
     w->scope_template = t;
+    w->scope_template_https = PyDict_Copy(t);
+    if (w->scope_template_https == NULL ||
+        PyDict_SetItem(w->scope_template_https, PN_ID(st, scheme), PN_ID(st, https)) < 0)
+        return -1;
     w->ext_template = PyDict_New();
     if (w->ext_template == NULL ||
         PyDict_SetItem(w->ext_template, PN_ID(st, http_response_pathsend), Py_None) < 0 ||
@@ -244,7 +248,9 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                         const pn_fwd_result *fwd)
 {
     pn_modstate *st = worker_state(w);
-    PyObject *scope = PyDict_Copy(w->scope_template);
+    /* http and ws answers keep "http"; the WebSocket scope maps the same
+     * two answers to "ws" / "wss". */
+    PyObject *scope = PyDict_Copy(fwd_secure(fwd) ? w->scope_template_https : w->scope_template);
     if (scope == NULL)
         return NULL;
     PyObject *server = PyTuple_GetItem(w->servers, s->listener); /* borrowed from our tuple */
@@ -258,10 +264,6 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                 fwd && fwd->client != PN_FWD_CLIENT_PEER ? fwd_client_tuple(fwd)
                                                          : client_tuple(s->peer)) < 0 ||
         set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
-        goto fail;
-    /* http and ws leave the template's "http"; the WebSocket scope maps
-     * the same two answers to "ws" / "wss". */
-    if (fwd_secure(fwd) && PyDict_SetItem(scope, PN_ID(st, scheme), PN_ID(st, https)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
     if (path == NULL)
@@ -297,8 +299,9 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         if (i == req->num_headers) {
             if (!host_owed)
                 break;
-            hn = "host";
-            hnl = 4;
+            static const char host[] = "host";
+            hn = host;
+            hnl = sizeof host - 1;
             hv = fwd->host;
             hvl = fwd->host_len;
             host_owed = 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pn_http_token.h"
+#include "pn_log.h"
 
 /* The headers: indexes, and bits of those. */
 enum { K_FWD, K_XFF, K_XPROTO, K_XHOST, K_XPORT, K_COUNT };
@@ -23,21 +24,41 @@ enum {
     H_X = H_XFF | H_XPROTO | H_XHOST | H_XPORT,
 };
 
+/* Eight bytes of a name, and the ASCII case bit of each.  A field name
+ * is a token (the parser admits nothing else), and for token bytes
+ * (b | 0x20) equals a lower-case letter or '-' exactly when b is that
+ * letter in either case or '-': so OR-ing eight bytes with LC8 compares
+ * them case-insensitively with a lower-case literal in one go. */
+#define LC8 0x2020202020202020ull
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* name[0..n) is the lower-case literal lit (9 <= n <= 24), case aside. */
+static inline int name_is(const char *name, const char *lit, size_t n)
+{
+    return (load8(name) | LC8) == load8(lit) && (load8(name + n - 8) | LC8) == load8(lit + n - 8) &&
+           (n <= 16 || (load8(name + 8) | LC8) == load8(lit + 8));
+}
+
 /* Which of our headers a field name is: the length picks the candidate, so
  * every other field costs one switch. */
 static unsigned header_kind(const char *name, size_t len)
 {
     switch (len) {
     case 9:
-        return pn_http_ieq(name, len, PN_STRLIT("forwarded")) ? H_FWD : 0;
+        return name_is(name, "forwarded", 9) ? H_FWD : 0;
     case 15:
-        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-for")) ? H_XFF : 0;
+        return name_is(name, "x-forwarded-for", 15) ? H_XFF : 0;
     case 16:
-        if (pn_http_ieq(name, len, PN_STRLIT("x-forwarded-host")))
+        if (name_is(name, "x-forwarded-host", 16))
             return H_XHOST;
-        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-port")) ? H_XPORT : 0;
+        return name_is(name, "x-forwarded-port", 16) ? H_XPORT : 0;
     case 17:
-        return pn_http_ieq(name, len, PN_STRLIT("x-forwarded-proto")) ? H_XPROTO : 0;
+        return name_is(name, "x-forwarded-proto", 17) ? H_XPROTO : 0;
     default:
         return 0;
     }
@@ -97,21 +118,29 @@ static int is_obf(char c)
  * one.  The same addresses pn_ipaddr_parse takes. */
 static int parse_v4(pn_ipaddr *a, const char *s, size_t n)
 {
-    size_t i = 0;
-    memset(a, 0, sizeof *a);
+    const char *p = s, *end = s + n;
+    uint8_t b[4];
     for (int part = 0; part < 4; part++) {
-        if (part && (i >= n || s[i++] != '.'))
+        if (part && (p == end || *p++ != '.'))
             return -1;
-        size_t start = i;
-        unsigned v = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
-            v = v * 10 + (unsigned)(s[i++] - '0');
-        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
+        if (p == end)
             return -1;
-        a->bytes[part] = (uint8_t)v;
+        unsigned v = (unsigned)(unsigned char)*p++ - '0';
+        if (v > 9)
+            return -1;
+        for (int more = 0; more < 2 && p != end && (unsigned)(unsigned char)*p - '0' <= 9; more++) {
+            if (v == 0)
+                return -1; /* a leading zero */
+            v = v * 10 + (unsigned)(*p++ - '0');
+        }
+        if (v > 255)
+            return -1;
+        b[part] = (uint8_t)v;
     }
-    if (i != n)
+    if (p != end)
         return -1;
+    memset(a, 0, sizeof *a);
+    memcpy(a->bytes, b, 4);
     a->family = PN_IP_V4;
     return 0;
 }
@@ -153,7 +182,7 @@ static int parse_node(fwd_node *o, const char *s, size_t n, int bare_v6)
     o->name_len = 0;
     if (n == 0)
         return -1;
-    if (pn_http_ieq(s, n, PN_STRLIT("unknown"))) {
+    if ((s[0] | 0x20) == 'u' && pn_http_ieq(s, n, PN_STRLIT("unknown"))) {
         o->kind = PN_FWD_CLIENT_UNKNOWN;
         return 0;
     }
@@ -172,6 +201,8 @@ static int parse_node(fwd_node *o, const char *s, size_t n, int bare_v6)
         return i < n ? parse_port(s + i + 1, n - i - 1, &o->port) : 0;
     }
     o->kind = PN_FWD_CLIENT_ADDR;
+    if (parse_v4(&o->addr, s, n) == 0)
+        return 0; /* the usual node: a bare IPv4 address */
     if (s[0] == '[') {
         const char *rb = memchr(s, ']', n);
         if (rb == NULL || memchr(s + 1, ':', (size_t)(rb - s - 1)) == NULL ||
@@ -185,7 +216,7 @@ static int parse_node(fwd_node *o, const char *s, size_t n, int bare_v6)
     }
     const char *colon = memchr(s, ':', n);
     if (colon == NULL)
-        return parse_v4(&o->addr, s, n);
+        return -1; /* (not IPv4: tried above) */
     if (memchr(colon + 1, ':', (size_t)(end - colon - 1)) == NULL) {
         /* IPv4:port. */
         if (parse_v4(&o->addr, s, (size_t)(colon - s)) != 0)
@@ -208,7 +239,8 @@ static void node_to_result(pn_fwd_result *out, const fwd_node *nd)
     out->addr = nd->addr;
     out->port = nd->port;
     out->name_len = nd->name_len;
-    memcpy(out->name, nd->name, nd->name_len);
+    if (nd->name_len)
+        memcpy(out->name, nd->name, nd->name_len);
 }
 
 /* ---- values ------------------------------------------------------------ */
@@ -458,19 +490,32 @@ static int resolve_forwarded(pn_fwd_result *out, const hdr_map *m, const pn_trus
 typedef struct xlist {
     const hdr_map *m;
     int k;
+    int single; /* one line without a comma (the usual case): its value is the element */
     size_t line, pos;
 } xlist;
 
 static void xlist_begin(xlist *x, const hdr_map *m, int k)
 {
+    const pn_http1_header *hd = &m->h[m->first[k]];
     x->m = m;
     x->k = k;
     x->line = m->first[k];
     x->pos = 0;
+    x->single = m->first[k] == m->last[k] && memchr(hd->value, ',', hd->value_len) == NULL;
 }
 
 static int xlist_next(xlist *x, const char **el, size_t *len)
 {
+    if (x->single) {
+        const pn_http1_header *hd = &x->m->h[x->line];
+        if (x->pos)
+            return 0;
+        x->pos = 1;
+        *el = hd->value;
+        *len = hd->value_len;
+        pn_http_trim(el, len);
+        return *len > 0;
+    }
     for (; x->line <= x->m->last[x->k]; x->line++, x->pos = 0) {
         if (!map_is(x->m, x->k, x->line))
             continue;
@@ -490,12 +535,30 @@ static int x_pick(const hdr_map *map, int kind, size_t d, const char **el, size_
 {
     xlist x;
     size_t m = 0;
+    const char *first = NULL, *e;
+    size_t first_len = 0, l;
+    const pn_http1_header *hd = &map->h[map->first[kind]];
+    if (map->first[kind] == map->last[kind] && memchr(hd->value, ',', hd->value_len) == NULL) {
+        /* One line, one entry (the usual case): it speaks for every hop. */
+        *el = hd->value;
+        *len = hd->value_len;
+        pn_http_trim(el, len);
+        return *len > 0;
+    }
     xlist_begin(&x, map, kind);
-    while (xlist_next(&x, el, len))
-        m++;
+    while (xlist_next(&x, &e, &l))
+        if (m++ == 0) {
+            first = e;
+            first_len = l;
+        }
     if (m == 0)
         return 0;
     size_t want = m - 1 - (d < m - 1 ? d : m - 1), k = 0;
+    if (want == 0) {
+        *el = first;
+        *len = first_len;
+        return 1;
+    }
     xlist_begin(&x, map, kind);
     while (xlist_next(&x, el, len))
         if (k++ == want)
@@ -525,29 +588,31 @@ static int resolve_x(pn_fwd_result *out, const hdr_map *m, size_t n, const pn_tr
     int any = 0;
     size_t d = 0;
     if (present & H_XFF) {
-        fwd_node cur, choice, lead;
-        size_t nent = 0, k = 0;
-        int have_choice = 0;
+        /* Each entry is parsed to match it; the chosen one (the last
+         * untrusted, else the first) is remembered as a slice and parsed
+         * again at the end only when it is not the last one parsed. */
+        fwd_node cur;
+        const char *el, *pick = NULL;
+        size_t len, pick_len = 0, nent = 0, pick_at = 0;
         xlist x;
-        const char *el;
-        size_t len;
         xlist_begin(&x, m, K_XFF);
         while (xlist_next(&x, &el, &len)) {
             if (parse_node(&cur, el, len, 1) != 0)
                 return PN_FWD_MALFORMED;
-            if (nent == 0)
-                lead = cur;
-            if (!node_trusted(&cur, t)) {
-                choice = cur;
-                k = nent;
-                have_choice = 1;
+            /* The last untrusted entry; the first while there is none. */
+            if (nent == 0 || !node_trusted(&cur, t)) {
+                pick = el;
+                pick_len = len;
+                pick_at = nent;
             }
             nent++;
         }
         if (nent) {
             any = 1;
-            node_to_result(out, have_choice ? &choice : &lead);
-            d = nent - 1 - (have_choice ? k : 0);
+            if (pick_at != nent - 1)
+                parse_node(&cur, pick, pick_len, 1); /* (parsed once already: cannot fail) */
+            node_to_result(out, &cur);
+            d = nent - 1 - pick_at;
         }
     }
     const char *el;
@@ -662,7 +727,7 @@ size_t pn_fwd_client_text(const pn_fwd_result *r, char *buf)
             n += pn_ipaddr_format(&r->addr, buf + n);
             buf[n++] = ']';
         } else {
-            n += pn_ipaddr_format(&r->addr, buf);
+            n += pn_log_format_ipv4(buf, r->addr.bytes);
         }
         break;
     case PN_FWD_CLIENT_UNKNOWN:
