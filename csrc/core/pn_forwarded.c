@@ -118,27 +118,27 @@ static int is_obf(char c)
  * one.  The same addresses pn_ipaddr_parse takes. */
 static int parse_v4(pn_ipaddr *a, const char *s, size_t n)
 {
-    const char *p = s, *end = s + n;
     uint8_t b[4];
-    for (int part = 0; part < 4; part++) {
-        if (part && (p == end || *p++ != '.'))
-            return -1;
-        if (p == end)
-            return -1;
-        unsigned v = (unsigned)(unsigned char)*p++ - '0';
-        if (v > 9)
-            return -1;
-        for (int more = 0; more < 2 && p != end && (unsigned)(unsigned char)*p - '0' <= 9; more++) {
-            if (v == 0)
-                return -1; /* a leading zero */
-            v = v * 10 + (unsigned)(*p++ - '0');
-        }
-        if (v > 255)
-            return -1;
-        b[part] = (uint8_t)v;
-    }
-    if (p != end)
+    unsigned v = 0, digits = 0, parts = 0;
+    if (n < 7 || n > 15)
         return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned)(unsigned char)s[i] - '0';
+        if (c <= 9) {
+            if (digits == 3 || (digits && v == 0)) /* four digits, or a leading zero */
+                return -1;
+            v = v * 10 + c;
+            digits++;
+        } else if (s[i] == '.' && digits && v <= 255 && parts < 3) {
+            b[parts++] = (uint8_t)v;
+            v = digits = 0;
+        } else {
+            return -1;
+        }
+    }
+    if (parts != 3 || !digits || v > 255)
+        return -1;
+    b[3] = (uint8_t)v;
     memset(a, 0, sizeof *a);
     memcpy(a->bytes, b, 4);
     a->family = PN_IP_V4;
@@ -596,16 +596,26 @@ static int resolve_x(pn_fwd_result *out, const hdr_map *m, size_t n, const pn_tr
         size_t len, pick_len = 0, nent = 0, pick_at = 0;
         xlist x;
         xlist_begin(&x, m, K_XFF);
-        while (xlist_next(&x, &el, &len)) {
-            if (parse_node(&cur, el, len, 1) != 0)
+        if (x.single) {
+            /* One line, one hop (a single proxy): no list to walk. */
+            el = h[m->first[K_XFF]].value;
+            len = h[m->first[K_XFF]].value_len;
+            pn_http_trim(&el, &len);
+            if (len && parse_node(&cur, el, len, 1) != 0)
                 return PN_FWD_MALFORMED;
-            /* The last untrusted entry; the first while there is none. */
-            if (nent == 0 || !node_trusted(&cur, t)) {
-                pick = el;
-                pick_len = len;
-                pick_at = nent;
+            nent = len > 0;
+        } else {
+            while (xlist_next(&x, &el, &len)) {
+                if (parse_node(&cur, el, len, 1) != 0)
+                    return PN_FWD_MALFORMED;
+                /* The last untrusted entry; the first while there is none. */
+                if (nent == 0 || !node_trusted(&cur, t)) {
+                    pick = el;
+                    pick_len = len;
+                    pick_at = nent;
+                }
+                nent++;
             }
-            nent++;
         }
         if (nent) {
             any = 1;
