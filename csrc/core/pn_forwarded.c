@@ -527,6 +527,15 @@ static int xlist_next(xlist *x, const char **el, size_t *len)
     return 0;
 }
 
+/* Whether a short value (a proto) holds a comma; a loop, not a call. */
+static int is_list(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == ',')
+            return 1;
+    return 0;
+}
+
 /* The entry of header `kind` that goes with the hop `d` places from the
  * right of X-Forwarded-For: the one as far from the right, or the leftmost
  * when the list is shorter (so one value speaks for every hop).  0 when
@@ -538,7 +547,9 @@ static int x_pick(const hdr_map *map, int kind, size_t d, const char **el, size_
     const char *first = NULL, *e;
     size_t first_len = 0, l;
     const pn_http1_header *hd = &map->h[map->first[kind]];
-    if (map->first[kind] == map->last[kind] && memchr(hd->value, ',', hd->value_len) == NULL) {
+    if (map->first[kind] == map->last[kind] &&
+        (kind == K_XPROTO ? !is_list(hd->value, hd->value_len)
+                          : memchr(hd->value, ',', hd->value_len) == NULL)) {
         /* One line, one entry (the usual case): it speaks for every hop. */
         *el = hd->value;
         *len = hd->value_len;
@@ -595,16 +606,15 @@ static int resolve_x(pn_fwd_result *out, const hdr_map *m, size_t n, const pn_tr
         const char *el, *pick = NULL;
         size_t len, pick_len = 0, nent = 0, pick_at = 0;
         xlist x;
-        xlist_begin(&x, m, K_XFF);
-        if (x.single) {
-            /* One line, one hop (a single proxy): no list to walk. */
-            el = h[m->first[K_XFF]].value;
-            len = h[m->first[K_XFF]].value_len;
-            pn_http_trim(&el, &len);
-            if (len && parse_node(&cur, el, len, 1) != 0)
-                return PN_FWD_MALFORMED;
-            nent = len > 0;
+        el = h[m->first[K_XFF]].value;
+        len = h[m->first[K_XFF]].value_len;
+        pn_http_trim(&el, &len);
+        if (m->first[K_XFF] == m->last[K_XFF] && len && parse_node(&cur, el, len, 1) == 0) {
+            /* One line that is one node (a node has no comma): a single
+             * proxy's hop, no list to walk. */
+            nent = 1;
         } else {
+            xlist_begin(&x, m, K_XFF);
             while (xlist_next(&x, &el, &len)) {
                 if (parse_node(&cur, el, len, 1) != 0)
                     return PN_FWD_MALFORMED;
