@@ -270,15 +270,17 @@ def test_x_forwarded_host_needs_the_opt_in(servers):
     assert sc["scheme"] == "https"
     sc = scope_of(servers("--x-forwarded-host"), headers)
     assert host_values(sc) == ["example.com:8443"]
-    sc = scope_of(servers("--x-forwarded-host"), [("X-Forwarded-Port", "443"), ("X-Forwarded-Proto", "https")])
+    opted_in = servers("--x-forwarded-host")
+    sc = scope_of(opted_in, [("X-Forwarded-Port", "443"), ("X-Forwarded-Proto", "https")])
     assert host_values(sc) == ["127.0.0.1"]
-    sc = scope_of(servers("--x-forwarded-host"), [("X-Forwarded-Port", "8080")])
+    sc = scope_of(opted_in, [("X-Forwarded-Port", "8080")])
     assert host_values(sc) == ["127.0.0.1:8080"]
 
 
 def test_websocket_scheme(module_server_factory):
     srv = module_server_factory(WS_APP)
-    sc = ws_scope(srv.host, srv.port, headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "203.0.113.7")])
+    proxy = [("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "203.0.113.7")]
+    sc = ws_scope(srv.host, srv.port, headers=proxy)
     assert sc["scheme"] == "wss"
     assert sc["client"] == ["203.0.113.7", 0]
     assert ws_scope(srv.host, srv.port, headers=[("X-Forwarded-Proto", "wss")])["scheme"] == "wss"
@@ -358,7 +360,8 @@ http {{
 
 @pytest.fixture(scope="module")
 def proxied(module_server_factory, tmp_path_factory):
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    # (root's PATH has /usr/sbin; another user's may not.)
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     assert nginx, "nginx is missing: `make deps` installs nginx-light"
     tmp = tmp_path_factory.mktemp("nginx")
     sock = str(tmp / "pounce.sock")
@@ -411,7 +414,9 @@ def proxied(module_server_factory, tmp_path_factory):
 
 
 def via_nginx(proxied, target, headers=None, host="www.example.com"):
-    conn = http.client.HTTPConnection("127.0.0.1", proxied["port"], timeout=5, source_address=(CLIENT_ADDR, 0))
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", proxied["port"], timeout=5, source_address=(CLIENT_ADDR, 0)
+    )
     try:
         hs = {"Host": host}
         hs.update(headers or {})
