@@ -37,6 +37,7 @@
 
 #include "pn_buf.h"
 #include "pn_compress.h"
+#include "pn_forwarded.h"
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
 #include "pn_http_token.h"
@@ -88,8 +89,9 @@ struct RequestObject {
     PyObject *send_future;  /* strong or NULL: send() waiting for drain */
     pn_http1_response resp; /* the response head's record (pn_stream.h) */
     pn_buf head;            /* the head as built so far, until the first body goes out */
-    pn_buf logline;         /* "METHOD" + target, for the access log */
+    pn_buf logline;         /* "METHOD" + target + client, for the access log */
     size_t log_method_len;
+    size_t log_client_len; /* the client proxy headers named (its text ends logline); 0: the peer */
     uint64_t t0_ns;
     uint64_t bytes_sent;
     int version_minor;
@@ -133,12 +135,13 @@ struct WorkerObject {
     PyObject *scope_template;                  /* strong: every scope key in order, constants filled
                                                   in: PyDict_Copy of it + replacing values never
                                                   resizes, unlike building a dict key by key */
-    PyObject *ext_template;                    /* strong: scope["extensions"] likewise */
-    Py_ssize_t active;                         /* requests whose task has not finished */
-    int release_gil;        /* thread workers on a GIL build: let go around slow C work */
-    PyObject *pending_exc;  /* strong: SystemExit/KeyboardInterrupt to raise from
-                               poll(), or NULL */
-    pn_compress_pool *pool; /* this worker's encoders; NULL when compression is off */
+    PyObject *scope_template_https; /* strong: the same with scheme "https" (proxy headers) */
+    PyObject *ext_template;         /* strong: scope["extensions"] likewise */
+    Py_ssize_t active;              /* requests whose task has not finished */
+    int release_gil;                /* thread workers on a GIL build: let go around slow C work */
+    PyObject *pending_exc;          /* strong: SystemExit/KeyboardInterrupt to raise from
+                                       poll(), or NULL */
+    pn_compress_pool *pool;         /* this worker's encoders; NULL when compression is off */
     pn_compress_policy policy;
     pn_codec order[PN_CODEC_COUNT]; /* --compression-order, available codecs only */
     size_t norder;
@@ -289,9 +292,10 @@ extern PyType_Spec pn_balance_spec;
 int pn_request_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req);
 /* The request part of a new object of `type` (a Request or a WebSocket):
  * allocated, the RequestObject zeroed and set up for req on s, not yet
- * tracked by the GC.  NULL with an exception. */
+ * tracked by the GC.  fwd: what the proxy headers said (pn_scope_forwarded)
+ * or NULL; the access log names its client.  NULL with an exception. */
 RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
-                              pn_stream *s, const pn_http1_request *req);
+                              pn_stream *s, const pn_http1_request *req, const pn_fwd_result *fwd);
 /* The Request type's slots, which a WebSocket session's call for its request part. */
 int pn_request_traverse(RequestObject *r, visitproc visit, void *arg);
 int pn_request_clear(RequestObject *r);
@@ -359,8 +363,16 @@ void pn_codec_end(RequestObject *r);
 /* The scope of a request, from the head's slices.  decoded: the body reaches
  * the app decompressed (the scope leaves out Content-Encoding and
  * Content-Length).  A new dict, or NULL with an exception. */
-PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded);
-PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req);
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded,
+                        const pn_fwd_result *fwd);
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                             const pn_fwd_result *fwd);
+/* What the proxy headers of a request say (--proxy-headers): buf filled and
+ * returned when they apply, NULL when they are off, absent, from an
+ * untrusted peer, malformed or contradict each other.  Once per request,
+ * before the scope; the scope and the access log both use the answer. */
+const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                                        pn_fwd_result *buf);
 /* The worker's scope and extensions templates.  0 / -1. */
 int pn_scope_templates(WorkerObject *w);
 /* The module's shared header-name objects.  0 / -1. */

@@ -36,6 +36,7 @@
     X(extensions, "extensions")                                                                    \
     /* scope values */                                                                             \
     X(http, "http")                                                                                \
+    X(https, "https")                                                                              \
     X(http10, "1.0")                                                                               \
     X(http11, "1.1")                                                                               \
     X(pounce_worker, "pounce.worker")                                                              \
@@ -54,6 +55,7 @@
     /* WebSocket scope and messages */                                                             \
     X(websocket, "websocket")                                                                      \
     X(ws, "ws")                                                                                    \
+    X(wss, "wss")                                                                                  \
     X(subprotocols, "subprotocols")                                                                \
     X(websocket_http_response, "websocket.http.response")                                          \
     X(websocket_connect, "websocket.connect")                                                      \

@@ -338,7 +338,9 @@ void pn_request_log(RequestObject *r)
     if (r->stream && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
         r->stream->ops->access_log(
             r->stream, r->logline.data, r->log_method_len, r->logline.data + r->log_method_len,
-            r->logline.len - r->log_method_len, r->resp.status, r->bytes_sent, now_ns() - r->t0_ns);
+            r->logline.len - r->log_method_len - r->log_client_len,
+            r->logline.data + r->logline.len - r->log_client_len, r->log_client_len, r->resp.status,
+            r->bytes_sent, now_ns() - r->t0_ns);
 }
 
 /* The request cycle is over (complete, or the client went away): a pending
@@ -679,7 +681,7 @@ PyType_Spec pn_request_spec = {
 /* ---- creation ---------------------------------------------------------------- */
 
 RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_request_kind *kind,
-                              pn_stream *s, const pn_http1_request *req)
+                              pn_stream *s, const pn_http1_request *req, const pn_fwd_result *fwd)
 {
     RequestObject *r = PyObject_GC_New(RequestObject, type);
     if (r == NULL)
@@ -701,6 +703,11 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
         r->log_method_len = req->method_len;
         pn_buf_append(&r->logline, req->method, req->method_len);
         pn_buf_append(&r->logline, req->target, req->target_len);
+        if (fwd) {
+            char client[PN_FWD_CLIENT_TEXT];
+            r->log_client_len = pn_fwd_client_text(fwd, client);
+            pn_buf_append(&r->logline, client, r->log_client_len);
+        }
     }
     r->dec = w->cfg->decompress_requests ? pn_codec_request_decoder(w, req) : NULL;
     return r;
@@ -708,11 +715,13 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
 
 int pn_request_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
 {
-    RequestObject *r = pn_request_new(w, worker_state(w)->request_type, &http_kind, s, req);
+    pn_fwd_result fwdbuf;
+    const pn_fwd_result *fwd = pn_scope_forwarded(w, s, req, &fwdbuf);
+    RequestObject *r = pn_request_new(w, worker_state(w)->request_type, &http_kind, s, req, fwd);
     if (r == NULL) {
         PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
     PyObject_GC_Track(r);
-    return pn_apprun_start(r, pn_scope_http(w, s, req, r->dec != NULL));
+    return pn_apprun_start(r, pn_scope_http(w, s, req, r->dec != NULL, fwd));
 }

@@ -3,7 +3,9 @@
  * slices of the parsed head (nothing is copied before it becomes a Python
  * object): path decoding, the tables of shared names (methods, common
  * header names), the worker's scope templates, and the `http` and
- * `websocket` scopes.
+ * `websocket` scopes, with the client, scheme and Host that trusted
+ * proxy headers name (pn_forwarded.h: parsed and resolved in the core,
+ * only turned into objects here).
  *
  * Owns: nothing per request; the templates belong to the Worker
  * (pn_scope_templates), the shared names to the module state
@@ -15,6 +17,7 @@
 #include "pn_asgi.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
+#include "pn_worker.h" /* pn_worker_trust */
 #include "pn_ws_handshake.h"
 
 /* Percent-decode the path and decode it as UTF-8 (invalid sequences become
@@ -78,6 +81,58 @@ static PyObject *client_tuple(const struct sockaddr_storage *peer)
         return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
     }
     Py_RETURN_NONE;
+}
+
+/* scope["client"] as proxy headers name it: (address, port) with port 0
+ * when the hop gave none, (name, port) for an obfuscated node, None for
+ * `unknown` (as for a Unix socket: no address to give). */
+static PyObject *fwd_client_tuple(const pn_fwd_result *f)
+{
+    char text[PN_IPADDR_TEXT];
+    const char *host = text;
+    size_t n;
+    if (f->client == PN_FWD_CLIENT_UNKNOWN)
+        Py_RETURN_NONE;
+    if (f->client == PN_FWD_CLIENT_NAME) {
+        host = f->name;
+        n = f->name_len;
+    } else if (f->addr.family == PN_IP_V4) {
+        n = pn_log_format_ipv4(text, f->addr.bytes);
+    } else {
+        n = pn_ipaddr_format(&f->addr, text);
+    }
+    /* (Built by hand: Py_BuildValue's format parsing costs more than the
+     * whole header resolution.) */
+    PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
+    PyObject *port = h ? PyLong_FromLong((long)f->port) : NULL;
+    PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(port);
+    return t;
+}
+
+const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                                        pn_fwd_result *buf)
+{
+    if (!w->cfg->proxy_headers)
+        return NULL;
+    pn_ipaddr peer;
+    if (pn_ipaddr_from_sockaddr(&peer, NULL, (const struct sockaddr *)s->peer, sizeof *s->peer) !=
+        0)
+        return NULL;
+    int rc = pn_forwarded_resolve(buf, req->headers, req->num_headers, pn_worker_trust(w->w), &peer,
+                                  w->cfg->x_forwarded_host ? PN_FWD_X_HOST : 0);
+    return rc == PN_FWD_APPLY ? buf : NULL;
+}
+
+/* Whether the client used TLS: what a trusted proxy header says (it speaks
+ * for the client's own hop), else what the PROXY protocol's SSL TLV said
+ * (s->tls: the hop that terminated TLS is the one talking to us). */
+static int scope_secure(const pn_stream *s, const pn_fwd_result *fwd)
+{
+    if (fwd && fwd->scheme != PN_FWD_SCHEME_NONE)
+        return fwd->scheme == PN_FWD_SCHEME_HTTPS || fwd->scheme == PN_FWD_SCHEME_WSS;
+    return s->tls;
 }
 
 /* Header names common enough that sharing one bytes object per name saves
@@ -177,6 +232,10 @@ int pn_scope_templates(WorkerObject *w)
         PyDict_SetItem(t, PN_ID(st, root_path), w->root_path_str) < 0)
         goto fail;
     w->scope_template = t;
+    w->scope_template_https = PyDict_Copy(t);
+    if (w->scope_template_https == NULL ||
+        PyDict_SetItem(w->scope_template_https, PN_ID(st, scheme), PN_ID(st, https)) < 0)
+        return -1;
     w->ext_template = PyDict_New();
     if (w->ext_template == NULL ||
         PyDict_SetItem(w->ext_template, PN_ID(st, http_response_pathsend), Py_None) < 0 ||
@@ -190,10 +249,14 @@ fail:
 
 /* decoded: the body reaches the app decompressed, so the scope leaves out
  * the Content-Encoding and Content-Length that described the wire bytes. */
-PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded)
+PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *req, int decoded,
+                        const pn_fwd_result *fwd)
 {
     pn_modstate *st = worker_state(w);
-    PyObject *scope = PyDict_Copy(w->scope_template);
+    /* http and ws answers keep "http"; the WebSocket scope maps the same
+     * two answers to "ws" / "wss". */
+    PyObject *scope =
+        PyDict_Copy(scope_secure(s, fwd) ? w->scope_template_https : w->scope_template);
     if (scope == NULL)
         return NULL;
     PyObject *server = PyTuple_GetItem(w->servers, s->listener); /* borrowed from our tuple */
@@ -203,7 +266,9 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         PyDict_SetItem(scope, PN_ID(st, http_version),
                        req->version_minor ? PN_ID(st, http11) : PN_ID(st, http10)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
-        set_key(st, scope, PN_ID_client, client_tuple(s->peer)) < 0 ||
+        set_key(st, scope, PN_ID_client,
+                fwd && fwd->client != PN_FWD_CLIENT_PEER ? fwd_client_tuple(fwd)
+                                                         : client_tuple(s->peer)) < 0 ||
         set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
@@ -231,14 +296,38 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     PyObject *headers = PyList_New(0);
     if (headers == NULL)
         goto fail;
-    for (size_t i = 0; i < req->num_headers; i++) {
-        const pn_http1_header *h = &req->headers[i];
-        if (decoded && (PN_NAME_IS(h->name, h->name_len, "content-encoding") ||
-                        PN_NAME_IS(h->name, h->name_len, "content-length")))
-            continue;
-        PyObject *name = header_name(st, h->name, h->name_len);
-        PyObject *value =
-            name ? PyBytes_FromStringAndSize(h->value, (Py_ssize_t)h->value_len) : NULL;
+    /* A host the proxy headers name replaces the value of the (first) Host
+     * field, or is added when the request had none (HTTP/1.0). */
+    int host_owed = fwd && fwd->host_len;
+    for (size_t i = 0; i <= req->num_headers; i++) {
+        const char *hn, *hv;
+        size_t hnl, hvl;
+        if (i == req->num_headers) {
+            if (!host_owed)
+                break;
+            static const char host[] = "host";
+            hn = host;
+            hnl = sizeof host - 1;
+            hv = fwd->host;
+            hvl = fwd->host_len;
+            host_owed = 0;
+        } else {
+            const pn_http1_header *h = &req->headers[i];
+            hn = h->name;
+            hnl = h->name_len;
+            hv = h->value;
+            hvl = h->value_len;
+            if (decoded &&
+                (PN_NAME_IS(hn, hnl, "content-encoding") || PN_NAME_IS(hn, hnl, "content-length")))
+                continue;
+            if (host_owed && PN_NAME_IS(hn, hnl, "host")) {
+                hv = fwd->host;
+                hvl = fwd->host_len;
+                host_owed = 0;
+            }
+        }
+        PyObject *name = header_name(st, hn, hnl);
+        PyObject *value = name ? PyBytes_FromStringAndSize(hv, (Py_ssize_t)hvl) : NULL;
         PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
         Py_XDECREF(name);
         Py_XDECREF(value);
@@ -254,8 +343,6 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         }
     }
     if (set_key(st, scope, PN_ID_headers, headers) < 0)
-        goto fail;
-    if (s->tls && set_key(st, scope, PN_ID_scheme, PyUnicode_FromString("https")) < 0)
         goto fail;
     if (w->state != Py_None && PyDict_Check(w->state)) {
         if (set_key(st, scope, PN_ID_state, PyDict_Copy(w->state)) < 0)
@@ -277,10 +364,11 @@ fail:
     return NULL;
 }
 
-PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
+PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
+                             const pn_fwd_result *fwd)
 {
     /* Start from the HTTP scope (same keys, same rules), then adjust. */
-    PyObject *scope = pn_scope_http(w, s, req, 0);
+    PyObject *scope = pn_scope_http(w, s, req, 0, fwd);
     if (scope == NULL)
         return NULL;
     pn_modstate *st = worker_state(w);
@@ -308,8 +396,8 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||
-        set_key(st, scope, PN_ID_scheme,
-                s->tls ? PyUnicode_FromString("wss") : Py_NewRef(PN_ID(st, ws))) < 0 ||
+        PyDict_SetItem(scope, PN_ID(st, scheme),
+                       scope_secure(s, fwd) ? PN_ID(st, wss) : PN_ID(st, ws)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, subprotocols), subs) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, extensions), ext) < 0 ||
         PyDict_DelItem(scope, PN_ID(st, method)) < 0) {

@@ -809,7 +809,8 @@ PyType_Spec pn_websocket_spec = {
 
 /* Answer a handshake that failed its checks (400, or 426 for a version we
  * do not speak) and hand the connection back to close. */
-static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int status)
+static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, int status,
+                      const pn_fwd_result *fwd)
 {
     pn_buf out = PN_BUF_INIT;
     pn_http1_response resp;
@@ -827,9 +828,12 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
     struct iovec iov = {out.data, out.len};
     pn_conn_write(c, &iov, 1);
     pn_buf_free(&out);
-    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        char client[PN_FWD_CLIENT_TEXT];
+        size_t client_len = fwd ? pn_fwd_client_text(fwd, client) : 0;
         pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, status, strlen(body), 0);
+                           req->version_minor, client, client_len, status, strlen(body), 0);
+    }
     pn_conn_response_done(c, 0);
 }
 
@@ -846,8 +850,10 @@ int pn_ws_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
     int rc = pn_ws_handshake_check(req, &policy, &hs);
     if (rc == PN_WS_HS_NOT_WEBSOCKET)
         return PN_WS_NOT_WEBSOCKET;
+    pn_fwd_result fwdbuf;
+    const pn_fwd_result *fwd = pn_scope_forwarded(w, s, req, &fwdbuf);
     if (rc != PN_WS_HS_OK) {
-        ws_refuse(w, c, req, hs.status ? hs.status : 400);
+        ws_refuse(w, c, req, hs.status ? hs.status : 400, fwd);
         return 0;
     }
     PyObject *queue = PyList_New(0);
@@ -856,7 +862,7 @@ int pn_ws_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
         return PN_WS_NOT_WEBSOCKET;
     }
     WebSocketObject *ws =
-        (WebSocketObject *)pn_request_new(w, st->websocket_type, &ws_kind, s, req);
+        (WebSocketObject *)pn_request_new(w, st->websocket_type, &ws_kind, s, req, fwd);
     if (ws == NULL) {
         Py_DECREF(queue);
         PyErr_WriteUnraisable((PyObject *)w);
@@ -867,5 +873,5 @@ int pn_ws_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *req)
     ws->queue = queue;
     ws->state = WS_CONNECTING;
     PyObject_GC_Track(ws);
-    return pn_apprun_start(&ws->http, pn_scope_websocket(w, s, req));
+    return pn_apprun_start(&ws->http, pn_scope_websocket(w, s, req, fwd));
 }

@@ -136,6 +136,7 @@ static const pn_worker_hooks worker_hooks = {
     X(root_path_bytes)                                                                             \
     X(worker_id)                                                                                   \
     X(scope_template)                                                                              \
+    X(scope_template_https)                                                                        \
     X(ext_template)                                                                                \
     X(pending_exc)
 

@@ -191,11 +191,12 @@ static void h1_abort(pn_stream *s)
 }
 
 static void h1_access_log(pn_stream *s, const char *method, size_t method_len, const char *target,
-                          size_t target_len, int status, uint64_t bytes, uint64_t duration_ns)
+                          size_t target_len, const char *client, size_t client_len, int status,
+                          uint64_t bytes, uint64_t duration_ns)
 {
     pn_conn *c = conn_of(s);
-    pn_conn_access_log(c, method, method_len, target, target_len, c->http11, status, bytes,
-                       duration_ns);
+    pn_conn_access_log(c, method, method_len, target, target_len, c->http11, client, client_len,
+                       status, bytes, duration_ns);
 }
 
 const pn_stream_ops pn_http1_stream_ops = {

@@ -727,7 +727,7 @@ static void conn_error_response(pn_conn *c, int status)
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, PN_STRLIT("-"), PN_STRLIT("-"), 1, status, 0, 0);
+        pn_conn_access_log(c, PN_STRLIT("-"), PN_STRLIT("-"), 1, NULL, 0, status, 0, 0);
 }
 
 static void begin_closing(pn_conn *c)
@@ -925,7 +925,7 @@ static int refuse_connect(pn_conn *c, const pn_http1_request *req)
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
         pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, 501, 0, 0);
+                           req->version_minor, NULL, 0, 501, 0, 0);
     arm_in(c, w->request_ms);
     queue_conn(c);
     return 1;
@@ -1619,28 +1619,33 @@ void pn_worker_flush_log(pn_worker *w)
 }
 
 void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
-                        size_t target_len, int version_minor, int status, uint64_t bytes,
-                        uint64_t duration_ns)
+                        size_t target_len, int version_minor, const char *fwd_client,
+                        size_t fwd_client_len, int status, uint64_t bytes, uint64_t duration_ns)
 {
     pn_worker *w = c->worker;
     /* "[addr]:port": the address, its brackets, ':' and the port's digits. */
-    char client[INET6_ADDRSTRLEN + 3 + PN_HTTP_U64_DIGITS];
+    char peer[INET6_ADDRSTRLEN + 3 + PN_HTTP_U64_DIGITS];
+    const char *client = peer;
     size_t clen = 0;
-    if (c->peer.ss_family == AF_INET) {
+    if (fwd_client_len) {
+        /* The client the request's proxy headers named (pn_forwarded.h). */
+        client = fwd_client;
+        clen = fwd_client_len;
+    } else if (c->peer.ss_family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
-        clen = pn_log_format_ipv4(client, (const unsigned char *)&sin->sin_addr);
-        client[clen++] = ':';
-        clen += pn_http_put_u64(client + clen, ntohs(sin->sin_port));
+        clen = pn_log_format_ipv4(peer, (const unsigned char *)&sin->sin_addr);
+        peer[clen++] = ':';
+        clen += pn_http_put_u64(peer + clen, ntohs(sin->sin_port));
     } else if (c->peer.ss_family == AF_INET6) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
-        client[0] = '[';
-        inet_ntop(AF_INET6, &sin6->sin6_addr, client + 1, INET6_ADDRSTRLEN);
-        clen = strlen(client);
-        client[clen++] = ']';
-        client[clen++] = ':';
-        clen += pn_http_put_u64(client + clen, ntohs(sin6->sin6_port));
+        peer[0] = '[';
+        inet_ntop(AF_INET6, &sin6->sin6_addr, peer + 1, INET6_ADDRSTRLEN);
+        clen = strlen(peer);
+        peer[clen++] = ']';
+        peer[clen++] = ':';
+        clen += pn_http_put_u64(peer + clen, ntohs(sin6->sin6_port));
     } else {
-        clen = (size_t)(pn_http_put(client, PN_STRLIT("unix")) - client);
+        clen = (size_t)(pn_http_put(peer, PN_STRLIT("unix")) - peer);
     }
     pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len, version_minor,
                   status, bytes, duration_ns);

@@ -271,9 +271,11 @@ void pn_conn_ws_resume(pn_conn *c);
 /* Detach the bridge and close once the output is flushed (WebSocket close
  * handshake done, or failed).  No on_close follows. */
 void pn_conn_finish(pn_conn *c);
-/* Append a line to the worker's access-log buffer. */
+/* Append a line to the worker's access-log buffer.  client: the client as
+ * the request's proxy headers named it (pn_fwd_client_text), or
+ * client_len 0 to write the connection's peer. */
 void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
-                        size_t target_len, int version_minor, int status, uint64_t bytes,
-                        uint64_t duration_ns);
+                        size_t target_len, int version_minor, const char *client, size_t client_len,
+                        int status, uint64_t bytes, uint64_t duration_ns);
 
 #endif

@@ -57,6 +57,7 @@ class _Settings(TypedDict, total=False):
     proxy_headers: bool
     forwarded_allow_ips: str
     proxy_protocol: bool
+    x_forwarded_host: bool
     keep_alive_timeout: float
     header_timeout: float
     request_timeout: float
@@ -138,6 +139,8 @@ class Config:
     def forwarded_allow_ips(self) -> str: ...
     @property
     def proxy_protocol(self) -> bool: ...
+    @property
+    def x_forwarded_host(self) -> bool: ...
     @property
     def keep_alive_timeout(self) -> float: ...
     @property

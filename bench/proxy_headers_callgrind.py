@@ -1,0 +1,117 @@
+"""Instructions per plaintext request with and without proxy headers
+(issue 12, item 1: "< 2 % with the headers present; zero with
+--no-proxy-headers or without them").
+
+    python3 bench/proxy_headers_callgrind.py [--venv .venv] [--venv /tmp/base/.venv] [-n 2000]
+
+Each server runs bench.apps.plaintext under callgrind, as bench/run.py's
+callgrind profile does: one run with only the warm-up requests, one with
+warm-up + n; the difference divided by n is the cost of a request.  The
+request carries no proxy header, or X-Forwarded-For + X-Forwarded-Proto
+(what nginx sends), from 127.0.0.1 (trusted by default); each is measured
+with the default settings and with --no-proxy-headers.  Several --venv
+options compare builds (before / after a change) in one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+HEADERS = {
+    "none": b"",
+    "xff": b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client(port: int, n: int, extra: bytes) -> None:
+    req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n" + extra + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as s:
+        buf = b""
+        for _ in range(n):
+            s.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(65536)
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            need = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+            while len(buf) < need:
+                buf += s.recv(65536)
+            buf = buf[need:]
+
+
+def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str) -> int:
+    port = free_port()
+    cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+           f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
+           os.path.join(venv, "bin", "pounce"), "bench.apps.plaintext:app", "--host", "127.0.0.1",
+           "--port", str(port), "--no-access-log", *args]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit(f"server did not start: {cmd}")
+                time.sleep(0.2)
+        client(port, n, extra)
+    finally:
+        proc.terminate()
+        proc.wait(300)
+    out = 0
+    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    out += int(line.split()[1])
+                    break
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--venv", action="append", help="venv with pounce installed (repeatable)")
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--warmup", type=int, default=200)
+    a = ap.parse_args()
+    venvs = a.venv or [os.path.join(REPO, ".venv")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cg-proxy-") as outdir:
+        for vi, venv in enumerate(venvs):
+            for hname, extra in HEADERS.items():
+                for opts in ([], ["--no-proxy-headers"]):
+                    tag = f"{vi}-{hname}-{len(opts)}"
+                    base = total(venv, opts, extra, a.warmup, outdir, tag + "-b")
+                    full = total(venv, opts, extra, a.warmup + a.n, outdir, tag + "-f")
+                    per = (full - base) / a.n
+                    rows.append((venv, hname, " ".join(opts) or "(default)", per))
+                    print(f"{venv:40} headers={hname:5} {rows[-1][2]:20} {per:10,.0f} Ir/request",
+                          flush=True)
+    print()
+    print("| build | headers | settings | Ir/request |")
+    print("|---|---|---|---:|")
+    for venv, h, o, per in rows:
+        print(f"| {venv} | {h} | {o} | {per:,.0f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
