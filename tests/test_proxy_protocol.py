@@ -310,6 +310,20 @@ def test_shutdown_closes_connections_waiting_for_a_header(server_factory):
         assert idle.wait_closed(1) and partial.wait_closed(1)
 
 
+def test_scheme_from_a_trusted_proxy_header_wins_over_the_ssl_tlv(srv):
+    """The PROXY source 127.0.0.1 is trusted, so its proxy headers speak for
+    the client's own hop: their proto decides; without one the SSL TLV does."""
+    ssl_tlv = tlv(0x20, b"\x01" + b"\0\0\0\0")
+    hdr = v2(1, 0x11, inet("127.0.0.1", 7) + ssl_tlv)
+    for proto, want in (("http", "http"), ("https", "https")):
+        s = ask(srv, hdr + build_request(
+            "GET", "/", [("Host", "x"), ("X-Forwarded-For", "198.51.100.4"),
+                         ("X-Forwarded-Proto", proto)]))
+        assert (s["client"], s["scheme"]) == (["198.51.100.4", 0], want), proto
+    s = ask(srv, hdr + build_request("GET", "/", [("Host", "x"), ("X-Forwarded-For", "198.51.100.4")]))
+    assert (s["client"], s["scheme"]) == (["198.51.100.4", 0], "https")
+
+
 def test_forwarded_headers_from_untrusted_proxy_source(srv):
     """The PROXY source is the peer that proxy headers are checked against:
     a client behind the proxy cannot make itself trusted."""
