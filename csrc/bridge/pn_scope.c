@@ -114,14 +114,13 @@ static PyObject *fwd_client_tuple(const pn_fwd_result *f)
 const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
                                         pn_fwd_result *buf)
 {
-    if (!w->cfg->proxy_headers)
+    /* An untrusted peer's headers are never read: the transport judged the
+     * peer once per connection (pn_stream.peer_trusted). */
+    if (!w->cfg->proxy_headers || !s->peer_trusted)
         return NULL;
-    pn_ipaddr peer;
-    if (pn_ipaddr_from_sockaddr(&peer, NULL, (const struct sockaddr *)s->peer, sizeof *s->peer) !=
-        0)
-        return NULL;
-    int rc = pn_forwarded_resolve(buf, req->headers, req->num_headers, pn_worker_trust(w->w), &peer,
-                                  w->cfg->x_forwarded_host ? PN_FWD_X_HOST : 0);
+    int rc =
+        pn_forwarded_resolve(buf, req->headers, req->num_headers, pn_worker_trust(w->w), NULL,
+                             PN_FWD_PEER_TRUSTED | (w->cfg->x_forwarded_host ? PN_FWD_X_HOST : 0));
     return rc == PN_FWD_APPLY ? buf : NULL;
 }
 

@@ -712,7 +712,7 @@ int pn_forwarded_resolve(pn_fwd_result *out, const pn_http1_header *h, size_t n,
         present &= ~(unsigned)(H_XHOST | H_XPORT);
     if (present == 0)
         return PN_FWD_ABSENT;
-    if (!pn_trust_has(t, peer))
+    if (!(flags & PN_FWD_PEER_TRUSTED) && !pn_trust_has(t, peer))
         return PN_FWD_UNTRUSTED;
     int rf = PN_FWD_ABSENT, rx = PN_FWD_ABSENT;
     pn_fwd_result fx;

@@ -66,6 +66,7 @@ enum {
 /* Flags of pn_forwarded_resolve. */
 enum {
     PN_FWD_X_HOST = 1u << 0, /* also believe X-Forwarded-Host and -Port (--x-forwarded-host) */
+    PN_FWD_PEER_TRUSTED = 1u << 1, /* the caller found the peer trusted already (peer unused) */
 };
 
 /* Results of pn_forwarded_resolve; only PN_FWD_APPLY fills *out. */

@@ -140,6 +140,11 @@ struct pn_stream {
     /* The client reached us over TLS: the scope says "https"/"wss".  Today
      * only a PROXY v2 header's PP2_TYPE_SSL sets it (--proxy-protocol). */
     unsigned tls : 1;
+    /* The peer is in --forwarded-allow-ips: the transport's verdict, made
+     * once (at accept, and again after a PROXY header named the client), so
+     * proxy headers cost no address check per request.  0 when neither
+     * --proxy-headers nor --proxy-protocol is on. */
+    unsigned peer_trusted : 1;
 };
 
 #endif

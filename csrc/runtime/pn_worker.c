@@ -158,6 +158,7 @@ struct pn_worker {
 static NOINLINE void conn_process(pn_conn *c);
 static void conn_close_now(pn_conn *c);
 static void proxy_begin(pn_conn *c);
+static void judge_peer(pn_conn *c);
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -347,6 +348,7 @@ static void accept_batch(pn_worker *w, int li)
         c->can_write = 1; /* a fresh socket has an empty send buffer */
         memcpy(&c->peer, &ss, slen);
         c->peer_len = slen;
+        judge_peer(c);
         pn_http1_parser_init(&c->parser, &w->limits, w->header_space);
         struct epoll_event ev;
         memset(&ev, 0, sizeof(ev));
@@ -1094,13 +1096,22 @@ static void proxy_log(pn_conn *c, const char *why)
         pn_worker_flush_log(w);
 }
 
+/* c->stream.peer_trusted for c->peer, when a setting needs it. */
+static void judge_peer(pn_conn *c)
+{
+    const pn_config *cfg = c->worker->cfg;
+    pn_ipaddr a;
+    c->stream.peer_trusted =
+        (cfg->proxy_headers || cfg->proxy_protocol) &&
+        pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0 &&
+        pn_trust_has(c->worker->trust, &a);
+}
+
 /* At accept: a trusted peer's connection starts in PN_CONN_PROXY, another
  * is closed (c is freed). */
 static void proxy_begin(pn_conn *c)
 {
-    pn_ipaddr a;
-    if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) != 0 ||
-        !pn_trust_has(c->worker->trust, &a)) {
+    if (!c->stream.peer_trusted) {
         proxy_log(c, "peer not in --forwarded-allow-ips");
         conn_close_now(c);
         return;
@@ -1135,6 +1146,7 @@ static void proxy_apply(pn_conn *c, const pn_proxy_header *h)
         c->peer.ss_family = AF_UNIX;
         c->peer_len = sizeof(sa_family_t);
     }
+    judge_peer(c);
 }
 
 /* PN_CONN_PROXY: read the header, then go on to the first request head
