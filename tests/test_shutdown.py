@@ -46,6 +46,7 @@ class Background:
         return self.result
 
 
+@pytest.mark.pounce_only("uvicorn closes idle keep-alive connections at once on SIGTERM")
 def test_sigterm_lets_in_flight_request_finish(server_factory, token, record_dir):
     srv = server_factory(APP, "--keep-alive-timeout", "30")
     idle = srv.connect()
