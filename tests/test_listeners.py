@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
 from tests.server import ROOT, VENV_BIN, RawConn, build_request
+from tests.test_systemd import free_port
 from tests.test_workers import conn_per_worker
 
 SCOPE_APP = "tests.apps.scope:app"
@@ -225,3 +228,269 @@ def test_pounce_run_programmatic(tmp_path):
         c.close()
     finally:
         assert _stop(proc) == 0
+
+
+# --------------------------------------------------------------------------
+# --uds-permissions: the mode on disk, exactly, and what nginx's worker
+# (user nobody) can do with it.  The issue: bound under the umask (0755),
+# the socket refused nginx's connect() with EACCES and nginx answered 502.
+
+
+@pytest.mark.parametrize(
+    "text, mode", [("666", 0o666), ("0666", 0o666), ("0o660", 0o660), ("0O600", 0o600), ("0", 0)]
+)
+def test_uds_permissions_octal_text(text, mode):
+    from pounce._config import load_config, parse_text
+
+    assert parse_text("uds_permissions", text) == mode
+    config = load_config({}, environ={"POUNCE_UDS_PERMISSIONS": text}, cwd="/")
+    assert config.uds_permissions == mode
+
+
+@pytest.mark.parametrize("text", ["888", "rw-rw-rw-", "0x1b6", "-1", "0o", "12345"])
+def test_uds_permissions_bad_text(text):
+    from pounce._config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="POUNCE_UDS_PERMISSIONS: expected an octal file mode"):
+        load_config({}, environ={"POUNCE_UDS_PERMISSIONS": text}, cwd="/")
+
+
+def test_uds_permissions_decimal_in_toml_is_refused(tmp_path):
+    # TOML `uds_permissions = 660` is the decimal 660: out of range, not
+    # silently the wrong mode.  0o660 and "660" are right.
+    from pounce._config import ConfigError, load_config
+
+    (tmp_path / "pounce.toml").write_text("uds_permissions = 660\n")
+    with pytest.raises(ConfigError, match="pounce.toml: uds_permissions"):
+        load_config({}, environ={}, cwd=str(tmp_path))
+    for spelled in ("0o660", '"660"'):
+        (tmp_path / "pounce.toml").write_text(f"uds_permissions = {spelled}\n")
+        assert load_config({}, environ={}, cwd=str(tmp_path)).uds_permissions == 0o660
+
+
+def test_load_config_reports_explicit_origins(tmp_path):
+    from pounce._config import load_config
+
+    (tmp_path / "pounce.toml").write_text("backlog = 10\n")
+    origins: dict = {}
+    load_config({"port": "9"}, environ={"POUNCE_HOST": "::1"}, cwd=str(tmp_path), origins=origins)
+    assert origins == {"backlog": "pounce.toml", "host": "POUNCE_HOST", "port": "--port"}
+
+
+def test_uds_is_never_wider_than_asked(tmp_path, monkeypatch):
+    """bind() creates the file; between it and chmod() it must not be
+    reachable with a wider mode than --uds-permissions (in-process: look at
+    the file at the moment chmod is called)."""
+    from pounce import Config
+    from pounce._listeners import bind_listeners, close_listeners
+
+    seen = []
+    real_chmod = os.chmod
+
+    def spy(path, mode, *a, **kw):
+        seen.append((os.stat(path).st_mode & 0o7777, mode))
+        return real_chmod(path, mode, *a, **kw)
+
+    monkeypatch.setattr(os, "chmod", spy)
+    old = os.umask(0o002)  # a permissive umask: 0775 without the fix
+    try:
+        config = Config(uds=str(tmp_path / "w.sock"), uds_permissions=0o640)
+        lst = bind_listeners(config, explicit={"uds": "--uds"})
+    finally:
+        os.umask(old)
+    assert os.umask(old) == old, "the umask is restored"
+    assert seen == [(0, 0o640)], seen
+    assert os.stat(config.uds).st_mode & 0o7777 == 0o640
+    close_listeners(lst, config)
+
+
+@pytest.fixture
+def world_dir():
+    """A directory nginx's worker (nobody) may traverse: pytest's tmp_path
+    is under a 0700 directory."""
+    d = tempfile.mkdtemp(prefix="pounce-uds-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx(world_dir):
+    """Start nginx (master as root, one worker as nobody) proxying
+    127.0.0.1:PORT to the Unix socket world_dir/app.sock."""
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(exe):
+        pytest.fail("nginx missing: `make deps` installs nginx-light")
+    d = world_dir
+    port = free_port()
+    sock = os.path.join(d, "app.sock")
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"""daemon off;
+master_process on;
+user nobody nogroup;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://unix:{sock}:; }}
+    }}
+}}
+"""
+        )
+    proc = subprocess.Popen(
+        [exe, "-p", d, "-e", f"{d}/error.log", "-c", conf],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log = open(f"{d}/error.log").read() if os.path.exists(f"{d}/error.log") else ""
+                pytest.fail(f"nginx did not start: {log}")
+            time.sleep(0.05)
+    try:
+        yield port, sock, f"{d}/error.log"
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _via_nginx(port: int) -> int:
+    c = RawConn("127.0.0.1", port, timeout=10)
+    try:
+        return c.request("GET", "/via-nginx").status
+    finally:
+        c.close()
+
+
+def test_uds_default_mode_lets_nginx_in(server_factory, nginx):
+    port, sock, _ = nginx
+    # A umask of 022, the usual one, made the bug: 0755, no write for nobody.
+    old = os.umask(0o022)  # inherited by the server
+    try:
+        srv = server_factory(SCOPE_APP, "--uds", sock)
+    finally:
+        os.umask(old)
+    assert os.stat(sock).st_mode & 0o7777 == 0o666
+    assert _via_nginx(port) == 200
+    assert srv.stop() == 0
+
+
+def test_uds_permissions_600_keeps_nginx_out(server_factory, nginx):
+    port, sock, error_log = nginx
+    srv = server_factory(SCOPE_APP, "--uds", sock, "--uds-permissions", "600")
+    assert os.stat(sock).st_mode & 0o7777 == 0o600
+    assert _via_nginx(port) == 502
+    with open(error_log) as f:
+        assert "(13: Permission denied)" in f.read()
+    assert srv.stop() == 0
+
+
+# --------------------------------------------------------------------------
+# Errors name the address.
+
+
+def _run_to_exit(args, preexec_fn=None, timeout=15):
+    proc = subprocess.run(
+        [str(VENV_BIN / "pounce"), SCOPE_APP, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
+    return proc.returncode, proc.stdout.decode(errors="replace")
+
+
+def test_port_in_use_names_the_address():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        rc, out = _run_to_exit(["--port", str(port)])
+    finally:
+        holder.close()
+    assert rc == 1, out
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out
+
+
+def test_uds_in_a_missing_directory_names_the_path(tmp_path):
+    path = str(tmp_path / "missing" / "x.sock")
+    rc, out = _run_to_exit(["--uds", path])
+    assert rc == 1, out
+    assert f"cannot listen on unix:{path}: No such file or directory" in out
+
+
+def test_uds_in_a_directory_we_may_not_write_names_the_path(world_dir):
+    # As root nothing is denied: run the server as nobody (setpriv is in
+    # util-linux, installed by `make deps`).
+    path = os.path.join(world_dir, "x.sock")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv missing: `make deps` installs util-linux")
+    cmd = [str(VENV_BIN / "pounce"), SCOPE_APP, "--uds", path]
+    if os.geteuid() == 0:
+        cmd = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd]
+    else:
+        os.chmod(world_dir, 0o555)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15
+    )
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 1, out
+    assert f"cannot listen on unix:{path}: Permission denied" in out
+
+
+def test_uds_refuses_a_path_another_server_answers_on(server_factory, tmp_path):
+    path = str(tmp_path / "busy.sock")
+    first = server_factory(SCOPE_APP, "--uds", path)
+    rc, out = _run_to_exit(["--uds", path])
+    assert rc == 1, out
+    assert f"cannot listen on unix:{path}: Address already in use" in out
+    head, _ = _unix_request(path)  # the first server still has its socket
+    assert head.startswith(b"HTTP/1.1 200")
+    assert first.stop() == 0
+
+
+def test_uds_refuses_to_replace_a_file(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("keep me")
+    rc, out = _run_to_exit(["--uds", str(path)])
+    assert rc == 1, out
+    assert f"cannot listen on unix:{path}: the path exists and is not a socket" in out
+    assert path.read_text() == "keep me"
+
+
+def test_fd_that_is_not_listening_is_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    fd = s.fileno()
+    proc = subprocess.run(
+        [str(VENV_BIN / "pounce"), SCOPE_APP, "--fd", str(fd)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15, pass_fds=(fd,),
+    )
+    s.close()
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 1, out
+    assert f"cannot listen on fd {fd}: the socket is not listening" in out

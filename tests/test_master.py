@@ -29,6 +29,7 @@ from tests.test_workers import (
     _gone,
     _wait_for,
     _worker_pids,
+    _write_app,
     release,
     started_on,
 )
@@ -383,3 +384,66 @@ def test_thread_mode_with_4_workers_stays_under_45_mib(server_factory):
     print(f"RSS: master {_rss_kib(tree[0]) / 1024:.1f} MiB, total {total:.1f} MiB")
     assert total < 45, f"{total:.1f} MiB"
     assert srv.stop() == 0
+
+
+# -- systemd notify -------------------------------------------------------------------
+
+
+class NotifyListener:
+    """NOTIFY_SOCKET for the server: each datagram as ({KEY: value}, sender pid)."""
+
+    def __init__(self, path: str):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.path = path
+
+    def recv(self, timeout: float = 10.0) -> tuple[dict, int]:
+        self.sock.settimeout(timeout)
+        data, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        pid = 0
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = int.from_bytes(payload[:4], "little")
+        return dict(line.split("=", 1) for line in data.decode().splitlines()), pid
+
+    def until(self, key: str, seen: list, timeout: float = 20.0) -> dict:
+        """Messages until one sets `key`; the watchdog pings go to `seen` too."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg, pid = self.recv()
+            seen.append((msg, pid))
+            if key in msg:
+                return msg
+        raise AssertionError(f"no {key}= within {timeout} s: {seen[-5:]}")
+
+
+def test_systemd_notify_ready_reloading_watchdog_stopping(server_factory, tmp_path):
+    notify = NotifyListener(str(tmp_path / "notify"))
+    mod = tmp_path / "sd_reload.py"
+    _write_app(mod, "v1")
+    srv = server_factory(
+        "sd_reload:app", "--app-dir", str(tmp_path), "--workers", "2",
+        env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"},
+    )
+    seen: list = []
+    ready = notify.until("READY", seen)
+    assert ready["READY"] == "1" and "serving" in ready["STATUS"]
+    time.sleep(1.0)  # the watchdog wants a ping every 0.2 s
+    _write_app(mod, "v2")
+    srv.proc.send_signal(signal.SIGHUP)
+    reloading = notify.until("RELOADING", seen)
+    assert reloading["RELOADING"] == "1" and int(reloading["MONOTONIC_USEC"]) > 0
+    assert "reloaded" in notify.until("READY", seen)["STATUS"]
+    pings = sum(1 for m, _ in seen if m.get("WATCHDOG") == "1")
+    assert pings >= 3, seen
+    # A failed reload: READY=1 again, and a status that says so.
+    mod.write_text("raise RuntimeError('broken deploy')\n")
+    srv.proc.send_signal(signal.SIGHUP)
+    notify.until("RELOADING", seen)
+    assert "reload failed" in notify.until("READY", seen)["STATUS"]
+    srv.proc.send_signal(signal.SIGTERM)
+    assert notify.until("STOPPING", seen)["STOPPING"] == "1"
+    assert srv.wait(15) == 0
+    # Every message came from the main PID (NotifyAccess=main).
+    assert {pid for _, pid in seen} == {srv.proc.pid}

@@ -24,7 +24,8 @@ GEN = ROOT / "scripts" / "gen_stub.py"
 # serve() entry point on top, as in uvicorn and granian.
 ALLOWED = {
     "_control": set(),  # light: the master process imports it
-    "_listeners": {"_pounce"},
+    "_systemd": set(),
+    "_listeners": {"_pounce", "_systemd"},
     "_runner": {"_pounce", "_control", "_lifespan", "_listeners"},
     "_supervisor": {"_pounce", "_control", "_listeners", "_runner"},
     "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor"},

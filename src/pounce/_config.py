@@ -32,6 +32,7 @@ __all__ = [
     "env_name",
     "flag_name",
     "parse_text",
+    "OCTAL_SETTINGS",
     "SIZE_UNITS",
 ]
 
@@ -71,6 +72,11 @@ def flag_name(name: str) -> str:
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(?:([kmgt])(?:i?b)?|(b)?)\s*", re.IGNORECASE)
 _INT_RE = re.compile(r"\s*[+-]?\d+\s*")
+# File modes are written in octal, as chmod takes them: 660, 0660, 0o660.
+_OCTAL_RE = re.compile(r"\s*(?:0o?)?([0-7]{1,4})\s*", re.IGNORECASE)
+#: int settings whose text form is octal (a TOML integer is taken as is, so
+#: write 0o660 or "660" there; the decimal 660 is out of range).
+OCTAL_SETTINGS = frozenset({"uds_permissions"})
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -89,6 +95,11 @@ def parse_text(name: str, text: str) -> Any:
         return 0
     if s.kind in ("str", "choice"):
         return text
+    if name in OCTAL_SETTINGS:
+        m = _OCTAL_RE.fullmatch(text)
+        if not m:
+            raise ValueError(f"expected an octal file mode such as 660 or 0o660, got {text!r}")
+        return int(m.group(1), 8)
     if s.kind == "int":
         if not _INT_RE.fullmatch(text):
             raise ValueError(f"expected an integer, got {text!r}")
@@ -165,6 +176,7 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     cwd: str | None = None,
     config_file: str | None = None,
+    origins: dict[str, str] | None = None,
 ) -> Config:
     """Merge the sources and build the one validated, immutable Config.
 
@@ -172,6 +184,12 @@ def load_config(
     (converted here) or already-typed values.  Only settings actually given
     belong in it.  ``config_file`` is the --config argument, relative to
     ``cwd``.  Raises ConfigError naming the offending source.
+
+    ``origins``, if given, is filled with every setting that was set
+    explicitly (command line, environment or file; defaults are not) and
+    the source its value came from, e.g. ``{"port": "--port", "host":
+    "POUNCE_HOST", "uds": "pounce.toml"}``.  bind_listeners(explicit=...)
+    takes it to tell a bind option from a default.
     """
     if environ is None:
         environ = os.environ
@@ -211,6 +229,8 @@ def load_config(
             raise ConfigError(f"{flag}: {e}") from None
         origin[name] = flag
 
+    if origins is not None:
+        origins.update(origin)
     try:
         return Config(**merged)
     except (TypeError, ValueError) as e:

@@ -60,6 +60,7 @@ from pounce._control import (
     remove_pid_file,
     write_pid_file,
 )
+from pounce._systemd import Notifier
 
 __all__ = ["start", "main", "load_app", "Master", "STATE_ENV"]
 
@@ -178,12 +179,6 @@ class Generation:
         return f"generation {self.number} (pid {self.pid})"
 
 
-def _notifier() -> Any:
-    try:
-        from pounce._systemd import Notifier
-    except ImportError:  # pragma: no cover - a build without it
-        return None
-    return Notifier.from_environ()
 
 
 class Master:
@@ -210,22 +205,19 @@ class Master:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
         self.signals: list[int] = []
-        self.notifier = _notifier()
+        self.notifier = Notifier.from_environ()  # every call a no-op without NOTIFY_SOCKET
         self.next_watchdog = 0.0
 
     # -- systemd (no-ops without NOTIFY_SOCKET) -------------------------------------
 
-    def _notify(self, what: str, status: str | None = None) -> None:
-        if self.notifier is None:
-            return
-        if what == "status":
-            self.notifier.status(status or "")
-        else:
-            getattr(self.notifier, what)(status)  # ready / reloading / stopping
+    def _notify(self, what: str, status: str) -> None:
+        """READY=1, RELOADING=1 or STOPPING=1 (what: ready, reloading,
+        stopping), each with a STATUS= line."""
+        getattr(self.notifier, what)(status)
 
     def _watchdog(self, now: float) -> float | None:
         """Ping the watchdog while a generation serves; the next deadline."""
-        interval = self.notifier.watchdog_interval if self.notifier is not None else None
+        interval = self.notifier.watchdog_interval
         if not interval:
             return None
         if now >= self.next_watchdog:
@@ -308,8 +300,7 @@ class Master:
                 pass
         if self.pid_file:
             remove_pid_file(self.pid_file)
-        if self.notifier is not None:
-            self.notifier.close()
+        self.notifier.close()
 
     # -- generations ---------------------------------------------------------------------
 
@@ -366,8 +357,7 @@ class Master:
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
-        if self.notifier is not None:
-            self.notifier.close()
+        self.notifier.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
         from pounce._listeners import Listener

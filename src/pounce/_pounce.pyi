@@ -45,6 +45,7 @@ class _Settings(TypedDict, total=False):
     host: str
     port: int
     uds: str
+    uds_permissions: int
     fd: int
     backlog: int
     workers: int
@@ -107,6 +108,8 @@ class Config:
     def port(self) -> int: ...
     @property
     def uds(self) -> str: ...
+    @property
+    def uds_permissions(self) -> int: ...
     @property
     def fd(self) -> int: ...
     @property
