@@ -447,3 +447,53 @@ def test_systemd_notify_ready_reloading_watchdog_stopping(server_factory, tmp_pa
     assert srv.wait(15) == 0
     # Every message came from the main PID (NotifyAccess=main).
     assert {pid for _, pid in seen} == {srv.proc.pid}
+
+
+# -- pounce.run(): no master, the same rules for the signals ---------------------------
+
+
+def test_pounce_run_refuses_reload_and_drains_like_the_master(tmp_path, record_dir):
+    import subprocess
+    import sys
+
+    from tests.server import RECORD_ENV, ROOT
+    from tests.test_listeners import _wait_line
+
+    pid_file = tmp_path / "run.pid"
+    script = tmp_path / "run_it.py"
+    script.write_text(
+        "import pounce\n"
+        f"raise SystemExit(pounce.run('tests.apps.workers:app', port=0, workers=2,\n"
+        f"                            worker_mode='process', pid_file={str(pid_file)!r}))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, RECORD_ENV: str(record_dir), "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        m, _ = _wait_line(proc, r"Listening on http://127\.0\.0\.1:(\d+)")
+        srv = type("Srv", (), {"host": "127.0.0.1", "port": int(m.group(1))})()
+        assert pid_file.read_text() == f"{proc.pid}\n"
+        proc.send_signal(signal.SIGHUP)
+        _wait_line(proc, r"SIGHUP: reload needs the pounce command")
+        fut, token, pool = _hold(srv, record_dir)
+        try:
+            proc.send_signal(signal.SIGTERM)
+            _wait_line(proc, "SIGTERM received")
+
+            def connect():
+                return socket.create_connection((srv.host, srv.port), timeout=2)
+
+            seen, _ = _probe(connect, n=5, span=0.3)
+            assert seen == Counter(refused=5), seen
+        finally:
+            release(record_dir, token)
+        assert fut.result(timeout=15)["version"] == "v1"
+        pool.shutdown()
+        assert proc.wait(15) == 0
+        assert not pid_file.exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

@@ -454,10 +454,15 @@ class Master:
             self._on_exit(gen, os.waitstatus_to_exitcode(status))
 
     def _on_exit(self, gen: Generation, code: int) -> None:
-        was = gen.state
         gen.state = "gone"
         self._close_fds(gen)
         how = f"exit status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
+        if self.stopping and gen in (self.pending, self.current):
+            # Drained (0), or killed at the deadline (1).
+            self.pending = None if gen is self.pending else self.pending
+            self.current = None if gen is self.current else self.current
+            self.exit_code = self.exit_code or (code if code >= 0 else 1)
+            return
         if gen is self.pending:
             self.pending = None
             if self.current is None:
@@ -476,9 +481,6 @@ class Master:
             return
         if gen is self.current:
             self.current = None
-            if self.stopping or was == "draining":
-                self.exit_code = self.exit_code or max(code, 0)
-                return
             if code < 0 and self.pending is None:
                 logger.error("%s was %s: starting a new one", gen, how[len("killed by "):])
                 self._start_generation()
