@@ -497,3 +497,16 @@ def test_pounce_run_refuses_reload_and_drains_like_the_master(tmp_path, record_d
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def test_worker_count_from_sigttin_survives_a_reload(server_factory):
+    srv = server_factory(APP, "--workers", "2", "--worker-mode", "process")
+    assert _wait_for(lambda: len(_worker_pids(srv)) == 2)
+    srv.proc.send_signal(signal.SIGTTIN)
+    assert _wait_for(lambda: len(_worker_pids(srv)) == 3)
+    first = _generation(srv)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_log(r"reload: generation 2 \(pid \d+\) serves the new code", timeout=20)
+    assert _wait_for(lambda: _gone(first), timeout=20)
+    assert _wait_for(lambda: len(_worker_pids(srv)) == 3)
+    assert srv.stop() == 0
