@@ -510,3 +510,15 @@ def test_worker_count_from_sigttin_survives_a_reload(server_factory):
     assert _wait_for(lambda: _gone(first), timeout=20)
     assert _wait_for(lambda: len(_worker_pids(srv)) == 3)
     assert srv.stop() == 0
+
+
+def test_a_killed_generation_is_replaced_by_the_master(server_factory):
+    srv = server_factory(APP, "--workers", "2", "--worker-mode", "thread")
+    first = _generation(srv)
+    os.kill(first, signal.SIGKILL)  # the OOM killer, say
+    srv.wait_log(r"generation 1 \(pid \d+\) was killed by SIGKILL: starting a new one")
+    second = _wait_for(lambda: (k := _children(srv.proc.pid)) and k != [first] and k[0])
+    assert second and second != first
+    assert _wait_for(lambda: _get(srv)["pid"] == second)
+    assert srv.proc.poll() is None
+    assert srv.stop() == 0

@@ -469,7 +469,7 @@ class Master:
                 # The first start failed; the generation said why (an import
                 # error's message and status 1, a lifespan failure's 3).
                 if code < 0:
-                    logger.error("%s was %s before it served", gen, how[len("killed by "):])
+                    logger.error("%s was %s before it served", gen, how)
                 self.exit_code = code if code > 0 else 1
                 self.stopping = True
                 return
@@ -482,7 +482,7 @@ class Master:
         if gen is self.current:
             self.current = None
             if code < 0 and self.pending is None:
-                logger.error("%s was %s: starting a new one", gen, how[len("killed by "):])
+                logger.error("%s was %s: starting a new one", gen, how)
                 self._start_generation()
             elif code >= 0:
                 logger.error("%s exited with status %d: shutting down", gen, code)
