@@ -17,7 +17,7 @@ Start-up, in one PID:
    running ``main()`` below, handing over the sockets and a JSON state in
    ``POUNCE_MASTER_STATE``.  The exec keeps the PID, the process group, the
    sockets and the blocked signals, and drops the extension module and
-   asyncio that parsing the settings loaded: the master stays at ~10 MiB,
+   asyncio that parsing the settings loaded: the master stays at ~12 MiB,
    and since it never loaded pounce's C core either, each generation loads
    the installed one (docs/workers.md has the figures).
 2. ``main()`` installs the signal handlers, writes the pid file and forks
@@ -87,14 +87,14 @@ def start(app_spec: str, config: Any, cli_args: list[str]) -> int:
     """Bind, then become the master (exec); returns only on failure."""
     from pounce._control import resolve_workers
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
-    from pounce._server import owned_sockets
+    from pounce._server import log_listen_error, owned_sockets
 
     try:
         listeners = bind_listeners(config)
         count, mode, _ = resolve_workers(config)
         sets = extra_reuse_port_listeners(config, listeners, count)
     except OSError as e:
-        logger.error("cannot listen: %s", e)
+        log_listen_error(e)
         return 1
     owned = {s.fileno() for s in owned_sockets(config, sets)}
     described: dict[int, dict[str, Any]] = {}
@@ -456,6 +456,7 @@ class Master:
     def _on_exit(self, gen: Generation, code: int) -> None:
         gen.state = "gone"
         self._close_fds(gen)
+        self.gens.remove(gen)  # reloads for months must not grow a list
         how = f"exit status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
         if self.stopping and gen in (self.pending, self.current):
             # Drained (0), or killed at the deadline (1).
@@ -550,6 +551,7 @@ class Master:
                 pass
             gen.state = "gone"
             self._close_fds(gen)
+            self.gens.remove(gen)
         self.current = self.pending = None
 
     def _reload(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from pounce import _pounce
 from pounce._control import remove_pid_file, resolve_workers, write_pid_file
 from pounce._listeners import (
+    ListenError,
     Listener,
     bind_listeners,
     close_listeners,
@@ -31,7 +32,14 @@ from pounce._listeners import (
 from pounce._pounce import Config
 from pounce._supervisor import Supervisor
 
-__all__ = ["serve", "run_generation", "resolve_workers", "log_startup", "owned_sockets"]
+__all__ = [
+    "serve",
+    "run_generation",
+    "resolve_workers",
+    "log_startup",
+    "log_listen_error",
+    "owned_sockets",
+]
 
 logger = logging.getLogger("pounce")
 
@@ -59,6 +67,11 @@ def log_startup(count: int, mode: str, why: str) -> None:
         )
 
 
+def log_listen_error(e: OSError) -> None:
+    # A ListenError's text is the whole line: "cannot listen on ADDRESS: why".
+    logger.error("%s", e if isinstance(e, ListenError) else f"cannot listen: {e}")
+
+
 def owned_sockets(config: Config, listener_sets: list[list[Listener]]) -> list[Any]:
     """The listening sockets we bound ourselves, each once: the ones a
     shutdown may take out of LISTEN (_control.refuse_new_connections).  A
@@ -79,7 +92,7 @@ def serve(app: Any, config: Config) -> int:
     try:
         listeners = bind_listeners(config)
     except OSError as e:
-        logger.error("cannot listen: %s", e)
+        log_listen_error(e)
         return 1
     count, mode, why = resolve_workers(config)
     log_startup(count, mode, why)
