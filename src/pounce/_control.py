@@ -152,10 +152,12 @@ def refuse_new_connections(socks: Iterable[socket.socket]) -> None:
     (ECONNREFUSED), a Unix connect ECONNREFUSED, so a load balancer fails
     over at once instead of queueing connections nobody will accept.  TCP
     connections already queued but not yet accepted are reset; queued Unix
-    ones can still be accepted.  A worker's epoll that still holds the
-    socket then sees it readable (EPOLLHUP for TCP, EPOLLIN for Unix) with
-    nothing to accept (EINVAL / EAGAIN) until the worker's drain removes
-    it, which follows within milliseconds.
+    ones stay acceptable (and are closed with the socket if nobody does).
+    A worker's epoll that still holds the socket then sees it readable,
+    level-triggered (EPOLLHUP for TCP, EPOLLIN for Unix, whose
+    SO_ACCEPTCONN stays 1), with nothing to accept (EINVAL / EAGAIN),
+    until the worker's drain removes it: a few accept() calls per worker,
+    since the drain follows within milliseconds.
 
     Only for sockets we bound: one inherited from systemd or --fd outlives
     us, and its owner keeps queueing connections for the next instance."""
