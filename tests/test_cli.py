@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from pounce import __main__ as pounce_main
+from pounce import _master
 from pounce._pounce import SETTINGS, VERSION
 
 APPS = pathlib.Path(__file__).resolve().parent / "apps_import"
@@ -20,6 +21,9 @@ SCRIPT = shutil.which("pounce", path=os.path.dirname(sys.executable))
 def run(*args, env=None, cwd=APPS):
     assert SCRIPT, "the pounce console script is not installed (make build)"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("POUNCE_")}
+    # The master binds before its child imports APP: a free port, so that
+    # the app-error tests never depend on 8000 being free.
+    environ["POUNCE_PORT"] = "0"
     environ.update(env or {})
     return subprocess.run(
         [SCRIPT, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=60
@@ -195,15 +199,17 @@ def test_app_own_error_shows_traceback(spec, args, expected):
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    from pounce import _server
+    """main() with the master replaced: it records what it was given (and
+    loads the app as a generation would, to see the import errors)."""
 
     calls = []
 
-    def serve(app, config, reload_argv=None):
-        calls.append((app, config, reload_argv))
+    def start(app_spec, config, cli_args):
+        app = _master.load_app(app_spec, config)
+        calls.append((app, config, cli_args))
         return 7
 
-    monkeypatch.setattr(_server, "serve", serve, raising=False)
+    monkeypatch.setattr(_master, "start", start)
     monkeypatch.chdir(APPS)
     monkeypatch.setattr(sys, "path", list(sys.path))
     for k in [k for k in os.environ if k.startswith("POUNCE_")]:
@@ -215,18 +221,15 @@ def fake_server(monkeypatch):
         logger.removeHandler(h)
 
 
-def test_main_builds_config_and_calls_serve(fake_server, monkeypatch):
+def test_main_builds_config_and_starts_the_master(fake_server, monkeypatch):
     monkeypatch.setenv("POUNCE_BACKLOG", "99")
-    status = pounce_main.main(
-        ["imp_good:app", "--port", "0", "--workers", "auto", "--no-access-log"]
-        + ["--log-level", "debug"]
-    )
+    args = ["imp_good:app", "--port", "0", "--workers", "auto", "--no-access-log"]
+    status = pounce_main.main(args + ["--log-level", "debug"])
     assert status == 7
-    [(app, config, reload_argv)] = fake_server
+    [(app, config, cli_args)] = fake_server
     assert app is sys.modules["imp_good"].app
-    # SIGHUP re-runs the same command line with a fresh interpreter.
-    assert reload_argv[1:3] == ["-m", "pounce"] and reload_argv[3] == "imp_good:app"
-    assert "--no-access-log" in reload_argv
+    # The master shows the command line in ps(1).
+    assert cli_args == args + ["--log-level", "debug"]
     assert type(config).__name__ == "Config"
     assert (config.port, config.workers, config.access_log, config.backlog) == (0, 0, False, 99)
     logger = logging.getLogger("pounce")
@@ -236,10 +239,13 @@ def test_main_builds_config_and_calls_serve(fake_server, monkeypatch):
 def test_main_returns_status_without_serving(fake_server, capsys):
     assert pounce_main.main(["--version"]) == 0
     assert pounce_main.main(["imp_good:app", "--port", "x"]) == 2
-    assert pounce_main.main(["imp_good:nope"]) == 1
+    with pytest.raises(SystemExit) as e:
+        pounce_main.main(["imp_good:nope"])  # raised where the generation loads the app
+    assert e.value.code == 1
     assert fake_server == []
     err = capsys.readouterr().err
     assert "pounce: error: --port: expected an integer, got 'x'" in err
+    assert "pounce: error: module 'imp_good' has no attribute 'nope'" in err
 
 
 def test_setup_logging_format(capsys):

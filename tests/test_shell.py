@@ -23,11 +23,16 @@ GEN = ROOT / "scripts" / "gen_stub.py"
 # it, function bodies included): protocol below, supervisor above, the
 # serve() entry point on top, as in uvicorn and granian.
 ALLOWED = {
+    "_control": set(),  # light: the master process imports it
     "_systemd": set(),
     "_listeners": {"_pounce", "_systemd"},
-    "_runner": {"_pounce", "_lifespan", "_listeners"},
-    "_supervisor": {"_pounce", "_listeners", "_runner"},
-    "_server": {"_pounce", "_listeners", "_runner", "_supervisor"},
+    "_runner": {"_pounce", "_control", "_lifespan", "_listeners"},
+    "_supervisor": {"_pounce", "_control", "_listeners", "_runner"},
+    "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor"},
+    "_master": {
+        "_pounce", "_control", "_listeners", "_logging", "_server", "_systemd", "_cli",
+        "_importer",
+    },
 }
 
 

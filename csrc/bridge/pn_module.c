@@ -12,6 +12,9 @@
 #include "pn_bridge.h"
 #include "pn_compress.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
+
 #ifndef POUNCE_VERSION
 #define POUNCE_VERSION "0.1.0"
 #endif
@@ -111,6 +114,32 @@ static void module_free(void *m)
     module_clear((PyObject *)m);
 }
 
+/* set_pdeathsig(sig): the kernel sends `sig` to this process when the
+ * thread that forked it exits (prctl(2) PR_SET_PDEATHSIG), so a worker or
+ * a generation never outlives a killed parent (src/pounce/_control.py).
+ * The caller checks getppid() afterwards: the parent may have died before
+ * the call.  Not in the stdlib; one syscall, no state. */
+static PyObject *set_pdeathsig(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    long sig = PyLong_AsLong(arg);
+    if (sig == -1 && PyErr_Occurred())
+        return NULL;
+    if (sig < 0 || sig >= NSIG) {
+        PyErr_Format(PyExc_ValueError, "signal number out of range: %ld", sig);
+        return NULL;
+    }
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0UL, 0UL, 0UL) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_pdeathsig", set_pdeathsig, METH_O,
+     "set_pdeathsig($module, sig, /)\n--\n\nHave the kernel send sig to this process when "
+     "the thread that forked it exits (prctl PR_SET_PDEATHSIG; 0 clears it)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
 #ifdef Py_mod_multiple_interpreters
@@ -127,6 +156,7 @@ static struct PyModuleDef module_def = {
     .m_name = "pounce._pounce",
     .m_doc = "Pounce C core: HTTP/1.1 protocol, runtime and ASGI bridge.",
     .m_size = sizeof(pn_modstate),
+    .m_methods = module_methods,
     .m_slots = module_slots,
     .m_traverse = module_traverse,
     .m_clear = module_clear,

@@ -9,24 +9,44 @@ Programmatic use::
 
 ``pounce.Config(**settings)`` builds and validates an immutable
 configuration; its fields are readable and assignment raises.
+
+``import pounce`` alone loads nothing else: the main process of the
+``pounce`` command imports this package but must stay small, so ``Config``
+and ``__version__`` come from the C extension when first used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pounce._pounce import VERSION as __version__
-from pounce._pounce import Config
+if TYPE_CHECKING:
+    from pounce._pounce import VERSION as __version__
+    from pounce._pounce import Config
 
 __all__ = ["Config", "run", "__version__"]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "Config":
+        from pounce._pounce import Config
+
+        return Config
+    if name == "__version__":
+        from pounce._pounce import VERSION
+
+        return VERSION
+    raise AttributeError(f"module 'pounce' has no attribute {name!r}")
+
+
 def run(app: Any, **settings: Any) -> int:
-    """Run ``app`` until SIGINT/SIGTERM with the given settings (the same
-    names as the command-line options, with underscores).  Returns the exit
-    status.  ``app`` may be an ASGI callable or a "module:attribute" string."""
+    """Run ``app`` in this process until SIGINT/SIGTERM with the given
+    settings (the same names as the command-line options, with
+    underscores).  Returns the exit status.  ``app`` may be an ASGI callable
+    or a "module:attribute" string.  Unlike the ``pounce`` command, this
+    cannot reload on SIGHUP: the caller's process is the server."""
     from pounce._importer import import_app
     from pounce._logging import setup_logging
+    from pounce._pounce import Config
     from pounce._server import serve
 
     config = settings.pop("config", None)

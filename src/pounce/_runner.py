@@ -11,13 +11,12 @@ which imports this module and is never imported by it.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import random
-import sys
 from typing import Any, Callable
 
 from pounce import _pounce
+from pounce._control import Message, gil_enabled
 from pounce._lifespan import Lifespan, LifespanFailed
 from pounce._listeners import Listener
 from pounce._pounce import Config
@@ -37,18 +36,6 @@ logger = logging.getLogger("pounce")
 EXIT_STARTUP_FAILED = 3
 
 
-class Message(bytes, enum.Enum):
-    """What a worker tells its supervisor.
-
-    A thread worker's message goes through the supervisor's event queue; a
-    process worker writes the value, one byte, to its status pipe.  A
-    Pounce started by a reload writes READY to the Pounce that started it
-    once all its workers are ready."""
-
-    READY = b"R"  # accepting connections
-    RETIRE = b"M"  # served its --max-requests share; serves on until stopped
-
-
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
     if choice in ("auto", "uvloop"):
         try:
@@ -66,11 +53,6 @@ def _report_app_error(message: str, exc: BaseException | None) -> None:
         logger.error(message)
     else:
         logger.error(message, exc_info=(type(exc), exc, exc.__traceback__))
-
-
-def gil_enabled() -> bool:
-    check = getattr(sys, "_is_gil_enabled", None)
-    return True if check is None else bool(check())
 
 
 def request_limit(config: Config) -> int:

@@ -1,68 +1,50 @@
-"""Running the server: ``serve()``, the top of the Python shell's server side.
+"""Running the server: the top of the Python shell's server side below the
+master.
 
 The layers import downward only, as in uvicorn and granian:
 
-    _server.serve          binds, picks the worker mode, runs the Supervisor
-      _supervisor          starts, watches, replaces and reloads workers
-        _runner            one worker: event loop, lifespan, _pounce.Worker
-        _listeners         the listening sockets, bound once before any worker
+    _master                the main process of ``pounce APP``: signals,
+                           listeners, pid file; one generation per load of the app
+      _server              serve() for pounce.run(); run_generation() for a generation
+        _supervisor        starts, watches and replaces workers
+          _runner          one worker: event loop, lifespan, _pounce.Worker
+          _listeners       the listening sockets, bound once before any worker
+          _control         the bytes and signals between the processes
 
-``pounce.run`` and the CLI (``pounce``, ``python -m pounce``) both end here.
 Main thread only.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
 from pounce import _pounce
-from pounce._listeners import bind_listeners
+from pounce._control import remove_pid_file, resolve_workers, write_pid_file
+from pounce._listeners import (
+    ListenError,
+    Listener,
+    bind_listeners,
+    close_listeners,
+    extra_reuse_port_listeners,
+)
 from pounce._pounce import Config
-from pounce._runner import gil_enabled
 from pounce._supervisor import Supervisor
 
-__all__ = ["serve", "resolve_workers"]
+__all__ = [
+    "serve",
+    "run_generation",
+    "resolve_workers",
+    "log_startup",
+    "log_listen_error",
+    "owned_sockets",
+]
 
 logger = logging.getLogger("pounce")
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def resolve_workers(config: Config) -> tuple[int, str, str]:
-    """(count, mode, why)"""
-    count = config.workers or _usable_cpus()
-    mode: str = config.worker_mode
-    if mode == "auto":
-        if not gil_enabled():
-            mode, why = "thread", "the GIL is disabled (free-threaded CPython)"
-        elif count == 1:
-            mode, why = "thread", "one worker: it runs in the main process"
-        else:
-            mode, why = "process", "the GIL is enabled"
-    else:
-        why = "--worker-mode " + mode
-    return count, mode, why
-
-
-def serve(app: Any, config: Config, reload_argv: list[str] | None = None) -> int:
-    """Run the server until SIGINT/SIGTERM; returns the exit status.
-
-    reload_argv is the command that starts a fresh Pounce for SIGHUP (the
-    CLI passes its own command line); without it SIGHUP is refused."""
-    try:
-        listeners = bind_listeners(config)
-    except OSError as e:
-        logger.error("cannot listen: %s", e)
-        return 1
-    count, mode, why = resolve_workers(config)
+def log_startup(count: int, mode: str, why: str) -> None:
     logger.info(
         "Pounce %s on CPython %s: %d worker%s, %s mode (%s)",
         _pounce.VERSION,
@@ -83,7 +65,64 @@ def serve(app: Any, config: Config, reload_argv: list[str] | None = None) -> int
             "" if len(missing) == 1 else "s",
             "/".join(missing),
         )
-    sup = Supervisor(app, config, listeners, count, mode, reload_argv)
+
+
+def log_listen_error(e: OSError) -> None:
+    # A ListenError's text is the whole line: "cannot listen on ADDRESS: why".
+    logger.error("%s", e if isinstance(e, ListenError) else f"cannot listen: {e}")
+
+
+def owned_sockets(config: Config, listener_sets: list[list[Listener]]) -> list[Any]:
+    """The listening sockets we bound ourselves, each once: the ones a
+    shutdown may take out of LISTEN (_control.refuse_new_connections).  A
+    socket from systemd or --fd belongs to whoever passed it."""
+    seen: dict[int, Any] = {}
+    for group in listener_sets:
+        for lst in group:
+            origin = getattr(lst, "origin", "fd" if config.fd >= 0 else "bound")
+            if origin == "bound":
+                seen.setdefault(lst.sock.fileno(), lst.sock)
+    return list(seen.values())
+
+
+def serve(app: Any, config: Config) -> int:
+    """pounce.run(): serve ``app`` in this process until SIGINT/SIGTERM;
+    returns the exit status.  SIGHUP cannot reload here (the app object was
+    imported by the caller) and is refused with a warning."""
+    try:
+        listeners = bind_listeners(config)
+    except OSError as e:
+        log_listen_error(e)
+        return 1
+    count, mode, why = resolve_workers(config)
+    log_startup(count, mode, why)
+    sets = extra_reuse_port_listeners(config, listeners, count)
+    if config.pid_file:
+        write_pid_file(config.pid_file)
+    sup = Supervisor(app, config, sets, count, mode, owned_socks=owned_sockets(config, sets))
+    try:
+        return sup.run()
+    finally:
+        sup.close()
+        extra = [s for group in sets[1:] for s in group if s not in listeners]
+        close_listeners(extra, config, unlink=False)
+        close_listeners(listeners, config)
+        if config.pid_file:
+            remove_pid_file(config.pid_file)
+
+
+def run_generation(
+    app: Any,
+    config: Config,
+    listener_sets: list[list[Listener]],
+    count: int,
+    mode: str,
+    control_fd: int,
+    ready_fd: int,
+) -> int:
+    """One generation under the master: serve until the master's command;
+    the sockets stay the master's (never closed or unlinked here)."""
+    sup = Supervisor(app, config, listener_sets, count, mode, control_fd, ready_fd)
     try:
         return sup.run()
     finally:

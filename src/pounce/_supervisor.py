@@ -1,84 +1,75 @@
 """The supervisor: starts the workers, watches them, replaces them.
 
-One Supervisor runs in the main thread of the main process, whatever the
-worker mode.  Workers are threads (thread mode) or forked processes
-(process mode); both run the same ``WorkerRunner`` (``_runner.py``), which
-reports to the supervisor with a ``Message``: READY, RETIRE.  The supervisor:
+One Supervisor runs in the main thread of its process, whatever the worker
+mode.  Under ``pounce APP`` that process is a *generation* (a child of the
+master, ``_master.py``, which owns the signals and the listening sockets);
+under ``pounce.run()`` it is the calling process itself.  Workers are
+threads (thread mode) or forked processes (process mode); both run the same
+``WorkerRunner`` (``_runner.py``), which reports to the supervisor with a
+``Message``: READY, RETIRE.  The supervisor:
 
-* starts N workers on the shared listening sockets and announces
-  "Listening on ..." once every one of them can take a signal;
+* starts N workers on the shared listening sockets and says so once every
+  one of them can take a signal (a generation writes READY to its master;
+  pounce.run() logs "Listening on ...");
 * replaces a worker that crashed (with backoff), and gives up with a
   non-zero exit when workers keep failing at startup;
 * recycles a worker that served its --max-requests share: the replacement
   starts first, then the old one drains;
-* SIGINT/SIGTERM: every worker drains within --shutdown-timeout, then exit 0;
-  a second signal exits at once;
-* SIGHUP: zero-downtime reload with fresh application code.  A new Pounce
-  process (the same command line) inherits the listening sockets, starts its
-  own workers, and says "ready" on a pipe; only then do the old workers stop
-  accepting, finish their requests and exit.  The kernel keeps queueing
-  connections on the shared sockets throughout, so none is refused.  If the
-  new process fails to start, the old one keeps serving.
-* SIGTTIN / SIGTTOU: one worker more / one fewer.
+* drains every worker on the master's command (or, under pounce.run(), on
+  SIGTERM/SIGINT with the rules of ``_control.on_signal``), within
+  --shutdown-timeout;
+* one worker more / one fewer on the master's command (SIGTTIN / SIGTTOU).
 
 Everything here runs on the main thread except the worker threads' own
 callbacks, which only post events through ``_post`` (a queue plus a
 self-pipe write), so the supervisor's state has one owner.  A process
-worker's messages come on its status pipe, one byte each.
+worker's messages come on its status pipe, one byte each; its orders are
+SIGUSR1 / SIGUSR2, since it ignores the signals of the outside world
+(``_control.OUTSIDE_SIGNALS``).
 
-Imports go one way: this module uses ``_listeners`` and ``_runner``, and
-only ``_server.serve`` (above it) imports this one.
+Imports go one way: this module uses ``_control``, ``_listeners`` and
+``_runner``, and only ``_server`` (above it) imports this one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import selectors
 import signal
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pounce._listeners import (
-    INHERIT_ENV,
-    Listener,
-    close_listeners,
-    extra_reuse_port_listeners,
-)
-from pounce._pounce import BalanceTable, Config
-from pounce._runner import (
-    EXIT_STARTUP_FAILED,
+from pounce import _pounce
+from pounce._control import (
+    DRAIN_CLOSE_IDLE,
+    DRAIN_GENTLY,
+    OUTSIDE_SIGNALS,
+    Command,
     Message,
-    WorkerRunner,
     gil_enabled,
-    request_limit,
+    on_signal,
+    refuse_new_connections,
 )
+from pounce._listeners import Listener
+from pounce._pounce import BalanceTable, Config
+from pounce._runner import EXIT_STARTUP_FAILED, WorkerRunner, request_limit
 
-__all__ = ["Supervisor", "READY_FD_ENV"]
+__all__ = ["Supervisor"]
 
 logger = logging.getLogger("pounce")
-
-#: Set by a reloading Pounce for the Pounce it starts: the fd on which to
-#: write Message.READY once every worker is ready (INHERIT_ENV, beside it,
-#: names the sockets to adopt).
-READY_FD_ENV = "POUNCE_READY_FD"
 
 #: Consecutive startup failures after which the supervisor gives up.
 MAX_STARTUP_FAILURES = 5
 #: A worker that lived this long resets the crash backoff.
 STABLE_AFTER = 10.0
-RELOAD_READY_TIMEOUT = 120.0
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 #: Blocked across fork() until a new worker process has its handlers.
-CHILD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGTTIN,
-                 signal.SIGTTOU}
+CHILD_SIGNALS = {*OUTSIDE_SIGNALS, DRAIN_GENTLY, DRAIN_CLOSE_IDLE}
 
 
 @dataclass(eq=False)
@@ -97,25 +88,35 @@ class Slot:
 
 
 class Supervisor:
+    """Runs ``count`` workers until told to stop; ``run()`` returns the exit
+    status.
+
+    listener_sets[wid] are worker wid's sockets (one shared set, or one
+    SO_REUSEPORT set per worker); workers beyond the list use the first.
+    With control_fd (a generation under the master) orders come as
+    ``Command`` bytes on that pipe and READY goes to ready_fd; without it
+    (pounce.run()) the supervisor handles the signals itself."""
+
     def __init__(
         self,
         app: Any,
         config: Config,
-        listeners: list[Listener],
+        listener_sets: list[list[Listener]],
         count: int,
         mode: str,
-        reload_argv: list[str] | None,
+        control_fd: int = -1,
+        ready_fd: int = -1,
+        owned_socks: list[Any] | None = None,
     ) -> None:
         self.app = app
         self.config = config
-        self.listeners = listeners
-        self.listener_sets = extra_reuse_port_listeners(config, listeners, count)
+        self.listener_sets = listener_sets
+        self.listeners = listener_sets[0]
         # Workers sharing one socket even out their connections through this table.
-        shared = self.listener_sets[-1] is listeners
+        shared = self.listener_sets[-1] is self.listeners
         self.balance = BalanceTable(max(64, 4 * count)) if shared else None
         self.target = count
         self.mode = mode
-        self.reload_argv = reload_argv
         self.release_gil = mode == "thread" and count > 1 and gil_enabled()
         self.slots: list[Slot] = []
         self.sel = selectors.DefaultSelector()
@@ -124,8 +125,15 @@ class Supervisor:
         self.events = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.control_fd = control_fd
+        if control_fd >= 0:
+            os.set_blocking(control_fd, False)
+            self.sel.register(control_fd, selectors.EVENT_READ, "control")
+        self.ready_fd = ready_fd
+        # pounce.run(): the sockets whose listening we end on SIGTERM.
+        self.owned_socks = owned_socks or []
         self.signals: list[int] = []
-        self.stopping: str | None = None  # None | "shutdown" | "reload"
+        self.stopping: str | None = None  # None | "shutdown" | "replaced"
         self.stop_deadline = 0.0
         self.announced = False
         self.ever_ready = False
@@ -133,14 +141,6 @@ class Supervisor:
         self.crash_backoff = 0.0
         self.pending_starts: list[tuple[float, int, Slot | None]] = []  # (when, wid, replaces)
         self.exit_code = 0
-        self.reload_proc: subprocess.Popen[bytes] | None = None
-        self.reload_ready_fd = -1
-        self.reload_started = 0.0
-        self.handed_over = False
-        self.ready_fd = -1
-        ready = os.environ.pop(READY_FD_ENV, None)
-        if ready:
-            self.ready_fd = int(ready)
         self._old_handlers: dict[int, Any] = {}
 
     # -- plumbing ----------------------------------------------------------
@@ -160,10 +160,13 @@ class Supervisor:
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        for sig in HANDLED_SIGNALS:
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        handled: tuple[int, ...] = ()
+        if self.control_fd < 0:
+            handled = OUTSIDE_SIGNALS  # pounce.run(): ours to act on
         if self.mode == "process":
-            self._old_handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_signal)
+            handled += (signal.SIGCHLD,)
+        for sig in handled:
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
 
     def _restore_signals(self) -> None:
         for sig, h in self._old_handlers.items():
@@ -177,15 +180,13 @@ class Supervisor:
             pass
 
     def close(self) -> None:
-        if self.reload_ready_fd >= 0:
-            os.close(self.reload_ready_fd)
-            self.reload_ready_fd = -1
-        extra = [s for group in self.listener_sets[1:] for s in group if s not in self.listeners]
-        close_listeners(extra, self.config, unlink=False)
-        close_listeners(self.listeners, self.config, unlink=not self.handed_over)
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
+        for fd in (self.control_fd, self.ready_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.control_fd = self.ready_fd = -1
 
     def _listeners_for(self, wid: int) -> list[Listener]:
         if wid < len(self.listener_sets):
@@ -207,6 +208,7 @@ class Supervisor:
     # -- spawning ----------------------------------------------------------
 
     def _runner(self, slot: Slot, notify: Callable[[Message], None]) -> WorkerRunner:
+        """The one place a worker is made, for both modes."""
         return WorkerRunner(
             self.app,
             self.config,
@@ -249,9 +251,10 @@ class Supervisor:
     def _spawn_process(self, slot: Slot) -> None:
         r, w = os.pipe2(os.O_CLOEXEC)
         # Signals stay blocked across the fork until the child has its own
-        # handlers: a SIGTERM that hits a worker in its first instants must
+        # handlers: a SIGUSR1 that hits a worker in its first instants must
         # reach the worker's handler, not the supervisor's copied one.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)
+        parent = os.getpid()
         pid = -1
         try:
             pid = os.fork()
@@ -259,7 +262,7 @@ class Supervisor:
                 code = 1
                 try:
                     os.close(r)
-                    code = self._child_main(slot, w, old_mask)
+                    code = self._child_main(slot, w, old_mask, parent)
                 except BaseException:  # pragma: no cover - reported, then exit
                     logger.exception("worker %d crashed", slot.wid)
                 finally:
@@ -274,23 +277,21 @@ class Supervisor:
         os.set_blocking(r, False)
         self.sel.register(r, selectors.EVENT_READ, slot)
 
-    def _child_main(self, slot: Slot, status_w: int, old_mask: Any) -> int:
+    def _child_main(self, slot: Slot, status_w: int, old_mask: Any, parent: int) -> int:
+        # Gone with the supervisor, even if it is SIGKILLed.
+        _pounce.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != parent:
+            return 1  # it died before the line above
         # Nothing of the supervisor's survives in the child but the sockets.
         signal.set_wakeup_fd(-1)
-        for sig, h in self._old_handlers.items():
+        for sig in self._old_handlers:
             signal.signal(sig, signal.SIG_DFL)
-        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+        for sig in OUTSIDE_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         for other in self.slots:
             if other.status_fd >= 0:
                 os.close(other.status_fd)
-        self.sel.close()
-        os.close(self.wake_r)
-        os.close(self.wake_w)
-        if self.ready_fd >= 0:
-            os.close(self.ready_fd)
-        if self.reload_ready_fd >= 0:
-            os.close(self.reload_ready_fd)
+        self.close()
 
         def say(message: Message) -> None:
             try:
@@ -299,26 +300,26 @@ class Supervisor:
                 pass
 
         runner = self._runner(slot, say)
-        # SIGTERM/SIGINT: shutdown; SIGUSR1: gentle drain (reload, recycling,
-        # one worker fewer).  Handled before the loop exists, too.
-        signal.signal(signal.SIGTERM, lambda *_: runner.stop(close_idle=True))
-        signal.signal(signal.SIGINT, lambda *_: runner.stop(close_idle=True))
-        signal.signal(signal.SIGUSR1, lambda *_: runner.stop(close_idle=False))
+        # The supervisor's orders (OUTSIDE_SIGNALS are ignored: a SIGTERM
+        # or Ctrl-C for the whole group is the top process's business).
+        # Handled before the loop exists, too.
+        signal.signal(DRAIN_GENTLY, lambda *_: runner.stop(close_idle=False))
+        signal.signal(DRAIN_CLOSE_IDLE, lambda *_: runner.stop(close_idle=True))
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # pending ones arrive now
         return runner.run()
 
     def _stop_slot(self, slot: Slot, close_idle: bool) -> None:
         if slot.state == "gone" or (slot.state == "stopping" and not close_idle):
             return
-        # (A worker already draining gently is told again on shutdown: it
-        # then closes its idle connections too.)
+        # (A worker already draining gently may be told again to close its
+        # idle connections too.)
         slot.state = "stopping"
         if self.mode == "thread":
             assert slot.runner is not None
             slot.runner.stop(close_idle=close_idle)
         else:
             try:
-                os.kill(slot.pid, signal.SIGTERM if close_idle else signal.SIGUSR1)
+                os.kill(slot.pid, DRAIN_CLOSE_IDLE if close_idle else DRAIN_GENTLY)
             except ProcessLookupError:
                 pass
 
@@ -351,8 +352,6 @@ class Supervisor:
         deadlines = [when for when, _, _ in self.pending_starts]
         if self.stopping:
             deadlines.append(self.stop_deadline)
-        if self.reload_proc is not None:
-            deadlines.append(self.reload_started + RELOAD_READY_TIMEOUT)
         if self.mode == "process" and self._live():
             deadlines.append(now + 1.0)  # belt and braces for SIGCHLD
         if not deadlines:
@@ -371,48 +370,89 @@ class Supervisor:
                         pass
                 except BlockingIOError:
                     pass
-            elif key.data == "reload":
-                self._reload_pipe_readable()
+            elif key.data == "control":
+                self._control_readable()
             else:
                 self._status_readable(key.data)
 
-    # -- signals ---------------------------------------------------------------
+    # -- orders: signals (pounce.run) or the master's commands ----------------
 
     def _handle_signals(self) -> None:
         while self.signals:
             sig = self.signals.pop(0)
-            if sig in (signal.SIGINT, signal.SIGTERM):
-                name = signal.Signals(sig).name
-                if self.stopping == "shutdown":
-                    logger.warning("%s again: exiting now", name)
-                    self._kill_all()
-                    sys.stderr.flush()
-                    os._exit(1)
-                logger.info("%s received: shutting down (again to exit at once)", name)
-                self._begin_stop("shutdown")
-            elif sig == signal.SIGHUP:
-                self._begin_reload()
-            elif sig == signal.SIGTTIN:
-                if not self.stopping:
-                    self.target += 1
-                    wid = self._free_wid()
-                    logger.info("SIGTTIN: adding worker %d (%d workers)", wid, self.target)
-                    self._spawn(wid)
-            elif sig == signal.SIGTTOU:
-                if not self.stopping and self.target > 1:
-                    self.target -= 1
-                    victims = sorted(
-                        (s for s in self._live() if s.state in ("starting", "ready")),
-                        key=lambda s: s.wid,
-                    )
-                    if victims:
-                        v = victims[-1]
-                        logger.info("SIGTTOU: stopping worker %d (%d workers)", v.wid, self.target)
-                        self._stop_slot(v, close_idle=False)
-            elif sig == signal.SIGCHLD:
-                pass  # reaped below, in _handle_events
+            if sig == signal.SIGCHLD:
+                continue  # reaped below
+            name = signal.Signals(sig).name
+            action = on_signal(sig, self.stopping is not None)
+            if action == "exit":
+                logger.warning("%s: exiting now", name)
+                self._exit_now()
+            elif action == "again":
+                logger.warning("%s again: already shutting down (SIGINT or SIGQUIT exits at once)",
+                               name)
+            elif action in ("drain", "drain-close-idle"):
+                refuse_new_connections(self.owned_socks)
+                self._begin_stop("shutdown", close_idle=action == "drain-close-idle")
+                logger.info("%s received: shutting down (SIGINT or SIGQUIT exits at once)", name)
+            elif action == "reload":
+                logger.warning(
+                    "SIGHUP: reload needs the pounce command (pounce.run() serves in the "
+                    "calling process, which cannot import the app afresh); ignored"
+                )
+            elif action == "more":
+                self._more()
+            elif action == "fewer":
+                self._fewer()
         if self.mode == "process":
             self._reap()
+
+    def _control_readable(self) -> None:
+        try:
+            data = os.read(self.control_fd, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            # The master is gone (PR_SET_PDEATHSIG normally kills us first).
+            logger.error("the master process is gone: exiting now")
+            self._exit_now()
+        for byte in data:
+            try:
+                command = Command(bytes((byte,)))
+            except ValueError:
+                continue  # not one of ours
+            if command is Command.DRAIN:
+                self._begin_stop("shutdown", close_idle=False)
+            elif command is Command.DRAIN_CLOSE_IDLE:
+                self._begin_stop("shutdown", close_idle=True)
+            elif command is Command.REPLACED:
+                self._begin_stop("replaced", close_idle=False)
+            elif command is Command.MORE:
+                self._more()
+            elif command is Command.FEWER:
+                self._fewer()
+
+    def _more(self) -> None:
+        if self.stopping:
+            return
+        self.target += 1
+        wid = self._free_wid()
+        logger.info("SIGTTIN: adding worker %d (%d workers)", wid, self.target)
+        self._spawn(wid)
+
+    def _fewer(self) -> None:
+        if self.stopping or self.target <= 1:
+            return
+        self.target -= 1
+        victims = sorted(
+            (s for s in self._live() if s.state in ("starting", "ready")),
+            key=lambda s: s.wid,
+        )
+        if victims:
+            v = victims[-1]
+            logger.info("SIGTTOU: stopping worker %d (%d workers)", v.wid, self.target)
+            self._stop_slot(v, close_idle=False)
 
     def _free_wid(self) -> int:
         used = {s.wid for s in self._live()}
@@ -421,23 +461,28 @@ class Supervisor:
             wid += 1
         return wid
 
-    def _begin_stop(self, why: str) -> None:
-        self.stopping = why
-        self.pending_starts.clear()
-        # Workers get shutdown_timeout to drain; then a little for lifespan
-        # shutdown and exit before they are killed.
-        self.stop_deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
+    def _begin_stop(self, why: str, close_idle: bool) -> None:
+        """Drain every worker.  Told again (SIGINT after SIGTERM, say), it
+        only escalates: idle connections close now."""
+        if self.stopping is None:
+            self.stopping = why
+            self.pending_starts.clear()
+            # Workers get shutdown_timeout to drain; then a little for
+            # lifespan shutdown and exit before they are killed.
+            self.stop_deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
         for slot in self._live():
-            self._stop_slot(slot, close_idle=(why == "shutdown"))
+            self._stop_slot(slot, close_idle=close_idle)
 
-    def _kill_all(self) -> None:
-        if self.mode != "process":
-            return
-        for slot in self._live():
-            try:
-                os.kill(slot.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    def _exit_now(self) -> None:
+        if self.mode == "process":
+            for slot in self._live():
+                try:
+                    os.kill(slot.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(1)
 
     # -- events from workers -------------------------------------------------
 
@@ -488,9 +533,6 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            if self.reload_proc is not None and pid == self.reload_proc.pid:
-                self.reload_proc.returncode = os.waitstatus_to_exitcode(status)
-                continue
             for slot in self.slots:
                 if slot.pid == pid and slot.state != "gone":
                     if slot.status_fd >= 0:
@@ -523,18 +565,20 @@ class Supervisor:
 
     def _announce(self) -> None:
         # Only now can every worker take a signal gracefully: whoever reads
-        # this line may send SIGTERM at once.
+        # this may send SIGTERM at once.
         self.announced = True
-        for lst in self.listeners:
-            logger.info("Listening on %s (press CTRL+C to quit)", lst.display)
         if self.ready_fd >= 0:
-            # We were started by a reloading Pounce: tell it to step down.
+            # A generation: the master says "Listening on" (once, not at
+            # every reload) or hands over from the generation before.
             try:
                 os.write(self.ready_fd, Message.READY)
             except OSError:
                 pass
             os.close(self.ready_fd)
             self.ready_fd = -1
+            return
+        for lst in self.listeners:
+            logger.info("Listening on %s (press CTRL+C to quit)", lst.display)
 
     def _on_retire(self, slot: Slot) -> None:
         if self.stopping or slot.state != "ready":
@@ -590,7 +634,7 @@ class Supervisor:
 
     def _fail(self, code: int) -> None:
         self.exit_code = code
-        self._begin_stop("shutdown")
+        self._begin_stop("shutdown", close_idle=True)
 
     # -- timers ------------------------------------------------------------------
 
@@ -604,92 +648,13 @@ class Supervisor:
         if self.stopping and now >= self.stop_deadline and self._live():
             logger.warning("workers did not stop in time: killing them")
             if self.mode == "process":
-                self._kill_all()
+                for slot in self._live():
+                    try:
+                        os.kill(slot.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self.stop_deadline = now + 5.0
             else:
                 # Threads cannot be killed; leave, the OS reclaims them.
                 logging.shutdown()
                 os._exit(self.exit_code or 1)
-        if self.reload_proc is not None and now >= self.reload_started + RELOAD_READY_TIMEOUT:
-            logger.error("reload: the new server did not become ready in time; keeping the old one")
-            self._abandon_reload(kill=True)
-        if self.reload_proc is not None and self.reload_proc.poll() is not None:
-            logger.error(
-                "reload failed: the new server exited with status %s; still serving the old code",
-                self.reload_proc.returncode,
-            )
-            self._abandon_reload(kill=False)
-
-    # -- reload -----------------------------------------------------------------
-
-    def _begin_reload(self) -> None:
-        if self.stopping:
-            return
-        if self.reload_argv is None:
-            logger.warning("SIGHUP: reload needs the pounce command line (not pounce.run()); ignored")
-            return
-        if self.reload_proc is not None:
-            logger.info("SIGHUP: a reload is already under way")
-            return
-        logger.info("SIGHUP received: starting a new server with fresh code")
-        fds = [lst.sock.fileno() for lst in self.listeners]
-        r, w = os.pipe2(os.O_CLOEXEC)
-        env = dict(os.environ)
-        env[INHERIT_ENV] = json.dumps([lst.describe() for lst in self.listeners])
-        env[READY_FD_ENV] = str(w)
-        try:
-            self.reload_proc = subprocess.Popen(
-                self.reload_argv, pass_fds=fds + [w], env=env, close_fds=True
-            )
-        except OSError as e:
-            os.close(r)
-            os.close(w)
-            logger.error("reload failed: cannot start %s: %s", self.reload_argv[0], e)
-            return
-        os.close(w)
-        os.set_blocking(r, False)
-        self.reload_ready_fd = r
-        self.reload_started = time.monotonic()
-        self.sel.register(r, selectors.EVENT_READ, "reload")
-
-    def _reload_pipe_readable(self) -> None:
-        try:
-            data = os.read(self.reload_ready_fd, 16)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data.startswith(Message.READY):
-            pid = self.reload_proc.pid if self.reload_proc else "?"
-            logger.info("reload: the new server (pid %s) is ready; old workers drain and exit", pid)
-            self.sel.unregister(self.reload_ready_fd)
-            os.close(self.reload_ready_fd)
-            self.reload_ready_fd = -1
-            self.handed_over = True
-            self.reload_proc = None  # it lives on without us
-            self._begin_stop("reload")
-        elif not data:
-            # EOF without "ready": it exited or closed the pipe; _handle_timers
-            # reports the exit status once it is reaped.
-            self.sel.unregister(self.reload_ready_fd)
-            os.close(self.reload_ready_fd)
-            self.reload_ready_fd = -1
-            if self.reload_proc is not None and self.reload_proc.poll() is None:
-                try:
-                    self.reload_proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-
-    def _abandon_reload(self, kill: bool) -> None:
-        proc = self.reload_proc
-        self.reload_proc = None
-        if self.reload_ready_fd >= 0:
-            self.sel.unregister(self.reload_ready_fd)
-            os.close(self.reload_ready_fd)
-            self.reload_ready_fd = -1
-        if proc is not None and kill and proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                pass
