@@ -18,6 +18,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import signal
 import time
 from pathlib import Path
 
@@ -296,8 +297,8 @@ def test_deadline_covers_header_and_head(srv):
         assert time.monotonic() - t0 < 1.5
 
 
-def test_shutdown_closes_connections_waiting_for_a_header(server_factory):
-    """On SIGTERM a connection still in its PROXY header holds no request:
+def test_ctrl_c_closes_connections_waiting_for_a_header(server_factory):
+    """On SIGINT a connection still in its PROXY header holds no request:
     it is closed at once, like an idle keep-alive one, and does not hold the
     exit until its header deadline."""
     srv = server_factory(APP, "--proxy-protocol", "--header-timeout", "20")
@@ -305,9 +306,29 @@ def test_shutdown_closes_connections_waiting_for_a_header(server_factory):
         partial.send(b"PROXY TCP4 192.0.2.1")
         time.sleep(0.2)
         t0 = time.monotonic()
-        assert srv.stop(timeout=15) == 0
+        assert srv.stop(signal.SIGINT, timeout=15) == 0
         assert time.monotonic() - t0 < 5
         assert idle.wait_closed(1) and partial.wait_closed(1)
+
+
+def test_sigterm_lets_a_connection_finish_its_header(server_factory):
+    """SIGTERM drains gently (docs/deployment.md): a balancer's connection
+    caught in its PROXY header may still send it and its request, which is
+    answered with Connection: close; new connections are refused."""
+    srv = server_factory(APP, "--proxy-protocol", "--header-timeout", "20")
+    with RawConn(srv.host, srv.port) as partial:
+        partial.send(b"PROXY TCP4 192.0.2.1")
+        time.sleep(0.2)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((srv.host, srv.port), timeout=2).close()
+        partial.send(b" 192.0.2.2 5 80\r\n" + GET)
+        resp = partial.read_response()
+        assert scope_of(resp)["client"] == ["192.0.2.1", 5]
+        assert resp.header("connection") == "close"
+        assert partial.wait_closed(2)
+    assert srv.wait(10) == 0
 
 
 def test_scheme_from_a_trusted_proxy_header_wins_over_the_ssl_tlv(srv):

@@ -373,7 +373,14 @@ class Master:
         made: dict[int, Listener] = {}
         for fd, d in self.listeners.items():
             made[fd] = Listener(self.socks[fd], tuple(d["server"]), d["unix"], d["display"])
-        sets = [[made[fd] for fd in group] for group in self.state["sets"]]
+        # Workers that share sockets must share one list object: the
+        # supervisor tells shared sets by identity (one connection per
+        # wake-up, the balance table).
+        groups: dict[tuple[int, ...], list[Listener]] = {}
+        sets = [
+            groups.setdefault(tuple(group), [made[fd] for fd in group])
+            for group in self.state["sets"]
+        ]
         return run_generation(app, config, sets, self.count, self.mode, control_r, ready_w)
 
     def _close_fds(self, gen: Generation) -> None:
