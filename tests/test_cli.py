@@ -204,9 +204,9 @@ def fake_server(monkeypatch):
 
     calls = []
 
-    def start(app_spec, config, cli_args):
+    def start(app_spec, config, cli_args, explicit=None):
         app = _master.load_app(app_spec, config)
-        calls.append((app, config, cli_args))
+        calls.append((app, config, cli_args, explicit))
         return 7
 
     monkeypatch.setattr(_master, "start", start)
@@ -226,12 +226,16 @@ def test_main_builds_config_and_starts_the_master(fake_server, monkeypatch):
     args = ["imp_good:app", "--port", "0", "--workers", "auto", "--no-access-log"]
     status = pounce_main.main(args + ["--log-level", "debug"])
     assert status == 7
-    [(app, config, cli_args)] = fake_server
+    [(app, config, cli_args, explicit)] = fake_server
     assert app is sys.modules["imp_good"].app
     # The master shows the command line in ps(1).
     assert cli_args == args + ["--log-level", "debug"]
     assert type(config).__name__ == "Config"
     assert (config.port, config.workers, config.access_log, config.backlog) == (0, 0, False, 99)
+    # Where each given setting came from reaches the binding (systemd's
+    # sockets conflict with any explicit bind option).
+    assert explicit["port"] == "--port" and explicit["backlog"] == "POUNCE_BACKLOG"
+    assert "host" not in explicit
     logger = logging.getLogger("pounce")
     assert logger.level == logging.DEBUG and logger.propagate is False
 

@@ -492,6 +492,18 @@ def test_activation_with_an_explicit_bind_option_is_an_error(spawn):
 
 
 @needs_activate
+def test_activation_with_an_explicit_default_bind_option_is_an_error(spawn):
+    # --host 127.0.0.1 is the default's value, but it was given: the command
+    # line's origins reach bind_listeners, so it still conflicts.
+    port = free_port()
+    proc, out = _activate(spawn, [f"127.0.0.1:{port}"], SD_APP, "--host", "127.0.0.1")
+    with pytest.raises(OSError):
+        get_json(("127.0.0.1", port))
+    assert proc.wait(10) == 1
+    out.wait_for(r"and --host also says where to listen")
+
+
+@needs_activate
 def test_activation_refuses_a_datagram_socket(spawn):
     port = free_port()
     proc, out = _activate(spawn, [f"127.0.0.1:{port}"], SD_APP, datagram=True)

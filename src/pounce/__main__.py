@@ -22,8 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         app_spec, config_file, given = parse_args(argv)
+        # Which settings were given, and where: with systemd's sockets, an
+        # explicit bind option (even one equal to its default) is a conflict.
+        origins: dict[str, str] = {}
         try:
-            config = load_config(given, config_file=config_file)
+            config = load_config(given, config_file=config_file, origins=origins)
         except ConfigError as e:
             fail(str(e), 2)
         setup_logging(config.log_level)
@@ -35,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pounce import _master
 
     args = list(sys.argv[1:] if argv is None else argv)
-    return _master.start(app_spec, config, args)
+    return _master.start(app_spec, config, args, explicit=origins)
 
 
 if __name__ == "__main__":

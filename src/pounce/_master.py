@@ -83,14 +83,17 @@ MASTER_SIGNALS = {*OUTSIDE_SIGNALS, signal.SIGCHLD}
 # -- 1. in the process of the pounce command ---------------------------------------
 
 
-def start(app_spec: str, config: Any, cli_args: list[str]) -> int:
-    """Bind, then become the master (exec); returns only on failure."""
+def start(
+    app_spec: str, config: Any, cli_args: list[str], explicit: dict[str, str] | None = None
+) -> int:
+    """Bind, then become the master (exec); returns only on failure.
+    explicit: the settings given and where (``load_config``'s origins)."""
     from pounce._control import resolve_workers
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
     from pounce._server import log_listen_error, owned_sockets
 
     try:
-        listeners = bind_listeners(config)
+        listeners = bind_listeners(config, explicit=explicit)
         count, mode, _ = resolve_workers(config)
         sets = extra_reuse_port_listeners(config, listeners, count)
     except OSError as e:
