@@ -7,12 +7,14 @@ extension's ``Config`` type and ``_systemd``'s LISTEN_FDS parser.
 
 Where the sockets come from, first match wins:
 
-1. a reloading Pounce handed them over (``POUNCE_INHERIT_LISTENERS``);
-2. systemd socket activation (``LISTEN_PID`` is ours, ``LISTEN_FDS`` >= 1),
+1. systemd socket activation (``LISTEN_PID`` is ours, ``LISTEN_FDS`` >= 1),
    unless a bind option (host, port, uds, fd) was also given explicitly:
    that is a configuration error (ListenError), never a silent choice,
    because either way one of the two addresses would go unserved;
-3. ``--fd``; 4. ``--uds``; 5. TCP ``--host``/``--port``.
+2. ``--fd``; 3. ``--uds``; 4. TCP ``--host``/``--port``.
+
+A reload needs none of this: the master (``_master.py``) binds once and
+every generation it forks inherits its sockets.
 
 Every failure is a ``ListenError`` (an OSError) whose ``str()`` is the whole
 message, naming the address: ``cannot listen on 127.0.0.1:8000: Address
@@ -28,7 +30,6 @@ exists with a wider mode than asked for.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import socket
@@ -40,7 +41,6 @@ from pounce._systemd import listen_fds
 
 __all__ = [
     "BIND_SETTINGS",
-    "INHERIT_ENV",
     "ListenError",
     "Listener",
     "bind_listeners",
@@ -49,10 +49,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("pounce")
-
-#: Set by a reloading Pounce for the Pounce it starts: the listening sockets
-#: to adopt instead of binding (JSON, a list of ``Listener.describe()``).
-INHERIT_ENV = "POUNCE_INHERIT_LISTENERS"
 
 #: The settings that say where to listen; given explicitly, they conflict
 #: with systemd socket activation.
@@ -78,7 +74,7 @@ class Listener:
 
     ``origin`` says where it came from: "bound" (by us, from the config),
     "fd" (--fd), "systemd" (socket activation; ``name`` is its
-    FileDescriptorName) or "inherited" (a reload)."""
+    FileDescriptorName) or "inherited" (by a generation from the master)."""
 
     def __init__(
         self,
@@ -340,13 +336,6 @@ def bind_listeners(
     on the command line, in the environment or a config file (the
     ``origins`` load_config fills in); None means "those not at their
     default".  Raises ListenError."""
-    inherited = os.environ.pop(INHERIT_ENV, None)
-    if inherited:
-        try:
-            listen_fds()  # consumed by the first Pounce; never ours here
-        except ValueError:
-            pass
-        return [_adopt(int(d["fd"])) for d in json.loads(inherited)]
     activated = _activated(config, explicit)
     if activated:
         return activated
