@@ -355,6 +355,15 @@ def test_forwarded_headers_from_untrusted_proxy_source(srv):
     assert (s["client"], s["scheme"]) == (["203.0.113.50", 5], "http")
 
 
+@pytest.mark.parametrize("allow, warning", [
+    (" , ", r"--proxy-protocol with an empty --forwarded-allow-ips: no peer may send"),
+    ("*", r"--forwarded-allow-ips '\*': every peer may say who the client is"),
+])
+def test_startup_warns_about_trust_lists_that_cannot_be_meant(server_factory, allow, warning):
+    srv = server_factory(APP, "--proxy-protocol", "--forwarded-allow-ips", allow)
+    srv.wait_log(r"WARNING pounce: " + warning)
+
+
 def test_untrusted_peer_closed_at_accept(server_factory):
     srv = server_factory(APP, "--proxy-protocol", "--forwarded-allow-ips", "127.0.0.2, 10.0.0.0/8")
     refused(srv, b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + GET)

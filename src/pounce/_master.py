@@ -365,7 +365,7 @@ class Master:
 
         from pounce._listeners import Listener
         from pounce._pounce import Config
-        from pounce._server import log_startup, run_generation
+        from pounce._server import log_startup, warn_about_proxies, run_generation
 
         config = Config(**self.config)
         app = load_app(self.state["app"], config)  # SystemExit(1) with the CLI's message
@@ -373,6 +373,7 @@ class Master:
             from pounce._control import resolve_workers
 
             log_startup(self.count, self.mode, resolve_workers(config)[2])
+            warn_about_proxies(config)
         made: dict[int, Listener] = {}
         for fd, d in self.listeners.items():
             made[fd] = Listener(self.socks[fd], tuple(d["server"]), d["unix"], d["display"])

@@ -44,6 +44,21 @@ __all__ = [
 logger = logging.getLogger("pounce")
 
 
+def warn_about_proxies(config: Config) -> None:
+    """Settings that are legal but cannot be what the operator meant."""
+    trusted = [p.strip() for p in config.forwarded_allow_ips.split(",") if p.strip()]
+    if config.proxy_protocol and not trusted:
+        logger.warning(
+            "--proxy-protocol with an empty --forwarded-allow-ips: no peer may send a "
+            "PROXY header, so every connection will be closed"
+        )
+    if "*" in trusted and (config.proxy_headers or config.proxy_protocol):
+        logger.warning(
+            "--forwarded-allow-ips '*': every peer may say who the client is; keep it "
+            "for networks where only your proxies can reach Pounce"
+        )
+
+
 def log_startup(count: int, mode: str, why: str) -> None:
     logger.info(
         "Pounce %s on CPython %s: %d worker%s, %s mode (%s)",
@@ -96,6 +111,7 @@ def serve(app: Any, config: Config) -> int:
         return 1
     count, mode, why = resolve_workers(config)
     log_startup(count, mode, why)
+    warn_about_proxies(config)
     sets = extra_reuse_port_listeners(config, listeners, count)
     if config.pid_file:
         write_pid_file(config.pid_file)
