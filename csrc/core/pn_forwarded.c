@@ -158,15 +158,8 @@ static int parse_port(const char *s, size_t n, uint16_t *port)
                 return -1;
         return 0;
     }
-    if (n == 0 || n > 5)
-        return -1;
-    uint32_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (uint32_t)(s[i] - '0');
-    }
-    if (v > 65535)
+    uint64_t v;
+    if (n > 5 || pn_http_parse_u64(s, n, &v) != 0 || v > 65535)
         return -1;
     *port = (uint16_t)v;
     return 0;

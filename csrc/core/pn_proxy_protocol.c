@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "pn_http_token.h"
+
 /* §2.2: the v2 signature, which can appear in no v1 header nor HTTP. */
 static const char V2_SIG[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
 
@@ -35,15 +37,8 @@ static uint16_t be16(const unsigned char *p)
  * zeroes MUST NOT be emitted"). */
 static int v1_port(const char *s, size_t n, uint16_t *out)
 {
-    if (n == 0 || n > 5 || (n > 1 && s[0] == '0'))
-        return -1;
-    uint32_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (uint32_t)(s[i] - '0');
-    }
-    if (v > 65535)
+    uint64_t v;
+    if (n > 5 || (n > 1 && s[0] == '0') || pn_http_parse_u64(s, n, &v) != 0 || v > 65535)
         return -1;
     *out = (uint16_t)v;
     return 0;
