@@ -385,6 +385,13 @@ def _activate(spawn, listen: list[str], *args: str, fdnames=(), setenv=(), datag
         cmd.append("--fdname=" + ":".join(fdnames))
     for kv in setenv:
         cmd += ["-E", kv]
+    # systemd-socket-activate hands its child only TERM, PATH, USER, HOME and
+    # the -E variables (as systemd would): under `make asan` the sanitizer
+    # runtime and its options must be passed on by name, or the instrumented
+    # extension cannot load and Pounce dies before serving.
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC", "POUNCE_ASAN"):
+        if name in os.environ:
+            cmd += ["-E", name]
     cmd += [str(VENV_BIN / "pounce"), *args]
     proc, out = spawn(cmd)
     # systemd-socket-activate says "Listening on ADDR as FD." per socket.
