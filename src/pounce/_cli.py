@@ -25,6 +25,11 @@ __all__ = ["build_parser", "parse_args", "version_line", "fail"]
 
 PROG = "pounce"
 
+#: String settings holding a comma-separated list whose flag may be given
+#: several times: the values are joined with commas (--reload-dir a
+#: --reload-dir b is --reload-dir a,b).
+REPEATABLE = frozenset({"reload_dir", "reload_include", "reload_exclude"})
+
 
 def fail(message: str, status: int) -> NoReturn:
     """Print the one-line error and exit."""
@@ -109,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument(
                 flag_name(s.name), dest=s.name, action=argparse.BooleanOptionalAction, help=text
             )
+        elif s.name in REPEATABLE:
+            group.add_argument(
+                flag_name(s.name), dest=s.name, metavar=_metavar(s), action="append", help=text
+            )
         else:
             group.add_argument(flag_name(s.name), dest=s.name, metavar=_metavar(s), help=text)
     return parser
@@ -129,6 +138,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[str, str | None, dict[str, A
                 hint = f" (did you mean {close[0]}?)"
         parser.error(f"unrecognized argument: {bad}{hint}")
     given = vars(ns)
+    for name in REPEATABLE & given.keys():
+        given[name] = ",".join(given[name])
     app = given.pop("app")
     config_file = given.pop("config", None)
     return app, config_file, given

@@ -35,8 +35,15 @@ exits at once.  SIGTTIN / SIGTTOU go to the serving generation.  Children
 ignore all of these, so a signal sent to the whole group counts once.  Every
 child has PR_SET_PDEATHSIG: SIGKILL the master and its tree follows.
 
+--reload (``_reload.py``): a watcher helper process writes a line to a pipe
+the master's selector watches whenever a watched file changes; the master
+then starts a generation exactly as on SIGHUP.  With --reload, a first
+generation that fails (a syntax error) does not end the master: it waits
+for the next change; and SIGINT (Ctrl-C) closes idle connections and
+kills what is left after RELOAD_STOP_GRACE instead of --shutdown-timeout.
+
 Main thread only; the master runs no other thread, which is what makes its
-fork() safe.
+fork() safe (the watcher is a process for that reason).
 """
 
 from __future__ import annotations
@@ -75,6 +82,9 @@ RELOAD_READY_TIMEOUT = 120.0
 #: After --shutdown-timeout, what a generation gets to run lifespan
 #: shutdown and exit before the master kills it.
 STOP_GRACE = 15.0
+
+#: --reload: what a generation gets after Ctrl-C before it is killed.
+RELOAD_STOP_GRACE = 2.0
 
 #: Blocked from before the exec (or a fork) until the handlers are in place.
 MASTER_SIGNALS = {*OUTSIDE_SIGNALS, signal.SIGCHLD}
@@ -210,6 +220,9 @@ class Master:
         self.signals: list[int] = []
         self.notifier = Notifier.from_environ()  # every call a no-op without NOTIFY_SOCKET
         self.next_watchdog = 0.0
+        self.reload = bool(self.config.get("reload"))
+        self.watcher: Any = None  # _reload.Watcher with --reload
+        self.reload_again = False  # a change came while a generation was starting
 
     # -- systemd (no-ops without NOTIFY_SOCKET) -------------------------------------
 
@@ -243,6 +256,8 @@ class Master:
                 except OSError as e:
                     logger.error("cannot write the pid file: %s", e)
                     return 1
+            if self.reload:
+                self._start_watcher()
             self._start_generation()
             while not (self.stopping and not self.gens_live()):
                 self._wait(self._timeout())
@@ -284,6 +299,8 @@ class Master:
                         pass
                 except BlockingIOError:
                     pass
+            elif key.data is self.watcher:
+                self._watcher_readable()
             else:
                 self._ready_readable(key.data)
 
@@ -291,6 +308,12 @@ class Master:
         signal.set_wakeup_fd(-1)
         for gen in self.gens:
             self._close_fds(gen)
+        if self.watcher is not None:
+            self.watcher.stop()
+            try:
+                os.waitpid(self.watcher.pid, 0)
+            except ChildProcessError:
+                pass
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -357,6 +380,8 @@ class Master:
             signal.signal(sig, signal.SIG_IGN)  # the master's business
         for gen in self.gens:
             self._close_fds(gen)
+        if self.watcher is not None:
+            self.watcher.close_fds()
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -372,7 +397,7 @@ class Master:
         if self.number == 1:
             from pounce._control import resolve_workers
 
-            log_startup(self.count, self.mode, resolve_workers(config)[2])
+            log_startup(self.count, self.mode, resolve_workers(config)[2], config.loop)
             warn_about_proxies(config)
         made: dict[int, Listener] = {}
         for fd, d in self.listeners.items():
@@ -429,6 +454,7 @@ class Master:
         old, self.current = self.current, gen
         if self.stopping:
             return  # it was told to drain already
+        self._reload_again()
         if old is None:
             for fd in self.state["sets"][0]:
                 logger.info(
@@ -458,6 +484,9 @@ class Master:
                 return
             gen = next((g for g in self.gens if g.pid == pid and g.state != "gone"), None)
             if gen is None:
+                if self.watcher is not None and pid == self.watcher.pid:
+                    self._watcher_gone(os.waitstatus_to_exitcode(status))
+                    continue
                 logger.debug("reaped pid %d", pid)
                 continue
             if gen.ready_fd >= 0:
@@ -482,6 +511,14 @@ class Master:
                 # error's message and status 1, a lifespan failure's 3).
                 if code < 0:
                     logger.error("%s was %s before it served", gen, how)
+                if self.reload:
+                    if not self._reload_again():
+                        logger.error(
+                            "%s failed (%s): waiting for a change to try again (--reload)",
+                            gen,
+                            how,
+                        )
+                    return
                 self.exit_code = code if code > 0 else 1
                 self.stopping = True
                 return
@@ -490,6 +527,7 @@ class Master:
                 "reload failed (%s: %s); %s still serves the old code", gen, why, self.current
             )
             self._notify("ready", f"reload failed ({why}); still serving {self.current}")
+            self._reload_again()
             return
         if gen is self.current:
             self.current = None
@@ -538,7 +576,14 @@ class Master:
     def _shutdown(self, close_idle: bool) -> None:
         if not self.stopping:
             self.stopping = True
-            self.stop_deadline = time.monotonic() + self.shutdown_timeout + STOP_GRACE
+            grace = self.shutdown_timeout + STOP_GRACE
+            if self.reload and close_idle:
+                grace = RELOAD_STOP_GRACE  # Ctrl-C in development: now, not in 30 s
+            self.stop_deadline = time.monotonic() + grace
+            if self.watcher is not None:
+                if self.watcher.out_fd >= 0:
+                    self.sel.unregister(self.watcher.out_fd)
+                self.watcher.stop()
             refuse_new_connections(
                 self.socks[fd] for fd, d in self.listeners.items() if d["owned"]
             )
@@ -575,6 +620,58 @@ class Master:
         logger.info("SIGHUP received: starting generation %d with fresh code", self.number + 1)
         self._notify("reloading", "reloading")
         self._start_generation()
+
+    # -- --reload ------------------------------------------------------------------------------
+
+    def _start_watcher(self) -> None:
+        from pounce._reload import Watcher, spec_from_config
+
+        self.watcher = Watcher.spawn(spec_from_config(self.config, os.getcwd()))
+        self.sel.register(self.watcher.out_fd, selectors.EVENT_READ, self.watcher)
+        logger.info(
+            "reload: watching %s for %s",
+            ", ".join(self.watcher.dirs),
+            self.config["reload_include"] or "nothing",
+        )
+
+    def _watcher_readable(self) -> None:
+        paths = self.watcher.read()
+        if paths is None:  # EOF: it died; the reaper says how
+            self.sel.unregister(self.watcher.out_fd)
+            self.watcher.close_fds()
+            return
+        if not paths or self.stopping:
+            return
+        shown = ", ".join(os.path.relpath(p) for p in paths[:3])
+        if len(paths) > 3:
+            shown += f" and {len(paths) - 3} more"
+        if self.pending is not None:
+            # One load at a time: this one comes right after the pending one.
+            logger.info("reload: %s changed; reloading once %s is done", shown, self.pending)
+            self.reload_again = True
+            return
+        logger.info("reload: %s changed; starting generation %d", shown, self.number + 1)
+        self._notify("reloading", "reloading")
+        self._start_generation()
+
+    def _reload_again(self) -> bool:
+        """After a load ended (served or failed): start the one a change
+        asked for meanwhile."""
+        if not self.reload_again or self.stopping:
+            return False
+        self.reload_again = False
+        logger.info("reload: starting generation %d for the later change", self.number + 1)
+        self._start_generation()
+        return True
+
+    def _watcher_gone(self, code: int) -> None:
+        if self.stopping:
+            return
+        how = f"exit status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
+        logger.error("reload: the file watcher exited (%s); files are no longer watched", how)
+        if self.watcher.out_fd >= 0:
+            self.sel.unregister(self.watcher.out_fd)
+        self.watcher.close_fds()
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -617,7 +714,11 @@ def _print_app_traceback(exc: BaseException) -> None:
     tb = exc.__traceback__
     while tb is not None and _is_machinery(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+    if tb is None and isinstance(exc, SyntaxError):
+        tb_to_print = None  # the file, line and caret say it all
+    else:
+        tb_to_print = tb or exc.__traceback__
+    traceback.print_exception(type(exc), exc, tb_to_print)
 
 
 def load_app(app_spec: str, config: Any) -> Any:
