@@ -257,6 +257,7 @@ class Master:
                     logger.error("cannot write the pid file: %s", e)
                     return 1
             if self.reload:
+                _become_subreaper()  # the workers of a killed generation come back to us
                 self._start_watcher()
             self._start_generation()
             while not (self.stopping and not self.gens_live()):
@@ -264,6 +265,8 @@ class Master:
                 self._handle_signals()
                 self._reap()
                 self._handle_timers()
+            if self.reload:
+                self._reap_orphans(time.monotonic() + RELOAD_STOP_GRACE)
             return self.exit_code
         finally:
             self._close()
@@ -642,7 +645,7 @@ class Master:
             return
         if not paths or self.stopping:
             return
-        shown = ", ".join(os.path.relpath(p) for p in paths[:3])
+        shown = ", ".join(self._shown_path(p) for p in paths[:3])
         if len(paths) > 3:
             shown += f" and {len(paths) - 3} more"
         if self.pending is not None:
@@ -654,6 +657,13 @@ class Master:
         self._notify("reloading", "reloading")
         self._start_generation()
 
+    def _shown_path(self, path: str) -> str:
+        """Relative to the watched directory it is in."""
+        for d in self.watcher.dirs:
+            if path.startswith(d.rstrip(os.sep) + os.sep):
+                return os.path.relpath(path, d)
+        return path
+
     def _reload_again(self) -> bool:
         """After a load ended (served or failed): start the one a change
         asked for meanwhile."""
@@ -663,6 +673,19 @@ class Master:
         logger.info("reload: starting generation %d for the later change", self.number + 1)
         self._start_generation()
         return True
+
+    def _reap_orphans(self, deadline: float) -> None:
+        """After Ctrl-C: the workers of a generation killed at the deadline
+        die by PR_SET_PDEATHSIG and, the master being their subreaper, are
+        its children: wait for them, so no process of the group outlives
+        the master."""
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.01)
 
     def _watcher_gone(self, code: int) -> None:
         if self.stopping:
@@ -694,6 +717,18 @@ class Master:
             gen.kill_at = now + 5.0
         if late and self.stopping:
             self.stop_deadline = now + 5.0
+
+
+def _become_subreaper() -> None:
+    """PR_SET_CHILD_SUBREAPER (Linux): orphans of our descendants are
+    re-parented to us, not to PID 1.  Best effort."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
 
 
 # -- 3. in a generation: importing the app -----------------------------------------------------
