@@ -164,7 +164,9 @@ def test_one_sigint_stops_everything_promptly(server_factory, tmp_path, workers)
     rc = srv.wait(5.0)
     elapsed = time.monotonic() - t0
     assert rc is not None, "the master did not exit within 5 s of one SIGINT"
-    deadline = time.monotonic() + 2.0
+    # The master waits for its group (it is the subreaper of the workers),
+    # so little time is left to the kernel here.
+    deadline = time.monotonic() + 0.5
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _group_alive(pgid), "processes of the group outlived the master"
