@@ -39,9 +39,10 @@ async def app(scope, receive, send):
     await send({{"type": "http.response.body", "body": MSG.encode()}})
 '''
 
-#: After "Listening on": the watcher helper was spawned before the first
-#: generation, but give its inotify watches a moment on a loaded machine.
-SETTLE = 0.3
+def watching(srv) -> None:
+    """The master logs "reload: watching ..." once the watcher's inotify
+    watches are in place: edits count from there."""
+    srv.wait_log(r"reload: watching ")
 
 
 def write_app(path: Path, msg: str) -> None:
@@ -89,7 +90,7 @@ def test_edit_is_served_within_a_second(server_factory, tmp_path):
     write_app(src, "v1")
     srv = start(server_factory, tmp_path, "reload_edit")
     assert body(srv) == "v1"
-    time.sleep(SETTLE)
+    watching(srv)
     latencies = []
     for n in (2, 3, 4):
         write_app(src, f"v{n}")
@@ -105,7 +106,7 @@ def test_syntax_error_keeps_the_old_code_then_recovers(server_factory, tmp_path)
     src = tmp_path / "reload_syntax.py"
     write_app(src, "good")
     srv = start(server_factory, tmp_path, "reload_syntax")
-    time.sleep(SETTLE)
+    watching(srv)
     src.write_text(APP.format(msg="broken") + "\nMSG = (\n")
     srv.wait_log(r"SyntaxError")
     srv.wait_log(r"reload failed \(generation 2 .*still serves the old code")
@@ -150,7 +151,7 @@ def test_one_sigint_stops_everything_promptly(server_factory, tmp_path, workers)
     write_app(src, "v1")
     # --shutdown-timeout 30 (the default): Ctrl-C must not wait for it.
     srv = start(server_factory, tmp_path, src.stem, "--workers", workers)
-    time.sleep(SETTLE)
+    watching(srv)
     write_app(src, "v2")
     wait_body(srv, "v2", 1.0)  # a reload happened: two generations have existed
     idle = srv.connect()
@@ -190,7 +191,7 @@ def test_include_and_exclude_globs(server_factory, tmp_path):
         "--reload-exclude",
         "skip_*.py",
     )
-    time.sleep(SETTLE)
+    watching(srv)
     (tmp_path / "notes.txt").write_text("not watched")
     (tmp_path / "skip_me.py").write_text("x = 1\n")
     sub = tmp_path / "__pycache__"
@@ -218,7 +219,7 @@ def test_reload_dir_from_the_environment(server_factory, tmp_path):
         env={"POUNCE_RELOAD_DIR": f"{other},{tmp_path}"},
     )
     srv.wait_log(rf"reload: watching {other}, {tmp_path} for \*\.py")
-    time.sleep(SETTLE)
+    watching(srv)
     (other / "helper.py").write_text("x = 1\n")
     srv.wait_log(r"helper\.py changed; starting generation 2", timeout=2.0)
 

@@ -631,18 +631,20 @@ class Master:
 
         self.watcher = Watcher.spawn(spec_from_config(self.config, os.getcwd()))
         self.sel.register(self.watcher.out_fd, selectors.EVENT_READ, self.watcher)
-        logger.info(
-            "reload: watching %s for %s",
-            ", ".join(self.watcher.dirs),
-            self.config["reload_include"] or "nothing",
-        )
 
     def _watcher_readable(self) -> None:
+        was_ready = self.watcher.ready
         paths = self.watcher.read()
         if paths is None:  # EOF: it died; the reaper says how
             self.sel.unregister(self.watcher.out_fd)
             self.watcher.close_fds()
             return
+        if self.watcher.ready and not was_ready:
+            logger.info(
+                "reload: watching %s for %s",
+                ", ".join(self.watcher.dirs),
+                self.config["reload_include"] or "nothing",
+            )
         if not paths or self.stopping:
             return
         shown = ", ".join(self._shown_path(p) for p in paths[:3])

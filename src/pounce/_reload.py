@@ -8,8 +8,11 @@ state) as ``python -m pounce._reload SPEC``:
 
 * it uses watchfiles (inotify on Linux through the Rust ``notify`` crate,
   never polling), filtered by --reload-include / --reload-exclude;
-* for every batch of changes it writes one line to its stdout, a pipe the
-  master's selector watches: a JSON list of the changed paths;
+* once its inotify watches are in place it writes the line ``"ready"`` to
+  its stdout, a pipe the master's selector watches (the master logs
+  "reload: watching ..." then, so a test or a user knows edits count from
+  there); then, for every batch of changes, one line: a JSON list of the
+  changed paths;
 * its stdin is the other pipe: EOF (the master exited, even by SIGKILL)
   ends it; it ignores the terminal's SIGINT/SIGHUP/SIGQUIT, which are the
   master's business (it shares the master's process group).
@@ -76,6 +79,7 @@ class Watcher:
         self.out_fd = out_fd  # read end of the helper's stdout: change lines
         self.in_fd = in_fd  # write end of the helper's stdin: closed = stop
         self.dirs = dirs
+        self.ready = False  # its "ready" line came
         self._partial = b""
 
     @classmethod
@@ -102,7 +106,7 @@ class Watcher:
 
     def read(self) -> list[str] | None:
         """The paths of the batches that arrived (possibly none); None at
-        EOF (the helper is gone)."""
+        EOF (the helper is gone).  Sets ``ready`` when that line came."""
         try:
             data = os.read(self.out_fd, 65536)
         except BlockingIOError:
@@ -115,9 +119,13 @@ class Watcher:
         paths: list[str] = []
         for line in lines:
             try:
-                paths += json.loads(line)
+                value = json.loads(line)
             except ValueError:
-                pass
+                continue
+            if value == "ready":
+                self.ready = True
+            elif isinstance(value, list):
+                paths += value
         return paths
 
     def close_fds(self) -> None:
@@ -171,8 +179,6 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     import threading
 
-    import watchfiles
-
     stop = threading.Event()
 
     def wait_for_eof() -> None:
@@ -186,19 +192,52 @@ def main() -> None:
     threading.Thread(target=wait_for_eof, daemon=True).start()
     watch_filter = _make_filter(spec["include"], spec["exclude"], spec["dirs"])
     out = sys.stdout.buffer
+
+    def say(value: Any) -> None:
+        out.write(json.dumps(value).encode() + b"\n")
+        out.flush()
+
     try:
-        for changes in watchfiles.watch(
-            *spec["dirs"],
+        for changes in _watch(spec["dirs"], watch_filter, stop, lambda: say("ready")):
+            say(sorted({p for _, p in changes}))
+    except BrokenPipeError:
+        pass  # the master is gone
+
+
+def _watch(dirs: list[str], watch_filter: Any, stop: Any, ready: Any) -> Any:
+    """watchfiles.watch(), but calling ready() once the watches are set:
+    the loop of watch() around watchfiles' Rust backend (RustNotify, in its
+    documented "Rust backend" API).  Should that move, watch() itself, with
+    ready() called just before (a few ms early)."""
+    import watchfiles
+
+    try:
+        from watchfiles._rust_notify import RustNotify
+    except ImportError:  # pragma: no cover - a future watchfiles
+        ready()
+        yield from watchfiles.watch(
+            *dirs,
             watch_filter=watch_filter,
             stop_event=stop,
             step=STEP_MS,
             debounce=DEBOUNCE_MS,
             raise_interrupt=False,
-        ):
-            out.write(json.dumps(sorted({p for _, p in changes})).encode() + b"\n")
-            out.flush()
-    except BrokenPipeError:
-        pass  # the master is gone
+        )
+        return
+    # (paths, debug, force_polling, poll_delay_ms, recursive, ignore_permission_denied)
+    with RustNotify(dirs, False, False, 300, True, False) as notify:
+        ready()
+        while True:
+            raw = notify.watch(DEBOUNCE_MS, STEP_MS, 5_000, stop)
+            if raw == "stop":
+                return
+            if isinstance(raw, str):  # "timeout"; "signal" cannot come (SIGINT ignored)
+                continue
+            changes = {
+                (watchfiles.Change(c), p) for c, p in raw if watch_filter(watchfiles.Change(c), p)
+            }
+            if changes:
+                yield changes
 
 
 if __name__ == "__main__":
