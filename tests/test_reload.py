@@ -246,3 +246,21 @@ def test_repeated_flags_join():
 
     _, _, given = parse_args(["a:b", "--reload-dir", "x", "--reload-dir", "y,z"])
     assert given["reload_dir"] == "x,y,z"
+
+
+def test_a_change_during_a_load_is_not_lost(server_factory, tmp_path):
+    src = tmp_path / "reload_pending.py"
+    write_app(src, "v1")
+    srv = start(server_factory, tmp_path, "reload_pending")
+    watching(srv)
+    # v2 takes a second to import; v3 is saved while it does.
+    tmp = src.with_suffix(".tmp")
+    slow = 'import time\nprint("importing v2", flush=True)\ntime.sleep(1.0)\n'
+    tmp.write_text(slow + APP.format(msg="v2"))
+    os.replace(tmp, src)
+    srv.wait_log(r"reload_pending\.py changed; starting generation 2")
+    srv.wait_log(r"importing v2")  # generation 2 has read the file: now save v3
+    write_app(src, "v3")
+    srv.wait_log(r"reloading once generation 2 .* is done")
+    wait_body(srv, "v3", 3.0)
+    srv.wait_log(r"reload: starting generation 3 for the later change")

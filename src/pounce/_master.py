@@ -457,17 +457,17 @@ class Master:
         old, self.current = self.current, gen
         if self.stopping:
             return  # it was told to drain already
-        self._reload_again()
         if old is None:
             for fd in self.state["sets"][0]:
                 logger.info(
                     "Listening on %s (press CTRL+C to quit)", self.listeners[fd]["display"]
                 )
             self._notify("ready", f"serving ({gen}, {self.count} workers, {self.mode} mode)")
-            return
-        logger.info("reload: %s serves the new code; %s drains", gen, old)
-        self._drain(old, Command.REPLACED)
-        self._notify("ready", f"serving ({gen}, reloaded)")
+        else:
+            logger.info("reload: %s serves the new code; %s drains", gen, old)
+            self._drain(old, Command.REPLACED)
+            self._notify("ready", f"serving ({gen}, reloaded)")
+        self._reload_again()
 
     def _drain(self, gen: Generation, command: Command) -> None:
         if gen.state == "gone":
