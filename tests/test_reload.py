@@ -264,3 +264,14 @@ def test_a_change_during_a_load_is_not_lost(server_factory, tmp_path):
     srv.wait_log(r"reloading once generation 2 .* is done")
     wait_body(srv, "v3", 3.0)
     srv.wait_log(r"reload: starting generation 3 for the later change")
+
+
+def test_lists_in_a_config_file(tmp_path):
+    from pounce._config import ConfigError, load_config
+
+    (tmp_path / "pounce.toml").write_text('reload_include = ["*.py", "*.html"]\nreload_dir = "a,b"\n')
+    c = load_config({}, environ={}, cwd=str(tmp_path))
+    assert (c.reload_include, c.reload_dir) == ("*.py,*.html", "a,b")
+    (tmp_path / "pounce.toml").write_text("reload_exclude = [1]\n")
+    with pytest.raises(ConfigError, match="reload_exclude: expected a list of strings"):
+        load_config({}, environ={}, cwd=str(tmp_path))

@@ -19,7 +19,7 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 from pounce import _pounce
-from pounce._config import Setting, env_name, flag_name, settings
+from pounce._config import LIST_SETTINGS, Setting, env_name, flag_name, settings
 
 __all__ = ["build_parser", "parse_args", "version_line", "fail"]
 
@@ -28,7 +28,7 @@ PROG = "pounce"
 #: String settings holding a comma-separated list whose flag may be given
 #: several times: the values are joined with commas (--reload-dir a
 #: --reload-dir b is --reload-dir a,b).
-REPEATABLE = frozenset({"reload_dir", "reload_include", "reload_exclude"})
+REPEATABLE = LIST_SETTINGS
 
 
 def fail(message: str, status: int) -> NoReturn:

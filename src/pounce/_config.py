@@ -37,6 +37,7 @@ __all__ = [
     "flag_name",
     "parse_text",
     "OCTAL_SETTINGS",
+    "LIST_SETTINGS",
     "SIZE_UNITS",
 ]
 
@@ -132,9 +133,20 @@ def _normalize(key: str) -> str:
     return key.replace("-", "_")
 
 
+#: String settings holding a comma-separated list: the command-line flag
+#: may be repeated and a config file may give a list of strings; both are
+#: joined with commas.
+LIST_SETTINGS = frozenset({"reload_dir", "reload_include", "reload_exclude"})
+
+
 def _from_value(name: str, value: Any) -> Any:
     """Values from a file or from Python: strings are accepted wherever the
-    text form is (sizes with units, workers = "auto", "5" for a number)."""
+    text form is (sizes with units, workers = "auto", "5" for a number);
+    a list of strings for a LIST_SETTINGS one."""
+    if name in LIST_SETTINGS and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of strings")
+        return ",".join(value)
     if isinstance(value, str) and _BY_NAME[name].kind not in ("str", "choice"):
         return parse_text(name, value)
     return value
