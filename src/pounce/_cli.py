@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Every option can also be set as a POUNCE_<NAME> environment variable "
             "(e.g. POUNCE_PORT=9000) or in pounce.toml / [tool.pounce] in pyproject.toml. "
-            "Priority: command line > environment > file > default."
+            "Priority: command line > environment > --env-file > config file > default."
         ),
         allow_abbrev=False,  # a new setting must never change what an old abbreviation means
         argument_default=argparse.SUPPRESS,
