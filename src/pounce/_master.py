@@ -313,10 +313,11 @@ class Master:
             self._close_fds(gen)
         if self.watcher is not None:
             self.watcher.stop()
-            try:
-                os.waitpid(self.watcher.pid, 0)
-            except ChildProcessError:
-                pass
+            if self.watcher.pid > 0:
+                try:
+                    os.waitpid(self.watcher.pid, 0)
+                except ChildProcessError:
+                    pass
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -488,6 +489,7 @@ class Master:
             gen = next((g for g in self.gens if g.pid == pid and g.state != "gone"), None)
             if gen is None:
                 if self.watcher is not None and pid == self.watcher.pid:
+                    self.watcher.pid = 0  # reaped: never signal that number again
                     self._watcher_gone(os.waitstatus_to_exitcode(status))
                     continue
                 logger.debug("reaped pid %d", pid)
@@ -688,6 +690,8 @@ class Master:
                 return
             if pid == 0:
                 time.sleep(0.01)
+            elif self.watcher is not None and pid == self.watcher.pid:
+                self.watcher.pid = 0
 
     def _watcher_gone(self, code: int) -> None:
         if self.stopping:

@@ -75,7 +75,7 @@ class Watcher:
     """The helper process as the master sees it: a pid and two pipe ends."""
 
     def __init__(self, pid: int, out_fd: int, in_fd: int, dirs: list[str]) -> None:
-        self.pid = pid
+        self.pid = pid  # 0 once the master reaped it
         self.out_fd = out_fd  # read end of the helper's stdout: change lines
         self.in_fd = in_fd  # write end of the helper's stdin: closed = stop
         self.dirs = dirs
@@ -139,6 +139,8 @@ class Watcher:
     def stop(self) -> None:
         """Close the pipes and end the helper now (the master reaps it)."""
         self.close_fds()
+        if self.pid <= 0:
+            return  # reaped already
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
