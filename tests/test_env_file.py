@@ -133,7 +133,7 @@ def test_errors_name_file_and_line(app_dir, content, message):
         cwd=app_dir,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=10,
     )
     assert r.returncode == 2, r
     assert r.stderr.startswith("pounce: error: " + message), r.stderr
@@ -145,7 +145,7 @@ def test_missing_file(app_dir):
         cwd=app_dir,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=10,
     )
     assert r.returncode == 2
     assert "nope.env: no such file (--env-file)" in r.stderr
