@@ -269,3 +269,38 @@ def test_setup_logging_format(capsys):
     finally:
         for h in list(logger.handlers):
             logger.removeHandler(h)
+
+
+LOOP_APP = """\
+import asyncio
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": name.encode()})
+"""
+
+
+@pytest.mark.parametrize(
+    "args, loop",
+    [
+        (("--loop", "asyncio"), "asyncio"),
+        (("--loop", "uvloop"), "uvloop"),  # uvloop is pinned in requirements-test.txt
+        (("--loop", "uvloop", "--workers", "2", "--worker-mode", "process"), "uvloop"),
+    ],
+)
+def test_startup_line_names_the_loop_and_mode(server_factory, tmp_path, args, loop):
+    # The loop named is the one the workers run (the app reports it).
+    from server import SERVER_KIND, get
+
+    if SERVER_KIND != "pounce":
+        pytest.skip("pounce's own startup line")
+    (tmp_path / "loop_name_app.py").write_text(LOOP_APP)
+    srv = server_factory("loop_name_app:app", "--app-dir", str(tmp_path), *args)
+    line = srv.wait_log(r"Pounce \S+ on CPython \S+: .*").group(0)
+    mode = "process" if "process" in args else "thread"
+    assert f", {mode} mode (" in line, line
+    assert line.endswith(f"), {loop}"), line
+    assert get(srv, "/").body.decode() == loop

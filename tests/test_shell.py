@@ -25,13 +25,14 @@ GEN = ROOT / "scripts" / "gen_stub.py"
 ALLOWED = {
     "_control": set(),  # light: the master process imports it
     "_systemd": set(),
+    "_reload": set(),  # light too: the master and its watcher process import it
     "_listeners": {"_pounce", "_systemd"},
     "_runner": {"_pounce", "_control", "_lifespan", "_listeners"},
     "_supervisor": {"_pounce", "_control", "_listeners", "_runner"},
     "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor"},
     "_master": {
         "_pounce", "_control", "_listeners", "_logging", "_server", "_systemd", "_cli",
-        "_importer",
+        "_importer", "_reload",
     },
 }
 

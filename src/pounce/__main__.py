@@ -11,8 +11,20 @@ becomes the master (same PID), which imports the app only in its children
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Sequence
+from typing import Any, Callable, Sequence
+
+
+def _check_reload(config: Any, fail: Callable[[str, int], Any]) -> None:
+    """--reload's requirements, before anything is bound."""
+    from pounce._reload import MISSING, missing, split_list
+
+    if missing():
+        fail(MISSING, 2)
+    for d in split_list(config.reload_dir):
+        if not os.path.isdir(d):
+            fail(f"--reload-dir: {d!r} is not a directory", 2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,11 +37,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Which settings were given, and where: with systemd's sockets, an
         # explicit bind option (even one equal to its default) is a conflict.
         origins: dict[str, str] = {}
+        dotenv: dict[str, str] = {}
         try:
-            config = load_config(given, config_file=config_file, origins=origins)
+            config = load_config(
+                given, config_file=config_file, origins=origins, env_file_values=dotenv
+            )
         except ConfigError as e:
             fail(str(e), 2)
+        # --env-file: for the app too (the master and its generations
+        # inherit this environment); what is already set wins.
+        for key, value in dotenv.items():
+            os.environ.setdefault(key, value)
         setup_logging(config.log_level)
+        if config.reload:
+            _check_reload(config, fail)
     except SystemExit as e:
         if e.code is None:
             return 0

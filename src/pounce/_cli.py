@@ -19,11 +19,16 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 from pounce import _pounce
-from pounce._config import Setting, env_name, flag_name, settings
+from pounce._config import LIST_SETTINGS, Setting, env_name, flag_name, settings
 
 __all__ = ["build_parser", "parse_args", "version_line", "fail"]
 
 PROG = "pounce"
+
+#: String settings holding a comma-separated list whose flag may be given
+#: several times: the values are joined with commas (--reload-dir a
+#: --reload-dir b is --reload-dir a,b).
+REPEATABLE = LIST_SETTINGS
 
 
 def fail(message: str, status: int) -> NoReturn:
@@ -85,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Every option can also be set as a POUNCE_<NAME> environment variable "
             "(e.g. POUNCE_PORT=9000) or in pounce.toml / [tool.pounce] in pyproject.toml. "
-            "Priority: command line > environment > file > default."
+            "Priority: command line > environment > --env-file > config file > default."
         ),
         allow_abbrev=False,  # a new setting must never change what an old abbreviation means
         argument_default=argparse.SUPPRESS,
@@ -109,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument(
                 flag_name(s.name), dest=s.name, action=argparse.BooleanOptionalAction, help=text
             )
+        elif s.name in REPEATABLE:
+            group.add_argument(
+                flag_name(s.name), dest=s.name, metavar=_metavar(s), action="append", help=text
+            )
         else:
             group.add_argument(flag_name(s.name), dest=s.name, metavar=_metavar(s), help=text)
     return parser
@@ -129,6 +138,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[str, str | None, dict[str, A
                 hint = f" (did you mean {close[0]}?)"
         parser.error(f"unrecognized argument: {bad}{hint}")
     given = vars(ns)
+    for name in REPEATABLE & given.keys():
+        given[name] = ",".join(given[name])
     app = given.pop("app")
     config_file = given.pop("config", None)
     return app, config_file, given

@@ -1,6 +1,9 @@
 """Build a pounce.Config from every source, in priority order.
 
-    command line  >  POUNCE_<NAME> environment variables  >  config file  >  default
+    command line  >  POUNCE_<NAME> environment variables  >  --env-file  >  config file  >  default
+
+(--env-file names a dotenv file; its POUNCE_* lines count as environment
+variables that lose to the real environment.  ``read_env_file`` parses it.)
 
 The settings table (``pounce._pounce.SETTINGS``, generated from
 csrc/pn_settings.def) is the only list of settings: this module, the CLI and
@@ -28,11 +31,13 @@ __all__ = [
     "ConfigError",
     "Setting",
     "load_config",
+    "read_env_file",
     "settings",
     "env_name",
     "flag_name",
     "parse_text",
     "OCTAL_SETTINGS",
+    "LIST_SETTINGS",
     "SIZE_UNITS",
 ]
 
@@ -128,9 +133,20 @@ def _normalize(key: str) -> str:
     return key.replace("-", "_")
 
 
+#: String settings holding a comma-separated list: the command-line flag
+#: may be repeated and a config file may give a list of strings; both are
+#: joined with commas.
+LIST_SETTINGS = frozenset({"reload_dir", "reload_include", "reload_exclude"})
+
+
 def _from_value(name: str, value: Any) -> Any:
     """Values from a file or from Python: strings are accepted wherever the
-    text form is (sizes with units, workers = "auto", "5" for a number)."""
+    text form is (sizes with units, workers = "auto", "5" for a number);
+    a list of strings for a LIST_SETTINGS one."""
+    if name in LIST_SETTINGS and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of strings")
+        return ",".join(value)
     if isinstance(value, str) and _BY_NAME[name].kind not in ("str", "choice"):
         return parse_text(name, value)
     return value
@@ -170,6 +186,81 @@ def _find_file(cwd: str, config_file: str | None) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
+
+
+def _env_value(text: str, where: str) -> str:
+    """The value part of a dotenv line (after ``=``)."""
+    text = text.strip()
+    if not text:
+        return ""
+    quote = text[0]
+    if quote not in "'\"":
+        # Unquoted: up to a " #" comment; inner spaces are kept.
+        value = re.split(r"\s#", text, maxsplit=1)[0].rstrip()
+        if any(c in value for c in "'\""):
+            raise ConfigError(f"{where}: quote inside an unquoted value (quote the whole value)")
+        return value
+    out: list[str] = []
+    i = 1
+    while i < len(text):
+        c = text[i]
+        if c == quote:
+            rest = text[i + 1 :].strip()
+            if rest and not rest.startswith("#"):
+                raise ConfigError(f"{where}: unexpected text after the closing quote: {rest!r}")
+            return "".join(out)
+        if c == "\\" and quote == '"':
+            i += 1
+            esc = text[i : i + 1]
+            if esc not in _ENV_ESCAPES:
+                raise ConfigError(f"{where}: unknown escape \\{esc} in a double-quoted value")
+            out.append(_ENV_ESCAPES[esc])
+        else:
+            out.append(c)
+        i += 1
+    raise ConfigError(f"{where}: missing closing {quote} (values are one line)")
+
+
+def read_env_file(path: str, label: str | None = None) -> dict[str, tuple[str, int]]:
+    """Parse a dotenv file: {KEY: (value, line number)}.
+
+    Accepted, line by line: blank lines; ``# comments``; ``KEY=VALUE`` with
+    an optional ``export`` prefix and spaces around ``=``; VALUE unquoted (a
+    `` #`` starts a comment), in single quotes (taken literally) or in double
+    quotes (escapes \\n \\t \\r \\\\ \\" \\$).  No ${VAR} expansion, no
+    multi-line values.  Anything else raises ConfigError naming FILE:LINE;
+    a later line for the same KEY wins.
+    """
+    label = label or path
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such file (--env-file)") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{label}: not UTF-8 text: {e.reason}") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read: {e.strerror or e}") from None
+    found: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(lines, 1):
+        where = f"{label}:{number}"
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith("export ") or text.startswith("export\t"):
+            text = text[7:].lstrip()
+        key, eq, value = text.partition("=")
+        key = key.strip()
+        if not eq:
+            raise ConfigError(f"{where}: expected KEY=VALUE, got {line.strip()!r}")
+        if not _ENV_KEY_RE.fullmatch(key):
+            raise ConfigError(f"{where}: invalid variable name {key!r}")
+        found[key] = (_env_value(value, where), number)
+    return found
+
+
 def load_config(
     cli: Mapping[str, Any],
     *,
@@ -177,6 +268,7 @@ def load_config(
     cwd: str | None = None,
     config_file: str | None = None,
     origins: dict[str, str] | None = None,
+    env_file_values: dict[str, str] | None = None,
 ) -> Config:
     """Merge the sources and build the one validated, immutable Config.
 
@@ -190,6 +282,10 @@ def load_config(
     the source its value came from, e.g. ``{"port": "--port", "host":
     "POUNCE_HOST", "uds": "pounce.toml"}``.  bind_listeners(explicit=...)
     takes it to tell a bind option from a default.
+
+    ``env_file_values``, if given, is filled with every variable of the
+    --env-file (env_file from any source, relative to ``cwd``); the caller
+    puts those not already set into os.environ, for the app.
     """
     if environ is None:
         environ = os.environ
@@ -208,6 +304,23 @@ def load_config(
         except ValueError as e:
             raise ConfigError(f"{file_label}: {key}: {e}") from None
         origin[name] = file_label
+
+    # --env-file: named by the command line, the environment or the file.
+    env_file = cli.get("env_file", environ.get(env_name("env_file"), merged.get("env_file", "")))
+    dotenv: dict[str, tuple[str, int]] = {}
+    if env_file:
+        dotenv = read_env_file(os.path.join(cwd, env_file), env_file)
+        if env_file_values is not None:
+            env_file_values.update({k: v for k, (v, _) in dotenv.items()})
+    for s in _BY_NAME.values():
+        var = env_name(s.name)
+        if var in dotenv and var not in environ and s.name != "env_file":
+            value, number = dotenv[var]
+            try:
+                merged[s.name] = parse_text(s.name, value)
+            except ValueError as e:
+                raise ConfigError(f"{env_file}:{number}: {var}: {e}") from None
+            origin[s.name] = f"{env_file}:{number}: {var}"
 
     for s in _BY_NAME.values():
         var = env_name(s.name)

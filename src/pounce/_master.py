@@ -35,8 +35,15 @@ exits at once.  SIGTTIN / SIGTTOU go to the serving generation.  Children
 ignore all of these, so a signal sent to the whole group counts once.  Every
 child has PR_SET_PDEATHSIG: SIGKILL the master and its tree follows.
 
+--reload (``_reload.py``): a watcher helper process writes a line to a pipe
+the master's selector watches whenever a watched file changes; the master
+then starts a generation exactly as on SIGHUP.  With --reload, a first
+generation that fails (a syntax error) does not end the master: it waits
+for the next change; and SIGINT (Ctrl-C) closes idle connections and
+kills what is left after RELOAD_STOP_GRACE instead of --shutdown-timeout.
+
 Main thread only; the master runs no other thread, which is what makes its
-fork() safe.
+fork() safe (the watcher is a process for that reason).
 """
 
 from __future__ import annotations
@@ -75,6 +82,9 @@ RELOAD_READY_TIMEOUT = 120.0
 #: After --shutdown-timeout, what a generation gets to run lifespan
 #: shutdown and exit before the master kills it.
 STOP_GRACE = 15.0
+
+#: --reload: what a generation gets after Ctrl-C before it is killed.
+RELOAD_STOP_GRACE = 2.0
 
 #: Blocked from before the exec (or a fork) until the handlers are in place.
 MASTER_SIGNALS = {*OUTSIDE_SIGNALS, signal.SIGCHLD}
@@ -210,6 +220,9 @@ class Master:
         self.signals: list[int] = []
         self.notifier = Notifier.from_environ()  # every call a no-op without NOTIFY_SOCKET
         self.next_watchdog = 0.0
+        self.reload = bool(self.config.get("reload"))
+        self.watcher: Any = None  # _reload.Watcher with --reload
+        self.reload_again = False  # a change came while a generation was starting
 
     # -- systemd (no-ops without NOTIFY_SOCKET) -------------------------------------
 
@@ -243,12 +256,17 @@ class Master:
                 except OSError as e:
                     logger.error("cannot write the pid file: %s", e)
                     return 1
+            if self.reload:
+                _become_subreaper()  # the workers of a killed generation come back to us
+                self._start_watcher()
             self._start_generation()
             while not (self.stopping and not self.gens_live()):
                 self._wait(self._timeout())
                 self._handle_signals()
                 self._reap()
                 self._handle_timers()
+            if self.reload:
+                self._reap_orphans(time.monotonic() + RELOAD_STOP_GRACE)
             return self.exit_code
         finally:
             self._close()
@@ -284,6 +302,8 @@ class Master:
                         pass
                 except BlockingIOError:
                     pass
+            elif key.data is self.watcher:
+                self._watcher_readable()
             else:
                 self._ready_readable(key.data)
 
@@ -291,6 +311,13 @@ class Master:
         signal.set_wakeup_fd(-1)
         for gen in self.gens:
             self._close_fds(gen)
+        if self.watcher is not None:
+            self.watcher.stop()
+            if self.watcher.pid > 0:
+                try:
+                    os.waitpid(self.watcher.pid, 0)
+                except ChildProcessError:
+                    pass
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -357,6 +384,8 @@ class Master:
             signal.signal(sig, signal.SIG_IGN)  # the master's business
         for gen in self.gens:
             self._close_fds(gen)
+        if self.watcher is not None:
+            self.watcher.close_fds()
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -372,7 +401,7 @@ class Master:
         if self.number == 1:
             from pounce._control import resolve_workers
 
-            log_startup(self.count, self.mode, resolve_workers(config)[2])
+            log_startup(self.count, self.mode, resolve_workers(config)[2], config.loop)
             warn_about_proxies(config)
         made: dict[int, Listener] = {}
         for fd, d in self.listeners.items():
@@ -435,10 +464,11 @@ class Master:
                     "Listening on %s (press CTRL+C to quit)", self.listeners[fd]["display"]
                 )
             self._notify("ready", f"serving ({gen}, {self.count} workers, {self.mode} mode)")
-            return
-        logger.info("reload: %s serves the new code; %s drains", gen, old)
-        self._drain(old, Command.REPLACED)
-        self._notify("ready", f"serving ({gen}, reloaded)")
+        else:
+            logger.info("reload: %s serves the new code; %s drains", gen, old)
+            self._drain(old, Command.REPLACED)
+            self._notify("ready", f"serving ({gen}, reloaded)")
+        self._reload_again()
 
     def _drain(self, gen: Generation, command: Command) -> None:
         if gen.state == "gone":
@@ -458,6 +488,10 @@ class Master:
                 return
             gen = next((g for g in self.gens if g.pid == pid and g.state != "gone"), None)
             if gen is None:
+                if self.watcher is not None and pid == self.watcher.pid:
+                    self.watcher.pid = 0  # reaped: never signal that number again
+                    self._watcher_gone(os.waitstatus_to_exitcode(status))
+                    continue
                 logger.debug("reaped pid %d", pid)
                 continue
             if gen.ready_fd >= 0:
@@ -482,6 +516,14 @@ class Master:
                 # error's message and status 1, a lifespan failure's 3).
                 if code < 0:
                     logger.error("%s was %s before it served", gen, how)
+                if self.reload:
+                    if not self._reload_again():
+                        logger.error(
+                            "%s failed (%s): waiting for a change to try again (--reload)",
+                            gen,
+                            how,
+                        )
+                    return
                 self.exit_code = code if code > 0 else 1
                 self.stopping = True
                 return
@@ -490,6 +532,7 @@ class Master:
                 "reload failed (%s: %s); %s still serves the old code", gen, why, self.current
             )
             self._notify("ready", f"reload failed ({why}); still serving {self.current}")
+            self._reload_again()
             return
         if gen is self.current:
             self.current = None
@@ -538,7 +581,14 @@ class Master:
     def _shutdown(self, close_idle: bool) -> None:
         if not self.stopping:
             self.stopping = True
-            self.stop_deadline = time.monotonic() + self.shutdown_timeout + STOP_GRACE
+            grace = self.shutdown_timeout + STOP_GRACE
+            if self.reload and close_idle:
+                grace = RELOAD_STOP_GRACE  # Ctrl-C in development: now, not in 30 s
+            self.stop_deadline = time.monotonic() + grace
+            if self.watcher is not None:
+                if self.watcher.out_fd >= 0:
+                    self.sel.unregister(self.watcher.out_fd)
+                self.watcher.stop()
             refuse_new_connections(
                 self.socks[fd] for fd, d in self.listeners.items() if d["owned"]
             )
@@ -576,6 +626,82 @@ class Master:
         self._notify("reloading", "reloading")
         self._start_generation()
 
+    # -- --reload ------------------------------------------------------------------------------
+
+    def _start_watcher(self) -> None:
+        from pounce._reload import Watcher, spec_from_config
+
+        self.watcher = Watcher.spawn(spec_from_config(self.config, os.getcwd()))
+        self.sel.register(self.watcher.out_fd, selectors.EVENT_READ, self.watcher)
+
+    def _watcher_readable(self) -> None:
+        was_ready = self.watcher.ready
+        paths = self.watcher.read()
+        if paths is None:  # EOF: it died; the reaper says how
+            self.sel.unregister(self.watcher.out_fd)
+            self.watcher.close_fds()
+            return
+        if self.watcher.ready and not was_ready:
+            logger.info(
+                "reload: watching %s for %s",
+                ", ".join(self.watcher.dirs),
+                self.config["reload_include"] or "nothing",
+            )
+        if not paths or self.stopping:
+            return
+        shown = ", ".join(self._shown_path(p) for p in paths[:3])
+        if len(paths) > 3:
+            shown += f" and {len(paths) - 3} more"
+        if self.pending is not None:
+            # One load at a time: this one comes right after the pending one.
+            logger.info("reload: %s changed; reloading once %s is done", shown, self.pending)
+            self.reload_again = True
+            return
+        logger.info("reload: %s changed; starting generation %d", shown, self.number + 1)
+        self._notify("reloading", "reloading")
+        self._start_generation()
+
+    def _shown_path(self, path: str) -> str:
+        """Relative to the watched directory it is in."""
+        for d in self.watcher.dirs:
+            if path.startswith(d.rstrip(os.sep) + os.sep):
+                return os.path.relpath(path, d)
+        return path
+
+    def _reload_again(self) -> bool:
+        """After a load ended (served or failed): start the one a change
+        asked for meanwhile."""
+        if not self.reload_again or self.stopping:
+            return False
+        self.reload_again = False
+        logger.info("reload: starting generation %d for the later change", self.number + 1)
+        self._start_generation()
+        return True
+
+    def _reap_orphans(self, deadline: float) -> None:
+        """After Ctrl-C: the workers of a generation killed at the deadline
+        die by PR_SET_PDEATHSIG and, the master being their subreaper, are
+        its children: wait for them, so no process of the group outlives
+        the master."""
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.01)
+            elif self.watcher is not None and pid == self.watcher.pid:
+                self.watcher.pid = 0
+
+    def _watcher_gone(self, code: int) -> None:
+        if self.stopping:
+            return
+        how = f"exit status {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
+        logger.error("reload: the file watcher exited (%s); files are no longer watched", how)
+        if self.watcher.out_fd >= 0:
+            self.sel.unregister(self.watcher.out_fd)
+        self.watcher.close_fds()
+
     # -- timers ---------------------------------------------------------------------------------
 
     def _handle_timers(self) -> None:
@@ -599,6 +725,18 @@ class Master:
             self.stop_deadline = now + 5.0
 
 
+def _become_subreaper() -> None:
+    """PR_SET_CHILD_SUBREAPER (Linux): orphans of our descendants are
+    re-parented to us, not to PID 1.  Best effort."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 # -- 3. in a generation: importing the app -----------------------------------------------------
 
 def _is_machinery(filename: str) -> bool:
@@ -617,7 +755,11 @@ def _print_app_traceback(exc: BaseException) -> None:
     tb = exc.__traceback__
     while tb is not None and _is_machinery(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+    if tb is None and isinstance(exc, SyntaxError):
+        tb_to_print = None  # the file, line and caret say it all
+    else:
+        tb_to_print = tb or exc.__traceback__
+    traceback.print_exception(type(exc), exc, tb_to_print)
 
 
 def load_app(app_spec: str, config: Any) -> Any:

@@ -59,6 +59,11 @@ class _Settings(TypedDict, total=False):
     lifespan: Literal["auto", "on", "off"]
     root_path: str
     factory: bool
+    reload: bool
+    reload_dir: str
+    reload_include: str
+    reload_exclude: str
+    env_file: str
     app_dir: str
     proxy_headers: bool
     forwarded_allow_ips: str
@@ -139,6 +144,16 @@ class Config:
     def root_path(self) -> str: ...
     @property
     def factory(self) -> bool: ...
+    @property
+    def reload(self) -> bool: ...
+    @property
+    def reload_dir(self) -> str: ...
+    @property
+    def reload_include(self) -> str: ...
+    @property
+    def reload_exclude(self) -> str: ...
+    @property
+    def env_file(self) -> str: ...
     @property
     def app_dir(self) -> str: ...
     @property

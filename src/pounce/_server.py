@@ -59,15 +59,29 @@ def warn_about_proxies(config: Config) -> None:
         )
 
 
-def log_startup(count: int, mode: str, why: str) -> None:
+def loop_name(choice: str) -> str:
+    """The event loop the workers will run for --loop CHOICE, as
+    _runner.new_event_loop picks it: uvloop when asked for or, with auto,
+    when it imports; asyncio otherwise."""
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return "asyncio" if choice == "auto" else "uvloop (not installed)"
+    return "uvloop"
+
+
+def log_startup(count: int, mode: str, why: str, loop: str = "auto") -> None:
     logger.info(
-        "Pounce %s on CPython %s: %d worker%s, %s mode (%s)",
+        "Pounce %s on CPython %s: %d worker%s, %s mode (%s), %s",
         _pounce.VERSION,
         sys.version.split()[0],
         count,
         "" if count == 1 else "s",
         mode,
         why,
+        loop_name(loop),
     )
     # A build without a codec's library (pip install without pkg-config or
     # a -dev package) serves fine but never uses that codec: say so.
@@ -110,7 +124,11 @@ def serve(app: Any, config: Config) -> int:
         log_listen_error(e)
         return 1
     count, mode, why = resolve_workers(config)
-    log_startup(count, mode, why)
+    log_startup(count, mode, why, config.loop)
+    if config.reload or config.env_file:
+        # Both belong to the pounce command: the app object is already
+        # imported here, and the environment already read.
+        logger.warning("reload and env_file are ignored by pounce.run(): use the pounce command")
     warn_about_proxies(config)
     sets = extra_reuse_port_listeners(config, listeners, count)
     if config.pid_file:
