@@ -87,6 +87,9 @@ OUTSIDE_SIGNALS = (
 #: From a generation to its worker processes.
 DRAIN_GENTLY = signal.SIGUSR1
 DRAIN_CLOSE_IDLE = signal.SIGUSR2
+#: A shutdown drain (SIGTERM) that keeps idle connections like DRAIN_GENTLY
+#: but says the server stops (--health-path answers 503); no one else sends it.
+DRAIN_SHUTDOWN = signal.SIGRTMIN
 
 
 def on_signal(sig: int, stopping: bool) -> str:
