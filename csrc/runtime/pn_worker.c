@@ -981,9 +981,8 @@ static int answer_here(pn_conn *c, const pn_http1_request *req)
                              PN_STRLIT("text/plain; charset=utf-8")) != PN_WRITE_OK ||
         pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Cache-Control"), PN_STRLIT("no-store")) !=
             PN_WRITE_OK ||
-        (status == 405 &&
-         pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Allow"), PN_STRLIT("GET, HEAD")) !=
-             PN_WRITE_OK) ||
+        (status == 405 && pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Allow"),
+                                               PN_STRLIT("GET, HEAD")) != PN_WRITE_OK) ||
         (status == 503 && log &&
          pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Retry-After"), PN_STRLIT("1")) !=
              PN_WRITE_OK) ||
@@ -1472,7 +1471,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->limits.max_headers = (size_t)cfg->max_headers;
     w->limits.max_body = (uint64_t)cfg->max_request_size;
     w->header_ms = secs_to_ms(cfg->header_timeout);
-    w->health_len = strlen(cfg->health_path);
+    w->health_len = cfg->health_path ? strlen(cfg->health_path) : 0; /* (C tests leave it NULL) */
     w->answers = w->health_len > 0 || (cfg->limit_concurrency > 0 && hooks->in_flight != NULL);
     w->keepalive_ms = secs_to_ms(cfg->keep_alive_timeout);
     w->request_ms = secs_to_ms(cfg->request_timeout);
