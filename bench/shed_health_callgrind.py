@@ -10,6 +10,13 @@ warm-up requests only and once with warm-up + n; the difference divided by
 n is the cost of one request.  The requests are the app's (GET /), so the
 health path never matches: this is what the settings cost everybody else.
 Several --venv options compare builds (before / after a change).
+
+The whole-process totals move by about 1 % from run to run (Python's side),
+far more than these settings cost.  To see the C side alone, keep the
+profiles (--outdir DIR) and compare the functions of the extension:
+    callgrind_annotate DIR/cg.<run>-f.<pid> | grep _pounce
+(one file per process; the worker's is the one naming _pounce's functions;
+subtract the -b run and divide by n).
 """
 
 from __future__ import annotations
@@ -37,10 +44,13 @@ def main() -> None:
                     help="a venv (e.g. before the change) measured with the settings unset only")
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--outdir", help="keep the callgrind profiles here (default: a temporary directory)")
     a = ap.parse_args()
     runs = [(v, False) for v in a.unset_only] + [(v, True) for v in a.venv or [os.path.join(REPO, ".venv")]]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="cg-shed-") as outdir:
+    with tempfile.TemporaryDirectory(prefix="cg-shed-") as tmp:
+        outdir = a.outdir or tmp
+        os.makedirs(outdir, exist_ok=True)
         for vi, (venv, all_settings) in enumerate(runs):
             for si, (name, opts) in enumerate(SETTINGS.items()):
                 if si and not all_settings:

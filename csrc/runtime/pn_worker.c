@@ -952,12 +952,13 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
 {
     pn_worker *w = c->worker;
     const pn_config *cfg = w->cfg;
-    int status, log = 1, head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
+    int status, log = 1, head;
     const char *body;
     pn_http1_response r;
     if (w->health_len > 0 && req->path_len == w->health_len &&
         memcmp(req->path, cfg->health_path, w->health_len) == 0) {
         log = 0;
+        head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
         if (head || pn_http_eq(req->method, req->method_len, PN_STRLIT("GET"))) {
             status = w->stopping ? 503 : 200;
             body = w->stopping ? "draining\n" : "ok\n";
@@ -969,6 +970,7 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
                w->hooks.in_flight(w->ctx) >= (size_t)cfg->limit_concurrency) {
         status = 503;
         body = "Service Unavailable\n";
+        head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
     } else {
         return 0;
     }
