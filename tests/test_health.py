@@ -117,3 +117,22 @@ def test_health_stays_200_during_a_reload_drain(server_factory, mode):
     resp = get(srv, "/healthz")
     assert resp.status == 200
     assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_health_stays_200_while_a_recycled_worker_drains(server_factory, mode):
+    # --max-requests: the worker is replaced (the new one first), then drains
+    # gently; the instance serves throughout, so health says 200.
+    srv = server_factory(
+        APP, "--workers", "1", "--worker-mode", mode, "--health-path", "/healthz",
+        "--max-requests", "3", "--keep-alive-timeout", "10",
+    )
+    with srv.connect(timeout=10) as pooled:
+        for _ in range(3):  # health checks are not requests the app served
+            assert pooled.request("GET", "/").status == 200
+        srv.wait_log(r"worker 0 replaced: the old one drains", timeout=20)
+        time.sleep(0.5)
+        resp = pooled.request("GET", "/healthz")
+        assert (resp.status, resp.body) == (200, b"ok\n")
+        assert resp.header("connection") == "close"
+    assert get(srv, "/healthz").status == 200
