@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.server import SERVER_KIND, build_request, get
+from tests.server import SERVER_KIND, build_request, get, run_to_exit
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "pounce", reason="pounce's own options")
 
@@ -55,6 +55,12 @@ def test_health_is_answered_without_the_app(server_factory):
     srv.wait_log(r'"GET /health%7A HTTP/1\.1" 200', timeout=5)
     assert '"GET /healthz HTTP' not in srv.log_text()
     assert '"HEAD /healthz' not in srv.log_text()
+
+
+@pytest.mark.parametrize("path", ["healthz", "/health z", "/healthz?x=1"])
+def test_a_health_path_that_cannot_match_is_refused(path):
+    rc, out = run_to_exit(APP, "--health-path", path, timeout=15)
+    assert rc == 2 and "health_path must be a path starting with '/'" in out, (rc, out)
 
 
 def test_unset_health_path_reaches_the_app(server_factory):
