@@ -142,3 +142,22 @@ def test_health_stays_200_while_a_recycled_worker_drains(server_factory, mode):
         assert (resp.status, resp.body) == (200, b"ok\n")
         assert resp.header("connection") == "close"
     assert get(srv, "/healthz").status == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_shutdown_during_a_reload_drain_turns_health_to_503(server_factory, mode):
+    srv = server_factory(
+        APP, "--workers", "1", "--worker-mode", mode, "--health-path", "/healthz",
+        "--keep-alive-timeout", "10",
+    )
+    with srv.connect(timeout=10) as pooled:
+        assert pooled.request("GET", "/healthz").status == 200
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reload: generation 2 \(pid \d+\) serves the new code", timeout=20)
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)  # the old generation is still draining
+        srv.wait_log(r"SIGTERM received: shutting down", timeout=5)
+        time.sleep(0.5)
+        resp = pooled.request("GET", "/healthz")
+        assert (resp.status, resp.body) == (503, b"draining\n")
+    assert srv.wait(15) == 0
