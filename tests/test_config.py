@@ -196,7 +196,7 @@ def test_every_setting_roundtrips():
             # (the two compression lists are validated as lists of names)
             # (and the trusted proxies as a list of addresses)
             special = {"uds": "", "compression_order": "gzip", "compression_types": "text/x-y",
-                       "forwarded_allow_ips": "10.0.0.0/8"}
+                       "forwarded_allow_ips": "10.0.0.0/8", "health_path": "/healthz"}
             values[name] = special.get(name, default + "x")
         elif kind in ("int", "size"):
             values[name] = hi if name != "fd" else -1

@@ -443,6 +443,19 @@ static int check_cross(const pn_config *c)
                      c->compression_types);
         return name_settings("compression_types", NULL);
     }
+    /* health_path is compared with the request's path as sent: it must be
+     * one (origin-form, no query: the query is ignored anyway). */
+    for (const char *h = c->health_path; *h != '\0'; h++) {
+        unsigned char ch = (unsigned char)*h;
+        if ((h == c->health_path && ch != '/') || ch <= ' ' || ch == '?' || ch == '#' ||
+            ch == 0x7f) {
+            PyErr_Format(PyExc_ValueError,
+                         "health_path must be a path starting with '/', without a query or "
+                         "spaces, like '/healthz', got '%s'",
+                         c->health_path);
+            return name_settings("health_path", NULL);
+        }
+    }
     char err[160];
     pn_trust *trust =
         pn_trust_new(c->forwarded_allow_ips, strlen(c->forwarded_allow_ips), err, sizeof err);

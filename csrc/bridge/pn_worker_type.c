@@ -106,12 +106,21 @@ static void hook_reacquire(void *ctx, void *token)
 
 /* (pn_worker_new copies the table: worker_new adds release/reacquire to
  * its copy when the GIL is to be let go.) */
+/* --limit-concurrency: the requests in flight are the app calls running
+ * (HTTP requests and WebSocket sessions) — the worker's `active` count. */
+static size_t hook_in_flight(void *ctx)
+{
+    const WorkerObject *w = ctx;
+    return w->active > 0 ? (size_t)w->active : 0;
+}
+
 static const pn_worker_hooks worker_hooks = {
     .on_request = hook_on_request,
     .on_body = hook_on_body,
     .on_drain = hook_on_drain,
     .on_close = hook_on_close,
     .wakeup = hook_wakeup,
+    .in_flight = hook_in_flight,
     .on_ws = hook_on_ws,
 };
 
@@ -361,14 +370,19 @@ static PyObject *worker_fileno(PyObject *op, PyObject *unused)
 
 static PyObject *worker_drain(PyObject *op, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"close_idle", NULL};
+    static char *kwlist[] = {"close_idle", "shutdown", NULL};
     int close_idle = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &close_idle))
+    PyObject *shutdown_arg = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pO", kwlist, &close_idle, &shutdown_arg))
         return NULL;
     WorkerObject *w = (WorkerObject *)op;
     if (!worker_check(w))
         return NULL;
-    int left = pn_worker_drain(w->w, close_idle);
+    int shutdown = shutdown_arg == Py_None ? close_idle : PyObject_IsTrue(shutdown_arg);
+    if (shutdown < 0)
+        return NULL;
+    int left = pn_worker_drain(w->w, (close_idle ? PN_DRAIN_CLOSE_IDLE : 0u) |
+                                         (shutdown ? PN_DRAIN_SHUTDOWN : 0u));
     pn_worker_flush_log(w->w);
     return PyLong_FromLong(left);
 }
@@ -415,10 +429,12 @@ static PyMethodDef worker_methods[] = {
      "Handle every ready event (called by the event loop when fileno() is readable)."},
     {"fileno", worker_fileno, METH_NOARGS, "The worker's epoll file descriptor."},
     {"drain", (PyCFunction)(void (*)(void))worker_drain, METH_VARARGS | METH_KEYWORDS,
-     "drain($self, /, close_idle=True)\n--\n\nStop accepting; every connection closes after its "
-     "current or next response.  close_idle closes idle keep-alive connections now "
-     "(shutdown); without it they close at their next response or keep-alive deadline "
-     "(reload, recycling).  Returns the number of connections still open."},
+     "drain($self, /, close_idle=True, shutdown=None)\n--\n\nStop accepting; every connection "
+     "closes after its current or next response.  close_idle closes idle keep-alive connections "
+     "now; without it they close at their next response or keep-alive deadline.  shutdown "
+     "(when not given: close_idle) says the server stops, so --health-path answers 503; a "
+     "reload or recycling drain passes False.  Called again, it only escalates.  Returns the "
+     "number of connections still open."},
     {"close_all", worker_close_all, METH_NOARGS, "Close every connection now."},
     {"close", worker_close, METH_NOARGS, "Release the worker (closes every connection)."},
     {NULL, NULL, 0, NULL},

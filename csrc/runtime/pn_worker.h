@@ -81,6 +81,10 @@ typedef struct pn_worker_hooks {
      * runtime touches no Python object between release and reacquire. */
     void *(*release)(void *ctx);
     void (*reacquire)(void *ctx, void *token);
+    /* Optional: the requests in flight in this worker (app calls running),
+     * asked before each dispatch only when --limit-concurrency is set; at
+     * the limit the runtime answers 503 itself.  NULL = no load shedding. */
+    size_t (*in_flight)(void *ctx);
 } pn_worker_hooks;
 
 typedef struct pn_listener {
@@ -196,13 +200,20 @@ int pn_worker_fd(const pn_worker *w);
 const pn_trust *pn_worker_trust(const pn_worker *w);
 /* Handle everything ready now (never blocks).  Returns 0. */
 int pn_worker_poll(pn_worker *w);
+/* How pn_worker_drain drains (flags). */
+enum {
+    PN_DRAIN_CLOSE_IDLE = 1, /* close idle keep-alive connections now */
+    PN_DRAIN_SHUTDOWN = 2,   /* the server stops (SIGTERM/SIGINT): --health-path
+                                answers 503 from now on; without it (reload,
+                                recycling: another worker takes over) 200 */
+};
 /* Stop accepting.  Every connection closes after its current or next
- * response (which says Connection: close).  close_idle: also close idle
- * keep-alive connections now (shutdown); otherwise they get their next
- * request answered, or close at their keep-alive deadline (reload and
- * recycling: a client racing a request against our close would see it
- * fail).  Returns the number of connections still open. */
-int pn_worker_drain(pn_worker *w, int close_idle);
+ * response (which says Connection: close).  PN_DRAIN_CLOSE_IDLE: also close
+ * idle keep-alive connections now; otherwise they get their next request
+ * answered, or close at their keep-alive deadline (a client racing a
+ * request against our close would see it fail).  Called again, it only
+ * escalates (flags add up).  Returns the number of connections still open. */
+int pn_worker_drain(pn_worker *w, unsigned how);
 /* Close every connection now. */
 void pn_worker_close_all(pn_worker *w);
 size_t pn_worker_connections(const pn_worker *w);

@@ -14,7 +14,8 @@ the top ignores them: one Ctrl-C is counted once, and a SIGTERM sent to a
 worker directly never cuts a request short.  Orders go down the tree on
 channels nobody else writes to: the master writes a ``Command`` byte on a
 generation's control pipe, a generation sends a worker process SIGUSR1
-(drain gently) or SIGUSR2 (drain, closing idle connections now).  Reports
+(drain gently: reload, recycling), SIGRTMIN (drain gently for a shutdown,
+so health checks say 503) or SIGUSR2 (drain, closing idle connections now).  Reports
 go up as ``Message`` bytes on pipes.
 
 This module imports nothing heavy (no asyncio, no extension module): the
@@ -87,6 +88,9 @@ OUTSIDE_SIGNALS = (
 #: From a generation to its worker processes.
 DRAIN_GENTLY = signal.SIGUSR1
 DRAIN_CLOSE_IDLE = signal.SIGUSR2
+#: A shutdown drain (SIGTERM) that keeps idle connections like DRAIN_GENTLY
+#: but says the server stops (--health-path answers 503); no one else sends it.
+DRAIN_SHUTDOWN = signal.SIGRTMIN
 
 
 def on_signal(sig: int, stopping: bool) -> str:

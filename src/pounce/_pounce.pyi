@@ -78,6 +78,8 @@ class _Settings(TypedDict, total=False):
     max_request_line: int
     max_headers: int
     max_connections: int
+    limit_concurrency: int
+    health_path: str
     write_buffer_size: int
     access_log: bool
     log_level: Literal["debug", "info", "warning", "error", "critical"]
@@ -183,6 +185,10 @@ class Config:
     @property
     def max_connections(self) -> int: ...
     @property
+    def limit_concurrency(self) -> int: ...
+    @property
+    def health_path(self) -> str: ...
+    @property
     def write_buffer_size(self) -> int: ...
     @property
     def access_log(self) -> bool: ...
@@ -259,7 +265,7 @@ class Worker:
         is readable)."""
     def fileno(self) -> int:
         """The worker's epoll file descriptor."""
-    def drain(self, close_idle: bool = True) -> int:
+    def drain(self, close_idle: bool = True, shutdown: bool | None = None) -> int:
         """Stop accepting; returns the number of connections still open."""
     def close_all(self) -> None:
         """Close every connection now."""

@@ -98,22 +98,29 @@ class WorkerRunner:
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
         self._close_idle = True
+        self._shutdown = True
         self.exit_code = 0
 
     def _tell(self, message: Message) -> None:
         if self.notify is not None:
             self.notify(message)
 
-    def stop(self, close_idle: bool = True) -> None:
+    def stop(self, close_idle: bool = True, shutdown: bool | None = None) -> None:
         """Ask for a graceful stop; safe from any thread or a signal handler.
 
-        close_idle=False (reload, recycling) lets idle keep-alive connections
-        get their next request answered (with Connection: close) instead of
-        closing them under a client that may be sending one right now."""
+        close_idle=False (reload, recycling, SIGTERM) lets idle keep-alive
+        connections get their next request answered (with Connection: close)
+        instead of closing them under a client that may be sending one right
+        now.  shutdown (default: close_idle) says the server stops, so
+        --health-path answers 503; False for reload and recycling."""
+        if shutdown is None:
+            shutdown = close_idle
         if self._stop_requested:
             self._close_idle = self._close_idle or close_idle  # shutdown escalates a gentle drain
+            self._shutdown = self._shutdown or shutdown
         else:
             self._close_idle = close_idle
+            self._shutdown = shutdown
         self._stop_requested = True
         loop, ev = self.loop, self._stop
         if loop is not None and ev is not None and not loop.is_closed():
@@ -194,14 +201,14 @@ class WorkerRunner:
         """Graceful stop: no new connections; in-flight requests get up to
         shutdown_timeout to finish."""
         loop = asyncio.get_running_loop()
-        gentle = not self._close_idle
-        worker.drain(close_idle=not gentle)
+        gentle, shutdown = not self._close_idle, self._shutdown
+        worker.drain(close_idle=not gentle, shutdown=shutdown)
         deadline = loop.time() + self.config.shutdown_timeout
         while (worker.connections or worker.active) and loop.time() < deadline:
-            if gentle and self._close_idle:
+            if (gentle and self._close_idle) or (not shutdown and self._shutdown):
                 # A shutdown arrived during a gentle (reload/recycle) drain.
-                gentle = False
-                worker.drain(close_idle=True)
+                gentle, shutdown = not self._close_idle, self._shutdown
+                worker.drain(close_idle=not gentle, shutdown=shutdown)
             await asyncio.sleep(0.02)
         if worker.connections or worker.active:
             logger.warning(

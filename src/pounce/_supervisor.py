@@ -48,6 +48,7 @@ from pounce import _pounce
 from pounce._control import (
     DRAIN_CLOSE_IDLE,
     DRAIN_GENTLY,
+    DRAIN_SHUTDOWN,
     OUTSIDE_SIGNALS,
     Command,
     Message,
@@ -69,7 +70,7 @@ MAX_STARTUP_FAILURES = 5
 STABLE_AFTER = 10.0
 
 #: Blocked across fork() until a new worker process has its handlers.
-CHILD_SIGNALS = {*OUTSIDE_SIGNALS, DRAIN_GENTLY, DRAIN_CLOSE_IDLE}
+CHILD_SIGNALS = {*OUTSIDE_SIGNALS, DRAIN_GENTLY, DRAIN_CLOSE_IDLE, DRAIN_SHUTDOWN}
 
 
 @dataclass(eq=False)
@@ -85,6 +86,7 @@ class Slot:
     status_fd: int = -1            # process mode: the child's status pipe (read end)
     replaces: "Slot | None" = None  # the retiring worker this one will replace
     balance_slot: int = -1         # its slot in Supervisor.balance (distinct among live workers)
+    shutdown: bool = False         # told to drain because the server stops (health: 503)
 
 
 class Supervisor:
@@ -303,23 +305,29 @@ class Supervisor:
         # The supervisor's orders (OUTSIDE_SIGNALS are ignored: a SIGTERM
         # or Ctrl-C for the whole group is the top process's business).
         # Handled before the loop exists, too.
-        signal.signal(DRAIN_GENTLY, lambda *_: runner.stop(close_idle=False))
+        signal.signal(DRAIN_GENTLY, lambda *_: runner.stop(close_idle=False, shutdown=False))
+        signal.signal(DRAIN_SHUTDOWN, lambda *_: runner.stop(close_idle=False, shutdown=True))
         signal.signal(DRAIN_CLOSE_IDLE, lambda *_: runner.stop(close_idle=True))
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # pending ones arrive now
         return runner.run()
 
-    def _stop_slot(self, slot: Slot, close_idle: bool) -> None:
-        if slot.state == "gone" or (slot.state == "stopping" and not close_idle):
+    def _stop_slot(self, slot: Slot, close_idle: bool, shutdown: bool = False) -> None:
+        shutdown = shutdown or close_idle
+        if slot.state == "gone" or (
+            slot.state == "stopping" and not close_idle and (slot.shutdown or not shutdown)
+        ):
             return
         # (A worker already draining gently may be told again to close its
-        # idle connections too.)
+        # idle connections too, or that the server now stops.)
         slot.state = "stopping"
+        slot.shutdown = slot.shutdown or shutdown
         if self.mode == "thread":
             assert slot.runner is not None
-            slot.runner.stop(close_idle=close_idle)
+            slot.runner.stop(close_idle=close_idle, shutdown=shutdown)
         else:
+            sig = DRAIN_CLOSE_IDLE if close_idle else DRAIN_SHUTDOWN if shutdown else DRAIN_GENTLY
             try:
-                os.kill(slot.pid, DRAIN_CLOSE_IDLE if close_idle else DRAIN_GENTLY)
+                os.kill(slot.pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -471,7 +479,7 @@ class Supervisor:
             # lifespan shutdown and exit before they are killed.
             self.stop_deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
         for slot in self._live():
-            self._stop_slot(slot, close_idle=close_idle)
+            self._stop_slot(slot, close_idle=close_idle, shutdown=why == "shutdown")
 
     def _exit_now(self) -> None:
         if self.mode == "process":
