@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -443,15 +444,19 @@ def test_uds_in_a_missing_directory_names_the_path(tmp_path):
 
 
 def test_uds_in_a_directory_we_may_not_write_names_the_path(world_dir):
-    # As root nothing is denied: run the server as nobody (setpriv is in
-    # util-linux, installed by `make deps`).
+    # As root nothing is denied: take away the capabilities that override
+    # file permissions (setpriv is in util-linux, installed by `make deps`)
+    # and make the directory someone else's.  Staying root keeps the
+    # interpreter readable wherever it lives (pyenv's are under /root).
     path = os.path.join(world_dir, "x.sock")
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.fail("setpriv missing: `make deps` installs util-linux")
     cmd = [str(VENV_BIN / "pounce"), SCOPE_APP, "--uds", path]
     if os.geteuid() == 0:
-        cmd = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.fail("setpriv missing: `make deps` installs util-linux")
+        nobody = pwd.getpwnam("nobody")
+        os.chown(world_dir, nobody.pw_uid, nobody.pw_gid)
+        cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *cmd]
     else:
         os.chmod(world_dir, 0o555)
     proc = subprocess.run(
