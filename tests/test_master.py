@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -141,10 +142,15 @@ async def app(scope, receive, send):
 @pytest.mark.parametrize("mode", MODES)
 def test_as_pid_1_it_serves_reloads_reaps_and_stops(server_factory, tmp_path, monkeypatch, mode):
     plain = tests.server.server_command
+    unshare = ["unshare", "--pid", "--fork", "--mount-proc"]
+    if subprocess.run([*unshare, "true"], capture_output=True).returncode != 0:
+        # In a chroot (make test-all's CPython 3.14) "/" is no mount point,
+        # so the private mount namespace --mount-proc needs cannot be made;
+        # the PID namespace alone still makes the master PID 1, and Pounce
+        # reads nothing of /proc.
+        unshare = ["unshare", "--pid", "--fork"]
     monkeypatch.setattr(
-        tests.server,
-        "server_command",
-        lambda app, args: ["unshare", "--pid", "--fork", "--mount-proc", *plain(app, args)],
+        tests.server, "server_command", lambda app, args: [*unshare, *plain(app, args)]
     )
     mod = tmp_path / "pid1_app.py"
     mod.write_text(ORPHAN_APP.format(version="v1"))
