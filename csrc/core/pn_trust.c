@@ -15,7 +15,7 @@ typedef struct trust_net {
 } trust_net;
 
 struct pn_trust {
-    unsigned everyone : 1; /* "*" */
+    unsigned everyone : 1;   /* "*" */
     unsigned unix_peers : 1; /* "unix" */
     size_t n;
     trust_net nets[]; /* n entries */
