@@ -72,6 +72,14 @@ def wait_body(srv, want: str, limit: float) -> float:
         time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def bytecode_written(monkeypatch):
+    """Servers here write .pyc files, as a developer's Python does: a
+    PYTHONDONTWRITEBYTECODE in the test machine's environment would hide
+    stale bytecode served after a quick same-size edit."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+
+
 def start(server_factory, tmp_path: Path, module: str, *args: str, **kw):
     return server_factory(
         f"{module}:app",

@@ -221,6 +221,13 @@ class Master:
         self.notifier = Notifier.from_environ()  # every call a no-op without NOTIFY_SOCKET
         self.next_watchdog = 0.0
         self.reload = bool(self.config.get("reload"))
+        if self.reload:
+            # A .pyc is trusted when its source's size and mtime in whole
+            # seconds match: an edit saved within the second after the
+            # generation before imported the file, at the same size ("v1" ->
+            # "v2"), would be served from the stale bytecode.  Generations
+            # (forked from here) write none while --reload watches.
+            sys.dont_write_bytecode = True
         self.watcher: Any = None  # _reload.Watcher with --reload
         self.reload_again = False  # a change came while a generation was starting
 
