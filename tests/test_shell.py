@@ -26,8 +26,9 @@ ALLOWED = {
     "_control": set(),  # light: the master process imports it
     "_systemd": set(),
     "_reload": set(),  # light too: the master and its watcher process import it
+    "_logging": set(),  # a leaf: every layer may log, and re-check logging
     "_listeners": {"_pounce", "_systemd"},
-    "_runner": {"_pounce", "_control", "_lifespan", "_listeners"},
+    "_runner": {"_pounce", "_control", "_lifespan", "_listeners", "_logging"},
     "_supervisor": {"_pounce", "_control", "_listeners", "_runner"},
     "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor"},
     "_master": {

@@ -45,18 +45,28 @@ def run(app: Any, **settings: Any) -> int:
     or a "module:attribute" string.  Unlike the ``pounce`` command, this
     cannot reload on SIGHUP: the caller's process is the server."""
     from pounce._importer import import_app
+    from pounce._logging import recheck as recheck_logging
     from pounce._logging import setup_logging
     from pounce._pounce import Config
     from pounce._server import serve
 
     config = settings.pop("config", None)
+    # A level that log_config gives 'pounce' wins unless log_level is set here.
+    level_given = "log_level" in settings or config is not None
     if settings.get("workers") == "auto":
         settings["workers"] = 0  # as on the command line: one per usable CPU
     if config is None:
         config = Config(**settings)
     elif settings:
         config = config.replace(**settings)
-    setup_logging(config.log_level)
+    setup_logging(
+        config.log_level,
+        config.log_config,
+        config.log_format,
+        level_given=level_given,
+        app_dir=config.app_dir,
+    )
     if isinstance(app, str):
         app = import_app(app, factory=config.factory, app_dir=config.app_dir)
+    recheck_logging()  # the app may have configured logging at import
     return serve(app, config)

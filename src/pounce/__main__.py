@@ -30,7 +30,7 @@ def _check_reload(config: Any, fail: Callable[[str, int], Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from pounce._cli import fail, parse_args
     from pounce._config import ConfigError, load_config
-    from pounce._logging import setup_logging
+    from pounce._logging import LogConfigError, setup_logging
 
     try:
         app_spec, config_file, given = parse_args(argv)
@@ -48,7 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # inherit this environment); what is already set wins.
         for key, value in dotenv.items():
             os.environ.setdefault(key, value)
-        setup_logging(config.log_level)
+        try:
+            # Here already, so that a start-up error (a port in use) follows
+            # --log-config; the master applies it again after its exec.
+            setup_logging(
+                config.log_level,
+                config.log_config,
+                config.log_format,
+                level_given="log_level" in origins,
+                app_dir=config.app_dir,
+            )
+        except LogConfigError as e:
+            fail(str(e), 2)
         if config.reload:
             _check_reload(config, fail)
     except SystemExit as e:

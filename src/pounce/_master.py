@@ -129,6 +129,8 @@ def start(
         "mode": mode,
         # The rule of _listeners.close_listeners: a --uds path we created.
         "unlink": config.uds if config.uds and config.fd < 0 else "",
+        # --log-level set by the user wins over a level --log-config gives.
+        "log_level_given": "log_level" in (explicit or {}),
     }
     # Exec a small interpreter that will be the master (module docstring).
     # If that cannot be done, this process becomes the master as it is.
@@ -167,9 +169,20 @@ def main() -> None:
         print("pounce._master is started by the pounce command", file=sys.stderr)
         sys.exit(2)
     state = json.loads(raw)
-    from pounce._logging import setup_logging
+    from pounce._logging import LogConfigError, setup_logging
 
-    setup_logging(state["config"]["log_level"])
+    cfg = state["config"]
+    try:
+        setup_logging(
+            cfg["log_level"],
+            cfg.get("log_config", ""),
+            cfg.get("log_format", "text"),
+            level_given=state.get("log_level_given", True),
+            app_dir=cfg.get("app_dir", ""),
+        )
+    except LogConfigError as e:  # the file changed since the pounce command read it
+        print(f"pounce: error: {e}", file=sys.stderr)
+        sys.exit(2)
     code = Master(state).run()
     logging.shutdown()
     sys.exit(code)
@@ -400,11 +413,13 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
         from pounce._listeners import Listener
+        from pounce._logging import recheck as recheck_logging
         from pounce._pounce import Config
         from pounce._server import log_startup, warn_about_proxies, run_generation
 
         config = Config(**self.config)
         app = load_app(self.state["app"], config)  # SystemExit(1) with the CLI's message
+        recheck_logging()  # the app may have configured logging at import
         if self.number == 1:
             from pounce._control import resolve_workers
 

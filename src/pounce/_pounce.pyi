@@ -83,6 +83,8 @@ class _Settings(TypedDict, total=False):
     write_buffer_size: int
     access_log: bool
     log_level: Literal["debug", "info", "warning", "error", "critical"]
+    log_config: str
+    log_format: Literal["text", "json"]
     server_header: bool
     date_header: bool
     compression: bool
@@ -194,6 +196,10 @@ class Config:
     def access_log(self) -> bool: ...
     @property
     def log_level(self) -> Literal["debug", "info", "warning", "error", "critical"]: ...
+    @property
+    def log_config(self) -> str: ...
+    @property
+    def log_format(self) -> Literal["text", "json"]: ...
     @property
     def server_header(self) -> bool: ...
     @property

@@ -19,6 +19,7 @@ from pounce import _pounce
 from pounce._control import Message, gil_enabled
 from pounce._lifespan import Lifespan, LifespanFailed
 from pounce._listeners import Listener
+from pounce._logging import recheck as recheck_logging
 from pounce._pounce import Config
 
 __all__ = [
@@ -153,9 +154,14 @@ class WorkerRunner:
         try:
             await lifespan.startup()
         except LifespanFailed as e:
+            recheck_logging()
             logger.error("Application startup failed: %s", e)
             await lifespan.shutdown(1.0)
             return EXIT_STARTUP_FAILED
+        # The app may have configured logging in its lifespan startup:
+        # Pounce's loggers stay enabled (and 'pounce.access' handlers set
+        # there count when the worker starts).
+        recheck_logging()
         worker = _pounce.Worker(
             self.config,
             self.app,
