@@ -39,6 +39,8 @@ STARTUP = r"Pounce \S+ on C?Python"
 WARN = r"warn-from-worker \d+"
 SIGTERM = r"SIGTERM received"
 KEYS = (LISTENING, STARTUP, WARN, SIGTERM)
+#: Logged on 'pounce' by a worker when the app raises (GET /raise).
+APP_ERROR = r"Exception in ASGI application"
 
 #: A line of Pounce's own text handler (FORMAT in pounce/_logging.py).
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(\d+)\] (\w+) (pounce\S*): (.*)$")
@@ -57,7 +59,7 @@ def _serve_and_stop(server_factory, *args, env=None, paths=("/warn",)) -> list[s
     if "/warn" in paths:
         srv.wait_log(WARN)
     if "/raise" in paths:
-        srv.wait_log("raised-by-app")
+        srv.wait_log(APP_ERROR)
     assert srv.stop() == 0
     srv.wait_log(SIGTERM)
     return [line for line in srv.log_text().splitlines() if line.strip()]
@@ -305,13 +307,14 @@ APP_CASES = [
 def test_app_configures_logging_each_line_once(server_factory, how, at, mode):
     # Issue 13: after the app's dictConfig with a JSON formatter on the
     # root, every Pounce line must appear once, not as JSON and as text.
-    lines = _serve_and_stop(server_factory, *mode, env={"LOGCONF_HOW": how, "LOGCONF_AT": at})
-    found = _assert_once(lines)
+    env = {"LOGCONF_HOW": how, "LOGCONF_AT": at}
+    lines = _serve_and_stop(server_factory, *mode, env=env, paths=("/warn", "/raise"))
+    found = _assert_once(lines, KEYS + (APP_ERROR,))
     # The master never imports the app: its lines are Pounce's own.
     for key in (LISTENING, SIGTERM):
         assert TEXT_LINE.match(found[key]), found[key]
     # What runs after the app configured logging goes through its handlers.
-    after = [WARN] if at == "lifespan" else [WARN, STARTUP]
+    after = [WARN, APP_ERROR] + ([] if at == "lifespan" else [STARTUP])
     for key in after:
         line = found[key]
         if how == "basic":
