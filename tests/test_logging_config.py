@@ -375,3 +375,53 @@ def test_pyyaml_is_not_a_dependency():
         "assert 'yaml' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# -- pounce.run() ------------------------------------------------------------------------------
+
+RUN_SCRIPT = """\
+import sys, pounce
+sys.exit(pounce.run("tests.apps.logconf:app", host="127.0.0.1", port=0, access_log=False,
+                    workers=2, worker_mode="process", **eval(sys.argv[1])))
+"""
+
+
+def _run_pounce_run(settings: dict) -> list[str]:
+    """pounce.run() in a child process: start, GET /warn, SIGTERM; its output."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOGCONF_HOW="none")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPT, repr(settings)], cwd=ROOT, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.append(raw.decode().rstrip("\n"))
+            m = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", lines[-1])
+            if m:
+                with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=5) as s:
+                    s.sendall(b"GET /warn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    assert s.recv(100).startswith(b"HTTP/1.1 200")
+            if re.search(WARN, lines[-1]):
+                proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, lines
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return [line for line in lines if line.strip()]
+
+
+def test_pounce_run_log_format_json():
+    lines = _run_pounce_run({"log_format": "json"})
+    messages = [json.loads(line)["message"] for line in lines]
+    _assert_once(messages, (LISTENING, WARN, STARTUP))
+
+
+def test_pounce_run_log_config(tmp_path):
+    path = _write(tmp_path, "log.json", json.dumps(DICT_JSON))
+    lines = _run_pounce_run({"log_config": path})
+    for line in _assert_once(lines, (LISTENING, WARN, STARTUP)).values():
+        assert line.startswith("CFG|"), line
