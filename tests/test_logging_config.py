@@ -235,6 +235,15 @@ def test_log_config_with_json_formatter_of_pounce(server_factory, tmp_path):
     _assert_once([r["message"] for r in records])
 
 
+def test_log_config_class_from_the_working_directory(server_factory, tmp_path):
+    config = json.loads(json.dumps(DICT_JSON))
+    config["formatters"] = {"cfg": {"()": "tests.apps.logfmt.Prefixed"}}
+    path = _write(tmp_path, "log.json", json.dumps(config))
+    lines = _serve_and_stop(server_factory, "--log-config", path)
+    for line in _assert_once(lines).values():
+        assert line.startswith("FMT|pounce"), line
+
+
 # -- --log-level and a level in --log-config -------------------------------------------------
 
 
