@@ -217,6 +217,21 @@ def test_file_config_ini(server_factory, tmp_path, mode):
     assert not [line for line in lines if TEXT_LINE.match(line)], lines
 
 
+def test_file_config_ini_on_the_pounce_logger(server_factory, tmp_path):
+    # As in YAML: a Pounce logger given handlers without "propagate" does not propagate.
+    text = INI.replace("keys=root\n", "keys=root,pounce\n", 1).replace("keys=err\n", "keys=err,pn\n", 1)
+    text = text.replace("keys=ini\n", "keys=ini,pn\n", 1) + (
+        "\n[logger_pounce]\nlevel=INFO\nhandlers=pn\nqualname=pounce\n"
+        "\n[handler_pn]\nclass=StreamHandler\nformatter=pn\nargs=(sys.stderr,)\n"
+        "\n[formatter_pn]\nformat=PN|%(name)s|%(message)s\n"
+    )
+    path = _write(tmp_path, "log.ini", text)
+    lines = _serve_and_stop(server_factory, "--log-config", path)
+    for line in _assert_once(lines).values():
+        assert line.startswith("PN|pounce"), line
+    assert not _lines_with(lines, r"^INI\|"), lines
+
+
 def test_log_config_with_json_formatter_of_pounce(server_factory, tmp_path):
     # Pounce's JSON formatter is usable from a config file, e.g. for a file handler.
     log_file = tmp_path / "pounce.log"
