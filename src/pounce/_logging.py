@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = [
     "setup_logging",
@@ -97,36 +97,34 @@ class _PounceHandler(logging.StreamHandler):  # type: ignore[type-arg]
     _pounce_handler = True
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        # The walk of other_handlers, stopping at the first handler found
-        # (a few hundred ns: this runs for every line that reaches 'pounce').
-        logger = logging.Logger.manager.loggerDict.get(record.name)
-        if not isinstance(logger, logging.Logger):
-            logger = logging.getLogger(LOGGER)
-        while logger is not None:
-            for h in logger.handlers:
-                if h is not self and not isinstance(h, _PounceHandler):
-                    return False
-            if not logger.propagate:
-                break
-            logger = logger.parent
+        # Stops at the first other handler: about 1 us per line that
+        # reaches 'pounce' (Pounce's own lines, not requests).
+        if next(_reached(record.name), None) is not None:
+            return False
         return bool(super().handle(record))
 
 
-def other_handlers(name: str = LOGGER) -> list[logging.Handler]:
-    """The handlers, other than Pounce's own, that a record logged on
-    logger ``name`` reaches (its own, then those of every logger it
-    propagates to).  Empty: Pounce's handler writes the record."""
-    found: list[logging.Handler] = []
+def _reached(name: str) -> Iterator[logging.Handler]:
+    """The handlers other than Pounce's that a record logged on logger
+    ``name`` reaches, in the order logging calls them: the logger's own,
+    then those of each logger it propagates to."""
     logger = logging.Logger.manager.loggerDict.get(name)
     if not isinstance(logger, logging.Logger):  # not made yet, or a PlaceHolder
-        logger = logging.getLogger(LOGGER) if name.startswith(LOGGER + ".") else logging.root
+        logger = logging.getLogger(LOGGER) if _ours(name) else logging.root
     current: logging.Logger | None = logger
     while current is not None:
-        found.extend(h for h in current.handlers if not isinstance(h, _PounceHandler))
+        for handler in current.handlers:
+            if not isinstance(handler, _PounceHandler):
+                yield handler
         if not current.propagate:
-            break
+            return
         current = current.parent
-    return found
+
+
+def other_handlers(name: str = LOGGER) -> list[logging.Handler]:
+    """The handlers of the user's that a line logged on ``name`` (e.g.
+    "pounce.access") reaches.  Empty: Pounce's handler writes the line."""
+    return list(_reached(name))
 
 
 def recheck() -> None:
