@@ -449,3 +449,20 @@ def test_pounce_run_log_config(tmp_path):
     lines = _run_pounce_run({"log_config": path})
     for line in _assert_once(lines, (LISTENING, WARN, STARTUP)).values():
         assert line.startswith("CFG|"), line
+
+
+def test_app_logging_after_a_reload_each_line_once(server_factory):
+    # SIGHUP: a new generation imports the app (and its dictConfig) afresh,
+    # forked from the master, whose logging the app never touched.
+    env = {"LOGCONF_HOW": "root-json"}
+    srv = server_factory(APP, "--no-access-log", "--worker-mode", "process", "--workers", "2", env=env)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_log(r"serves the new code")
+    assert get(srv, "/warn").status == 200
+    srv.wait_log(WARN)
+    assert srv.stop() == 0
+    lines = [line for line in srv.log_text().splitlines() if line.strip()]
+    found = _assert_once(lines, KEYS + (r"SIGHUP received", r"serves the new code"))
+    rec = json.loads(found[WARN])
+    assert rec["via"] == "app", rec
+    assert TEXT_LINE.match(found[r"serves the new code"])
