@@ -95,9 +95,6 @@
 /* Read-and-parse rounds for one WebSocket connection per poll: a client
  * sending faster than the app reads cannot starve the others. */
 #define WS_ROUNDS_MAX 64
-/* Access-log bytes buffered inside a poll before a write(2): a few hundred
- * lines per syscall, flushed at the end of the poll anyway. */
-#define LOG_FLUSH_AT 32768
 
 struct pn_worker {
     const pn_config *cfg;
@@ -129,7 +126,7 @@ struct pn_worker {
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;
-    pn_buf logbuf;
+    pn_buf logbuf; /* access lines of this worker (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
 };
@@ -1700,52 +1697,13 @@ int pn_worker_drain(pn_worker *w, unsigned how)
     return (int)w->nconns;
 }
 
-/* ---- access log ----------------------------------------------------- */
-
-void pn_worker_flush_log(pn_worker *w)
+/* For pn_access_log.c, the other half of this worker's state. */
+pn_buf *pn_worker_logbuf(pn_worker *w)
 {
-    while (pn_buf_live(&w->logbuf) > 0) {
-        ssize_t n = write(2, pn_buf_head(&w->logbuf), pn_buf_live(&w->logbuf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        pn_buf_consume(&w->logbuf, (size_t)n);
-    }
-    pn_buf_clear(&w->logbuf);
+    return &w->logbuf;
 }
 
-void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
-                        size_t target_len, int version_minor, const char *fwd_client,
-                        size_t fwd_client_len, int status, uint64_t bytes, uint64_t duration_ns)
+int pn_worker_in_poll(const pn_worker *w)
 {
-    pn_worker *w = c->worker;
-    /* "[addr]:port": the address, its brackets, ':' and the port's digits. */
-    char peer[INET6_ADDRSTRLEN + 3 + PN_HTTP_U64_DIGITS];
-    const char *client = peer;
-    size_t clen = 0;
-    if (fwd_client_len) {
-        /* The client the request's proxy headers named (pn_forwarded.h). */
-        client = fwd_client;
-        clen = fwd_client_len;
-    } else if (c->peer.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
-        clen = pn_log_format_ipv4(peer, (const unsigned char *)&sin->sin_addr);
-        peer[clen++] = ':';
-        clen += pn_http_put_u64(peer + clen, ntohs(sin->sin_port));
-    } else if (c->peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
-        peer[0] = '[';
-        inet_ntop(AF_INET6, &sin6->sin6_addr, peer + 1, INET6_ADDRSTRLEN);
-        clen = strlen(peer);
-        peer[clen++] = ']';
-        peer[clen++] = ':';
-        clen += pn_http_put_u64(peer + clen, ntohs(sin6->sin6_port));
-    } else {
-        clen = (size_t)(pn_http_put(peer, PN_STRLIT("unix")) - peer);
-    }
-    pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len, version_minor,
-                  status, bytes, duration_ns);
-    if (!w->in_poll || pn_buf_live(&w->logbuf) > LOG_FLUSH_AT)
-        pn_worker_flush_log(w);
+    return w->in_poll;
 }

@@ -219,8 +219,12 @@ void pn_worker_close_all(pn_worker *w);
 size_t pn_worker_connections(const pn_worker *w);
 /* Thread-safe: make the epoll fd readable so the owning thread polls. */
 void pn_worker_wake(pn_worker *w);
-/* Flush the access-log buffer to stderr. */
+/* Flush the access-log buffer to stderr (pn_access_log.c). */
 void pn_worker_flush_log(pn_worker *w);
+/* For pn_access_log.c: the worker's access-log buffer, and whether it is
+ * inside pn_worker_poll (lines then wait for the poll's end). */
+pn_buf *pn_worker_logbuf(pn_worker *w);
+int pn_worker_in_poll(const pn_worker *w);
 /* The Date (cached; NULL when --date-header is off) and Server fields of
  * this worker's responses. */
 pn_http1_head_opts pn_worker_head_opts(pn_worker *w);
