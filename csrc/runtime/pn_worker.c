@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pn_access_log.h"
 #include "pn_balance.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
@@ -126,7 +127,7 @@ struct pn_worker {
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;
-    pn_buf logbuf; /* access lines of this worker (pn_access_log.c) */
+    pn_alog alog; /* this worker's access log (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
 };
@@ -723,6 +724,23 @@ void pn_conn_watch_close(pn_conn *c)
 
 /* ---- connection life ------------------------------------------------ */
 
+/* The access line of an answer the worker gave itself (no app): its
+ * request's head was parsed, so its headers are at hand. */
+static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes)
+{
+    pn_access_rec rec = {
+        .method = req->method,
+        .method_len = req->method_len,
+        .target = req->target,
+        .target_len = req->target_len,
+        .version_minor = req->version_minor,
+        .status = status,
+        .bytes = bytes,
+    };
+    pn_access_rec_headers(&rec, req);
+    pn_conn_access_log(c, &rec);
+}
+
 static void conn_error_response(pn_conn *c, int status)
 {
     pn_worker *w = c->worker;
@@ -730,8 +748,17 @@ static void conn_error_response(pn_conn *c, int status)
     pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
-    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, PN_STRLIT("-"), PN_STRLIT("-"), 1, NULL, 0, status, 0, 0);
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        pn_access_rec rec = {
+            .method = "-",
+            .method_len = 1,
+            .target = "-",
+            .target_len = 1,
+            .version_minor = 1,
+            .status = status,
+        };
+        pn_conn_access_log(c, &rec);
+    }
 }
 
 static void begin_closing(pn_conn *c)
@@ -930,8 +957,7 @@ static int refuse_connect(pn_conn *c, const pn_http1_request *req)
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, NULL, 0, 501, 0, 0);
+        log_early_answer(c, req, 501, 0);
     arm_in(c, w->request_ms);
     queue_conn(c);
     return 1;
@@ -997,8 +1023,7 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
         return 1;
     }
     if (log && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, NULL, 0, status, head ? 0 : body_len, 0);
+        log_early_answer(c, req, status, head ? 0 : body_len);
     if (keep && !(r.flags & PN_RESP_CLOSE)) {
         next_cycle(c);
     } else {
@@ -1162,16 +1187,20 @@ static void proxy_log(pn_conn *c, const char *why)
     size_t n = 0;
     if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0)
         n = pn_ipaddr_format(&a, text);
-    pn_buf_append(&w->logbuf, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
+    /* A debug line goes to stderr, not the access log (its own buffer). */
+    pn_buf line = PN_BUF_INIT;
+    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
     if (n)
-        pn_buf_append(&w->logbuf, text, n);
+        pn_buf_append(&line, text, n);
     else
-        pn_buf_append(&w->logbuf, PN_STRLIT("unix"));
-    pn_buf_append(&w->logbuf, PN_STRLIT(": "));
-    pn_buf_append_str(&w->logbuf, why);
-    pn_buf_append(&w->logbuf, PN_STRLIT("\n"));
-    if (!w->in_poll)
-        pn_worker_flush_log(w);
+        pn_buf_append(&line, PN_STRLIT("unix"));
+    pn_buf_append(&line, PN_STRLIT(": "));
+    pn_buf_append_str(&line, why);
+    pn_buf_append(&line, PN_STRLIT("\n"));
+    if (line.data && write(2, line.data, line.len) < 0) {
+        /* nothing to do: stderr is gone */
+    }
+    pn_buf_free(&line);
 }
 
 /* c->stream.peer_trusted for c->peer, when a setting needs it. */
@@ -1465,6 +1494,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     if (w == NULL)
         return NULL;
     w->cfg = cfg;
+    pn_alog_init(&w->alog, cfg->access_log_format);
     w->accept_batch = ACCEPT_BATCH;
     w->hooks = *hooks;
     w->ctx = ctx;
@@ -1539,7 +1569,7 @@ void pn_worker_free(pn_worker *w)
         close(w->evfd);
     if (w->tfd >= 0)
         close(w->tfd);
-    pn_buf_free(&w->logbuf);
+    pn_alog_free(&w->alog);
     free(w->header_space);
     free(w->listeners);
     pn_trust_free(w->trust);
@@ -1697,10 +1727,9 @@ int pn_worker_drain(pn_worker *w, unsigned how)
     return (int)w->nconns;
 }
 
-/* For pn_access_log.c, the other half of this worker's state. */
-pn_buf *pn_worker_logbuf(pn_worker *w)
+pn_alog *pn_worker_alog(pn_worker *w)
 {
-    return &w->logbuf;
+    return &w->alog;
 }
 
 int pn_worker_in_poll(const pn_worker *w)

@@ -83,6 +83,8 @@ class _Settings(TypedDict, total=False):
     write_buffer_size: int
     access_log: bool
     log_level: Literal["debug", "info", "warning", "error", "critical"]
+    access_log_format: Literal["default", "common", "combined", "json"]
+    access_log_file: str
     server_header: bool
     date_header: bool
     compression: bool
@@ -194,6 +196,10 @@ class Config:
     def access_log(self) -> bool: ...
     @property
     def log_level(self) -> Literal["debug", "info", "warning", "error", "critical"]: ...
+    @property
+    def access_log_format(self) -> Literal["default", "common", "combined", "json"]: ...
+    @property
+    def access_log_file(self) -> str: ...
     @property
     def server_header(self) -> bool: ...
     @property
