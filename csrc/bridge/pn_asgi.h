@@ -137,9 +137,11 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
-    PyObject *scope_template;                  /* strong: every scope key in order, constants filled
-                                                  in: PyDict_Copy of it + replacing values never
-                                                  resizes, unlike building a dict key by key */
+    PyObject *access_log_cb;        /* strong or NULL: the pounce.access logger's info, when access
+                                       lines go through logging (pn_worker_type.c) */
+    PyObject *scope_template;       /* strong: every scope key in order, constants filled
+                                       in: PyDict_Copy of it + replacing values never
+                                       resizes, unlike building a dict key by key */
     PyObject *scope_template_https; /* strong: the same with scheme "https" (proxy headers) */
     PyObject *ext_template;         /* strong: scope["extensions"] likewise */
     Py_ssize_t active;              /* requests whose task has not finished */
