@@ -741,7 +741,9 @@ static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status
     pn_conn_access_log(c, &rec);
 }
 
-static void conn_error_response(pn_conn *c, int status)
+/* Answer `status` and close.  line: the request line, when it was read
+ * (its method, target and version are logged), or NULL ("- -"). */
+static void conn_error_answer(pn_conn *c, int status, const pn_http1_request *line)
 {
     pn_worker *w = c->worker;
     pn_http1_head_opts opts = pn_worker_head_opts(w);
@@ -750,15 +752,20 @@ static void conn_error_response(pn_conn *c, int status)
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
         pn_access_rec rec = {
-            .method = "-",
-            .method_len = 1,
-            .target = "-",
-            .target_len = 1,
-            .version_minor = 1,
+            .method = line ? line->method : "-",
+            .method_len = line ? line->method_len : 1,
+            .target = line ? line->target : "-",
+            .target_len = line ? line->target_len : 1,
+            .version_minor = line ? line->version_minor : 1,
             .status = status,
         };
         pn_conn_access_log(c, &rec);
     }
+}
+
+static void conn_error_response(pn_conn *c, int status)
+{
+    conn_error_answer(c, status, NULL);
 }
 
 static void begin_closing(pn_conn *c)
@@ -1153,7 +1160,14 @@ static void phase_head(pn_conn *c)
         return;
     }
     if (rc == PN_HTTP1_ERROR) {
-        conn_error_response(c, c->parser.error_status ? c->parser.error_status : 400);
+        int status = c->parser.error_status ? c->parser.error_status : 400;
+        /* The access line names the request when its line was read
+         * (413, 431, a bad header); not a 414's endless target. */
+        pn_http1_request line;
+        int named = status != 414 &&
+                    pn_http1_parse_request_line(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
+                                                &line) == PN_HTTP1_OK;
+        conn_error_answer(c, status, named ? &line : NULL);
         arm_in(c, w->request_ms);
         queue_conn(c);
         return;
