@@ -11,6 +11,7 @@ written by hand and checked against the built module by the same test.
 """
 
 import asyncio
+import logging
 from typing import (
     Any,
     Awaitable,
@@ -265,6 +266,8 @@ class Worker:
         shared_listeners: bool = False,
         balance: BalanceTable | None = None,
         balance_slot: int = -1,
+        access_log_fd: int = -1,
+        access_logger: logging.Logger | None = None,
     ) -> Worker: ...
     def poll(self) -> None:
         """Handle every ready event (called by the event loop when fileno()
