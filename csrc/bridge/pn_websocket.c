@@ -832,18 +832,9 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
         char client[PN_FWD_CLIENT_TEXT];
         size_t client_len = fwd ? pn_fwd_client_text(fwd, client) : 0;
-        pn_access_rec rec = {
-            .client = client,
-            .client_len = client_len,
-            .method = req->method,
-            .method_len = req->method_len,
-            .target = req->target,
-            .target_len = req->target_len,
-            .version_minor = req->version_minor,
-            .status = status,
-            .bytes = strlen(body),
-        };
-        pn_access_rec_headers(&rec, req);
+        pn_access_rec rec = pn_access_rec_of(req, status, strlen(body));
+        rec.client = client;
+        rec.client_len = client_len;
         pn_conn_access_log(c, &rec);
     }
     pn_conn_response_done(c, 0);

@@ -58,6 +58,20 @@ int pn_log_escape(pn_buf *out, const char *s, size_t n)
     return 0;
 }
 
+/* Milliseconds with three decimals, truncated (412345 ns -> "0.412"; a
+ * JSON number too); at most 20 + 4 bytes. */
+static char *put_ms(char *p, uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    p += pn_http_put_u64(p, us / 1000);
+    unsigned frac = (unsigned)(us % 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    return p;
+}
+
 /* The default line: client " - \"" method ' ' target " HTTP/1.x\" " status
  * ' ' bytes ' ' ms "ms" [' "' id '"'] '\n'. */
 static int put_default(pn_buf *out, const pn_access_rec *r)
@@ -87,14 +101,7 @@ static int put_default(pn_buf *out, const pn_access_rec *r)
     p += pn_http_put_u64(p, r->bytes);
     *p++ = ' ';
 
-    /* Milliseconds with three decimals, truncated: 412345 ns -> "0.412". */
-    uint64_t us = r->duration_ns / 1000;
-    p += pn_http_put_u64(p, us / 1000);
-    unsigned frac = (unsigned)(us % 1000);
-    *p++ = '.';
-    *p++ = (char)('0' + frac / 100);
-    *p++ = (char)('0' + frac / 10 % 10);
-    *p++ = (char)('0' + frac % 10);
+    p = put_ms(p, r->duration_ns);
     p = pn_http_put(p, PN_STRLIT("ms"));
     if (r->request_id) {
         p = pn_http_put(p, PN_STRLIT(" \""));
@@ -424,15 +431,8 @@ static int put_json_line(pn_buf *out, const pn_access_rec *r, pn_log_clock *clk)
         p = pn_http_put(p, PN_STRLIT("null"));
     p = pn_http_put(p, PN_STRLIT(",\"bytes\":"));
     p += pn_http_put_u64(p, r->bytes);
-    /* Milliseconds with three decimals (a JSON number). */
     p = pn_http_put(p, PN_STRLIT(",\"duration_ms\":"));
-    uint64_t us = r->duration_ns / 1000;
-    p += pn_http_put_u64(p, us / 1000);
-    unsigned frac = (unsigned)(us % 1000);
-    *p++ = '.';
-    *p++ = (char)('0' + frac / 100);
-    *p++ = (char)('0' + frac / 10 % 10);
-    *p++ = (char)('0' + frac % 10);
+    p = put_ms(p, r->duration_ns);
     p = put_json_field(p, PN_STRLIT(",\"referer\":"), r->referer, r->referer_len);
     p = put_json_field(p, PN_STRLIT(",\"user_agent\":"), r->user_agent, r->user_agent_len);
     p = put_json_field(p, PN_STRLIT(",\"request_id\":"), r->request_id, r->request_id_len);

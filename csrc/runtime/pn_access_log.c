@@ -37,6 +37,21 @@ void pn_access_rec_headers(pn_access_rec *r, const pn_http1_request *req)
     }
 }
 
+pn_access_rec pn_access_rec_of(const pn_http1_request *req, int status, uint64_t bytes)
+{
+    pn_access_rec rec = {
+        .method = req->method,
+        .method_len = req->method_len,
+        .target = req->target,
+        .target_len = req->target_len,
+        .version_minor = req->version_minor,
+        .status = status,
+        .bytes = bytes,
+    };
+    pn_access_rec_headers(&rec, req);
+    return rec;
+}
+
 void pn_alog_init(pn_alog *a, int format)
 {
     a->buf = (pn_buf)PN_BUF_INIT;

@@ -43,6 +43,10 @@ typedef struct pn_alog {
  * User-Agent headers (the first of each), leaving NULL what is absent.
  * Any thread; the slices live as long as req's. */
 void pn_access_rec_headers(pn_access_rec *r, const pn_http1_request *req);
+/* The record of a request the server answers itself, its head in hand:
+ * method, target, version and the headers above from req (the slices live
+ * as long as req's), status and bytes as given, everything else zero. */
+pn_access_rec pn_access_rec_of(const pn_http1_request *req, int status, uint64_t bytes);
 
 /* Set up with the config's format, writing to stderr. */
 void pn_alog_init(pn_alog *a, int format);

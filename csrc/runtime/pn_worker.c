@@ -728,16 +728,7 @@ void pn_conn_watch_close(pn_conn *c)
  * request's head was parsed, so its headers are at hand. */
 static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes)
 {
-    pn_access_rec rec = {
-        .method = req->method,
-        .method_len = req->method_len,
-        .target = req->target,
-        .target_len = req->target_len,
-        .version_minor = req->version_minor,
-        .status = status,
-        .bytes = bytes,
-    };
-    pn_access_rec_headers(&rec, req);
+    pn_access_rec rec = pn_access_rec_of(req, status, bytes);
     pn_conn_access_log(c, &rec);
 }
 

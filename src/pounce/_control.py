@@ -46,6 +46,7 @@ __all__ = [
     "DRAIN_CLOSE_IDLE",
     "REOPEN_LOGS",
     "open_access_log",
+    "open_access_log_at_start",
     "reopen_access_log",
     "gil_enabled",
     "resolve_workers",
@@ -120,6 +121,19 @@ def open_access_log(path: str) -> int:
     """Open --access-log-file for appending (created 0644 less the umask);
     raises OSError."""
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def open_access_log_at_start(path: str) -> int | None:
+    """--access-log-file at start-up: its descriptor, -1 without the
+    setting, or None when it cannot be opened (logged, naming the path:
+    the caller exits 1)."""
+    if not path:
+        return -1
+    try:
+        return open_access_log(path)
+    except OSError as e:
+        logger.error("cannot open the access log file %s: %s", path, e.strerror or e)
+        return None
 
 
 def reopen_access_log(path: str, fd: int) -> bool:

@@ -103,18 +103,13 @@ def start(
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
     from pounce._server import log_listen_error, owned_sockets
 
-    from pounce._control import open_access_log
+    from pounce._control import open_access_log_at_start
 
-    access_log_fd = -1
-    if config.access_log_file:
-        # Opened here, once: a bad path stops the start with its name, and
-        # every process of the tree inherits this descriptor (_control.py).
-        try:
-            access_log_fd = open_access_log(config.access_log_file)
-        except OSError as e:
-            logger.error("cannot open the access log file %s: %s", config.access_log_file,
-                         e.strerror or e)
-            return 1
+    # Opened here, once: a bad path stops the start with its name, and
+    # every process of the tree inherits this descriptor (_control.py).
+    access_log_fd = open_access_log_at_start(config.access_log_file)
+    if access_log_fd is None:
+        return 1
     try:
         listeners = bind_listeners(config, explicit=explicit)
         count, mode, _ = resolve_workers(config)

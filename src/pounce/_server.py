@@ -22,7 +22,12 @@ import sys
 from typing import Any
 
 from pounce import _pounce
-from pounce._control import open_access_log, remove_pid_file, resolve_workers, write_pid_file
+from pounce._control import (
+    open_access_log_at_start,
+    remove_pid_file,
+    resolve_workers,
+    write_pid_file,
+)
 from pounce._listeners import (
     ListenError,
     Listener,
@@ -119,14 +124,9 @@ def serve(app: Any, config: Config) -> int:
     """pounce.run(): serve ``app`` in this process until SIGINT/SIGTERM;
     returns the exit status.  SIGHUP cannot reload here (the app object was
     imported by the caller) and is refused with a warning."""
-    access_log_fd = -1
-    if config.access_log_file:
-        try:
-            access_log_fd = open_access_log(config.access_log_file)
-        except OSError as e:
-            logger.error("cannot open the access log file %s: %s", config.access_log_file,
-                         e.strerror or e)
-            return 1
+    access_log_fd = open_access_log_at_start(config.access_log_file)
+    if access_log_fd is None:
+        return 1
     try:
         listeners = bind_listeners(config)
     except OSError as e:
