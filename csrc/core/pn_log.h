@@ -2,8 +2,9 @@
  * pn_log — access-log line formatting (--access-log-format).
  *
  * Protocol core: plain C, no Python.h.  The worker owns the output pn_buf
- * and flushes it to fd 2 with write(2) at the end of each event batch, so
- * one line costs a few hundred nanoseconds and no syscall of its own.
+ * and flushes it with write(2) (stderr or --access-log-file) at the end of
+ * each event batch (runtime/pn_access_log.h), so one line costs a few
+ * hundred nanoseconds and no syscall of its own.
  *
  * The default line format (one per response; common, combined and json
  * below):

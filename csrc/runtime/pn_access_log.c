@@ -1,6 +1,8 @@
 /*
  * pn_access_log.c — the worker's access log: one line per response into the
- * worker's buffer, flushed with write(2) at the end of each poll.
+ * worker's buffer, flushed at the end of each poll with write(2) to stderr
+ * or --access-log-file, or handed to the bridge's logging sink.  Contract
+ * in pn_access_log.h.
  *
  * Runtime layer, no Python.h.  Everything here runs on the worker's own
  * thread (pn_worker.h); the line itself is formatted by pn_log.c (core).
