@@ -55,12 +55,13 @@ def client(port: int, n: int, extra: bytes) -> None:
             buf = buf[need:]
 
 
-def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str) -> int:
+def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str,
+          app: str = "bench.apps.plaintext:app", access_log: bool = False) -> int:
     port = free_port()
     cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
            f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
-           os.path.join(venv, "bin", "pounce"), "bench.apps.plaintext:app", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", *args]
+           os.path.join(venv, "bin", "pounce"), app, "--host", "127.0.0.1",
+           "--port", str(port), "--access-log" if access_log else "--no-access-log", *args]
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

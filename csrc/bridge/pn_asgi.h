@@ -89,17 +89,22 @@ struct RequestObject {
     PyObject *send_future;  /* strong or NULL: send() waiting for drain */
     pn_http1_response resp; /* the response head's record (pn_stream.h) */
     pn_buf head;            /* the head as built so far, until the first body goes out */
-    pn_buf logline;         /* "METHOD" + target + client, for the access log */
-    size_t log_method_len;
-    size_t log_client_len; /* the client proxy headers named (its text ends logline); 0: the peer */
+    /* For the access log: method, target, the client proxy headers named,
+     * Referer and User-Agent (combined, json), one after the other. */
+    pn_buf logline;
+    size_t log_method_len, log_target_len;
+    size_t log_client_len; /* 0: the peer */
+    size_t log_referer_len, log_ua_len;
     uint64_t t0_ns;
     uint64_t bytes_sent;
     int version_minor;
     unsigned head_request : 1;
-    unsigned started : 1;   /* http.response.start received */
-    unsigned head_sent : 1; /* head handed to the stream */
-    unsigned complete : 1;  /* final body sent */
-    unsigned body_done : 1; /* the whole request body was handed to the app */
+    unsigned log_referer : 1; /* the request had a Referer (logline holds it) */
+    unsigned log_ua : 1;      /* ... a User-Agent */
+    unsigned started : 1;     /* http.response.start received */
+    unsigned head_sent : 1;   /* head handed to the stream */
+    unsigned complete : 1;    /* final body sent */
+    unsigned body_done : 1;   /* the whole request body was handed to the app */
     unsigned disconnected : 1;
     unsigned finished : 1;    /* task done handled */
     unsigned compress : 1;    /* the response is eligible for compression */
@@ -132,9 +137,11 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
-    PyObject *scope_template;                  /* strong: every scope key in order, constants filled
-                                                  in: PyDict_Copy of it + replacing values never
-                                                  resizes, unlike building a dict key by key */
+    PyObject *access_log_cb;        /* strong or NULL: the pounce.access logger's info, when access
+                                       lines go through logging (pn_worker_type.c) */
+    PyObject *scope_template;       /* strong: every scope key in order, constants filled
+                                       in: PyDict_Copy of it + replacing values never
+                                       resizes, unlike building a dict key by key */
     PyObject *scope_template_https; /* strong: the same with scheme "https" (proxy headers) */
     PyObject *ext_template;         /* strong: scope["extensions"] likewise */
     Py_ssize_t active;              /* requests whose task has not finished */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pn_access_log.h"
 #include "pn_asgi.h"
 #include "pn_log.h"
 
@@ -332,15 +333,36 @@ static int request_write_body(RequestObject *r, const char *data, size_t len, in
     return rc;
 }
 
+/* The record of r's access line, its slices in r->logline. */
 void pn_request_log(RequestObject *r)
 {
     const pn_config *cfg = r->worker->cfg;
-    if (r->stream && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
-        r->stream->ops->access_log(
-            r->stream, r->logline.data, r->log_method_len, r->logline.data + r->log_method_len,
-            r->logline.len - r->log_method_len - r->log_client_len,
-            r->logline.data + r->logline.len - r->log_client_len, r->log_client_len, r->resp.status,
-            r->bytes_sent, now_ns() - r->t0_ns);
+    if (!(r->stream && cfg->access_log && cfg->log_level <= PN_LOG_INFO))
+        return;
+    const char *p = r->logline.data;
+    pn_access_rec rec = {
+        .method = p,
+        .method_len = r->log_method_len,
+        .target = p + r->log_method_len,
+        .target_len = r->log_target_len,
+        .status = r->resp.status,
+        .bytes = r->bytes_sent,
+        .duration_ns = now_ns() - r->t0_ns,
+    };
+    p += r->log_method_len + r->log_target_len;
+    rec.client = p;
+    rec.client_len = r->log_client_len;
+    p += r->log_client_len;
+    if (r->log_referer) {
+        rec.referer = p;
+        rec.referer_len = r->log_referer_len;
+    }
+    p += r->log_referer_len;
+    if (r->log_ua) {
+        rec.user_agent = p;
+        rec.user_agent_len = r->log_ua_len;
+    }
+    r->stream->ops->access_log(r->stream, &rec);
 }
 
 /* The request cycle is over (complete, or the client went away): a pending
@@ -701,12 +723,25 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
         r->t0_ns = now_ns();
         r->log_method_len = req->method_len;
+        r->log_target_len = req->target_len;
         pn_buf_append(&r->logline, req->method, req->method_len);
         pn_buf_append(&r->logline, req->target, req->target_len);
         if (fwd) {
             char client[PN_FWD_CLIENT_TEXT];
             r->log_client_len = pn_fwd_client_text(fwd, client);
             pn_buf_append(&r->logline, client, r->log_client_len);
+        }
+        if (w->cfg->access_log_format == PN_LOG_FMT_COMBINED ||
+            w->cfg->access_log_format == PN_LOG_FMT_JSON) {
+            /* Only the formats that show them pay for the header scan. */
+            pn_access_rec hdrs = {.referer = NULL};
+            pn_access_rec_headers(&hdrs, req);
+            r->log_referer = hdrs.referer != NULL;
+            r->log_referer_len = hdrs.referer_len;
+            pn_buf_append(&r->logline, hdrs.referer, hdrs.referer_len);
+            r->log_ua = hdrs.user_agent != NULL;
+            r->log_ua_len = hdrs.user_agent_len;
+            pn_buf_append(&r->logline, hdrs.user_agent, hdrs.user_agent_len);
         }
     }
     r->dec = w->cfg->decompress_requests ? pn_codec_request_decoder(w, req) : NULL;

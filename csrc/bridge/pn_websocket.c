@@ -31,6 +31,7 @@
  *                 (an ordinary HTTP response from then on: receive(), the
  *                 end of the run and a disconnect are the request's)
  */
+#include "pn_access_log.h"
 #include "pn_asgi.h"
 #include "pn_log.h"
 #include "pn_worker.h"
@@ -831,8 +832,10 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
         char client[PN_FWD_CLIENT_TEXT];
         size_t client_len = fwd ? pn_fwd_client_text(fwd, client) : 0;
-        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, client, client_len, status, strlen(body), 0);
+        pn_access_rec rec = pn_access_rec_of(req, status, strlen(body));
+        rec.client = client;
+        rec.client_len = client_len;
+        pn_conn_access_log(c, &rec);
     }
     pn_conn_response_done(c, 0);
 }

@@ -8,6 +8,9 @@
  * thread whose loop drives it; the hooks run inside pn_worker_poll() on
  * that thread (pn_worker.h, re-entrancy rule).
  */
+#include <unistd.h>
+
+#include "pn_access_log.h"
 #include "pn_asgi.h"
 #include "pn_worker.h"
 
@@ -144,6 +147,7 @@ static const pn_worker_hooks worker_hooks = {
     X(root_path_str)                                                                               \
     X(root_path_bytes)                                                                             \
     X(worker_id)                                                                                   \
+    X(access_log_cb)                                                                               \
     X(scope_template)                                                                              \
     X(scope_template_https)                                                                        \
     X(ext_template)                                                                                \
@@ -194,18 +198,69 @@ static void worker_dealloc(WorkerObject *w)
     Py_DECREF(tp);
 }
 
+/* The access log's sink when lines go through logging (access_logger=):
+ * one logger.info(line) per line, on the worker's thread, which holds the
+ * GIL or is attached here (pn_worker_poll and the bridge's own calls).
+ * After worker_clear (a worker being freed flushes its last lines) the
+ * lines go to stderr rather than nowhere. */
+static void access_log_sink(void *ctx, const char *lines, size_t len)
+{
+    WorkerObject *w = ctx;
+    PyObject *cb = w->access_log_cb;
+    if (cb == NULL) {
+        while (len > 0) {
+            ssize_t n = write(2, lines, len);
+            if (n <= 0)
+                return;
+            lines += n;
+            len -= (size_t)n;
+        }
+        return;
+    }
+    Py_INCREF(cb); /* Beware: a handler may run anything, even drop the Worker's reference */
+    PyObject *pending = fetch_exception();
+    while (len > 0) {
+        const char *nl = memchr(lines, '\n', len);
+        size_t n = nl ? (size_t)(nl - lines) : len;
+        /* Text formats are ASCII, json is UTF-8 (pn_log.h); never fail. */
+        PyObject *line = PyUnicode_DecodeUTF8(lines, (Py_ssize_t)n, "replace");
+        PyObject *res = line ? PyObject_CallOneArg(cb, line) : NULL;
+        if (res == NULL)
+            PyErr_WriteUnraisable(cb);
+        Py_XDECREF(res);
+        Py_XDECREF(line);
+        n += nl != NULL;
+        lines += n;
+        len -= n;
+    }
+    restore_exception(pending);
+    Py_DECREF(cb);
+}
+
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config",    "app",          "loop",
-                             "listeners", "state",        "on_error",
-                             "worker_id", "release_gil",  "shared_listeners",
-                             "balance",   "balance_slot", NULL};
+    static char *kwlist[] = {"config",
+                             "app",
+                             "loop",
+                             "listeners",
+                             "state",
+                             "on_error",
+                             "worker_id",
+                             "release_gil",
+                             "shared_listeners",
+                             "balance",
+                             "balance_slot",
+                             "access_log_fd",
+                             "access_logger",
+                             NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
-    PyObject *balance = Py_None;
+    PyObject *balance = Py_None, *access_logger = Py_None;
     int worker_id = 0, release_gil = 0, shared_listeners = 0, balance_slot = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOippOi", kwlist, &config, &app, &loop,
+    int access_log_fd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOippOiiO", kwlist, &config, &app, &loop,
                                      &listeners, &state, &on_error, &worker_id, &release_gil,
-                                     &shared_listeners, &balance, &balance_slot))
+                                     &shared_listeners, &balance, &balance_slot, &access_log_fd,
+                                     &access_logger))
         return NULL;
     pn_modstate *st = pn_get_state_by_type(tp);
     if (st == NULL)
@@ -304,6 +359,19 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         goto fail;
     }
     pn_worker_set_shared(w->w, shared_listeners);
+    /* Where access lines go: the pounce.access logger's handlers, the
+     * --access-log-file descriptor (its number never changes: reopened
+     * with dup2 by the process, pn_access_log.h), or stderr. */
+    pn_alog *alog = pn_worker_alog(w->w);
+    if (access_log_fd >= 0)
+        alog->fd = access_log_fd;
+    if (access_logger != Py_None) {
+        w->access_log_cb = PyObject_GetAttrString(access_logger, "info");
+        if (w->access_log_cb == NULL)
+            goto fail;
+        alog->sink = access_log_sink;
+        alog->sink_ctx = w;
+    }
     if (table != NULL) {
         if (balance_slot >= pn_balance_nslots(table)) {
             PyErr_SetString(PyExc_IndexError, "balance_slot out of range");
@@ -456,7 +524,7 @@ static PyType_Slot worker_slots[] = {
     {Py_tp_getset, worker_getset},
     {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0,\n"
                 "       release_gil=False, shared_listeners=False, balance=None,\n"
-                "       balance_slot=-1)\n"
+                "       balance_slot=-1, access_log_fd=-1, access_logger=None)\n"
                 "--\n\n"
                 "One Pounce worker: HTTP/1.1 connections on the given listening sockets,\n"
                 "served to an ASGI app on the given asyncio loop.  listeners is a sequence\n"
@@ -466,6 +534,9 @@ static PyType_Slot worker_slots[] = {
                 "balance, balance_slot: a BalanceTable shared with those workers and this\n"
                 "worker's slot in it (no other live worker's): a shared worker holding more\n"
                 "than its share of connections leaves new ones to the others.\n"
+                "access_log_fd: write access lines there instead of stderr (the process\n"
+                "reopens it in place with dup2).  access_logger: a logging.Logger whose\n"
+                "info() gets each access line instead (its handlers were configured).\n"
                 "Owned by one thread."},
     {0, NULL},
 };

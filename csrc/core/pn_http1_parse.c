@@ -316,6 +316,18 @@ static int parse_request_line(pn_http1_parser *p, const char **sp, const char *e
     return PN_HTTP1_OK;
 }
 
+int pn_http1_parse_request_line(const char *buf, size_t len, pn_http1_request *req)
+{
+    /* A scratch parser: fail() records the status there, not in the
+     * connection's (whose error the caller is answering). */
+    pn_http1_parser scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    const char *s = buf, *e = buf + len;
+    for (int i = 0; i < MAX_LEADING_EMPTY && e - s >= 2 && s[0] == '\r' && s[1] == '\n'; i++)
+        s += 2;
+    return parse_request_line(&scratch, &s, e, req);
+}
+
 /* Request-target forms (RFC 9112 §3.2). */
 static int parse_target(pn_http1_parser *p, pn_http1_request *req)
 {

@@ -123,6 +123,16 @@ void pn_http1_parser_reset(pn_http1_parser *p);
  * line gets 414 without waiting for its end). */
 int pn_http1_parse_head(pn_http1_parser *p, const char *buf, size_t len, pn_http1_request *req);
 
+/* After pn_http1_parse_head returned PN_HTTP1_ERROR for buf[0..len): the
+ * request line of that head, when it arrived whole and valid, so the access
+ * line of the error can name the method and target (a 413 or 431 comes
+ * after the request line was read).  Sets req->method, target and
+ * version_minor and returns PN_HTTP1_OK, or returns another status (the
+ * line is incomplete or invalid) leaving them unspecified.  Only the error
+ * path calls it: it scans the line again rather than make the parser keep
+ * state for it. */
+int pn_http1_parse_request_line(const char *buf, size_t len, pn_http1_request *req);
+
 /* Case-insensitive lookup of the first header named `name` (lowercase). */
 const pn_http1_header *pn_http1_find_header(const pn_http1_request *req, const char *name,
                                             size_t name_len);

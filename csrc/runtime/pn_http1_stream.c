@@ -190,13 +190,11 @@ static void h1_abort(pn_stream *s)
     pn_conn_close(conn_of(s));
 }
 
-static void h1_access_log(pn_stream *s, const char *method, size_t method_len, const char *target,
-                          size_t target_len, const char *client, size_t client_len, int status,
-                          uint64_t bytes, uint64_t duration_ns)
+static void h1_access_log(pn_stream *s, pn_access_rec *rec)
 {
     pn_conn *c = conn_of(s);
-    pn_conn_access_log(c, method, method_len, target, target_len, c->http11, client, client_len,
-                       status, bytes, duration_ns);
+    rec->version_minor = c->http11;
+    pn_conn_access_log(c, rec);
 }
 
 const pn_stream_ops pn_http1_stream_ops = {

@@ -45,6 +45,7 @@
 
 #include "pn_buf.h"
 #include "pn_http1_write.h"
+#include "pn_log.h"
 
 typedef struct pn_stream pn_stream;
 
@@ -124,12 +125,11 @@ typedef struct pn_stream_ops {
     /* Abandon the stream (an invalid or truncated response): the client
      * must not take it for complete.  on_close follows. */
     void (*abort)(pn_stream *s);
-    /* Append the request's line to the worker's access log.  client: the
-     * client as proxy headers named it ("192.0.2.1:0"), or client_len 0 for
-     * the transport's peer. */
-    void (*access_log)(pn_stream *s, const char *method, size_t method_len, const char *target,
-                       size_t target_len, const char *client, size_t client_len, int status,
-                       uint64_t bytes, uint64_t duration_ns);
+    /* Append the request's line to the worker's access log (pn_log.h's
+     * record; the transport fills in the HTTP version, and the client
+     * when rec->client_len is 0: the client as proxy headers named it
+     * ("192.0.2.1:0") wins over the transport's peer). */
+    void (*access_log)(pn_stream *s, pn_access_rec *rec);
 } pn_stream_ops;
 
 struct pn_stream {

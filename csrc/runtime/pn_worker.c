@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pn_access_log.h"
 #include "pn_balance.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
@@ -95,9 +96,6 @@
 /* Read-and-parse rounds for one WebSocket connection per poll: a client
  * sending faster than the app reads cannot starve the others. */
 #define WS_ROUNDS_MAX 64
-/* Access-log bytes buffered inside a poll before a write(2): a few hundred
- * lines per syscall, flushed at the end of the poll anyway. */
-#define LOG_FLUSH_AT 32768
 
 struct pn_worker {
     const pn_config *cfg;
@@ -129,7 +127,7 @@ struct pn_worker {
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;
-    pn_buf logbuf;
+    pn_alog alog; /* this worker's access log (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
 };
@@ -726,15 +724,39 @@ void pn_conn_watch_close(pn_conn *c)
 
 /* ---- connection life ------------------------------------------------ */
 
-static void conn_error_response(pn_conn *c, int status)
+/* The access line of an answer the worker gave itself (no app): its
+ * request's head was parsed, so its headers are at hand. */
+static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes)
+{
+    pn_access_rec rec = pn_access_rec_of(req, status, bytes);
+    pn_conn_access_log(c, &rec);
+}
+
+/* Answer `status` and close.  line: the request line, when it was read
+ * (its method, target and version are logged), or NULL ("- -"). */
+static void conn_error_answer(pn_conn *c, int status, const pn_http1_request *line)
 {
     pn_worker *w = c->worker;
     pn_http1_head_opts opts = pn_worker_head_opts(w);
     pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
-    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, PN_STRLIT("-"), PN_STRLIT("-"), 1, NULL, 0, status, 0, 0);
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        pn_access_rec rec = {
+            .method = line ? line->method : "-",
+            .method_len = line ? line->method_len : 1,
+            .target = line ? line->target : "-",
+            .target_len = line ? line->target_len : 1,
+            .version_minor = line ? line->version_minor : 1,
+            .status = status,
+        };
+        pn_conn_access_log(c, &rec);
+    }
+}
+
+static void conn_error_response(pn_conn *c, int status)
+{
+    conn_error_answer(c, status, NULL);
 }
 
 static void begin_closing(pn_conn *c)
@@ -933,8 +955,7 @@ static int refuse_connect(pn_conn *c, const pn_http1_request *req)
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, NULL, 0, 501, 0, 0);
+        log_early_answer(c, req, 501, 0);
     arm_in(c, w->request_ms);
     queue_conn(c);
     return 1;
@@ -1000,8 +1021,7 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
         return 1;
     }
     if (log && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
-        pn_conn_access_log(c, req->method, req->method_len, req->target, req->target_len,
-                           req->version_minor, NULL, 0, status, head ? 0 : body_len, 0);
+        log_early_answer(c, req, status, head ? 0 : body_len);
     if (keep && !(r.flags & PN_RESP_CLOSE)) {
         next_cycle(c);
     } else {
@@ -1131,7 +1151,14 @@ static void phase_head(pn_conn *c)
         return;
     }
     if (rc == PN_HTTP1_ERROR) {
-        conn_error_response(c, c->parser.error_status ? c->parser.error_status : 400);
+        int status = c->parser.error_status ? c->parser.error_status : 400;
+        /* The access line names the request when its line was read
+         * (413, 431, a bad header); not a 414's endless target. */
+        pn_http1_request line;
+        int named = status != 414 &&
+                    pn_http1_parse_request_line(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
+                                                &line) == PN_HTTP1_OK;
+        conn_error_answer(c, status, named ? &line : NULL);
         arm_in(c, w->request_ms);
         queue_conn(c);
         return;
@@ -1165,16 +1192,20 @@ static void proxy_log(pn_conn *c, const char *why)
     size_t n = 0;
     if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0)
         n = pn_ipaddr_format(&a, text);
-    pn_buf_append(&w->logbuf, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
+    /* A debug line goes to stderr, not the access log (its own buffer). */
+    pn_buf line = PN_BUF_INIT;
+    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
     if (n)
-        pn_buf_append(&w->logbuf, text, n);
+        pn_buf_append(&line, text, n);
     else
-        pn_buf_append(&w->logbuf, PN_STRLIT("unix"));
-    pn_buf_append(&w->logbuf, PN_STRLIT(": "));
-    pn_buf_append_str(&w->logbuf, why);
-    pn_buf_append(&w->logbuf, PN_STRLIT("\n"));
-    if (!w->in_poll)
-        pn_worker_flush_log(w);
+        pn_buf_append(&line, PN_STRLIT("unix"));
+    pn_buf_append(&line, PN_STRLIT(": "));
+    pn_buf_append_str(&line, why);
+    pn_buf_append(&line, PN_STRLIT("\n"));
+    if (line.data && write(2, line.data, line.len) < 0) {
+        /* nothing to do: stderr is gone */
+    }
+    pn_buf_free(&line);
 }
 
 /* c->stream.peer_trusted for c->peer, when a setting needs it. */
@@ -1468,6 +1499,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     if (w == NULL)
         return NULL;
     w->cfg = cfg;
+    pn_alog_init(&w->alog, cfg->access_log_format);
     w->accept_batch = ACCEPT_BATCH;
     w->hooks = *hooks;
     w->ctx = ctx;
@@ -1542,7 +1574,7 @@ void pn_worker_free(pn_worker *w)
         close(w->evfd);
     if (w->tfd >= 0)
         close(w->tfd);
-    pn_buf_free(&w->logbuf);
+    pn_alog_free(&w->alog);
     free(w->header_space);
     free(w->listeners);
     pn_trust_free(w->trust);
@@ -1700,52 +1732,12 @@ int pn_worker_drain(pn_worker *w, unsigned how)
     return (int)w->nconns;
 }
 
-/* ---- access log ----------------------------------------------------- */
-
-void pn_worker_flush_log(pn_worker *w)
+pn_alog *pn_worker_alog(pn_worker *w)
 {
-    while (pn_buf_live(&w->logbuf) > 0) {
-        ssize_t n = write(2, pn_buf_head(&w->logbuf), pn_buf_live(&w->logbuf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        pn_buf_consume(&w->logbuf, (size_t)n);
-    }
-    pn_buf_clear(&w->logbuf);
+    return &w->alog;
 }
 
-void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
-                        size_t target_len, int version_minor, const char *fwd_client,
-                        size_t fwd_client_len, int status, uint64_t bytes, uint64_t duration_ns)
+int pn_worker_in_poll(const pn_worker *w)
 {
-    pn_worker *w = c->worker;
-    /* "[addr]:port": the address, its brackets, ':' and the port's digits. */
-    char peer[INET6_ADDRSTRLEN + 3 + PN_HTTP_U64_DIGITS];
-    const char *client = peer;
-    size_t clen = 0;
-    if (fwd_client_len) {
-        /* The client the request's proxy headers named (pn_forwarded.h). */
-        client = fwd_client;
-        clen = fwd_client_len;
-    } else if (c->peer.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
-        clen = pn_log_format_ipv4(peer, (const unsigned char *)&sin->sin_addr);
-        peer[clen++] = ':';
-        clen += pn_http_put_u64(peer + clen, ntohs(sin->sin_port));
-    } else if (c->peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
-        peer[0] = '[';
-        inet_ntop(AF_INET6, &sin6->sin6_addr, peer + 1, INET6_ADDRSTRLEN);
-        clen = strlen(peer);
-        peer[clen++] = ']';
-        peer[clen++] = ':';
-        clen += pn_http_put_u64(peer + clen, ntohs(sin6->sin6_port));
-    } else {
-        clen = (size_t)(pn_http_put(peer, PN_STRLIT("unix")) - peer);
-    }
-    pn_log_access(&w->logbuf, client, clen, method, method_len, target, target_len, version_minor,
-                  status, bytes, duration_ns);
-    if (!w->in_poll || pn_buf_live(&w->logbuf) > LOG_FLUSH_AT)
-        pn_worker_flush_log(w);
+    return w->in_poll;
 }

@@ -45,6 +45,7 @@
 #include "pn_config.h"
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
+#include "pn_log.h"
 #include "pn_stream.h"
 #include "pn_timer.h"
 #include "pn_trust.h"
@@ -219,8 +220,13 @@ void pn_worker_close_all(pn_worker *w);
 size_t pn_worker_connections(const pn_worker *w);
 /* Thread-safe: make the epoll fd readable so the owning thread polls. */
 void pn_worker_wake(pn_worker *w);
-/* Flush the access-log buffer to stderr. */
+/* Flush the access-log buffer (pn_access_log.c). */
 void pn_worker_flush_log(pn_worker *w);
+/* The worker's access log (pn_access_log.h): the bridge sets its fd or sink
+ * before the first poll; pn_access_log.c appends to it.  Owner thread. */
+struct pn_alog *pn_worker_alog(pn_worker *w);
+/* Inside pn_worker_poll: lines then wait for the poll's end. */
+int pn_worker_in_poll(const pn_worker *w);
 /* The Date (cached; NULL when --date-header is off) and Server fields of
  * this worker's responses. */
 pn_http1_head_opts pn_worker_head_opts(pn_worker *w);
@@ -282,11 +288,11 @@ void pn_conn_ws_resume(pn_conn *c);
 /* Detach the bridge and close once the output is flushed (WebSocket close
  * handshake done, or failed).  No on_close follows. */
 void pn_conn_finish(pn_conn *c);
-/* Append a line to the worker's access-log buffer.  client: the client as
- * the request's proxy headers named it (pn_fwd_client_text), or
- * client_len 0 to write the connection's peer. */
-void pn_conn_access_log(pn_conn *c, const char *method, size_t method_len, const char *target,
-                        size_t target_len, int version_minor, const char *client, size_t client_len,
-                        int status, uint64_t bytes, uint64_t duration_ns);
+/* Append rec's line, in the --access-log-format, to the worker's access
+ * log.  rec->client: the client as the request's proxy headers named it
+ * (pn_fwd_client_text), or client_len 0 for the connection's peer (filled
+ * in here, as are the time and pid).  The slices are read during the call
+ * only. */
+void pn_conn_access_log(pn_conn *c, pn_access_rec *rec);
 
 #endif

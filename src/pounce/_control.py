@@ -15,7 +15,10 @@ worker directly never cuts a request short.  Orders go down the tree on
 channels nobody else writes to: the master writes a ``Command`` byte on a
 generation's control pipe, a generation sends a worker process SIGUSR1
 (drain gently: reload, recycling), SIGRTMIN (drain gently for a shutdown,
-so health checks say 503) or SIGUSR2 (drain, closing idle connections now).  Reports
+so health checks say 503), SIGUSR2 (drain, closing idle connections now)
+or SIGRTMIN+1 (reopen --access-log-file).  SIGUSR1 from the outside, to
+the top of the tree, means "reopen the log files" (logrotate): the master
+reopens its own descriptor and sends REOPEN_LOGS down.  Reports
 go up as ``Message`` bytes on pipes.
 
 This module imports nothing heavy (no asyncio, no extension module): the
@@ -41,6 +44,10 @@ __all__ = [
     "OUTSIDE_SIGNALS",
     "DRAIN_GENTLY",
     "DRAIN_CLOSE_IDLE",
+    "REOPEN_LOGS",
+    "open_access_log",
+    "open_access_log_at_start",
+    "reopen_access_log",
     "gil_enabled",
     "resolve_workers",
     "on_signal",
@@ -72,6 +79,7 @@ class Command(bytes, enum.Enum):
     REPLACED = b"N"  # a newer generation serves: drain gently and exit
     MORE = b"+"  # SIGTTIN: one worker more
     FEWER = b"-"  # SIGTTOU: one worker fewer
+    REOPEN_LOGS = b"L"  # SIGUSR1: reopen --access-log-file (logrotate)
 
 
 #: The signals only the top of the tree acts on; every process below
@@ -91,6 +99,60 @@ DRAIN_CLOSE_IDLE = signal.SIGUSR2
 #: A shutdown drain (SIGTERM) that keeps idle connections like DRAIN_GENTLY
 #: but says the server stops (--health-path answers 503); no one else sends it.
 DRAIN_SHUTDOWN = signal.SIGRTMIN
+#: Reopen --access-log-file in place.  Not SIGUSR1, which is DRAIN_GENTLY
+#: on this channel; no one else sends it.
+REOPEN_LOGS = signal.SIGRTMIN + 1
+
+
+# -- --access-log-file ----------------------------------------------------------------------
+#
+# The file is opened once per tree, before the master execs, and every
+# process below inherits the descriptor at the same NUMBER: C workers write
+# their lines to it with write(2) (pn_access_log.h).  A reopen never changes
+# that number: the new file is opened, dup2()ed over it, and the temporary
+# descriptor closed, so a worker thread writing at that moment writes to the
+# old file or the new one, never to a closed or reused descriptor, and no
+# worker needs telling.  Each process holds its own copy of the number (fork
+# copies the table), so each one reopens: the master, the generation, and
+# every worker process (REOPEN_LOGS).
+
+
+def open_access_log(path: str) -> int:
+    """Open --access-log-file for appending (created 0644 less the umask);
+    raises OSError."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def open_access_log_at_start(path: str) -> int | None:
+    """--access-log-file at start-up: its descriptor, -1 without the
+    setting, or None when it cannot be opened (logged, naming the path:
+    the caller exits 1)."""
+    if not path:
+        return -1
+    try:
+        return open_access_log(path)
+    except OSError as e:
+        logger.error("cannot open the access log file %s: %s", path, e.strerror or e)
+        return None
+
+
+def reopen_access_log(path: str, fd: int) -> bool:
+    """Point ``fd`` at a freshly opened ``path`` (after logrotate renamed
+    it).  On failure the lines keep going to the old file and an error is
+    logged; returns whether it was reopened."""
+    try:
+        new = open_access_log(path)
+    except OSError as e:
+        logger.error("cannot reopen the access log file %s: %s (still writing to the old one)",
+                     path, e.strerror or e)
+        return False
+    try:
+        if new != fd:
+            os.dup2(new, fd, inheritable=False)
+    finally:
+        if new != fd:
+            os.close(new)
+    return True
 
 
 def on_signal(sig: int, stopping: bool) -> str:
@@ -105,10 +167,14 @@ def on_signal(sig: int, stopping: bool) -> str:
                         (orchestrators and timeout(1) send it more than once)
     "exit"              SIGQUIT, or SIGINT during a shutdown: exit at once
     "reload"            SIGHUP ("ignored" during a shutdown)
+    "reopen-logs"       SIGUSR1: reopen --access-log-file (logrotate), also
+                        during a shutdown: draining workers still log
     "more" / "fewer"    SIGTTIN / SIGTTOU ("ignored" during a shutdown)
     """
     if sig == signal.SIGQUIT:
         return "exit"
+    if sig == signal.SIGUSR1:
+        return "reopen-logs"
     if sig == signal.SIGINT:
         return "exit" if stopping else "drain-close-idle"
     if sig == signal.SIGTERM:

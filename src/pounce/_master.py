@@ -65,6 +65,7 @@ from pounce._control import (
     on_signal,
     refuse_new_connections,
     remove_pid_file,
+    reopen_access_log,
     write_pid_file,
 )
 from pounce._systemd import Notifier
@@ -87,7 +88,7 @@ STOP_GRACE = 15.0
 RELOAD_STOP_GRACE = 2.0
 
 #: Blocked from before the exec (or a fork) until the handlers are in place.
-MASTER_SIGNALS = {*OUTSIDE_SIGNALS, signal.SIGCHLD}
+MASTER_SIGNALS = {*OUTSIDE_SIGNALS, signal.SIGCHLD, signal.SIGUSR1}
 
 
 # -- 1. in the process of the pounce command ---------------------------------------
@@ -102,6 +103,13 @@ def start(
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
     from pounce._server import log_listen_error, owned_sockets
 
+    from pounce._control import open_access_log_at_start
+
+    # Opened here, once: a bad path stops the start with its name, and
+    # every process of the tree inherits this descriptor (_control.py).
+    access_log_fd = open_access_log_at_start(config.access_log_file)
+    if access_log_fd is None:
+        return 1
     try:
         listeners = bind_listeners(config, explicit=explicit)
         count, mode, _ = resolve_workers(config)
@@ -131,6 +139,7 @@ def start(
         "unlink": config.uds if config.uds and config.fd < 0 else "",
         # --log-level set by the user wins over a level --log-config gives.
         "log_level_given": "log_level" in (explicit or {}),
+        "access_log_fd": access_log_fd,
     }
     # Exec a small interpreter that will be the master (module docstring).
     # If that cannot be done, this process becomes the master as it is.
@@ -145,8 +154,9 @@ def start(
         *cli_args,  # unused: for ps(1), which then shows the command that was run
     ]
     signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
-    for fd in described:
-        os.set_inheritable(fd, True)
+    for fd in [*described, access_log_fd]:
+        if fd >= 0:
+            os.set_inheritable(fd, True)
     env = dict(os.environ)
     env[STATE_ENV] = json.dumps(state)
     sys.stdout.flush()
@@ -219,6 +229,10 @@ class Master:
         self.socks = {fd: socket.socket(fileno=fd) for fd in self.listeners}
         for fd in self.socks:
             os.set_inheritable(fd, False)  # the app's subprocesses never hold our port
+        # --access-log-file: this process's copy, reopened on SIGUSR1.
+        self.access_log_fd: int = state.get("access_log_fd", -1)
+        if self.access_log_fd >= 0:
+            os.set_inheritable(self.access_log_fd, False)
         self.gens: list[Generation] = []
         self.current: Generation | None = None  # serving
         self.pending: Generation | None = None  # starting: the first, or a reload
@@ -400,7 +414,7 @@ class Master:
             return 1  # it died before the line above
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for sig in OUTSIDE_SIGNALS:
+        for sig in (*OUTSIDE_SIGNALS, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_IGN)  # the master's business
         for gen in self.gens:
             self._close_fds(gen)
@@ -436,7 +450,9 @@ class Master:
             groups.setdefault(tuple(group), [made[fd] for fd in group])
             for group in self.state["sets"]
         ]
-        return run_generation(app, config, sets, self.count, self.mode, control_r, ready_w)
+        return run_generation(
+            app, config, sets, self.count, self.mode, control_r, ready_w, self.access_log_fd
+        )
 
     def _close_fds(self, gen: Generation) -> None:
         if gen.ready_fd >= 0:
@@ -591,6 +607,8 @@ class Master:
                 logger.info("%s received: shutting down (SIGINT or SIGQUIT exits at once)", name)
             elif action == "reload":
                 self._reload()
+            elif action == "reopen-logs":
+                self._reopen_logs()
             elif action == "more" and self.current is not None:
                 self.count += 1
                 self._tell(self.current, Command.MORE)
@@ -599,6 +617,16 @@ class Master:
                 self._tell(self.current, Command.FEWER)
             elif action == "ignored":
                 logger.info("%s ignored while shutting down", name)
+
+    def _reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate renamed --access-log-file): reopen our copy,
+        then every live generation reopens its own (a draining one still
+        logs).  Without the file, nothing to do."""
+        if self.access_log_fd < 0:
+            return
+        reopen_access_log(self.config["access_log_file"], self.access_log_fd)
+        for gen in self.gens_live():
+            self._tell(gen, Command.REOPEN_LOGS)
 
     def _shutdown(self, close_idle: bool) -> None:
         if not self.stopping:

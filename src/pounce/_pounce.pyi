@@ -11,6 +11,7 @@ written by hand and checked against the built module by the same test.
 """
 
 import asyncio
+import logging
 from typing import (
     Any,
     Awaitable,
@@ -85,6 +86,8 @@ class _Settings(TypedDict, total=False):
     log_level: Literal["debug", "info", "warning", "error", "critical"]
     log_config: str
     log_format: Literal["text", "json"]
+    access_log_format: Literal["default", "common", "combined", "json"]
+    access_log_file: str
     server_header: bool
     date_header: bool
     compression: bool
@@ -201,6 +204,10 @@ class Config:
     @property
     def log_format(self) -> Literal["text", "json"]: ...
     @property
+    def access_log_format(self) -> Literal["default", "common", "combined", "json"]: ...
+    @property
+    def access_log_file(self) -> str: ...
+    @property
     def server_header(self) -> bool: ...
     @property
     def date_header(self) -> bool: ...
@@ -265,6 +272,8 @@ class Worker:
         shared_listeners: bool = False,
         balance: BalanceTable | None = None,
         balance_slot: int = -1,
+        access_log_fd: int = -1,
+        access_logger: logging.Logger | None = None,
     ) -> Worker: ...
     def poll(self) -> None:
         """Handle every ready event (called by the event loop when fileno()

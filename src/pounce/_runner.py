@@ -64,6 +64,16 @@ def request_limit(config: Config) -> int:
     return config.max_requests + jitter
 
 
+def access_logger() -> logging.Logger | None:
+    """The ``pounce.access`` logger when the user gave it handlers of their
+    own (dictConfig, --log-config, addHandler) by the time the worker
+    starts: access lines then go through it, one ``info`` call per line,
+    instead of the C core's write(2) (docs/operations.md says what that
+    costs).  Otherwise None: the default path stays pure C."""
+    log = logging.getLogger("pounce.access")
+    return log if log.handlers else None
+
+
 class WorkerRunner:
     """One worker: its loop, its lifespan, its C Worker.  ``run()`` blocks
     until ``stop()`` (thread-safe) is called.
@@ -85,6 +95,7 @@ class WorkerRunner:
         shared_listeners: bool = False,
         balance: _pounce.BalanceTable | None = None,
         balance_slot: int = -1,
+        access_log_fd: int = -1,
     ) -> None:
         self.app = app
         self.config = config
@@ -95,6 +106,7 @@ class WorkerRunner:
         self.max_requests = max_requests
         self.shared_listeners = shared_listeners
         self.balance, self.balance_slot = balance, balance_slot
+        self.access_log_fd = access_log_fd
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -174,6 +186,8 @@ class WorkerRunner:
             shared_listeners=self.shared_listeners,
             balance=self.balance,
             balance_slot=self.balance_slot,
+            access_log_fd=self.access_log_fd,
+            access_logger=access_logger(),
         )
         loop.add_reader(worker.fileno(), worker.poll)
         self._tell(Message.READY)

@@ -17,11 +17,17 @@ Main thread only.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
 from pounce import _pounce
-from pounce._control import remove_pid_file, resolve_workers, write_pid_file
+from pounce._control import (
+    open_access_log_at_start,
+    remove_pid_file,
+    resolve_workers,
+    write_pid_file,
+)
 from pounce._listeners import (
     ListenError,
     Listener,
@@ -118,10 +124,15 @@ def serve(app: Any, config: Config) -> int:
     """pounce.run(): serve ``app`` in this process until SIGINT/SIGTERM;
     returns the exit status.  SIGHUP cannot reload here (the app object was
     imported by the caller) and is refused with a warning."""
+    access_log_fd = open_access_log_at_start(config.access_log_file)
+    if access_log_fd is None:
+        return 1
     try:
         listeners = bind_listeners(config)
     except OSError as e:
         log_listen_error(e)
+        if access_log_fd >= 0:
+            os.close(access_log_fd)
         return 1
     count, mode, why = resolve_workers(config)
     log_startup(count, mode, why, config.loop)
@@ -133,11 +144,21 @@ def serve(app: Any, config: Config) -> int:
     sets = extra_reuse_port_listeners(config, listeners, count)
     if config.pid_file:
         write_pid_file(config.pid_file)
-    sup = Supervisor(app, config, sets, count, mode, owned_socks=owned_sockets(config, sets))
+    sup = Supervisor(
+        app,
+        config,
+        sets,
+        count,
+        mode,
+        owned_socks=owned_sockets(config, sets),
+        access_log_fd=access_log_fd,
+    )
     try:
         return sup.run()
     finally:
         sup.close()
+        if access_log_fd >= 0:
+            os.close(access_log_fd)
         extra = [s for group in sets[1:] for s in group if s not in listeners]
         close_listeners(extra, config, unlink=False)
         close_listeners(listeners, config)
@@ -153,10 +174,13 @@ def run_generation(
     mode: str,
     control_fd: int,
     ready_fd: int,
+    access_log_fd: int = -1,
 ) -> int:
     """One generation under the master: serve until the master's command;
     the sockets stay the master's (never closed or unlinked here)."""
-    sup = Supervisor(app, config, listener_sets, count, mode, control_fd, ready_fd)
+    sup = Supervisor(
+        app, config, listener_sets, count, mode, control_fd, ready_fd, access_log_fd=access_log_fd
+    )
     try:
         return sup.run()
     finally:

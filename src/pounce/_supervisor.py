@@ -49,11 +49,13 @@ from pounce._control import (
     DRAIN_CLOSE_IDLE,
     DRAIN_GENTLY,
     DRAIN_SHUTDOWN,
+    REOPEN_LOGS,
     OUTSIDE_SIGNALS,
     Command,
     Message,
     gil_enabled,
     on_signal,
+    reopen_access_log,
     refuse_new_connections,
 )
 from pounce._listeners import Listener
@@ -70,7 +72,7 @@ MAX_STARTUP_FAILURES = 5
 STABLE_AFTER = 10.0
 
 #: Blocked across fork() until a new worker process has its handlers.
-CHILD_SIGNALS = {*OUTSIDE_SIGNALS, DRAIN_GENTLY, DRAIN_CLOSE_IDLE, DRAIN_SHUTDOWN}
+CHILD_SIGNALS = {*OUTSIDE_SIGNALS, DRAIN_GENTLY, DRAIN_CLOSE_IDLE, DRAIN_SHUTDOWN, REOPEN_LOGS}
 
 
 @dataclass(eq=False)
@@ -109,6 +111,7 @@ class Supervisor:
         control_fd: int = -1,
         ready_fd: int = -1,
         owned_socks: list[Any] | None = None,
+        access_log_fd: int = -1,
     ) -> None:
         self.app = app
         self.config = config
@@ -134,6 +137,8 @@ class Supervisor:
         self.ready_fd = ready_fd
         # pounce.run(): the sockets whose listening we end on SIGTERM.
         self.owned_socks = owned_socks or []
+        # --access-log-file's descriptor (_control.py), or -1 for stderr.
+        self.access_log_fd = access_log_fd
         self.signals: list[int] = []
         self.stopping: str | None = None  # None | "shutdown" | "replaced"
         self.stop_deadline = 0.0
@@ -164,7 +169,7 @@ class Supervisor:
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         handled: tuple[int, ...] = ()
         if self.control_fd < 0:
-            handled = OUTSIDE_SIGNALS  # pounce.run(): ours to act on
+            handled = (*OUTSIDE_SIGNALS, signal.SIGUSR1)  # pounce.run(): ours to act on
         if self.mode == "process":
             handled += (signal.SIGCHLD,)
         for sig in handled:
@@ -219,6 +224,7 @@ class Supervisor:
             notify=notify,
             release_gil=self.release_gil,
             max_requests=request_limit(self.config),
+            access_log_fd=self.access_log_fd,
             shared_listeners=self._shares_listeners(slot.wid),
             balance=self.balance,
             balance_slot=slot.balance_slot,
@@ -308,6 +314,9 @@ class Supervisor:
         signal.signal(DRAIN_GENTLY, lambda *_: runner.stop(close_idle=False, shutdown=False))
         signal.signal(DRAIN_SHUTDOWN, lambda *_: runner.stop(close_idle=False, shutdown=True))
         signal.signal(DRAIN_CLOSE_IDLE, lambda *_: runner.stop(close_idle=True))
+        if self.access_log_fd >= 0:
+            path, fd = self.config.access_log_file, self.access_log_fd
+            signal.signal(REOPEN_LOGS, lambda *_: reopen_access_log(path, fd))
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # pending ones arrive now
         return runner.run()
 
@@ -402,6 +411,8 @@ class Supervisor:
                 refuse_new_connections(self.owned_socks)
                 self._begin_stop("shutdown", close_idle=action == "drain-close-idle")
                 logger.info("%s received: shutting down (SIGINT or SIGQUIT exits at once)", name)
+            elif action == "reopen-logs":
+                self._reopen_logs()
             elif action == "reload":
                 logger.warning(
                     "SIGHUP: reload needs the pounce command (pounce.run() serves in the "
@@ -436,10 +447,26 @@ class Supervisor:
                 self._begin_stop("shutdown", close_idle=True)
             elif command is Command.REPLACED:
                 self._begin_stop("replaced", close_idle=False)
+            elif command is Command.REOPEN_LOGS:
+                self._reopen_logs()
             elif command is Command.MORE:
                 self._more()
             elif command is Command.FEWER:
                 self._fewer()
+
+    def _reopen_logs(self) -> None:
+        """logrotate renamed --access-log-file: reopen this process's copy
+        (thread workers write through it), then each worker process its own."""
+        if self.access_log_fd < 0:
+            return  # stderr: nothing to reopen
+        reopen_access_log(self.config.access_log_file, self.access_log_fd)
+        if self.mode == "process":
+            for slot in self._live():
+                if slot.pid > 0:
+                    try:
+                        os.kill(slot.pid, REOPEN_LOGS)
+                    except ProcessLookupError:
+                        pass
 
     def _more(self) -> None:
         if self.stopping:

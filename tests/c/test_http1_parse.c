@@ -888,9 +888,46 @@ PN_TEST(body_from_parsed_head)
     PN_CHECK_EQ_INT(b.total, 9);
 }
 
+/* The request line of a head that failed (for the access line of the
+ * error): found when it arrived whole and valid, after leading CRLFs,
+ * whatever is wrong further on; nothing for a broken or unfinished line. */
+PN_TEST(request_line_after_error)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        const char *method, *target;
+        int minor;
+    } cases[] = {
+        {"POST /big?x=1 HTTP/1.1\r\nContent-Length: 99\r\n\r\n", PN_HTTP1_OK, "POST", "/big?x=1",
+         1},
+        {"\r\n\r\nGET /a HTTP/1.0\r\nX: \x01\r\n", PN_HTTP1_OK, "GET", "/a", 0},
+        {"GET /a HTTP/1.1\r\n folded", PN_HTTP1_OK, "GET", "/a", 1},
+        {"GET /a HTTP/1.1", PN_HTTP1_ERROR, NULL, NULL, 0}, /* no CRLF: unfinished */
+        {"GET /a\x1b HTTP/1.1\r\n\r\n", PN_HTTP1_ERROR, NULL, NULL, 0},
+        {"GET /a HTTP/2.0\r\n\r\n", PN_HTTP1_ERROR, NULL, NULL, 0},
+        {"G\"T /a HTTP/1.1\r\n\r\n", PN_HTTP1_ERROR, NULL, NULL, 0},
+        {"\x01\x02 nonsense\r\n\r\n", PN_HTTP1_ERROR, NULL, NULL, 0},
+        {"", PN_HTTP1_INCOMPLETE, NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = strlen(cases[i].in);
+        pn_http1_request req;
+        memset(&req, 0, sizeof(req));
+        int rc = pn_http1_parse_request_line(pn_guard_copy(cases[i].in, n), n, &req);
+        PN_CHECK_EQ_INT(rc, cases[i].rc);
+        if (rc == PN_HTTP1_OK) {
+            PN_CHECK_SLICE(req.method, req.method_len, cases[i].method);
+            PN_CHECK_SLICE(req.target, req.target_len, cases[i].target);
+            PN_CHECK_EQ_INT(req.version_minor, cases[i].minor);
+        }
+    }
+}
+
 int main(void)
 {
     PN_RUN(head_table_whole_and_trickled);
+    PN_RUN(request_line_after_error);
     PN_RUN(flags_and_framing);
     PN_RUN(browser_request_all_fields);
     PN_RUN(target_forms);

@@ -9,6 +9,7 @@
 #include "pn_test.h"
 
 #include <string.h>
+#include <time.h>
 
 #define CHECK_BUF(b, want)                                                                         \
     do {                                                                                           \
@@ -165,6 +166,264 @@ PN_TEST(format_ipv4)
     }
 }
 
+/* ---- the record formats (--access-log-format) ----------------------- */
+
+/* 2000-10-10 13:55:36.123456789 UTC */
+#define T_2000 (971186136ull * 1000000000ull + 123456789ull)
+
+static pn_access_rec sample(void)
+{
+    pn_access_rec r = {
+        .client = "127.0.0.1:54321",
+        .client_len = 15,
+        .method = "GET",
+        .method_len = 3,
+        .target = "/a?b=1",
+        .target_len = 6,
+        .version_minor = 1,
+        .status = 200,
+        .bytes = 13,
+        .duration_ns = 412345,
+        .time_ns = T_2000,
+        .pid = 4242,
+    };
+    return r;
+}
+
+PN_TEST(format_default_same_as_before)
+{
+    pn_buf a = PN_BUF_INIT, b = PN_BUF_INIT;
+    pn_access_rec r = sample();
+    r.referer = "http://x/"; /* not shown by the default format */
+    r.referer_len = 9;
+    PN_CHECK_EQ_INT(pn_log_format(&a, PN_LOG_FMT_DEFAULT, &r, NULL), 0);
+    PN_CHECK_EQ_INT(pn_log_access(&b, r.client, r.client_len, r.method, r.method_len, r.target,
+                                  r.target_len, 1, 200, 13, 412345),
+                    0);
+    PN_CHECK_SLICE(a.data, a.len, "127.0.0.1:54321 - \"GET /a?b=1 HTTP/1.1\" 200 13 0.412ms\n");
+    PN_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    pn_buf_clear(&a);
+    r.request_id = "abc\"1";
+    r.request_id_len = 5;
+    PN_CHECK_EQ_INT(pn_log_format(&a, PN_LOG_FMT_DEFAULT, &r, NULL), 0);
+    CHECK_BUF(a, "127.0.0.1:54321 - \"GET /a?b=1 HTTP/1.1\" 200 13 0.412ms \"abc\\x221\"\n");
+    pn_buf_free(&a);
+    pn_buf_free(&b);
+}
+
+PN_TEST(format_common_combined)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_log_clock clk = PN_LOG_CLOCK_INIT;
+    pn_access_rec r = sample();
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMMON, &r, &clk), 0);
+    CHECK_BUF(b, "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 13\n");
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMBINED, &r, &clk), 0);
+    CHECK_BUF(b, "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 13 "
+                 "\"-\" \"-\"\n");
+    /* IPv6 without brackets or port, no bytes as "-", no status as "-",
+     * hostile referer and user agent escaped, request id last. */
+    r.client = "[::1]:8000";
+    r.client_len = 10;
+    r.bytes = 0;
+    r.status = -1;
+    r.version_minor = 0;
+    r.referer = pn_guard_copy("http://e/\"\n", 11);
+    r.referer_len = 11;
+    r.user_agent = "ua\\\x1b[2J\xff";
+    r.user_agent_len = 8;
+    r.request_id = "id-1";
+    r.request_id_len = 4;
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMBINED, &r, &clk), 0);
+    CHECK_BUF(b, "::1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.0\" - - "
+                 "\"http://e/\\x22\\x0A\" \"ua\\x5C\\x1B[2J\\xFF\" \"id-1\"\n");
+    r.client = "unix";
+    r.client_len = 4;
+    r.referer = NULL;
+    r.user_agent = NULL;
+    r.request_id = NULL;
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMMON, &r, &clk), 0);
+    CHECK_BUF(b, "unix - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.0\" - -\n");
+    pn_buf_free(&b);
+}
+
+PN_TEST(format_json)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_log_clock clk = PN_LOG_CLOCK_INIT;
+    pn_access_rec r = sample();
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_JSON, &r, &clk), 0);
+    CHECK_BUF(b, "{\"time\":\"2000-10-10T13:55:36.123Z\",\"client\":\"127.0.0.1:54321\","
+                 "\"method\":\"GET\",\"target\":\"/a?b=1\",\"http_version\":\"1.1\","
+                 "\"status\":200,\"bytes\":13,\"duration_ms\":0.412,\"referer\":null,"
+                 "\"user_agent\":null,\"request_id\":null,\"pid\":4242}\n");
+    r.status = -1;
+    r.method = "G\"T";
+    r.target = pn_guard_copy("/\\\x01\x7f\xc3\xa9\xff", 7);
+    r.target_len = 7;
+    r.user_agent = "";
+    r.user_agent_len = 0;
+    r.request_id = "r";
+    r.request_id_len = 1;
+    PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_JSON, &r, &clk), 0);
+    CHECK_BUF(b, "{\"time\":\"2000-10-10T13:55:36.123Z\",\"client\":\"127.0.0.1:54321\","
+                 "\"method\":\"G\\\"T\",\"target\":\"/\\\\\\u0001\\u007F\xc3\xa9\\\\xFF\","
+                 "\"http_version\":\"1.1\",\"status\":null,\"bytes\":13,\"duration_ms\":0.412,"
+                 "\"referer\":null,\"user_agent\":\"\",\"request_id\":\"r\",\"pid\":4242}\n");
+    pn_buf_free(&b);
+}
+
+/* Every UTF-8 rule (RFC 3629): what is valid is copied, each byte of what
+ * is not becomes the text \xHH. */
+PN_TEST(json_escape_utf8)
+{
+    pn_buf b = PN_BUF_INIT;
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"\xc2\x80", 2, "\xc2\x80"},                             /* U+0080 */
+        {"\xc1\xbf", 2, "\\\\xC1\\\\xBF"},                       /* overlong */
+        {"\xe0\x9f\xbf", 3, "\\\\xE0\\\\x9F\\\\xBF"},            /* overlong 3 bytes */
+        {"\xe0\xa0\x80", 3, "\xe0\xa0\x80"},                     /* U+0800 */
+        {"\xed\xa0\x80", 3, "\\\\xED\\\\xA0\\\\x80"},            /* surrogate */
+        {"\xed\x9f\xbf", 3, "\xed\x9f\xbf"},                     /* U+D7FF */
+        {"\xf0\x8f\xbf\xbf", 4, "\\\\xF0\\\\x8F\\\\xBF\\\\xBF"}, /* overlong 4 */
+        {"\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf"},             /* U+10FFFF */
+        {"\xf4\x90\x80\x80", 4, "\\\\xF4\\\\x90\\\\x80\\\\x80"}, /* past U+10FFFF */
+        {"\xe2\x82", 2, "\\\\xE2\\\\x82"},                       /* truncated */
+        {"\x80", 1, "\\\\x80"},                                  /* stray continuation */
+        {"\xf5\x80", 2, "\\\\xF5\\\\x80"},
+        {"\xe2\x82"
+         "a",
+         3, "\\\\xE2\\\\x82a"},
+        {"\x1f\x20\x7e\x7f", 4, "\\u001F ~\\u007F"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        PN_CHECK_EQ_INT(pn_log_json_escape(&b, pn_guard_copy(cases[i].in, cases[i].n), cases[i].n),
+                        0);
+        CHECK_BUF(b, cases[i].want);
+    }
+    pn_buf_free(&b);
+}
+
+/* A JSON string body (RFC 8259 §7) is valid: no raw '"', '\\' starting
+ * only a known escape, no control character, UTF-8 throughout. */
+static int json_body_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x20 || c == '"')
+            return 0;
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return 0;
+            unsigned char e = s[i + 1];
+            if (e == 'u') {
+                if (i + 6 > n)
+                    return 0;
+                i += 6;
+            } else if (strchr("\"\\/bfnrt", e) && e) {
+                i += 2;
+            } else {
+                return 0;
+            }
+        } else if (c < 0x80) {
+            i++;
+        } else {
+            /* UTF-8 of the code point, checked the plain way. */
+            size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+            if (len == 0 || i + len > n || c > 0xF4)
+                return 0;
+            unsigned cp = c & (0x3F >> (len - 1));
+            for (size_t k = 1; k < len; k++) {
+                if ((s[i + k] & 0xC0) != 0x80)
+                    return 0;
+                cp = cp << 6 | (s[i + k] & 0x3F);
+            }
+            static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+            if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return 0;
+            i += len;
+        }
+    }
+    return 1;
+}
+
+/* Random hostile bytes (a fixed LCG: the same run every time): every line
+ * stays one valid line. */
+PN_TEST(json_hostile_random)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_log_clock clk = PN_LOG_CLOCK_INIT;
+    uint32_t seed = 12345;
+    unsigned char in[64];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (seed = seed * 1103515245u + 12345u) >> 26;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* bias towards the interesting bytes */
+            unsigned v = seed >> 16;
+            in[i] = (v & 0x300) == 0 ? (unsigned char)"\"\\\n\x7f\xc3\xe2\xf0\xed"[v & 7]
+                                     : (unsigned char)v;
+        }
+        PN_CHECK_EQ_INT(pn_log_json_escape(&b, pn_guard_copy(in, n), n), 0);
+        if (!json_body_valid((const unsigned char *)b.data, b.len)) {
+            PN_CHECK(!"escaped bytes are not a valid JSON string body");
+            break;
+        }
+        pn_buf_clear(&b);
+        pn_access_rec r = sample();
+        r.target = (const char *)in;
+        r.target_len = n;
+        r.user_agent = (const char *)in;
+        r.user_agent_len = n;
+        PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMBINED, &r, &clk), 0);
+        PN_CHECK(memchr(b.data, '\n', b.len) == b.data + b.len - 1);
+        pn_buf_clear(&b);
+    }
+    pn_buf_free(&b);
+}
+
+/* The hand-made dates agree with gmtime_r/strftime over a wide range of
+ * seconds, and the clock converts again only when the second changes. */
+PN_TEST(clock_matches_strftime)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_log_clock clk = PN_LOG_CLOCK_INIT;
+    pn_access_rec r = sample();
+    uint32_t seed = 7;
+    for (int i = 0; i < 5000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        time_t t = i < 4 ? (time_t[]){0, 951782400, 4107542399, 1709164800}[i]
+                         : (time_t)(seed % 4102444800u); /* 1970..2100 */
+        r.time_ns = (uint64_t)t * 1000000000u + 999999999u;
+        PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_COMMON, &r, &clk), 0);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char want[64];
+        strftime(want, sizeof(want), "127.0.0.1 - - [%d/%b/%Y:%H:%M:%S +0000]", &tm);
+        PN_CHECK(b.len > strlen(want) && memcmp(b.data, want, strlen(want)) == 0);
+        pn_buf_clear(&b);
+        PN_CHECK_EQ_INT(pn_log_format(&b, PN_LOG_FMT_JSON, &r, &clk), 0);
+        strftime(want, sizeof(want), "{\"time\":\"%Y-%m-%dT%H:%M:%S.999Z\"", &tm);
+        PN_CHECK(b.len > strlen(want) && memcmp(b.data, want, strlen(want)) == 0);
+        pn_buf_clear(&b);
+        if (pn_test_failed_checks)
+            break;
+    }
+    /* Same second: the cached text is used as is. */
+    r.time_ns = T_2000;
+    pn_log_format(&b, PN_LOG_FMT_COMMON, &r, &clk);
+    memcpy(clk.clf, "XX", 2);
+    pn_buf_clear(&b);
+    r.time_ns = T_2000 + 800000000u;
+    pn_log_format(&b, PN_LOG_FMT_COMMON, &r, &clk);
+    PN_CHECK(memmem(b.data, b.len, "[XX/Oct/2000", 12) != NULL);
+    pn_buf_free(&b);
+}
+
 int main(void)
 {
     PN_RUN(escape_plain);
@@ -175,5 +434,11 @@ int main(void)
     PN_RUN(access_escapes_request);
     PN_RUN(access_appends);
     PN_RUN(format_ipv4);
+    PN_RUN(format_default_same_as_before);
+    PN_RUN(format_common_combined);
+    PN_RUN(format_json);
+    PN_RUN(json_escape_utf8);
+    PN_RUN(json_hostile_random);
+    PN_RUN(clock_matches_strftime);
     return pn_test_summary();
 }
