@@ -94,6 +94,10 @@ int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final)
     } else {
         rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
     }
+    if (r->worker->metrics && rc == 0) {
+        pn_metrics_add(&r->worker->metrics->zin, len);
+        pn_metrics_add(&r->worker->metrics->zout, r->zbuf.len);
+    }
     return rc;
 }
 

@@ -100,12 +100,16 @@ def start(
     explicit: the settings given and where (``load_config``'s origins)."""
     from pounce._control import resolve_workers
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
+    from pounce._metrics import bind_metrics
     from pounce._server import log_listen_error, owned_sockets
 
     try:
         listeners = bind_listeners(config, explicit=explicit)
         count, mode, _ = resolve_workers(config)
         sets = extra_reuse_port_listeners(config, listeners, count)
+        # --metrics-port: bound here too, so a taken port fails the start;
+        # each generation serves it (and leaves it to the next on reload).
+        metrics_sock = bind_metrics(config)
     except OSError as e:
         log_listen_error(e)
         return 1
@@ -127,6 +131,7 @@ def start(
         "sets": [[lst.sock.fileno() for lst in group] for group in sets],
         "count": count,
         "mode": mode,
+        "metrics_fd": metrics_sock.fileno() if metrics_sock is not None else -1,
         # The rule of _listeners.close_listeners: a --uds path we created.
         "unlink": config.uds if config.uds and config.fd < 0 else "",
     }
@@ -145,6 +150,8 @@ def start(
     signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
     for fd in described:
         os.set_inheritable(fd, True)
+    if metrics_sock is not None:
+        os.set_inheritable(metrics_sock.fileno(), True)
     env = dict(os.environ)
     env[STATE_ENV] = json.dumps(state)
     sys.stdout.flush()
@@ -206,6 +213,10 @@ class Master:
         self.socks = {fd: socket.socket(fileno=fd) for fd in self.listeners}
         for fd in self.socks:
             os.set_inheritable(fd, False)  # the app's subprocesses never hold our port
+        metrics_fd = int(state.get("metrics_fd", -1))
+        self.metrics_sock = socket.socket(fileno=metrics_fd) if metrics_fd >= 0 else None
+        if self.metrics_sock is not None:
+            self.metrics_sock.set_inheritable(False)
         self.gens: list[Generation] = []
         self.current: Generation | None = None  # serving
         self.pending: Generation | None = None  # starting: the first, or a reload
@@ -421,7 +432,8 @@ class Master:
             groups.setdefault(tuple(group), [made[fd] for fd in group])
             for group in self.state["sets"]
         ]
-        return run_generation(app, config, sets, self.count, self.mode, control_r, ready_w)
+        return run_generation(app, config, sets, self.count, self.mode, control_r, ready_w,
+                              metrics_sock=self.metrics_sock)
 
     def _close_fds(self, gen: Generation) -> None:
         if gen.ready_fd >= 0:

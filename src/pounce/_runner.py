@@ -84,6 +84,8 @@ class WorkerRunner:
         shared_listeners: bool = False,
         balance: _pounce.BalanceTable | None = None,
         balance_slot: int = -1,
+        metrics: _pounce.MetricsTable | None = None,
+        metrics_slot: int = -1,
     ) -> None:
         self.app = app
         self.config = config
@@ -94,6 +96,7 @@ class WorkerRunner:
         self.max_requests = max_requests
         self.shared_listeners = shared_listeners
         self.balance, self.balance_slot = balance, balance_slot
+        self.metrics, self.metrics_slot = metrics, metrics_slot
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -168,6 +171,8 @@ class WorkerRunner:
             shared_listeners=self.shared_listeners,
             balance=self.balance,
             balance_slot=self.balance_slot,
+            metrics=self.metrics,
+            metrics_slot=self.metrics_slot,
         )
         loop.add_reader(worker.fileno(), worker.poll)
         self._tell(Message.READY)

@@ -118,9 +118,17 @@ def serve(app: Any, config: Config) -> int:
     """pounce.run(): serve ``app`` in this process until SIGINT/SIGTERM;
     returns the exit status.  SIGHUP cannot reload here (the app object was
     imported by the caller) and is refused with a warning."""
+    from pounce._metrics import bind_metrics
+
     try:
         listeners = bind_listeners(config)
     except OSError as e:
+        log_listen_error(e)
+        return 1
+    try:
+        metrics_sock = bind_metrics(config)
+    except OSError as e:
+        close_listeners(listeners, config)
         log_listen_error(e)
         return 1
     count, mode, why = resolve_workers(config)
@@ -133,7 +141,8 @@ def serve(app: Any, config: Config) -> int:
     sets = extra_reuse_port_listeners(config, listeners, count)
     if config.pid_file:
         write_pid_file(config.pid_file)
-    sup = Supervisor(app, config, sets, count, mode, owned_socks=owned_sockets(config, sets))
+    sup = Supervisor(app, config, sets, count, mode, owned_socks=owned_sockets(config, sets),
+                     metrics_sock=metrics_sock)
     try:
         return sup.run()
     finally:
@@ -153,10 +162,12 @@ def run_generation(
     mode: str,
     control_fd: int,
     ready_fd: int,
+    metrics_sock: Any = None,
 ) -> int:
     """One generation under the master: serve until the master's command;
     the sockets stay the master's (never closed or unlinked here)."""
-    sup = Supervisor(app, config, listener_sets, count, mode, control_fd, ready_fd)
+    sup = Supervisor(app, config, listener_sets, count, mode, control_fd, ready_fd,
+                     metrics_sock=metrics_sock)
     try:
         return sup.run()
     finally:
