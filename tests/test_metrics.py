@@ -249,7 +249,7 @@ def test_compression_savings_and_early_answers(server_factory):
 def test_recycled_workers_keep_the_totals(server_factory, mode):
     """--max-requests replaces workers: restarts are counted, and no counter
     of any scrape is ever below the one before (the totals survive)."""
-    srv = start(server_factory, "--max-requests", "40", mode=mode)
+    srv = start(server_factory, "--max-requests", "20", mode=mode)
     seen: dict = {}
     sent = 0
     went_down = []
@@ -269,10 +269,14 @@ def test_recycled_workers_keep_the_totals(server_factory, mode):
                 assert c.request("GET", "/status/200").status == 200
             sent += 1
         check()
+        # Let recycled workers finish draining, so that the next replacements
+        # reuse their slots (which must keep their totals).
+        _wait_for(lambda: total(check(), "pounce_workers") == 2, 10)
     m = _wait_for(lambda: (m := check()) and total(m, "pounce_worker_restarts_total") >= 2
                   and total(m, "pounce_requests_total") == sent and m, 15)
     assert m, (sent, scrape_text(srv))
     assert total(m, "pounce_worker_starts_total") >= 4
+    assert max(v for (n, _), v in m.items() if n == "pounce_worker_starts_total") >= 2  # reused
     # Recycled workers drain, then exit: their slots are free again.
     assert _wait_for(lambda: total(check(), "pounce_workers") == 2, 10)
     assert not went_down, went_down[:5]
