@@ -3,7 +3,7 @@
 /status/N      -> status N, body "x" (none for 1xx/204/304, as HTTP says)
 /hold?token=T  -> records "start" under T, then waits (asyncio) until the
                   test creates "<T>.release" in the record directory (30 s max)
-/big           -> 20 000 bytes of compressible text/plain
+/big?size=N    -> N (default 20 000) bytes of compressible text/plain
 /              -> 200 "ok"
 WebSocket /echo: accept, echo each message until the client closes.
 """
@@ -54,7 +54,8 @@ async def app(scope, receive, send):
         while token and not _released(token) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
     elif path == "/big":
-        body = BIG
+        size = int(query(scope).get("size", len(BIG)))
+        body = (BIG * (size // len(BIG) + 1))[:size]
     headers = [(b"content-type", ctype)]
     if status not in (204, 304):
         headers.append((b"content-length", str(len(body)).encode()))
