@@ -389,3 +389,40 @@ def test_pounce_run_serves_metrics(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def test_a_killed_worker_leaves_no_stale_gauges(server_factory, record_dir):
+    """A worker process killed in the middle of a request cannot clear its
+    gauges: the supervisor does, and keeps its counters."""
+    srv = start(server_factory, workers=1, mode="process")
+    with RawConn(srv.host, srv.port) as c:
+        assert c.request("GET", "/").status == 200
+    token = uuid.uuid4().hex
+    held = RawConn(srv.host, srv.port)
+    try:
+        held.send(build_request("GET", f"/hold?token={token}"))
+        wait_record(record_dir, token, "start")
+        m = scrape(srv)
+        assert total(m, "pounce_requests_in_flight") == 1
+        assert total(m, "pounce_connections_open") == 1
+        (generation,) = _children(srv.proc.pid)
+        (worker,) = _children(generation)
+        os.kill(worker, signal.SIGKILL)
+        assert _wait_for(lambda: total(scrape(srv), "pounce_worker_restarts_total") == 1, 10)
+        m = _wait_for(lambda: (m := scrape(srv)) and total(m, "pounce_workers") == 1 and m, 10)
+        assert total(m, "pounce_requests_in_flight") == 0
+        assert total(m, "pounce_connections_open") == 0
+        assert total(m, "pounce_requests_total") == 1  # the killed worker's count stays
+    finally:
+        held.close()
