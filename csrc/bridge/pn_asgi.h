@@ -123,7 +123,8 @@ struct WorkerObject {
     PyObject *config;        /* strong: pounce.Config */
     PyObject *balance;       /* strong or NULL: BalanceTable, read by w (like cfg) */
     PyObject *metrics_table; /* strong or NULL: MetricsTable, written by w (like balance) */
-    pn_metrics_slot *metrics; /* in metrics_table: this worker's counters, or NULL */
+    /* In metrics_table: this worker's counters, or NULL (--metrics-port unset). */
+    pn_metrics_slot *metrics;
     const pn_config *cfg;    /* inside config */
     PyObject *app;           /* strong */
     PyObject *loop;          /* strong */

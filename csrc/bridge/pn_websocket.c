@@ -230,7 +230,8 @@ static void ws_fail(WebSocketObject *ws, int code)
 static void ws_deliver_assembled(WebSocketObject *ws, int opcode)
 {
     const char *p = ws->msg.data ? ws->msg.data : "";
-    PN_METRICS_IF(ws->http.worker->metrics, pn_metrics_add(&ws->http.worker->metrics->ws_msgs_in, 1));
+    PN_METRICS_IF(ws->http.worker->metrics,
+                  pn_metrics_add(&ws->http.worker->metrics->ws_msgs_in, 1));
     ws_deliver(ws, ws_message_object(ws_state(ws), opcode, p, ws->msg.len), ws->msg.len);
     pn_buf_clear(&ws->msg);
     pn_buf_shrink(&ws->msg, WS_BUF_KEEP);

@@ -198,11 +198,20 @@ static void worker_dealloc(WorkerObject *w)
 
 static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"config",    "app",          "loop",
-                             "listeners", "state",        "on_error",
-                             "worker_id", "release_gil",  "shared_listeners",
-                             "balance",   "balance_slot", "metrics",
-                             "metrics_slot", NULL};
+    static char *kwlist[] = {"config",
+                             "app",
+                             "loop",
+                             "listeners",
+                             "state",
+                             "on_error",
+                             "worker_id",
+                             "release_gil",
+                             "shared_listeners",
+                             "balance",
+                             "balance_slot",
+                             "metrics",
+                             "metrics_slot",
+                             NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
     PyObject *balance = Py_None, *metrics = Py_None;
     int worker_id = 0, release_gil = 0, shared_listeners = 0, balance_slot = -1, metrics_slot = -1;

@@ -16,14 +16,15 @@ _Static_assert(sizeof(pn_metrics_slot) % 64 == 0, "slots are whole cache lines")
 
 /* .001 .0025 .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 s, then +Inf. */
 const uint64_t pn_metrics_bucket_us[PN_M_NBUCKETS - 1] = {
-    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+    1000,   2500,   5000,    10000,   25000,   50000,    100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
 struct pn_metrics {
     _Alignas(64) int nslots; /* fixed at creation */
     size_t map_len;
-    atomic_int used;          /* slots ever claimed */
-    atomic_ullong restarts;   /* written by the supervisor only */
+    atomic_int used;        /* slots ever claimed */
+    atomic_ullong restarts; /* written by the supervisor only */
     pn_metrics_slot slots[];
 };
 
@@ -87,9 +88,8 @@ int pn_metrics_claim(pn_metrics *m)
         /* Counted by the supervisor before the worker exists: no race. */
         atomic_fetch_add_explicit(&s->starts, 1, memory_order_relaxed);
         int used = atomic_load_explicit(&m->used, memory_order_relaxed);
-        while (used <= i && !atomic_compare_exchange_weak_explicit(&m->used, &used, i + 1,
-                                                                    memory_order_relaxed,
-                                                                    memory_order_relaxed))
+        while (used <= i && !atomic_compare_exchange_weak_explicit(
+                                &m->used, &used, i + 1, memory_order_relaxed, memory_order_relaxed))
             ;
         return i;
     }

@@ -58,19 +58,19 @@ typedef atomic_ullong pn_mcounter;
 /* One worker's slot.  Counters (_total) only grow; gauges are stored. */
 typedef struct pn_metrics_slot {
     _Alignas(64) pn_mcounter requests[PN_M_NMETHODS][PN_M_NCLASSES]; /* app requests */
-    pn_mcounter duration[PN_M_NBUCKETS];  /* per bucket (not cumulative) */
+    pn_mcounter duration[PN_M_NBUCKETS]; /* per bucket (not cumulative) */
     pn_mcounter duration_sum_ns;
-    pn_mcounter early[PN_M_NCLASSES];     /* answered by the server itself */
-    pn_mcounter bytes_in, bytes_out;      /* socket bytes */
-    pn_mcounter conns_total;              /* accepted */
-    pn_mcounter ws_opened, ws_closed;     /* sessions accepted / their app run ended */
+    pn_mcounter early[PN_M_NCLASSES]; /* answered by the server itself */
+    pn_mcounter bytes_in, bytes_out;  /* socket bytes */
+    pn_mcounter conns_total;          /* accepted */
+    pn_mcounter ws_opened, ws_closed; /* sessions accepted / their app run ended */
     pn_mcounter ws_msgs_in, ws_msgs_out;
-    pn_mcounter zin, zout;                /* response compression: bytes in, out */
-    pn_mcounter starts;                   /* workers that took this slot */
+    pn_mcounter zin, zout; /* response compression: bytes in, out */
+    pn_mcounter starts;    /* workers that took this slot */
     /* gauges */
-    atomic_ullong in_flight;              /* app calls running */
+    atomic_ullong in_flight; /* app calls running */
     atomic_ullong conns_open;
-    atomic_uint live;                     /* held by a live worker */
+    atomic_uint live; /* held by a live worker */
 } pn_metrics_slot;
 
 typedef struct pn_metrics pn_metrics;

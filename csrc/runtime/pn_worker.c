@@ -126,7 +126,8 @@ struct pn_worker {
     pn_wheel wheel;
     pn_timer accept_timer; /* resumes accepting after EMFILE */
     pn_balance_seat seat;  /* balanced accept among workers sharing the sockets */
-    pn_metrics_slot *metrics; /* --metrics-port: this worker's counters, or NULL */
+    /* --metrics-port: this worker's counters (pn_metrics.h), or NULL */
+    pn_metrics_slot *metrics;
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;

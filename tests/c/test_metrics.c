@@ -37,11 +37,11 @@ PN_TEST(durations_fall_into_le_buckets)
     int i = pn_metrics_claim(m);
     PN_CHECK_EQ_INT(i, 0);
     pn_metrics_slot *s = pn_metrics_slot_at(m, i);
-    pn_metrics_request(s, PN_M_GET, 200, 1000000);      /* exactly 1 ms: le 0.001 */
-    pn_metrics_request(s, PN_M_GET, 200, 1000001);      /* just over: le 0.0025 */
-    pn_metrics_request(s, PN_M_POST, 404, 0);           /* le 0.001 */
+    pn_metrics_request(s, PN_M_GET, 200, 1000000);       /* exactly 1 ms: le 0.001 */
+    pn_metrics_request(s, PN_M_GET, 200, 1000001);       /* just over: le 0.0025 */
+    pn_metrics_request(s, PN_M_POST, 404, 0);            /* le 0.001 */
     pn_metrics_request(s, PN_M_OTHER, 503, 11000000000); /* 11 s: +Inf */
-    pn_metrics_request(s, 99, 0, 10000000000);          /* bad method: other; 10 s: le 10 */
+    pn_metrics_request(s, 99, 0, 10000000000);           /* bad method: other; 10 s: le 10 */
     PN_CHECK_EQ_INT(pn_metrics_load(&s->duration[0]), 2);
     PN_CHECK_EQ_INT(pn_metrics_load(&s->duration[1]), 1);
     PN_CHECK_EQ_INT(pn_metrics_load(&s->duration[PN_M_NBUCKETS - 2]), 1);
