@@ -150,6 +150,14 @@ static inline void pn_metrics_conns(pn_metrics_slot *s, size_t conns, int opened
             pn_metrics_add(&s->conns_total, 1);
     });
 }
+/* A piece of a response went through the compressor: in bytes, out bytes. */
+static inline void pn_metrics_compressed(pn_metrics_slot *s, size_t in, size_t out)
+{
+    PN_METRICS_IF(s, {
+        pn_metrics_add(&s->zin, in);
+        pn_metrics_add(&s->zout, out);
+    });
+}
 /* The server answered a request itself (an error before dispatch, a shed
  * 503, a health check). */
 static inline void pn_metrics_early(pn_metrics_slot *s, int status)
