@@ -28,12 +28,13 @@ ALLOWED = {
     "_reload": set(),  # light too: the master and its watcher process import it
     "_logging": set(),  # a leaf: every layer may log, and re-check logging
     "_listeners": {"_pounce", "_systemd"},
+    "_metrics": {"_listeners"},  # --metrics-port: rendering and serving, no C
     "_runner": {"_pounce", "_control", "_lifespan", "_listeners", "_logging"},
-    "_supervisor": {"_pounce", "_control", "_listeners", "_runner"},
-    "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor"},
+    "_supervisor": {"_pounce", "_control", "_listeners", "_runner", "_metrics"},
+    "_server": {"_pounce", "_control", "_listeners", "_runner", "_supervisor", "_metrics"},
     "_master": {
         "_pounce", "_control", "_listeners", "_logging", "_server", "_systemd", "_cli",
-        "_importer", "_reload",
+        "_importer", "_reload", "_metrics",
     },
 }
 

@@ -41,6 +41,7 @@
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
 #include "pn_http_token.h"
+#include "pn_metrics.h"
 #include "pn_stream.h"
 
 /* PN_STRLIT (pn_buf.h): a string literal and its length, from sizeof. */
@@ -109,6 +110,8 @@ struct RequestObject {
     unsigned finished : 1;    /* task done handled */
     unsigned compress : 1;    /* the response is eligible for compression */
     unsigned vary_has_ae : 1; /* the app's Vary already covers Accept-Encoding */
+    unsigned m_ws_open : 1;   /* --metrics-port: a WebSocket session was accepted */
+    unsigned m_method : 4;    /* --metrics-port: PN_M_* of the request */
     int codec;                /* pn_codec negotiated from Accept-Encoding */
     int64_t declared_len;     /* the app's Content-Length, or PN_SIZE_UNKNOWN */
     pn_encoder *enc;          /* taken from the worker's pool; put back once */
@@ -124,6 +127,9 @@ struct WorkerObject {
     pn_modstate *st;         /* borrowed: the module outlives its types' instances */
     PyObject *config;        /* strong: pounce.Config */
     PyObject *balance;       /* strong or NULL: BalanceTable, read by w (like cfg) */
+    PyObject *metrics_table; /* strong or NULL: MetricsTable, written by w (like balance) */
+    /* In metrics_table: this worker's counters, or NULL (--metrics-port unset). */
+    pn_metrics_slot *metrics;
     const pn_config *cfg;    /* inside config */
     PyObject *app;           /* strong */
     PyObject *loop;          /* strong */
@@ -291,6 +297,19 @@ extern PyType_Spec pn_ready_spec, pn_apprun_spec;
 /* The table inside a BalanceTable (borrowed from obj), or NULL with TypeError. */
 struct pn_balance *pn_balance_from(pn_modstate *st, PyObject *obj);
 extern PyType_Spec pn_balance_spec;
+
+/* ---- pn_metrics_type.c --------------------------------------------------- */
+
+/* The table inside a MetricsTable (borrowed from obj), or NULL with TypeError. */
+struct pn_metrics *pn_metrics_from(pn_modstate *st, PyObject *obj);
+extern PyType_Spec pn_metrics_spec;
+/* --metrics-port hooks of the bridge, called only when w->metrics is set:
+ * a request is created (its method and start time are noted), an app run
+ * starts or ends (in flight; an HTTP request's count, status class and
+ * duration). */
+void pn_metrics_request_new(WorkerObject *w, RequestObject *r, const char *method, size_t len);
+void pn_metrics_run_start(WorkerObject *w);
+void pn_metrics_run_end(RequestObject *r);
 
 /* ---- pn_http.c ----------------------------------------------------------- */
 

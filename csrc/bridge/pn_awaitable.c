@@ -193,6 +193,8 @@ static int run_ended(RequestObject *r)
         return 0;
     r->finished = 1;
     r->worker->active--;
+    if (r->worker->metrics)
+        pn_metrics_run_end(r);
     return 1;
 }
 
@@ -436,6 +438,8 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
     r->stream->udata = Py_NewRef(r);
     w->active++;
     w->served++;
+    if (w->metrics)
+        pn_metrics_run_start(w);
     PyObject *coro = PyObject_CallFunctionObjArgs(w->app, scope, receive, send, NULL);
     Py_DECREF(scope);
     Py_DECREF(receive);

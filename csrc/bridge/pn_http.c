@@ -744,6 +744,8 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
             pn_buf_append(&r->logline, hdrs.user_agent, hdrs.user_agent_len);
         }
     }
+    if (w->metrics)
+        pn_metrics_request_new(w, r, req->method, req->method_len);
     r->dec = w->cfg->decompress_requests ? pn_codec_request_decoder(w, req) : NULL;
     return r;
 }

@@ -94,6 +94,7 @@ int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final)
     } else {
         rc = pn_encoder_write(r->enc, data, len, final ? PN_FLUSH_FINISH : PN_FLUSH_SYNC, &r->zbuf);
     }
+    pn_metrics_compressed(r->worker->metrics, rc == 0 ? len : 0, rc == 0 ? r->zbuf.len : 0);
     return rc;
 }
 

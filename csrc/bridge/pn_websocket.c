@@ -231,6 +231,8 @@ static void ws_fail(WebSocketObject *ws, int code)
 static void ws_deliver_assembled(WebSocketObject *ws, int opcode)
 {
     const char *p = ws->msg.data ? ws->msg.data : "";
+    PN_METRICS_IF(ws->http.worker->metrics,
+                  pn_metrics_add(&ws->http.worker->metrics->ws_msgs_in, 1));
     ws_deliver(ws, ws_message_object(ws_state(ws), opcode, p, ws->msg.len), ws->msg.len);
     pn_buf_clear(&ws->msg);
     pn_buf_shrink(&ws->msg, WS_BUF_KEEP);
@@ -280,6 +282,8 @@ static void ws_pump(WebSocketObject *ws)
                 }
             } else if (ev.first && ev.fin) {
                 /* The whole message in one piece: straight from the buffer. */
+                PN_METRICS_IF(ws->http.worker->metrics,
+                              pn_metrics_add(&ws->http.worker->metrics->ws_msgs_in, 1));
                 ws_deliver(ws, ws_message_object(ws_state(ws), ev.opcode, ev.data, ev.len), ev.len);
             } else {
                 if (pn_buf_append(&ws->msg, ev.data, ev.len) < 0) {
@@ -531,6 +535,10 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
             pn_ws_deflate_init(&ws->deflate, &ws->hs.deflate, (int)cfg->ws_deflate_level,
                                PN_WS_DEFLATE_MEM_LEVEL);
         ws->state = WS_OPEN;
+        PN_METRICS_IF(r->worker->metrics, {
+            r->m_ws_open = 1;
+            pn_metrics_add(&r->worker->metrics->ws_opened, 1);
+        });
         pn_conn_upgrade(c, WS_READ_LIMIT);
         if (cfg->ws_ping_interval > 0)
             pn_conn_set_timer(c, (uint64_t)(cfg->ws_ping_interval * 1000));
@@ -623,6 +631,7 @@ static PyObject *ws_send_message(WebSocketObject *ws, PyObject *msg)
         ws_closed_error();
         goto done;
     }
+    PN_METRICS_IF(r->worker->metrics, pn_metrics_add(&r->worker->metrics->ws_msgs_out, 1));
     result = pn_request_wait_or_ready(r, wrc);
 done:
     if (have_view)

@@ -158,6 +158,7 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(w));
     Py_VISIT(w->config);
     Py_VISIT(w->balance);
+    Py_VISIT(w->metrics_table);
 #define VISIT_REF(member) Py_VISIT(w->member);
     WORKER_REFS(VISIT_REF)
 #undef VISIT_REF
@@ -194,6 +195,7 @@ static void worker_dealloc(WorkerObject *w)
     }
     Py_CLEAR(w->config);
     Py_CLEAR(w->balance);
+    Py_CLEAR(w->metrics_table);
     tp->tp_free((PyObject *)w);
     Py_DECREF(tp);
 }
@@ -252,15 +254,17 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
                              "balance_slot",
                              "access_log_fd",
                              "access_logger",
+                             "metrics",
+                             "metrics_slot",
                              NULL};
     PyObject *config, *app, *loop, *listeners, *state = Py_None, *on_error = Py_None;
-    PyObject *balance = Py_None, *access_logger = Py_None;
+    PyObject *balance = Py_None, *access_logger = Py_None, *metrics = Py_None;
     int worker_id = 0, release_gil = 0, shared_listeners = 0, balance_slot = -1;
-    int access_log_fd = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOippOiiO", kwlist, &config, &app, &loop,
+    int access_log_fd = -1, metrics_slot = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|OOippOiiOOi", kwlist, &config, &app, &loop,
                                      &listeners, &state, &on_error, &worker_id, &release_gil,
                                      &shared_listeners, &balance, &balance_slot, &access_log_fd,
-                                     &access_logger))
+                                     &access_logger, &metrics, &metrics_slot))
         return NULL;
     pn_modstate *st = pn_get_state_by_type(tp);
     if (st == NULL)
@@ -270,6 +274,9 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     pn_balance *table = NULL;
     if (balance != Py_None && balance_slot >= 0 && (table = pn_balance_from(st, balance)) == NULL)
+        return NULL;
+    pn_metrics *mtable = NULL;
+    if (metrics != Py_None && metrics_slot >= 0 && (mtable = pn_metrics_from(st, metrics)) == NULL)
         return NULL;
     if (!PyCallable_Check(app)) {
         PyErr_SetString(PyExc_TypeError, "app must be callable");
@@ -382,6 +389,15 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
             PyErr_SetFromErrno(PyExc_OSError);
             goto fail;
         }
+    }
+    if (mtable != NULL) {
+        w->metrics = pn_metrics_slot_at(mtable, metrics_slot);
+        if (w->metrics == NULL) {
+            PyErr_SetString(PyExc_IndexError, "metrics_slot out of range");
+            goto fail;
+        }
+        w->metrics_table = Py_NewRef(metrics);
+        pn_worker_set_metrics(w->w, w->metrics);
     }
     w->poll_cb = PyObject_GetAttrString((PyObject *)w, "poll");
     if (w->poll_cb == NULL || pn_scope_templates(w) < 0)
@@ -524,7 +540,8 @@ static PyType_Slot worker_slots[] = {
     {Py_tp_getset, worker_getset},
     {Py_tp_doc, "Worker(config, app, loop, listeners, state=None, on_error=None, worker_id=0,\n"
                 "       release_gil=False, shared_listeners=False, balance=None,\n"
-                "       balance_slot=-1, access_log_fd=-1, access_logger=None)\n"
+                "       balance_slot=-1, access_log_fd=-1, access_logger=None,\n"
+                "       metrics=None, metrics_slot=-1)\n"
                 "--\n\n"
                 "One Pounce worker: HTTP/1.1 connections on the given listening sockets,\n"
                 "served to an ASGI app on the given asyncio loop.  listeners is a sequence\n"
@@ -537,6 +554,8 @@ static PyType_Slot worker_slots[] = {
                 "access_log_fd: write access lines there instead of stderr (the process\n"
                 "reopens it in place with dup2).  access_logger: a logging.Logger whose\n"
                 "info() gets each access line instead (its handlers were configured).\n"
+                "metrics, metrics_slot: a MetricsTable and the slot (claimed for this\n"
+                "worker) its counters go to (--metrics-port).\n"
                 "Owned by one thread."},
     {0, NULL},
 };
@@ -566,7 +585,9 @@ int pn_asgi_init(PyObject *module, pn_modstate *st)
         make_type(module, &st->worker_type, &worker_spec) < 0 ||
         PyModule_AddType(module, st->worker_type) < 0 ||
         make_type(module, &st->balance_type, &pn_balance_spec) < 0 ||
-        PyModule_AddType(module, st->balance_type) < 0)
+        PyModule_AddType(module, st->balance_type) < 0 ||
+        make_type(module, &st->metrics_type, &pn_metrics_spec) < 0 ||
+        PyModule_AddType(module, st->metrics_type) < 0)
         return -1;
     st->ready_none = pn_ready_new(st, Py_NewRef(Py_None));
     if (st->ready_none == NULL)

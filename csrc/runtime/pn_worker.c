@@ -124,6 +124,8 @@ struct pn_worker {
     pn_wheel wheel;
     pn_timer accept_timer; /* resumes accepting after EMFILE */
     pn_balance_seat seat;  /* balanced accept among workers sharing the sockets */
+    /* --metrics-port: this worker's counters (pn_metrics.h), or NULL */
+    pn_metrics_slot *metrics;
     pn_http1_limits limits;
     pn_http1_header *header_space;
     pn_date_cache date;
@@ -368,6 +370,7 @@ static void accept_batch(pn_worker *w, int li)
         w->all = c;
         w->nconns++;
         pn_balance_seat_accepted(&w->seat, w->nconns);
+        pn_metrics_conns(w->metrics, w->nconns, 1);
         /* A connection that never sends a full head is closed at the
          * header deadline (slowloris): absolute from accept for the first
          * request (see PN_CONN_HEAD). */
@@ -407,6 +410,7 @@ static int flush_output(pn_conn *c)
         } while (n < 0 && errno == EINTR);
         if (n < 0)
             return write_failed(c);
+        pn_metrics_bytes_out(c->worker->metrics, (size_t)n);
         pn_buf_consume(&c->wbuf, (size_t)n);
     }
     while (c->file_fd >= 0) {
@@ -432,6 +436,7 @@ static int flush_output(pn_conn *c)
             c->dead = 1;
             return -1;
         }
+        pn_metrics_bytes_out(c->worker->metrics, (size_t)n);
         c->file_off += (uint64_t)n;
         c->file_left -= (uint64_t)n;
     }
@@ -478,6 +483,7 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
             c->can_write = 0;
         } else {
             sent = (size_t)n;
+            pn_metrics_bytes_out(c->worker->metrics, sent);
             if (sent < total)
                 c->can_write = 0; /* short write: the socket buffer is full */
         }
@@ -575,6 +581,7 @@ static void read_input(pn_conn *c, size_t limit)
         }
         if (n > 0) {
             c->rbuf.len += (size_t)n;
+            pn_metrics_bytes_in(c->worker->metrics, (size_t)n);
             /* A short read drained the socket; with edge-triggered epoll
              * any later data brings a new event.  Not so for a FIN that came
              * with the data: its EPOLLRDHUP edge is already consumed, so
@@ -739,6 +746,7 @@ static void conn_error_answer(pn_conn *c, int status, const pn_http1_request *li
     pn_worker *w = c->worker;
     pn_http1_head_opts opts = pn_worker_head_opts(w);
     pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
+    pn_metrics_early(w->metrics, status);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
@@ -911,6 +919,7 @@ static void conn_close_now(pn_conn *c)
     free(c);
     w->nconns--;
     pn_balance_seat_publish(&w->seat, w->nconns);
+    pn_metrics_conns(w->metrics, w->nconns, 0);
     if (!w->draining && !w->listening && !pn_timer_armed(&w->accept_timer) && !w->seat.aside &&
         w->nconns < (size_t)w->cfg->max_connections)
         listeners_register(w, 1);
@@ -952,6 +961,7 @@ static int refuse_connect(pn_conn *c, const pn_http1_request *req)
     pn_buf_consume(&c->rbuf, req->head_len);
     pn_http1_head_opts opts = pn_worker_head_opts(w);
     pn_http1_write_simple(&c->wbuf, 501, &opts, 1, NULL);
+    pn_metrics_early(w->metrics, 501);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
@@ -999,6 +1009,7 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
                !c->closing_soon && !w->draining;
     pn_buf_consume(&c->rbuf, req->head_len);
     c->requests++;
+    pn_metrics_early(w->metrics, status);
     pn_http1_head_opts opts = pn_worker_head_opts(w);
     size_t body_len = strlen(body);
     if (pn_http1_resp_init(&r, status, req->version_minor,
@@ -1608,6 +1619,11 @@ int pn_worker_set_balance(pn_worker *w, pn_balance *table, int slot)
         return -1;
     }
     return 0;
+}
+
+void pn_worker_set_metrics(pn_worker *w, pn_metrics_slot *slot)
+{
+    w->metrics = slot;
 }
 
 int pn_worker_fd(const pn_worker *w)

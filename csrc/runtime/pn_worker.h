@@ -46,6 +46,7 @@
 #include "pn_http1_parse.h"
 #include "pn_http1_write.h"
 #include "pn_log.h"
+#include "pn_metrics.h"
 #include "pn_stream.h"
 #include "pn_timer.h"
 #include "pn_trust.h"
@@ -195,6 +196,9 @@ void pn_worker_set_shared(pn_worker *w, int shared);
  * The table must outlive the worker.  An unshared or draining worker
  * ignores it.  0, or -1 with errno. */
 int pn_worker_set_balance(pn_worker *w, pn_balance *table, int slot);
+/* --metrics-port: count into `slot` (pn_metrics.h), which must outlive the
+ * worker; NULL (the default) counts nothing.  Owner thread only. */
+void pn_worker_set_metrics(pn_worker *w, pn_metrics_slot *slot);
 int pn_worker_fd(const pn_worker *w);
 /* The peers trusted to say who the client is (--forwarded-allow-ips); owned
  * by the worker, immutable, valid until pn_worker_free. */

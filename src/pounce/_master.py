@@ -99,11 +99,10 @@ def start(
 ) -> int:
     """Bind, then become the master (exec); returns only on failure.
     explicit: the settings given and where (``load_config``'s origins)."""
-    from pounce._control import resolve_workers
+    from pounce._control import open_access_log_at_start, resolve_workers
     from pounce._listeners import bind_listeners, extra_reuse_port_listeners
+    from pounce._metrics import bind_metrics
     from pounce._server import log_listen_error, owned_sockets
-
-    from pounce._control import open_access_log_at_start
 
     # Opened here, once: a bad path stops the start with its name, and
     # every process of the tree inherits this descriptor (_control.py).
@@ -114,6 +113,9 @@ def start(
         listeners = bind_listeners(config, explicit=explicit)
         count, mode, _ = resolve_workers(config)
         sets = extra_reuse_port_listeners(config, listeners, count)
+        # --metrics-port: bound here too, so a taken port fails the start;
+        # each generation serves it (and leaves it to the next on reload).
+        metrics_sock = bind_metrics(config)
     except OSError as e:
         log_listen_error(e)
         return 1
@@ -135,6 +137,7 @@ def start(
         "sets": [[lst.sock.fileno() for lst in group] for group in sets],
         "count": count,
         "mode": mode,
+        "metrics_fd": metrics_sock.fileno() if metrics_sock is not None else -1,
         # The rule of _listeners.close_listeners: a --uds path we created.
         "unlink": config.uds if config.uds and config.fd < 0 else "",
         # --log-level set by the user wins over a level --log-config gives.
@@ -157,6 +160,8 @@ def start(
     for fd in [*described, access_log_fd]:
         if fd >= 0:
             os.set_inheritable(fd, True)
+    if metrics_sock is not None:
+        os.set_inheritable(metrics_sock.fileno(), True)
     env = dict(os.environ)
     env[STATE_ENV] = json.dumps(state)
     sys.stdout.flush()
@@ -233,6 +238,10 @@ class Master:
         self.access_log_fd: int = state.get("access_log_fd", -1)
         if self.access_log_fd >= 0:
             os.set_inheritable(self.access_log_fd, False)
+        metrics_fd = int(state.get("metrics_fd", -1))
+        self.metrics_sock = socket.socket(fileno=metrics_fd) if metrics_fd >= 0 else None
+        if self.metrics_sock is not None:
+            self.metrics_sock.set_inheritable(False)
         self.gens: list[Generation] = []
         self.current: Generation | None = None  # serving
         self.pending: Generation | None = None  # starting: the first, or a reload
@@ -451,7 +460,8 @@ class Master:
             for group in self.state["sets"]
         ]
         return run_generation(
-            app, config, sets, self.count, self.mode, control_r, ready_w, self.access_log_fd
+            app, config, sets, self.count, self.mode, control_r, ready_w, self.access_log_fd,
+            metrics_sock=self.metrics_sock,
         )
 
     def _close_fds(self, gen: Generation) -> None:

@@ -104,6 +104,8 @@ class _Settings(TypedDict, total=False):
     ws_ping_timeout: float
     ws_per_message_deflate: bool
     ws_deflate_level: int
+    metrics_port: int
+    metrics_host: str
 
 @final
 class Config:
@@ -239,6 +241,10 @@ class Config:
     def ws_per_message_deflate(self) -> bool: ...
     @property
     def ws_deflate_level(self) -> int: ...
+    @property
+    def metrics_port(self) -> int: ...
+    @property
+    def metrics_host(self) -> str: ...
 # END generated
 
 class _HasFileno(Protocol):
@@ -274,6 +280,8 @@ class Worker:
         balance_slot: int = -1,
         access_log_fd: int = -1,
         access_logger: logging.Logger | None = None,
+        metrics: MetricsTable | None = None,
+        metrics_slot: int = -1,
     ) -> Worker: ...
     def poll(self) -> None:
         """Handle every ready event (called by the event loop when fileno()
@@ -295,6 +303,28 @@ class Worker:
     @property
     def served(self) -> int:
         """Requests dispatched so far."""
+
+class MetricsTable:
+    """The counters of --metrics-port, one slot per worker, in shared memory
+    (seen by threads, and by processes forked after it was made).  Each
+    Worker gets it with a slot from claim(); release() it when the worker
+    exited (gauges cleared, counters kept).  Any thread."""
+
+    def __new__(cls, slots: int = 64) -> MetricsTable: ...
+    @property
+    def slots(self) -> int:
+        """Number of slots."""
+    @property
+    def buckets(self) -> tuple[float, ...]:
+        """Upper bounds of the request-duration histogram in seconds (no +Inf)."""
+    def claim(self) -> int:
+        """The lowest slot no live worker holds, now held; -1 when none is free."""
+    def release(self, slot: int, /) -> None:
+        """The worker on `slot` exited: clear its gauges, free the slot."""
+    def count_restart(self) -> None:
+        """Count one worker restart."""
+    def snapshot(self) -> dict[str, Any]:
+        """{'slots': [a dict per slot ever claimed], 'restarts': n}."""
 
 class BalanceTable:
     """The connection counts of the workers that share listening sockets,

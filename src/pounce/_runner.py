@@ -96,6 +96,8 @@ class WorkerRunner:
         balance: _pounce.BalanceTable | None = None,
         balance_slot: int = -1,
         access_log_fd: int = -1,
+        metrics: _pounce.MetricsTable | None = None,
+        metrics_slot: int = -1,
     ) -> None:
         self.app = app
         self.config = config
@@ -107,6 +109,7 @@ class WorkerRunner:
         self.shared_listeners = shared_listeners
         self.balance, self.balance_slot = balance, balance_slot
         self.access_log_fd = access_log_fd
+        self.metrics, self.metrics_slot = metrics, metrics_slot
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -188,6 +191,8 @@ class WorkerRunner:
             balance_slot=self.balance_slot,
             access_log_fd=self.access_log_fd,
             access_logger=access_logger(),
+            metrics=self.metrics,
+            metrics_slot=self.metrics_slot,
         )
         loop.add_reader(worker.fileno(), worker.poll)
         self._tell(Message.READY)

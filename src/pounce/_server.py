@@ -124,12 +124,22 @@ def serve(app: Any, config: Config) -> int:
     """pounce.run(): serve ``app`` in this process until SIGINT/SIGTERM;
     returns the exit status.  SIGHUP cannot reload here (the app object was
     imported by the caller) and is refused with a warning."""
+    from pounce._metrics import bind_metrics
+
     access_log_fd = open_access_log_at_start(config.access_log_file)
     if access_log_fd is None:
         return 1
     try:
         listeners = bind_listeners(config)
     except OSError as e:
+        log_listen_error(e)
+        if access_log_fd >= 0:
+            os.close(access_log_fd)
+        return 1
+    try:
+        metrics_sock = bind_metrics(config)
+    except OSError as e:
+        close_listeners(listeners, config)
         log_listen_error(e)
         if access_log_fd >= 0:
             os.close(access_log_fd)
@@ -152,6 +162,7 @@ def serve(app: Any, config: Config) -> int:
         mode,
         owned_socks=owned_sockets(config, sets),
         access_log_fd=access_log_fd,
+        metrics_sock=metrics_sock,
     )
     try:
         return sup.run()
@@ -175,11 +186,20 @@ def run_generation(
     control_fd: int,
     ready_fd: int,
     access_log_fd: int = -1,
+    metrics_sock: Any = None,
 ) -> int:
     """One generation under the master: serve until the master's command;
     the sockets stay the master's (never closed or unlinked here)."""
     sup = Supervisor(
-        app, config, listener_sets, count, mode, control_fd, ready_fd, access_log_fd=access_log_fd
+        app,
+        config,
+        listener_sets,
+        count,
+        mode,
+        control_fd,
+        ready_fd,
+        access_log_fd=access_log_fd,
+        metrics_sock=metrics_sock,
     )
     try:
         return sup.run()

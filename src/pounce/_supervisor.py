@@ -59,7 +59,8 @@ from pounce._control import (
     refuse_new_connections,
 )
 from pounce._listeners import Listener
-from pounce._pounce import BalanceTable, Config
+from pounce._metrics import MetricsServer
+from pounce._pounce import BalanceTable, Config, MetricsTable
 from pounce._runner import EXIT_STARTUP_FAILED, WorkerRunner, request_limit
 
 __all__ = ["Supervisor"]
@@ -88,6 +89,7 @@ class Slot:
     status_fd: int = -1            # process mode: the child's status pipe (read end)
     replaces: "Slot | None" = None  # the retiring worker this one will replace
     balance_slot: int = -1         # its slot in Supervisor.balance (distinct among live workers)
+    metrics_slot: int = -1         # its slot in Supervisor.metrics (claimed; released at exit)
     shutdown: bool = False         # told to drain because the server stops (health: 503)
 
 
@@ -112,6 +114,7 @@ class Supervisor:
         ready_fd: int = -1,
         owned_socks: list[Any] | None = None,
         access_log_fd: int = -1,
+        metrics_sock: Any = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -120,6 +123,10 @@ class Supervisor:
         # Workers sharing one socket even out their connections through this table.
         shared = self.listener_sets[-1] is self.listeners
         self.balance = BalanceTable(max(64, 4 * count)) if shared else None
+        # --metrics-port: the workers' counters (made before any worker, so
+        # forked workers share it) and their server, started once all serve.
+        self.metrics = MetricsTable(max(64, 4 * count)) if metrics_sock is not None else None
+        self.metrics_server = MetricsServer(metrics_sock, self.metrics) if self.metrics else None
         self.target = count
         self.mode = mode
         self.release_gil = mode == "thread" and count > 1 and gil_enabled()
@@ -187,6 +194,7 @@ class Supervisor:
             pass
 
     def close(self) -> None:
+        self._stop_metrics()
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -228,12 +236,16 @@ class Supervisor:
             shared_listeners=self._shares_listeners(slot.wid),
             balance=self.balance,
             balance_slot=slot.balance_slot,
+            metrics=self.metrics,
+            metrics_slot=slot.metrics_slot,
         )
 
     def _spawn(self, wid: int, replaces: Slot | None = None) -> Slot:
         slot = Slot(wid=wid, replaces=replaces)
         if self.balance is not None:  # reset: a crashed worker may have left it stale
             slot.balance_slot = self.balance.assign(s.balance_slot for s in self._live())
+        if self.metrics is not None:  # the lowest slot no live worker holds (-1: uncounted)
+            slot.metrics_slot = self.metrics.claim()
         self.slots.append(slot)
         if self.mode == "thread":
             self._spawn_thread(slot)
@@ -299,6 +311,9 @@ class Supervisor:
         for other in self.slots:
             if other.status_fd >= 0:
                 os.close(other.status_fd)
+        if self.metrics_server is not None:
+            self.metrics_server.close(forked=True)  # the supervisor serves /metrics
+            self.metrics_server = None
         self.close()
 
         def say(message: Message) -> None:
@@ -389,6 +404,8 @@ class Supervisor:
                     pass
             elif key.data == "control":
                 self._control_readable()
+            elif callable(key.data):
+                key.data()  # the metrics server's
             else:
                 self._status_readable(key.data)
 
@@ -502,6 +519,8 @@ class Supervisor:
         if self.stopping is None:
             self.stopping = why
             self.pending_starts.clear()
+            # A generation that drains leaves /metrics to the next one.
+            self._stop_metrics()
             # Workers get shutdown_timeout to drain; then a little for
             # lifespan shutdown and exit before they are killed.
             self.stop_deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
@@ -602,6 +621,7 @@ class Supervisor:
         # Only now can every worker take a signal gracefully: whoever reads
         # this may send SIGTERM at once.
         self.announced = True
+        self._start_metrics()
         if self.ready_fd >= 0:
             # A generation: the master says "Listening on" (once, not at
             # every reload) or hands over from the generation before.
@@ -615,10 +635,21 @@ class Supervisor:
         for lst in self.listeners:
             logger.info("Listening on %s (press CTRL+C to quit)", lst.display)
 
+    def _start_metrics(self) -> None:
+        if self.metrics_server is not None and self.metrics_server.sel is None and not self.stopping:
+            self.metrics_server.attach(self.sel)
+
+    def _stop_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+
     def _on_retire(self, slot: Slot) -> None:
         if self.stopping or slot.state != "ready":
             return
         slot.state = "retiring"
+        if self.metrics is not None:
+            self.metrics.count_restart()
         self._spawn(slot.wid, replaces=slot)
 
     def _on_exit(self, slot: Slot, code: int) -> None:
@@ -626,6 +657,8 @@ class Supervisor:
         slot.state = "gone"
         if self.balance is not None and slot.balance_slot >= 0:  # a crash leaves it stale
             self.balance.reset(slot.balance_slot)
+        if self.metrics is not None and slot.metrics_slot >= 0:  # gauges cleared, totals kept
+            self.metrics.release(slot.metrics_slot)
         if slot.replaces is not None and slot.replaces.state == "retiring":
             # The replacement died before taking over: the old one goes on.
             slot.replaces.state = "ready"
@@ -679,6 +712,8 @@ class Supervisor:
         self.pending_starts = [p for p in self.pending_starts if p[0] > now]
         for _, wid, replaces in due:
             if not self.stopping:
+                if self.metrics is not None:
+                    self.metrics.count_restart()  # replaces one that died
                 self._spawn(wid, replaces)
         if self.stopping and now >= self.stop_deadline and self._live():
             logger.warning("workers did not stop in time: killing them")
