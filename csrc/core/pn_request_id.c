@@ -1,0 +1,183 @@
+/*
+ * pn_request_id.c — request IDs: validation, the per-worker generator,
+ * and the choice between an incoming ID and a new one (pn_request_id.h).
+ */
+#include "pn_request_id.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pn_http_token.h"
+
+/* ---- validation ------------------------------------------------------- */
+
+/* The bytes an ID may hold, as two 64-bit masks (bytes 0..63, 64..127):
+ * ALPHA, DIGIT and ._~:+/=-.  Every other byte, 128..255 included, is out. */
+#define BIT(c) (1ULL << ((unsigned)(c)&63u))
+static const uint64_t id_lo = (((1ULL << 10) - 1) << '0') | BIT('.') | BIT(':') | BIT('+') |
+                              BIT('/') | BIT('=') | BIT('-');
+static const uint64_t id_hi =
+    (((1ULL << 26) - 1) << ('A' - 64)) | (((1ULL << 26) - 1) << ('a' - 64)) | BIT('_') | BIT('~');
+#undef BIT
+
+static inline int id_byte(unsigned char c)
+{
+    if (c < 64)
+        return (int)((id_lo >> c) & 1u);
+    if (c < 128)
+        return (int)((id_hi >> (c - 64)) & 1u);
+    return 0;
+}
+
+int pn_request_id_valid(const char *v, size_t n)
+{
+    if (n == 0 || n > PN_REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!id_byte((unsigned char)v[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- the generator ---------------------------------------------------- */
+
+static inline uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* One step of xoshiro256**: 64 output bits, a few shifts and xors. */
+static inline uint64_t next64(pn_request_id_gen *g)
+{
+    uint64_t *s = g->s;
+    uint64_t out = rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return out;
+}
+
+/* SplitMix64's finaliser: spreads every input bit over the output. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void pn_request_id_seed_bytes(pn_request_id_gen *g, const void *seed, size_t n)
+{
+    /* Fold the seed into 32 bytes, then whiten each word with a constant
+     * of its own: a bijection, so distinct 32-byte seeds give distinct
+     * states, and a zero seed no degenerate one. */
+    unsigned char b[32] = {0};
+    const unsigned char *p = seed;
+    for (size_t i = 0; i < n; i++)
+        b[i % sizeof b] ^= p[i];
+    for (int i = 0; i < 4; i++) {
+        uint64_t w;
+        memcpy(&w, b + 8 * i, sizeof w);
+        g->s[i] = w ^ mix64(0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) + (uint64_t)n);
+    }
+    /* xoshiro's one forbidden state; unreachable in practice. */
+    if ((g->s[0] | g->s[1] | g->s[2] | g->s[3]) == 0)
+        g->s[0] = 1;
+}
+
+void pn_request_id_seed(pn_request_id_gen *g)
+{
+    unsigned char seed[32];
+    size_t got = 0;
+    while (got < sizeof seed) {
+        /* GRND_NONBLOCK: early at boot, before the pool is ready, fall
+         * back rather than hold the server's start. */
+        ssize_t r = getrandom(seed + got, sizeof seed - got, GRND_NONBLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < sizeof seed) {
+        /* Still distinct per worker: a thread worker has its own thread ID
+         * and generator address, a process worker its own PID. */
+        struct timespec ts = {0, 0};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v[4] = {(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
+                         (uint64_t)getpid(), (uint64_t)syscall(SYS_gettid),
+                         (uint64_t)(uintptr_t)g};
+        for (int i = 0; i < 4; i++)
+            v[i] = mix64(v[i] + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1));
+        memcpy(seed, v, sizeof seed);
+    }
+    pn_request_id_seed_bytes(g, seed, sizeof seed);
+}
+
+static const char hexdigits[16] = "0123456789abcdef";
+
+static inline void put_hex64(char *p, uint64_t v)
+{
+    for (int i = 15; i >= 0; i--) {
+        p[i] = hexdigits[v & 15u];
+        v >>= 4;
+    }
+}
+
+size_t pn_request_id_generate(pn_request_id_gen *g, char *out)
+{
+    uint64_t hi = next64(g), lo = next64(g);
+    /* RFC 9562 §5.4: version 4 in the high nibble of octet 6 (hex digit
+     * 12), variant 10 in the two high bits of octet 8 (hex digit 16). */
+    hi = (hi & ~0xf000ULL) | 0x4000ULL;
+    lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
+    put_hex64(out, hi);
+    put_hex64(out + 16, lo);
+    return PN_REQUEST_ID_GEN_LEN;
+}
+
+/* ---- the request's ID ------------------------------------------------- */
+
+size_t pn_request_id_take(pn_request_id_gen *g, const pn_http1_header *h, size_t nh,
+                          const char *name, size_t name_len, char *out)
+{
+    const pn_http1_header *found = NULL;
+    for (size_t i = 0; i < nh; i++) {
+        if (h[i].name_len != name_len || !pn_http_ieq(h[i].name, h[i].name_len, name, name_len))
+            continue;
+        if (found != NULL) {
+            /* Two IDs for one request: neither can be told to be the
+             * right one (a client's, a proxy's?), so neither is kept. */
+            found = NULL;
+            break;
+        }
+        found = &h[i];
+    }
+    if (found != NULL && pn_request_id_valid(found->value, found->value_len)) {
+        memcpy(out, found->value, found->value_len);
+        return found->value_len;
+    }
+    return pn_request_id_generate(g, out);
+}
+
+int pn_request_id_name_ok(const char *name, size_t len)
+{
+    static const char *const owned[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive",
+        "proxy-connection", "upgrade", "te", "trailer", "date", "server", "host",
+        "content-type", "content-encoding",
+    };
+    if (len > PN_REQUEST_ID_NAME_MAX || !pn_http_is_token(name, len))
+        return 0;
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (pn_http_ieq(name, len, owned[i], strlen(owned[i])))
+            return 0;
+    return 1;
+}
