@@ -256,11 +256,22 @@ int pn_request_start(RequestObject *r, PyObject *msg)
         Py_XDECREF(headers);
     }
     pn_codec_decide(r, (int)status, pairs, npairs);
+    /* --request-id: the response carries the request's ID, unless the app
+     * set that header itself: its value wins (it may pass on an ID of its
+     * own), and a second field would leave the client to guess. */
+    const char *rid = NULL;
+    size_t rid_len = 0;
+    if (r->stream != NULL && r->stream->request_id_len) {
+        rid = r->worker->cfg->request_id_header;
+        rid_len = strlen(rid);
+    }
     for (Py_ssize_t i = 0; i < npairs; i++) {
         PyObject *name = PySequence_Fast_GET_ITEM(pairs[i], 0);  /* borrowed from pairs[i] */
         PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1); /* borrowed from pairs[i] */
         const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
         size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
+        if (rid != NULL && pn_http_ieq(n, nl, rid, rid_len))
+            rid = NULL;
         int wrc = r->codec != PN_CODEC_IDENTITY
                       ? pn_codec_header(r, n, nl, v, vl)
                       : pn_http1_resp_header(&r->head, &r->resp, n, nl, v, vl);
@@ -276,6 +287,11 @@ int pn_request_start(RequestObject *r, PyObject *msg)
                 PyErr_NoMemory();
             goto done;
         }
+    }
+    if (rid != NULL && pn_http1_resp_header(&r->head, &r->resp, rid, rid_len, r->stream->request_id,
+                                            r->stream->request_id_len) != PN_WRITE_OK) {
+        PyErr_NoMemory();
+        goto done;
     }
     ok = 0;
 done:
