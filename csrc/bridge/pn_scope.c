@@ -210,11 +210,11 @@ static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen 
 }
 
 /* --request-id: extensions["pounce.request_id"], the ID the transport chose
- * (ASCII by construction: pn_request_id.h).  Nothing when off. */
-static int put_request_id(pn_modstate *st, PyObject *ext, const pn_stream *s)
+ * (ASCII by construction: pn_request_id.h).  Callers test request_id_len
+ * first: out of line, off costs them that test only. */
+__attribute__((noinline)) static int put_request_id(pn_modstate *st, PyObject *ext,
+                                                    const pn_stream *s)
 {
-    if (s->request_id_len == 0)
-        return 0;
     PyObject *id = PyUnicode_New(s->request_id_len, 127);
     if (id == NULL)
         return -1;
@@ -365,7 +365,7 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     PyObject *ext = PyDict_Copy(w->ext_template);
     PyObject *ps = ext ? PyDict_New() : NULL;
     if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0 ||
-        put_request_id(st, ext, s) < 0) {
+        (s->request_id_len && put_request_id(st, ext, s) < 0)) {
         Py_XDECREF(ps);
         Py_XDECREF(ext);
         goto fail;
@@ -409,7 +409,7 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
     PyObject *denial = ext ? PyDict_New() : NULL;
     if (denial == NULL || PyDict_SetItem(ext, PN_ID(st, websocket_http_response), denial) < 0 ||
         PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0 ||
-        put_request_id(st, ext, s) < 0)
+        (s->request_id_len && put_request_id(st, ext, s) < 0))
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||

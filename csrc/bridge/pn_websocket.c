@@ -840,8 +840,9 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
     pn_http1_resp_header(&out, &resp, PN_STRLIT("Content-Type"),
                          PN_STRLIT("text/plain; charset=utf-8"));
     if (c->stream.request_id_len)
-        pn_http1_resp_header(&out, &resp, w->cfg->request_id_header, strlen(w->cfg->request_id_header),
-                             c->stream.request_id, c->stream.request_id_len);
+        pn_http1_resp_header(&out, &resp, w->cfg->request_id_header,
+                             strlen(w->cfg->request_id_header), c->stream.request_id,
+                             c->stream.request_id_len);
     pn_http1_resp_finish_head(&out, &resp, &opts, (int64_t)strlen(body));
     pn_buf_append_str(&out, body);
     struct iovec iov = {out.data, out.len};

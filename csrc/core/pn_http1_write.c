@@ -456,7 +456,8 @@ int pn_http1_write_simple_field(pn_buf *out, int status, const pn_http1_head_opt
     /* Status line (bare + reason), Content-Type (41), Content-Length (38),
      * Connection (19), Date/Server prefixes and CRLFs (18), final CRLF. */
     size_t field_len = name ? name_len + value_len + 4 : 0;
-    size_t need = STATUS_LINE_BARE + reason_len + 128 + date_len + server_len + field_len + body_len;
+    size_t need =
+        STATUS_LINE_BARE + reason_len + 128 + date_len + server_len + field_len + body_len;
     if (reserve(out, need))
         return PN_WRITE_NOMEM;
     if (write_status_line(out, status))

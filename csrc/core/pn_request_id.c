@@ -18,8 +18,8 @@
 /* The bytes an ID may hold, as two 64-bit masks (bytes 0..63, 64..127):
  * ALPHA, DIGIT and ._~:+/=-.  Every other byte, 128..255 included, is out. */
 #define BIT(c) (1ULL << ((unsigned)(c)&63u))
-static const uint64_t id_lo = (((1ULL << 10) - 1) << '0') | BIT('.') | BIT(':') | BIT('+') |
-                              BIT('/') | BIT('=') | BIT('-');
+static const uint64_t id_lo =
+    (((1ULL << 10) - 1) << '0') | BIT('.') | BIT(':') | BIT('+') | BIT('/') | BIT('=') | BIT('-');
 static const uint64_t id_hi =
     (((1ULL << 26) - 1) << ('A' - 64)) | (((1ULL << 26) - 1) << ('a' - 64)) | BIT('_') | BIT('~');
 #undef BIT
@@ -112,8 +112,7 @@ void pn_request_id_seed(pn_request_id_gen *g)
         struct timespec ts = {0, 0};
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t v[4] = {(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
-                         (uint64_t)getpid(), (uint64_t)syscall(SYS_gettid),
-                         (uint64_t)(uintptr_t)g};
+                         (uint64_t)getpid(), (uint64_t)syscall(SYS_gettid), (uint64_t)(uintptr_t)g};
         for (int i = 0; i < 4; i++)
             v[i] = mix64(v[i] + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1));
         memcpy(seed, v, sizeof seed);
@@ -170,9 +169,19 @@ size_t pn_request_id_take(pn_request_id_gen *g, const pn_http1_header *h, size_t
 int pn_request_id_name_ok(const char *name, size_t len)
 {
     static const char *const owned[] = {
-        "content-length", "transfer-encoding", "connection", "keep-alive",
-        "proxy-connection", "upgrade", "te", "trailer", "date", "server", "host",
-        "content-type", "content-encoding",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "date",
+        "server",
+        "host",
+        "content-type",
+        "content-encoding",
     };
     if (len > PN_REQUEST_ID_NAME_MAX || !pn_http_is_token(name, len))
         return 0;

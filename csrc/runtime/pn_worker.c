@@ -133,6 +133,7 @@ struct pn_worker {
     pn_buf logbuf;
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
+
     size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
     pn_request_id_gen rid; /* --request-id: this worker's generator */
 };
