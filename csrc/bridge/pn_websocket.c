@@ -524,10 +524,10 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
             goto done;
     }
     if (rid != NULL) {
-        pn_buf_append(&out, rid, rid_len);
-        pn_buf_append(&out, PN_STRLIT(": "));
-        pn_buf_append(&out, r->stream->request_id, r->stream->request_id_len);
-        pn_buf_append(&out, PN_STRLIT("\r\n"));
+        char field[PN_REQUEST_ID_FIELD_MAX];
+        pn_buf_append(&out, field,
+                      pn_request_id_field(field, rid, rid_len, r->stream->request_id,
+                                          r->stream->request_id_len));
     }
     if (pn_buf_append(&out, PN_STRLIT("\r\n")) < 0) {
         PyErr_NoMemory();

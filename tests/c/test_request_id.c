@@ -107,6 +107,61 @@ static int is_uuid4_hex(const char *p, size_t n)
     return p[12] == '4' && strchr("89ab", p[16]) != NULL;
 }
 
+/* The hex digits are the generator's bits: the same sequence formatted
+ * by printf.  Two generators with the same seed: one formats, one gives the
+ * raw numbers (xoshiro256** by its definition). */
+static uint64_t ref_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t ref_next(uint64_t *s)
+{
+    uint64_t out = ref_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = ref_rotl(s[3], 45);
+    return out;
+}
+
+PN_TEST(generated_digits)
+{
+    pn_request_id_gen g;
+    pn_request_id_seed_bytes(&g, "digits", 6);
+    uint64_t s[4];
+    memcpy(s, g.s, sizeof s);
+    for (int i = 0; i < 10000; i++) {
+        char out[PN_REQUEST_ID_GEN_LEN], want[PN_REQUEST_ID_GEN_LEN + 1];
+        pn_request_id_generate(&g, out);
+        uint64_t hi = ref_next(s), lo = ref_next(s);
+        hi = (hi & ~0xf000ULL) | 0x4000ULL;
+        lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
+        snprintf(want, sizeof want, "%016llx%016llx", (unsigned long long)hi,
+                 (unsigned long long)lo);
+        if (memcmp(out, want, PN_REQUEST_ID_GEN_LEN) != 0) {
+            fprintf(stderr, "  %.32s, want %s\n", out, want);
+            PN_CHECK(0);
+            break;
+        }
+    }
+}
+
+PN_TEST(response_field)
+{
+    char out[PN_REQUEST_ID_FIELD_MAX];
+    size_t n = pn_request_id_field(out, PN_STRLIT("X-Request-ID"), PN_STRLIT("abc"));
+    PN_CHECK_SLICE(out, n, "X-Request-ID: abc\r\n");
+    char name[PN_REQUEST_ID_NAME_MAX], id[PN_REQUEST_ID_MAX];
+    memset(name, 'n', sizeof name);
+    memset(id, 'i', sizeof id);
+    n = pn_request_id_field(out, name, sizeof name, id, sizeof id);
+    PN_CHECK_EQ_INT(n, PN_REQUEST_ID_FIELD_MAX);
+    PN_CHECK(memcmp(out + n - 2, "\r\n", 2) == 0);
+}
+
 PN_TEST(generated_form)
 {
     pn_request_id_gen g;
@@ -287,6 +342,8 @@ int main(void)
     PN_RUN(valid_ids);
     PN_RUN(invalid_ids);
     PN_RUN(every_byte);
+    PN_RUN(generated_digits);
+    PN_RUN(response_field);
     PN_RUN(generated_form);
     PN_RUN(unique_and_balanced);
     PN_RUN(seed_bytes_reproducible);
