@@ -8,8 +8,8 @@ each server runs bench.apps.plaintext under callgrind, once with the
 warm-up requests only and once with warm-up + n, over one keep-alive
 connection; the difference divided by n is the cost of one request.  Four
 cases: off (the default), on with no ID in the request (one is generated),
-and a request with a valid X-Request-ID, off and on (it is kept).  --unset-only measures a
-build (before the change) with the defaults only.
+and a request with a valid X-Request-ID, off and on (it is kept).
+--unset-only measures a build (before the change) with the defaults only.
 
 Two columns: the whole process, which moves by about 1 % from run to run
 (Python's side), and the C extension's own instructions (the functions in

@@ -188,8 +188,8 @@ __attribute__((noinline)) static int request_id_header(RequestObject *r, PyObjec
     /* Appended as it is: the name was checked at start-up, the ID when it
      * was chosen (pn_http1_resp_header's checks cost three times the rest). */
     char field[PN_REQUEST_ID_FIELD_MAX];
-    size_t n = pn_request_id_field(field, name, len, r->stream->request_id,
-                                   r->stream->request_id_len);
+    size_t n =
+        pn_request_id_field(field, name, len, r->stream->request_id, r->stream->request_id_len);
     if (pn_buf_append(&r->head, field, n) != 0) {
         PyErr_NoMemory();
         return -1;
