@@ -8,6 +8,7 @@
 #include "pn_request_id.h"
 
 #include "pn_buf.h" /* PN_STRLIT */
+#include "pn_http1_write.h"
 
 #include "pn_test.h"
 
@@ -160,6 +161,35 @@ PN_TEST(response_field)
     n = pn_request_id_field(out, name, sizeof name, id, sizeof id);
     PN_CHECK_EQ_INT(n, PN_REQUEST_ID_FIELD_MAX);
     PN_CHECK(memcmp(out + n - 2, "\r\n", 2) == 0);
+}
+
+/* The server's own answers carry the field after Date and Server
+ * (pn_http1_write_simple_field); without a name they are byte for byte
+ * pn_http1_write_simple's. */
+PN_TEST(simple_answer_field)
+{
+    pn_http1_head_opts opts = {"Sun, 06 Nov 1994 08:49:37 GMT", "pounce"};
+    pn_buf a = PN_BUF_INIT, b = PN_BUF_INIT;
+    PN_CHECK_EQ_INT(pn_http1_write_simple_field(&a, 431, &opts, 1, NULL, PN_STRLIT("X-Request-ID"),
+                                                PN_STRLIT("abc")),
+                    PN_WRITE_OK);
+    PN_CHECK_SLICE(a.data, a.len,
+                   "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                   "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                   "Server: pounce\r\n"
+                   "X-Request-ID: abc\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Length: 32\r\n"
+                   "Connection: close\r\n"
+                   "\r\n"
+                   "Request Header Fields Too Large\n");
+    pn_buf_clear(&a);
+    PN_CHECK_EQ_INT(pn_http1_write_simple_field(&a, 400, &opts, 0, "x", NULL, 0, NULL, 0),
+                    PN_WRITE_OK);
+    PN_CHECK_EQ_INT(pn_http1_write_simple(&b, 400, &opts, 0, "x"), PN_WRITE_OK);
+    PN_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    pn_buf_free(&a);
+    pn_buf_free(&b);
 }
 
 PN_TEST(generated_form)
@@ -344,6 +374,7 @@ int main(void)
     PN_RUN(every_byte);
     PN_RUN(generated_digits);
     PN_RUN(response_field);
+    PN_RUN(simple_answer_field);
     PN_RUN(generated_form);
     PN_RUN(unique_and_balanced);
     PN_RUN(seed_bytes_reproducible);
