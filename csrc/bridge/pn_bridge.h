@@ -40,6 +40,7 @@
     X(http10, "1.0")                                                                               \
     X(http11, "1.1")                                                                               \
     X(pounce_worker, "pounce.worker")                                                              \
+    X(pounce_request_id, "pounce.request_id")                                                      \
     /* HTTP messages: types and keys */                                                            \
     X(http_request, "http.request")                                                                \
     X(http_disconnect, "http.disconnect")                                                          \

@@ -18,6 +18,7 @@
  */
 #include "pn_bridge.h"
 #include "pn_compress.h"
+#include "pn_request_id.h"
 #include "pn_trust.h"
 
 #include <math.h>
@@ -455,6 +456,14 @@ static int check_cross(const pn_config *c)
                          c->health_path);
             return name_settings("health_path", NULL);
         }
+    }
+    if (!pn_request_id_name_ok(c->request_id_header, strlen(c->request_id_header))) {
+        PyErr_Format(PyExc_ValueError,
+                     "request_id_header must be a header name of at most 64 characters that "
+                     "the server does not write itself (not Content-Length, Connection, Date, "
+                     "Server, Host, ...), got '%s'",
+                     c->request_id_header);
+        return name_settings("request_id_header", NULL);
     }
     char err[160];
     pn_trust *trust =

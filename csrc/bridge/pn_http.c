@@ -171,6 +171,33 @@ void pn_request_body_ready(RequestObject *r)
 
 /* ---- send ----------------------------------------------------------------- */
 
+/* --request-id: the response carries the request's ID, unless the app set
+ * that header itself: its value wins (it may pass on an ID of its own), and
+ * a second field would leave the client to guess.  pairs: the app's
+ * (name, value) headers, already checked to be bytes.  Out of line, so
+ * that off it costs pn_request_start one test. */
+__attribute__((noinline)) static int request_id_header(RequestObject *r, PyObject **pairs,
+                                                       Py_ssize_t npairs)
+{
+    const char *name = r->worker->cfg->request_id_header;
+    size_t len = strlen(name);
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        PyObject *n = PySequence_Fast_GET_ITEM(pairs[i], 0); /* borrowed from pairs[i] */
+        if (pn_http_ieq(PyBytes_AS_STRING(n), (size_t)PyBytes_GET_SIZE(n), name, len))
+            return 0;
+    }
+    /* Appended as it is: the name was checked at start-up, the ID when it
+     * was chosen (pn_http1_resp_header's checks cost three times the rest). */
+    char field[PN_REQUEST_ID_FIELD_MAX];
+    size_t n =
+        pn_request_id_field(field, name, len, r->stream->request_id, r->stream->request_id_len);
+    if (pn_buf_append(&r->head, field, n) != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 int pn_request_start(RequestObject *r, PyObject *msg)
 {
     pn_modstate *st = worker_state(r->worker);
@@ -278,6 +305,8 @@ int pn_request_start(RequestObject *r, PyObject *msg)
             goto done;
         }
     }
+    if (r->stream != NULL && r->stream->request_id_len && request_id_header(r, pairs, npairs) < 0)
+        goto done;
     ok = 0;
 done:
     for (Py_ssize_t i = 0; i < npairs; i++)

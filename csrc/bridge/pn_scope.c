@@ -209,6 +209,21 @@ static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen 
     return rc;
 }
 
+/* --request-id: extensions["pounce.request_id"], the ID the transport chose
+ * (ASCII by construction: pn_request_id.h).  Callers test request_id_len
+ * first: out of line, off costs them that test only. */
+__attribute__((noinline)) static int put_request_id(pn_modstate *st, PyObject *ext,
+                                                    const pn_stream *s)
+{
+    PyObject *id = PyUnicode_New(s->request_id_len, 127);
+    if (id == NULL)
+        return -1;
+    memcpy(PyUnicode_DATA(id), s->request_id, s->request_id_len);
+    int rc = PyDict_SetItem(ext, PN_ID(st, pounce_request_id), id);
+    Py_DECREF(id);
+    return rc;
+}
+
 int pn_scope_templates(WorkerObject *w)
 {
     pn_modstate *st = worker_state(w);
@@ -349,7 +364,8 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     }
     PyObject *ext = PyDict_Copy(w->ext_template);
     PyObject *ps = ext ? PyDict_New() : NULL;
-    if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0) {
+    if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0 ||
+        (s->request_id_len && put_request_id(st, ext, s) < 0)) {
         Py_XDECREF(ps);
         Py_XDECREF(ext);
         goto fail;
@@ -387,11 +403,13 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
         }
         Py_DECREF(proto);
     }
-    /* extensions: {"websocket.http.response": {}, "pounce.worker": id} */
+    /* extensions: {"websocket.http.response": {}, "pounce.worker": id
+     * [, "pounce.request_id": str]} */
     PyObject *ext = PyDict_New();
     PyObject *denial = ext ? PyDict_New() : NULL;
     if (denial == NULL || PyDict_SetItem(ext, PN_ID(st, websocket_http_response), denial) < 0 ||
-        PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0)
+        PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0 ||
+        (s->request_id_len && put_request_id(st, ext, s) < 0))
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||

@@ -479,6 +479,13 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
         runtime_error("'websocket.accept' subprotocol must be a token", NULL);
         goto done;
     }
+    /* --request-id: as for an HTTP response (pn_request_start). */
+    const char *rid = NULL;
+    size_t rid_len = 0;
+    if (r->stream != NULL && r->stream->request_id_len) {
+        rid = r->worker->cfg->request_id_header;
+        rid_len = strlen(rid);
+    }
     rc = msg_get(msg, PN_ID(st, headers), &headers);
     if (rc < 0)
         goto done;
@@ -508,6 +515,9 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
                 Py_DECREF(it);
                 goto done;
             }
+            if (rid != NULL &&
+                pn_http_ieq(PyBytes_AS_STRING(n), (size_t)PyBytes_GET_SIZE(n), rid, rid_len))
+                rid = NULL;
             pn_buf_append(&out, PyBytes_AS_STRING(n), (size_t)PyBytes_GET_SIZE(n));
             pn_buf_append(&out, PN_STRLIT(": "));
             pn_buf_append(&out, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
@@ -517,6 +527,12 @@ static int ws_accept(WebSocketObject *ws, PyObject *msg)
         Py_DECREF(it);
         if (PyErr_Occurred())
             goto done;
+    }
+    if (rid != NULL) {
+        char field[PN_REQUEST_ID_FIELD_MAX];
+        pn_buf_append(&out, field,
+                      pn_request_id_field(field, rid, rid_len, r->stream->request_id,
+                                          r->stream->request_id_len));
     }
     if (pn_buf_append(&out, PN_STRLIT("\r\n")) < 0) {
         PyErr_NoMemory();
@@ -833,6 +849,10 @@ static void ws_refuse(WorkerObject *w, pn_conn *c, const pn_http1_request *req, 
         pn_http1_resp_header(&out, &resp, PN_STRLIT("Sec-WebSocket-Version"), PN_STRLIT("13"));
     pn_http1_resp_header(&out, &resp, PN_STRLIT("Content-Type"),
                          PN_STRLIT("text/plain; charset=utf-8"));
+    if (c->stream.request_id_len)
+        pn_http1_resp_header(&out, &resp, w->cfg->request_id_header,
+                             strlen(w->cfg->request_id_header), c->stream.request_id,
+                             c->stream.request_id_len);
     pn_http1_resp_finish_head(&out, &resp, &opts, (int64_t)strlen(body));
     pn_buf_append_str(&out, body);
     struct iovec iov = {out.data, out.len};

@@ -436,6 +436,13 @@ int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_htt
 int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
                           const char *body)
 {
+    return pn_http1_write_simple_field(out, status, opts, close, body, NULL, 0, NULL, 0);
+}
+
+int pn_http1_write_simple_field(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
+                                const char *body, const char *name, size_t name_len,
+                                const char *value, size_t value_len)
+{
     if (status < 200 || status > 599)
         return PN_WRITE_BAD_STATUS;
     const status_entry *e = &status_table[status - 100];
@@ -448,7 +455,9 @@ int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opt
 
     /* Status line (bare + reason), Content-Type (41), Content-Length (38),
      * Connection (19), Date/Server prefixes and CRLFs (18), final CRLF. */
-    size_t need = STATUS_LINE_BARE + reason_len + 128 + date_len + server_len + body_len;
+    size_t field_len = name ? name_len + value_len + 4 : 0;
+    size_t need =
+        STATUS_LINE_BARE + reason_len + 128 + date_len + server_len + field_len + body_len;
     if (reserve(out, need))
         return PN_WRITE_NOMEM;
     if (write_status_line(out, status))
@@ -458,6 +467,8 @@ int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opt
         p = put_field(p, PN_STRLIT("Date"), date, date_len);
     if (server)
         p = put_field(p, PN_STRLIT("Server"), server, server_len);
+    if (name)
+        p = put_field(p, name, name_len, value, value_len);
     PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\n");
     PUT_LIT(p, "Content-Length: ");
     p += pn_http_put_u64(p, body_len);

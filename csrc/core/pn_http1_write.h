@@ -126,6 +126,13 @@ const char *pn_http1_reason(int status);
 int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
                           const char *body);
 
+/* The same with one more field after Date and Server (the request's ID,
+ * --request-id): name a token, value valid by construction (not checked);
+ * name NULL = none. */
+int pn_http1_write_simple_field(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,
+                                const char *body, const char *name, size_t name_len,
+                                const char *value, size_t value_len);
+
 /* "HTTP/1.1 100 Continue\r\n\r\n" */
 int pn_http1_write_continue(pn_buf *out);
 

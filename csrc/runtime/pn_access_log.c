@@ -124,6 +124,12 @@ void pn_conn_access_log(pn_conn *c, pn_access_rec *rec)
         rec->client = peer;
         rec->client_len = clen;
     }
+    if (rec->request_id_len == 0 && c->stream.request_id_len) {
+        /* --request-id: the ID the transport chose for this request when
+         * its head arrived (or a new one for a head that did not parse). */
+        rec->request_id = c->stream.request_id;
+        rec->request_id_len = c->stream.request_id_len;
+    }
     if (a->format != PN_LOG_FMT_DEFAULT) {
         /* The wall clock, for formats that show it (one vDSO call; the
          * text of the second is cached in a->clock). */

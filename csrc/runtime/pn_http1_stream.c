@@ -123,8 +123,7 @@ static void h1_reply(pn_stream *s, int status)
 {
     pn_conn *c = conn_of(s);
     pn_buf out = PN_BUF_INIT;
-    pn_http1_head_opts opts = pn_worker_head_opts(c->worker);
-    if (pn_http1_write_simple(&out, status, &opts, 1, NULL) == 0) {
+    if (pn_conn_write_simple(c, &out, status, 1) == 0) {
         struct iovec iov = {out.data, out.len};
         pn_conn_write(c, &iov, 1);
     }
@@ -219,4 +218,5 @@ void pn_http1_stream_init(pn_conn *c)
     c->stream.udata = NULL;
     c->stream.peer = &c->peer;
     c->stream.listener = c->listener;
+    c->stream.request_id_len = 0;
 }

@@ -46,6 +46,7 @@
 #include "pn_buf.h"
 #include "pn_http1_write.h"
 #include "pn_log.h"
+#include "pn_request_id.h"
 
 typedef struct pn_stream pn_stream;
 
@@ -145,6 +146,12 @@ struct pn_stream {
      * proxy headers cost no address check per request.  0 when neither
      * --proxy-headers nor --proxy-protocol is on. */
     unsigned peer_trusted : 1;
+    /* --request-id: the current request's ID (pn_request_id.h), chosen by
+     * the transport when its head arrived, before anything answers it (the
+     * app, or the server itself); the scope, the response header and the
+     * access log read it here.  request_id_len 0: off. */
+    unsigned char request_id_len;
+    char request_id[PN_REQUEST_ID_MAX];
 };
 
 #endif

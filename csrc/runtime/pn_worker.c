@@ -27,6 +27,7 @@
 #include "pn_http_token.h"
 #include "pn_log.h"
 #include "pn_proxy_protocol.h"
+#include "pn_request_id.h"
 
 /* epoll data tags: connections are stored as pointers (8-byte aligned, low
  * bits zero); the worker's own fds carry a tag in the low bits. */
@@ -132,6 +133,9 @@ struct pn_worker {
     pn_alog alog; /* this worker's access log (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
+
+    size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
+    pn_request_id_gen rid; /* --request-id: this worker's generator */
 };
 
 /* Around a syscall that may take a while, let other threads run (see
@@ -731,6 +735,25 @@ void pn_conn_watch_close(pn_conn *c)
 
 /* ---- connection life ------------------------------------------------ */
 
+int pn_conn_write_simple(pn_conn *c, pn_buf *out, int status, int close)
+{
+    pn_worker *w = c->worker;
+    pn_http1_head_opts opts = pn_worker_head_opts(w);
+    const char *name = c->stream.request_id_len ? w->cfg->request_id_header : NULL;
+    return pn_http1_write_simple_field(out, status, &opts, close, NULL, name, w->rid_name_len,
+                                       c->stream.request_id, c->stream.request_id_len);
+}
+
+/* --request-id: a new ID for an answer to a head that did not parse (its
+ * fields cannot be trusted, the client's ID among them). */
+static void request_id_new(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (w->rid_name_len)
+        c->stream.request_id_len =
+            (unsigned char)pn_request_id_generate(&w->rid, c->stream.request_id);
+}
+
 /* The access line of an answer the worker gave itself (no app): its
  * request's head was parsed, so its headers are at hand. */
 static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes)
@@ -744,8 +767,7 @@ static void log_early_answer(pn_conn *c, const pn_http1_request *req, int status
 static void conn_error_answer(pn_conn *c, int status, const pn_http1_request *line)
 {
     pn_worker *w = c->worker;
-    pn_http1_head_opts opts = pn_worker_head_opts(w);
-    pn_http1_write_simple(&c->wbuf, status, &opts, 1, NULL);
+    pn_conn_write_simple(c, &c->wbuf, status, 1);
     pn_metrics_early(w->metrics, status);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
@@ -959,8 +981,7 @@ static int refuse_connect(pn_conn *c, const pn_http1_request *req)
         return 0;
     pn_worker *w = c->worker;
     pn_buf_consume(&c->rbuf, req->head_len);
-    pn_http1_head_opts opts = pn_worker_head_opts(w);
-    pn_http1_write_simple(&c->wbuf, 501, &opts, 1, NULL);
+    pn_conn_write_simple(c, &c->wbuf, 501, 1);
     pn_metrics_early(w->metrics, 501);
     c->phase = PN_CONN_CLOSING;
     c->keep_alive = 0;
@@ -1025,6 +1046,9 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
         (status == 503 && log &&
          pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Retry-After"), PN_STRLIT("1")) !=
              PN_WRITE_OK) ||
+        (c->stream.request_id_len &&
+         pn_http1_resp_header(&c->wbuf, &r, cfg->request_id_header, w->rid_name_len,
+                              c->stream.request_id, c->stream.request_id_len) != PN_WRITE_OK) ||
         pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)body_len) != PN_WRITE_OK ||
         (!head && pn_buf_append(&c->wbuf, body, body_len) != 0)) {
         c->dead = 1; /* out of memory */
@@ -1046,6 +1070,11 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
 static void conn_dispatch(pn_conn *c, pn_http1_request *req)
 {
     pn_worker *w = c->worker;
+    /* --request-id: chosen first, so that every answer carries it. */
+    if (__builtin_expect(w->rid_name_len != 0, 0))
+        c->stream.request_id_len = (unsigned char)pn_request_id_take(
+            &w->rid, req->headers, req->num_headers, w->cfg->request_id_header, w->rid_name_len,
+            c->stream.request_id);
     if (refuse_connect(c, req))
         return;
     if (__builtin_expect(w->answers, 0) && answer_here(c, req))
@@ -1169,6 +1198,7 @@ static void phase_head(pn_conn *c)
         int named = status != 414 &&
                     pn_http1_parse_request_line(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf),
                                                 &line) == PN_HTTP1_OK;
+        request_id_new(c);
         conn_error_answer(c, status, named ? &line : NULL);
         arm_in(c, w->request_ms);
         queue_conn(c);
@@ -1524,6 +1554,10 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->health_len = cfg->health_path ? strlen(cfg->health_path) : 0; /* (C tests leave it NULL) */
     w->answers = w->health_len > 0 || (cfg->limit_concurrency > 0 && hooks->in_flight != NULL);
     w->keepalive_ms = secs_to_ms(cfg->keep_alive_timeout);
+    if (cfg->request_id && cfg->request_id_header != NULL) { /* (C tests leave it NULL) */
+        w->rid_name_len = strlen(cfg->request_id_header);
+        pn_request_id_seed(&w->rid);
+    }
     w->request_ms = secs_to_ms(cfg->request_timeout);
     w->header_space = calloc((size_t)cfg->max_headers, sizeof(pn_http1_header));
     char trust_err[160];

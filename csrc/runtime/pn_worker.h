@@ -235,6 +235,11 @@ int pn_worker_in_poll(const pn_worker *w);
  * this worker's responses. */
 pn_http1_head_opts pn_worker_head_opts(pn_worker *w);
 
+/* The server's own answer to the connection's current request (status,
+ * its reason as text/plain; pn_http1_write_simple) into out, with the
+ * worker's Date and Server and the request's ID (--request-id). */
+int pn_conn_write_simple(pn_conn *c, pn_buf *out, int status, int close);
+
 /* ---- connection API (owning thread only) ----------------------------
  * For the HTTP/1.1 stream (pn_http1_stream.c) and for the WebSocket
  * session, which takes a connection over; an HTTP request reaches these

@@ -90,6 +90,8 @@ class _Settings(TypedDict, total=False):
     access_log_file: str
     server_header: bool
     date_header: bool
+    request_id: bool
+    request_id_header: str
     compression: bool
     compression_order: str
     zstd_level: int
@@ -213,6 +215,10 @@ class Config:
     def server_header(self) -> bool: ...
     @property
     def date_header(self) -> bool: ...
+    @property
+    def request_id(self) -> bool: ...
+    @property
+    def request_id_header(self) -> str: ...
     @property
     def compression(self) -> bool: ...
     @property
