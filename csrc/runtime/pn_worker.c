@@ -1,12 +1,14 @@
 /*
- * pn_worker.c — epoll, accept, connection state machine, timers.
+ * pn_worker.c — epoll, connection state machine, timers.  Accepting
+ * connections is in pn_accept.c, the PROXY protocol phase in
+ * pn_proxy_phase.c; what the three share is in pn_worker_int.h.
  *
  * See pn_worker.h for the threading and re-entrancy contract.  In short:
  * everything here runs on the worker's own thread; hooks into the bridge
  * are called only from pn_worker_poll(); work created by the bridge's calls
  * is queued on the pending list and done by the next poll.
  */
-#include "pn_worker.h"
+#include "pn_worker_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,16 +28,7 @@
 #include "pn_balance.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
-#include "pn_proxy_protocol.h"
 #include "pn_request_id.h"
-
-/* epoll data tags: connections are stored as pointers (8-byte aligned, low
- * bits zero); the worker's own fds carry a tag in the low bits. */
-#define TAG_MASK 7u
-#define TAG_LISTENER 1u /* (index << 3) | 1 */
-#define TAG_EVENTFD 2u
-#define TAG_TIMERFD 3u
-#define TAG_BALANCE 4u /* the balance seat's timerfd: a stand-aside ended */
 
 /* The worker's limits.  Each bounds memory, a syscall's size, or how long
  * one connection may keep the loop; the comment says why that value. */
@@ -82,12 +75,6 @@
 #define LINGER_MAX (256 * 1024)
 
 /* Fairness and batching of one poll. */
-/* Connections one listener event may accept: a burst is taken in one go,
- * but 64 bounds the time before already accepted clients are served. */
-#define ACCEPT_BATCH 64
-/* After EMFILE and friends, accepting pauses this long instead of
- * spinning on a level-triggered listen socket. */
-#define ACCEPT_PAUSE_MS 200
 /* Events fetched per epoll_wait: 128 amortises the syscall over a busy
  * batch and keeps the array (1.5 KiB) on the stack. */
 #define EVENT_BATCH 128
@@ -97,59 +84,6 @@
 /* Read-and-parse rounds for one WebSocket connection per poll: a client
  * sending faster than the app reads cannot starve the others. */
 #define WS_ROUNDS_MAX 64
-
-struct pn_worker {
-    const pn_config *cfg;
-    int epfd, evfd, tfd;
-    int timer_running;
-    pn_worker_hooks hooks;
-    void *ctx;
-    pn_listener *listeners;
-    int nlisten;
-    int listening;  /* listeners registered in epoll */
-    int draining;   /* no more accepts, no more keep-alive */
-    int close_idle; /* draining: idle connections close at once */
-    int stopping;   /* the drain is a shutdown: --health-path answers 503 */
-    int answers;    /* --health-path or --limit-concurrency: conn_dispatch may answer itself */
-    size_t health_len;
-    int in_poll;
-    int wakeup_asked;
-    int accept_batch; /* connections one listener event may take (pn_worker_set_shared) */
-    size_t nconns;
-    pn_conn *all; /* every connection (for drain/close_all) */
-    /* Queued for processing, first in first out: connections are served in
-     * the order epoll reported them, and one that re-queues itself (the
-     * next pipelined request) goes behind the others already waiting. */
-    pn_conn *pending;
-    pn_conn *pending_tail;
-    pn_wheel wheel;
-    pn_timer accept_timer; /* resumes accepting after EMFILE */
-    pn_balance_seat seat;  /* balanced accept among workers sharing the sockets */
-    /* --metrics-port: this worker's counters (pn_metrics.h), or NULL */
-    pn_metrics_slot *metrics;
-    pn_http1_limits limits;
-    pn_http1_header *header_space;
-    pn_date_cache date;
-    pn_alog alog; /* this worker's access log (pn_access_log.c) */
-    uint64_t header_ms, keepalive_ms, request_ms;
-    pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
-
-    size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
-    pn_request_id_gen rid; /* --request-id: this worker's generator */
-};
-
-/* Around a syscall that may take a while, let other threads run (see
- * pn_worker_hooks.release).  errno survives the reacquire. */
-#define BLOCKING_BEGIN(w)                                                                          \
-    void *blocking_token_ = (w)->hooks.release ? (w)->hooks.release((w)->ctx) : NULL
-#define BLOCKING_END(w)                                                                            \
-    do {                                                                                           \
-        if ((w)->hooks.release) {                                                                  \
-            int saved_errno_ = errno;                                                              \
-            (w)->hooks.reacquire((w)->ctx, blocking_token_);                                       \
-            errno = saved_errno_;                                                                  \
-        }                                                                                          \
-    } while (0)
 
 /* conn_process stays out of line on purpose: its phases make it large once
  * inlined into it, and inlined in turn into process_pending it kept that
@@ -165,9 +99,6 @@ struct pn_worker {
 #endif
 
 static NOINLINE void conn_process(pn_conn *c);
-static void conn_close_now(pn_conn *c);
-static void proxy_begin(pn_conn *c);
-static void judge_peer(pn_conn *c);
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -217,171 +148,6 @@ static void timers_sync(pn_worker *w)
     }
     if (timerfd_settime(w->tfd, 0, &its, NULL) == 0)
         w->timer_running = want;
-}
-
-static void arm_in(pn_conn *c, uint64_t ms)
-{
-    pn_worker *w = c->worker;
-    if (ms == 0) {
-        pn_timer_cancel(&w->wheel, &c->timer);
-        return;
-    }
-    pn_timer_arm(&w->wheel, &c->timer, pn_monotonic_ms() + ms);
-}
-
-/* ---- listeners ------------------------------------------------------ */
-
-static void listeners_register(pn_worker *w, int on)
-{
-    if (w->listening == on)
-        return;
-    for (int i = 0; i < w->nlisten; i++) {
-        pn_listener *l = &w->listeners[i];
-        if (on && !l->registered && !l->closed) {
-            struct epoll_event ev;
-            memset(&ev, 0, sizeof(ev));
-            /* EPOLLEXCLUSIVE limits the thundering herd only for
-             * epoll instances someone sleeps on directly; ours is polled
-             * by the event loop, so idle workers may all wake and race
-             * (pn_worker_set_shared keeps the race fair). */
-            ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-            ev.data.u64 = ((uint64_t)i << 3) | TAG_LISTENER;
-            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
-                l->registered = 1;
-        } else if (!on && l->registered) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-            l->registered = 0;
-        }
-    }
-    w->listening = on;
-}
-
-/* accept(2) failed with something other than EAGAIN, a connection's own
- * error, or a shortage: the socket is no longer listening (EINVAL after
- * shutdown(SHUT_RD), which a draining server does to refuse new
- * connections) or is gone.  It would stay readable, so leave it out of the
- * epoll set for good; quietly, since other workers see the same. */
-static void listener_closed(pn_worker *w, pn_listener *l)
-{
-    if (l->registered)
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-    l->registered = 0;
-    l->closed = 1;
-    for (int i = 0; i < w->nlisten; i++)
-        if (!w->listeners[i].closed)
-            return;
-    pn_balance_seat_leave(&w->seat); /* accepts nothing any more */
-}
-
-static void accept_batch(pn_worker *w, int li)
-{
-    pn_listener *l = &w->listeners[li];
-    int batch = w->accept_batch;
-    switch (pn_balance_seat_decide(&w->seat, w->nconns)) {
-    case PN_BALANCE_ASIDE:
-        if (pn_balance_seat_stand_aside(&w->seat) == 0) {
-            /* Over our share: out of the epoll set, so the kernel wakes the
-             * others, until the seat's timer says to listen again. */
-            listeners_register(w, 0);
-            return;
-        }
-        break;
-    case PN_BALANCE_TAKE_ALL:
-        batch = ACCEPT_BATCH;
-        break;
-    }
-    for (int n = 0; n < batch; n++) {
-        if (w->nconns >= (size_t)w->cfg->max_connections) {
-            /* Over our share: leave further connections in the backlog
-             * (or to other workers) until one of ours closes. */
-            listeners_register(w, 0);
-            return;
-        }
-        struct sockaddr_storage ss;
-        socklen_t slen = sizeof(ss);
-        int fd;
-        {
-            BLOCKING_BEGIN(w);
-            fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            BLOCKING_END(w);
-        }
-        if (fd < 0) {
-            switch (errno) {
-            case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-            case EWOULDBLOCK:
-#endif
-                return; /* drained */
-            case EINTR:
-            /* The connection's own error, reported by accept (accept(2):
-             * treat these like EAGAIN and retry). */
-            case ECONNABORTED:
-            case EPROTO:
-            case EPERM:
-            case ENETDOWN:
-            case ENOPROTOOPT:
-            case EHOSTDOWN:
-            case ENONET:
-            case EHOSTUNREACH:
-            case EOPNOTSUPP:
-            case ENETUNREACH:
-                continue;
-            case EMFILE:
-            case ENFILE:
-            case ENOBUFS:
-            case ENOMEM:
-                /* Out of descriptors or memory: stop listening for a moment
-                 * rather than spinning on a level-triggered listen socket. */
-                listeners_register(w, 0);
-                pn_timer_arm(&w->wheel, &w->accept_timer, pn_monotonic_ms() + ACCEPT_PAUSE_MS);
-                return;
-            default:
-                listener_closed(w, l);
-                return;
-            }
-        }
-        pn_conn *c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            close(fd);
-            return;
-        }
-        if (!l->is_unix) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
-        c->fd = fd;
-        c->worker = w;
-        c->file_fd = -1;
-        c->listener = li;
-        pn_http1_stream_init(c);
-        c->can_write = 1; /* a fresh socket has an empty send buffer */
-        memcpy(&c->peer, &ss, slen);
-        c->peer_len = slen;
-        judge_peer(c);
-        pn_http1_parser_init(&c->parser, &w->limits, w->header_space);
-        struct epoll_event ev;
-        memset(&ev, 0, sizeof(ev));
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        ev.data.ptr = c;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next_all = w->all;
-        if (w->all)
-            w->all->prev_all = c;
-        w->all = c;
-        w->nconns++;
-        pn_balance_seat_accepted(&w->seat, w->nconns);
-        pn_metrics_conns(w->metrics, w->nconns, 1);
-        /* A connection that never sends a full head is closed at the
-         * header deadline (slowloris): absolute from accept for the first
-         * request (see PN_CONN_HEAD). */
-        arm_in(c, w->header_ms);
-        if (w->cfg->proxy_protocol)
-            proxy_begin(c); /* may close c */
-    }
 }
 
 /* ---- output --------------------------------------------------------- */
@@ -564,7 +330,7 @@ int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
 
 /* Read while the socket has data and the buffer holds fewer than `limit`
  * live bytes.  Sets peer_closed on EOF, dead on error. */
-static void read_input(pn_conn *c, size_t limit)
+void pn_conn_read_input(pn_conn *c, size_t limit)
 {
     while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
         /* Start small (most heads fit in 4 KiB; idle keep-alive connections
@@ -654,7 +420,7 @@ int pn_conn_body(pn_conn *c, const char **data, size_t *len)
     if (c->body_ready == 0 && !c->body.done) {
         /* Nothing decoded yet: read what the socket has now (no loop
          * round-trip when the bytes are already there). */
-        read_input(c, BODY_BUFFER_MAX);
+        pn_conn_read_input(c, BODY_BUFFER_MAX);
         if (decode_body(c) < 0)
             return -1;
         if (c->dead || (c->peer_closed && c->body_ready == 0 && !c->body.done)) {
@@ -801,7 +567,7 @@ static void begin_closing(pn_conn *c)
 static void conn_end(pn_conn *c)
 {
     if (c->dead || !output_pending(c)) {
-        conn_close_now(c);
+        pn_conn_close_now(c);
         return;
     }
     c->keep_alive = 0;
@@ -920,7 +686,7 @@ static void conn_unlink(pn_conn *c)
     }
 }
 
-static void conn_close_now(pn_conn *c)
+void pn_conn_close_now(pn_conn *c)
 {
     pn_worker *w = c->worker;
     pn_timer_cancel(&w->wheel, &c->timer);
@@ -944,7 +710,7 @@ static void conn_close_now(pn_conn *c)
     pn_metrics_conns(w->metrics, w->nconns, 0);
     if (!w->draining && !w->listening && !pn_timer_armed(&w->accept_timer) && !w->seat.aside &&
         w->nconns < (size_t)w->cfg->max_connections)
-        listeners_register(w, 1);
+        pn_worker_listeners_register(w, 1);
 }
 
 /* Lingering close (RFC 9112 §9.6): after an error response the client may
@@ -961,14 +727,14 @@ static void conn_linger(pn_conn *c)
     }
     while (c->can_read && !c->peer_closed && !c->dead) {
         pn_buf_clear(&c->rbuf);
-        read_input(c, READ_CHUNK);
+        pn_conn_read_input(c, READ_CHUNK);
         c->drained += pn_buf_live(&c->rbuf);
         if (c->drained > LINGER_MAX)
             break;
     }
     pn_buf_clear(&c->rbuf);
     if (c->peer_closed || c->dead || c->drained > LINGER_MAX)
-        conn_close_now(c);
+        pn_conn_close_now(c);
 }
 
 /* CONNECT asks for a tunnel (RFC 9110 §9.3.6): a 2xx answer turns the
@@ -1128,7 +894,7 @@ static int conn_output_step(pn_conn *c)
     if (c->hup && c->phase != PN_CONN_CLOSING)
         c->dead = 1;
     if (c->dead) {
-        conn_close_now(c);
+        pn_conn_close_now(c);
         return -1;
     }
     /* With more pipelined input to answer, keep coalescing (bounded). */
@@ -1136,7 +902,7 @@ static int conn_output_step(pn_conn *c)
         c->phase == PN_CONN_HEAD && pn_buf_live(&c->rbuf) > 0 && pn_buf_live(&c->wbuf) < CORK_MAX;
     if (output_pending(c) && c->can_write && !more_input) {
         if (flush_output(c) < 0) {
-            conn_close_now(c);
+            pn_conn_close_now(c);
             return -1;
         }
     }
@@ -1146,7 +912,7 @@ static int conn_output_step(pn_conn *c)
         if (c->in_request)
             w->hooks.on_drain(w->ctx, &c->stream);
         if (c->dead) {
-            conn_close_now(c);
+            pn_conn_close_now(c);
             return -1;
         }
     }
@@ -1154,12 +920,12 @@ static int conn_output_step(pn_conn *c)
 }
 
 /* PN_CONN_HEAD: read and parse a request head, then hand it to the bridge. */
-static void phase_head(pn_conn *c)
+void pn_conn_phase_head(pn_conn *c)
 {
     pn_worker *w = c->worker;
-    read_input(c, w->limits.max_head + 1);
+    pn_conn_read_input(c, w->limits.max_head + 1);
     if (c->dead) {
-        conn_close_now(c);
+        pn_conn_close_now(c);
         return;
     }
     if (pn_buf_live(&c->rbuf) == 0) {
@@ -1187,7 +953,7 @@ static void phase_head(pn_conn *c)
             return;
         }
         if (output_pending(c) && c->can_write && flush_output(c) < 0)
-            conn_close_now(c);
+            pn_conn_close_now(c);
         return;
     }
     if (rc == PN_HTTP1_ERROR) {
@@ -1211,127 +977,6 @@ static void phase_head(pn_conn *c)
         queue_conn(c);
 }
 
-/* ---- the PROXY protocol (--proxy-protocol) --------------------------
- *
- * Every connection must start with a PROXY header, v1 or v2, and only a
- * peer in --forwarded-allow-ips may send one: the specification forbids
- * guessing whether a header is present, and a header from anyone else
- * would let a client pick its own address.  Whatever fails (an untrusted
- * peer, a malformed header, a close before it ended) closes the connection
- * without an answer; it is logged at debug level only, so a scanner cannot
- * flood the log.  The header shares the first request's deadline, which
- * runs from accept (header_timeout). */
-
-/* A debug line saying why a connection was refused. */
-static void proxy_log(pn_conn *c, const char *why)
-{
-    pn_worker *w = c->worker;
-    if (w->cfg->log_level > PN_LOG_DEBUG)
-        return;
-    pn_ipaddr a;
-    char text[PN_IPADDR_TEXT];
-    size_t n = 0;
-    if (pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0)
-        n = pn_ipaddr_format(&a, text);
-    /* A debug line goes to stderr, not the access log (its own buffer). */
-    pn_buf line = PN_BUF_INIT;
-    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: PROXY protocol: closed a connection from "));
-    if (n)
-        pn_buf_append(&line, text, n);
-    else
-        pn_buf_append(&line, PN_STRLIT("unix"));
-    pn_buf_append(&line, PN_STRLIT(": "));
-    pn_buf_append_str(&line, why);
-    pn_buf_append(&line, PN_STRLIT("\n"));
-    if (line.data && write(2, line.data, line.len) < 0) {
-        /* nothing to do: stderr is gone */
-    }
-    pn_buf_free(&line);
-}
-
-/* c->stream.peer_trusted for c->peer, when a setting needs it. */
-static void judge_peer(pn_conn *c)
-{
-    const pn_config *cfg = c->worker->cfg;
-    pn_ipaddr a;
-    c->stream.peer_trusted =
-        (cfg->proxy_headers || cfg->proxy_protocol) &&
-        pn_ipaddr_from_sockaddr(&a, NULL, (struct sockaddr *)&c->peer, c->peer_len) == 0 &&
-        pn_trust_has(c->worker->trust, &a);
-}
-
-/* At accept: a trusted peer's connection starts in PN_CONN_PROXY, another
- * is closed (c is freed). */
-static void proxy_begin(pn_conn *c)
-{
-    if (!c->stream.peer_trusted) {
-        proxy_log(c, "peer not in --forwarded-allow-ips");
-        conn_close_now(c);
-        return;
-    }
-    c->phase = PN_CONN_PROXY;
-}
-
-/* The header's source becomes the connection's client: scope["client"],
- * the access log and the proxy-header trust check all read c->peer.  LOCAL
- * and UNKNOWN keep the socket's peer; a Unix-socket source leaves no
- * address (client None).  The destination is not kept: scope["server"]
- * stays the listening socket's address. */
-static void proxy_apply(pn_conn *c, const pn_proxy_header *h)
-{
-    c->stream.tls = h->ssl;
-    if (h->local)
-        return;
-    memset(&c->peer, 0, sizeof c->peer);
-    if (h->src.family == PN_IP_V4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, h->src.bytes, 4);
-        sin->sin_port = htons(h->src_port);
-        c->peer_len = sizeof *sin;
-    } else if (h->src.family == PN_IP_V6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, h->src.bytes, 16);
-        sin6->sin6_port = htons(h->src_port);
-        c->peer_len = sizeof *sin6;
-    } else {
-        c->peer.ss_family = AF_UNIX;
-        c->peer_len = sizeof(sa_family_t);
-    }
-    judge_peer(c);
-}
-
-/* PN_CONN_PROXY: read the header, then go on to the first request head
- * with the bytes that followed it (they may hold whole requests). */
-static void phase_proxy(pn_conn *c)
-{
-    read_input(c, PN_PROXY_MAX);
-    if (c->dead) {
-        conn_close_now(c);
-        return;
-    }
-    pn_proxy_header h;
-    int n = pn_proxy_parse(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &h);
-    if (n == PN_PROXY_INCOMPLETE) {
-        if (c->peer_closed) {
-            if (pn_buf_live(&c->rbuf) > 0)
-                proxy_log(c, "closed before the end of the header");
-            conn_close_now(c);
-        }
-        return;
-    }
-    if (n < 0) {
-        proxy_log(c, h.error);
-        conn_close_now(c);
-        return;
-    }
-    proxy_apply(c, &h);
-    pn_buf_consume(&c->rbuf, (size_t)n);
-    c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
-    phase_head(c);
-}
-
 /* PN_CONN_REQUEST: the app has the request; read and decode its body. */
 static void phase_request(pn_conn *c)
 {
@@ -1342,7 +987,7 @@ static void phase_request(pn_conn *c)
          * after the app's own response); never parse past it. */
     } else if (!c->body.done) {
         if (c->body_wanted || pn_buf_live(&c->rbuf) < BODY_BUFFER_MAX)
-            read_input(c, BODY_BUFFER_MAX);
+            pn_conn_read_input(c, BODY_BUFFER_MAX);
         if (decode_body(c) < 0) {
             /* body_error is set; reported through on_body/pn_conn_body */
         } else if (c->peer_closed && !c->body.done) {
@@ -1356,7 +1001,7 @@ static void phase_request(pn_conn *c)
          * clients and health checkers half-close and wait for the
          * answer).  The response is delivered, then the connection
          * closes (PN_CONN_HEAD finds no more input). */
-        read_input(c, c->body_ready + c->body_gap + LOOKAHEAD_MAX);
+        pn_conn_read_input(c, c->body_ready + c->body_gap + LOOKAHEAD_MAX);
         probe_if_due(c);
     }
     if (c->body_wanted && (c->body_ready > 0 || c->body.done || c->dead || c->body_error)) {
@@ -1364,7 +1009,7 @@ static void phase_request(pn_conn *c)
         w->hooks.on_body(w->ctx, &c->stream);
     }
     if (c->dead)
-        conn_close_now(c);
+        pn_conn_close_now(c);
 }
 
 /* PN_CONN_DRAINING: the response is done; discard the unread body
@@ -1387,7 +1032,7 @@ static void phase_draining(pn_conn *c)
         }
         if (!c->can_read)
             return;
-        read_input(c, READ_CHUNK * 2);
+        pn_conn_read_input(c, READ_CHUNK * 2);
     }
     next_cycle(c);
     if (pn_buf_live(&c->rbuf) > 0 || c->can_read)
@@ -1415,9 +1060,9 @@ static void phase_ws(pn_conn *c)
     /* Read, let the bridge parse, and go on while it makes room (a
      * message larger than ws_limit streams through the buffer). */
     for (int round = 0; round < WS_ROUNDS_MAX && c->phase == PN_CONN_WS; round++) {
-        read_input(c, c->ws_limit);
+        pn_conn_read_input(c, c->ws_limit);
         if (c->dead) {
-            conn_close_now(c);
+            pn_conn_close_now(c);
             return;
         }
         size_t before = pn_buf_live(&c->rbuf);
@@ -1432,7 +1077,7 @@ static void phase_ws(pn_conn *c)
         pn_buf_live(&c->rbuf) < c->ws_limit)
         queue_conn(c); /* out of rounds: continue at the next poll */
     if (c->phase == PN_CONN_WS && (c->peer_closed || c->dead))
-        conn_close_now(c); /* on_close tells the bridge: 1006 unless it saw a close */
+        pn_conn_close_now(c); /* on_close tells the bridge: 1006 unless it saw a close */
 }
 
 static void conn_process(pn_conn *c)
@@ -1441,7 +1086,7 @@ static void conn_process(pn_conn *c)
         return;
     switch (c->phase) {
     case PN_CONN_HEAD:
-        phase_head(c);
+        pn_conn_phase_head(c);
         return;
     case PN_CONN_REQUEST:
         phase_request(c);
@@ -1456,7 +1101,7 @@ static void conn_process(pn_conn *c)
         phase_ws(c);
         return;
     case PN_CONN_PROXY:
-        phase_proxy(c);
+        pn_conn_phase_proxy(c);
         return;
     }
 }
@@ -1513,7 +1158,7 @@ static void on_timer(pn_timer *t, void *ctx)
     pn_worker *w = ctx;
     if (t == &w->accept_timer) {
         if (!w->draining && w->nconns < (size_t)w->cfg->max_connections)
-            listeners_register(w, 1);
+            pn_worker_listeners_register(w, 1);
         return;
     }
     pn_conn *c = (pn_conn *)((char *)t - offsetof(pn_conn, timer));
@@ -1528,7 +1173,7 @@ static void on_timer(pn_timer *t, void *ctx)
         queue_conn(c);
         return;
     }
-    conn_close_now(c);
+    pn_conn_close_now(c);
 }
 
 /* ---- worker --------------------------------------------------------- */
@@ -1590,7 +1235,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
         w->listeners[i].fd = listen_fds[i];
         w->listeners[i].is_unix = is_unix ? is_unix[i] : 0;
     }
-    listeners_register(w, 1);
+    pn_worker_listeners_register(w, 1);
     return w;
 fail : {
     int e = errno;
@@ -1603,7 +1248,7 @@ fail : {
 void pn_worker_close_all(pn_worker *w)
 {
     while (w->all)
-        conn_close_now(w->all);
+        pn_conn_close_now(w->all);
 }
 
 void pn_worker_free(pn_worker *w)
@@ -1699,7 +1344,7 @@ int pn_worker_poll(pn_worker *w)
             uint64_t tag = evs[i].data.u64 & TAG_MASK;
             if (tag == TAG_LISTENER) {
                 if (!w->draining)
-                    accept_batch(w, (int)(evs[i].data.u64 >> 3));
+                    pn_worker_accept_batch(w, (int)(evs[i].data.u64 >> 3));
                 continue;
             }
             if (tag == TAG_EVENTFD) {
@@ -1714,7 +1359,7 @@ int pn_worker_poll(pn_worker *w)
                 pn_balance_seat_expired(&w->seat);
                 if (!w->draining && !pn_timer_armed(&w->accept_timer) &&
                     w->nconns < (size_t)w->cfg->max_connections)
-                    listeners_register(w, 1);
+                    pn_worker_listeners_register(w, 1);
                 continue;
             }
             if (tag == TAG_TIMERFD) {
@@ -1764,7 +1409,7 @@ int pn_worker_drain(pn_worker *w, unsigned how)
     w->draining = 1;
     w->close_idle |= close_idle;
     w->stopping |= (how & PN_DRAIN_SHUTDOWN) != 0;
-    listeners_register(w, 0);
+    pn_worker_listeners_register(w, 0);
     pn_timer_cancel(&w->wheel, &w->accept_timer);
     pn_balance_seat_leave(&w->seat);
     pn_conn *c = w->all;
@@ -1776,7 +1421,7 @@ int pn_worker_drain(pn_worker *w, unsigned how)
         if (close_idle && ((c->phase == PN_CONN_HEAD && !c->in_request &&
                             pn_buf_live(&c->rbuf) == 0 && !output_pending(c)) ||
                            c->phase == PN_CONN_PROXY))
-            conn_close_now(c);
+            pn_conn_close_now(c);
         c = next;
     }
     return (int)w->nconns;
