@@ -1,7 +1,8 @@
 /*
  * pn_worker.c — epoll, connection state machine, timers.  Accepting
  * connections is in pn_accept.c, the PROXY protocol phase in
- * pn_proxy_phase.c; what the three share is in pn_worker_int.h.
+ * pn_proxy_phase.c, reads and writes in pn_conn_io.c; what they share is
+ * in pn_worker_int.h.
  *
  * See pn_worker.h for the threading and re-entrancy contract.  In short:
  * everything here runs on the worker's own thread; hooks into the bridge
@@ -30,61 +31,6 @@
 #include "pn_log.h"
 #include "pn_request_id.h"
 
-/* The worker's limits.  Each bounds memory, a syscall's size, or how long
- * one connection may keep the loop; the comment says why that value. */
-
-/* Buffers of a connection. */
-/* First read buffer: most request heads fit in 4 KiB, and an idle
- * keep-alive connection should cost little. */
-#define READ_INITIAL 4096
-/* Grow the read buffer (double it) when less than this is free: a recv into
- * a smaller space would return a sliver and cost a syscall per sliver. */
-#define READ_MIN_SPACE 512
-/* Buffer limit while discarding input (lingering close, unread bodies):
- * the bytes are thrown away, so a small buffer that is reused will do. */
-#define READ_CHUNK 16384
-/* An idle connection keeps at most this much of its read and write buffers
- * (the rest is freed after a large request or response); 16 KiB covers
- * the usual head and response without a realloc on the next request. */
-#define RBUF_KEEP 16384
-#define WBUF_KEEP 16384
-/* Request body read ahead of the app: 256 KiB keeps a fast client
- * streaming while the app consumes, and bounds memory per connection. */
-#define BODY_BUFFER_MAX 262144
-/* Bytes read past a finished body: enough to hold pipelined requests and
- * to see a RST, bounded so a client cannot grow the buffer while the app
- * works; the rest waits until the current response is done. */
-#define LOOKAHEAD_MAX 65536
-/* Unread body the worker discards to keep a connection alive; with more
- * left it closes, as reading it all would cost more than a reconnect. */
-#define DRAIN_MAX 65536
-
-/* Output. */
-/* Pipelined responses coalesced before one send: one send then carries
- * many small responses, and the first of them never waits behind more. */
-#define CORK_MAX 65536
-/* sendfile(2) moves at most 0x7ffff000 bytes per call on Linux; asking
- * for 1 GiB at a time stays under that everywhere. */
-#define SENDFILE_SLICE (1u << 30)
-
-/* Closing. */
-/* Lingering close (RFC 9112 §9.6): discard the client's input for at most
- * 2 s and 256 KiB, enough for a request in flight to arrive so that the
- * error response is not destroyed by a RST, and no more. */
-#define LINGER_MS 2000
-#define LINGER_MAX (256 * 1024)
-
-/* Fairness and batching of one poll. */
-/* Events fetched per epoll_wait: 128 amortises the syscall over a busy
- * batch and keeps the array (1.5 KiB) on the stack. */
-#define EVENT_BATCH 128
-/* epoll_wait rounds per pn_worker_poll: under a constant load the poll
- * still returns to the event loop, so timers and other tasks run. */
-#define POLL_ROUNDS_MAX 8
-/* Read-and-parse rounds for one WebSocket connection per poll: a client
- * sending faster than the app reads cannot starve the others. */
-#define WS_ROUNDS_MAX 64
-
 /* conn_process stays out of line on purpose: its phases make it large once
  * inlined into it, and inlined in turn into process_pending it kept that
  * from being inlined at pn_worker_poll's three call sites, the shape the
@@ -109,29 +55,6 @@ static uint64_t secs_to_ms(double s)
     return (uint64_t)(s * 1000.0 + 0.5);
 }
 
-static void enqueue(pn_worker *w, pn_conn *c)
-{
-    if (c->queued)
-        return;
-    c->queued = 1;
-    c->next_pending = NULL;
-    if (w->pending_tail)
-        w->pending_tail->next_pending = c;
-    else
-        w->pending = c;
-    w->pending_tail = c;
-}
-
-static void queue_conn(pn_conn *c)
-{
-    pn_worker *w = c->worker;
-    enqueue(w, c);
-    if (!w->in_poll && !w->wakeup_asked) {
-        w->wakeup_asked = 1;
-        w->hooks.wakeup(w->ctx);
-    }
-}
-
 static void timers_sync(pn_worker *w)
 {
     /* Run the 100 ms tick while some timer is armed or connections exist
@@ -148,355 +71,6 @@ static void timers_sync(pn_worker *w)
     }
     if (timerfd_settime(w->tfd, 0, &its, NULL) == 0)
         w->timer_running = want;
-}
-
-/* ---- output --------------------------------------------------------- */
-
-/* After a send or sendfile failed (not with EINTR, which is retried): 0
- * when the socket is full (wait for EPOLLOUT), -1 when the connection
- * failed (c->dead set). */
-static int write_failed(pn_conn *c)
-{
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->can_write = 0;
-        return 0;
-    }
-    c->dead = 1;
-    return -1;
-}
-
-/* Flush wbuf, then the pending file.  Returns 0, or -1 when the connection
- * failed (c->dead set). */
-static int flush_output(pn_conn *c)
-{
-    while (pn_buf_live(&c->wbuf) > 0) {
-        if (!c->can_write)
-            return 0;
-        ssize_t n;
-        do {
-            BLOCKING_BEGIN(c->worker);
-            n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
-            BLOCKING_END(c->worker);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return write_failed(c);
-        pn_metrics_bytes_out(c->worker->metrics, (size_t)n);
-        pn_buf_consume(&c->wbuf, (size_t)n);
-    }
-    while (c->file_fd >= 0) {
-        if (c->file_left == 0) {
-            close(c->file_fd);
-            c->file_fd = -1;
-            break;
-        }
-        if (!c->can_write)
-            return 0;
-        off_t off = (off_t)c->file_off;
-        size_t want = c->file_left > SENDFILE_SLICE ? SENDFILE_SLICE : (size_t)c->file_left;
-        ssize_t n;
-        do {
-            BLOCKING_BEGIN(c->worker);
-            n = sendfile(c->fd, c->file_fd, &off, want);
-            BLOCKING_END(c->worker);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return write_failed(c);
-        if (n == 0) {
-            /* The file shrank under us: the declared length cannot be met. */
-            c->dead = 1;
-            return -1;
-        }
-        pn_metrics_bytes_out(c->worker->metrics, (size_t)n);
-        c->file_off += (uint64_t)n;
-        c->file_left -= (uint64_t)n;
-    }
-    if (pn_buf_live(&c->wbuf) == 0)
-        pn_buf_shrink(&c->wbuf, WBUF_KEEP);
-    return 0;
-}
-
-static int output_pending(const pn_conn *c)
-{
-    return pn_buf_live(&c->wbuf) > 0 || c->file_fd >= 0;
-}
-
-int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
-{
-    if (c->dead || c->fd < 0)
-        return PN_IO_GONE;
-    c->resp_started = 1;
-    size_t total = 0;
-    for (int i = 0; i < iovcnt; i++)
-        total += iov[i].iov_len;
-    size_t sent = 0;
-    if ((c->corked || c->step_cork) && pn_buf_live(&c->wbuf) + total <= CORK_MAX) {
-        /* Pipelined requests answered in one batch: coalesce their
-         * responses into one send (see conn_dispatch). */
-        sent = 0;
-    } else if (!output_pending(c) && c->can_write && total > 0) {
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = (struct iovec *)iov;
-        msg.msg_iovlen = (size_t)iovcnt;
-        ssize_t n;
-        do {
-            BLOCKING_BEGIN(c->worker);
-            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-            BLOCKING_END(c->worker);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                c->dead = 1;
-                queue_conn(c);
-                return PN_IO_GONE;
-            }
-            c->can_write = 0;
-        } else {
-            sent = (size_t)n;
-            pn_metrics_bytes_out(c->worker->metrics, sent);
-            if (sent < total)
-                c->can_write = 0; /* short write: the socket buffer is full */
-        }
-    }
-    if (sent < total) {
-        size_t skip = sent;
-        if (pn_buf_reserve(&c->wbuf, total - sent) < 0) {
-            c->dead = 1;
-            queue_conn(c);
-            return PN_IO_GONE;
-        }
-        for (int i = 0; i < iovcnt; i++) {
-            size_t len = iov[i].iov_len;
-            if (skip >= len) {
-                skip -= len;
-                continue;
-            }
-            pn_buf_append(&c->wbuf, (const char *)iov[i].iov_base + skip, len - skip);
-            skip = 0;
-        }
-    }
-    if (!c->corked && !c->step_cork && output_pending(c) && c->can_write && sent == 0 &&
-        total > 0) {
-        /* Earlier output (coalesced responses) is still here: send it all
-         * now, in order, rather than wait for an event. */
-        if (flush_output(c) < 0) {
-            queue_conn(c);
-            return PN_IO_GONE;
-        }
-    }
-    if (pn_buf_live(&c->wbuf) > (size_t)c->worker->cfg->write_buffer_size) {
-        c->drain_wanted = 1;
-        return PN_IO_WAIT;
-    }
-    return PN_IO_OK;
-}
-
-void pn_conn_cork(pn_conn *c)
-{
-    c->step_cork = 1;
-}
-
-void pn_conn_uncork(pn_conn *c)
-{
-    c->step_cork = 0;
-    if (c->corked || c->dead || !output_pending(c) || !c->can_write)
-        return; /* the runtime flushes later (pipelining, or EPOLLOUT) */
-    if (flush_output(c) < 0)
-        queue_conn(c);
-}
-
-int pn_conn_sendfile(pn_conn *c, int fd, uint64_t off, uint64_t len)
-{
-    if (c->dead || c->fd < 0 || c->file_fd >= 0) {
-        close(fd);
-        return PN_IO_GONE;
-    }
-    c->resp_started = 1;
-    c->file_fd = fd;
-    c->file_off = off;
-    c->file_left = len;
-    if (flush_output(c) < 0) {
-        queue_conn(c);
-        return PN_IO_GONE;
-    }
-    if (output_pending(c)) {
-        c->drain_wanted = 1;
-        return PN_IO_WAIT;
-    }
-    return PN_IO_OK;
-}
-
-/* ---- input ---------------------------------------------------------- */
-
-/* Read while the socket has data and the buffer holds fewer than `limit`
- * live bytes.  Sets peer_closed on EOF, dead on error. */
-void pn_conn_read_input(pn_conn *c, size_t limit)
-{
-    while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
-        /* Start small (most heads fit in 4 KiB; idle keep-alive connections
-         * should stay cheap) and double only when the buffer is full. */
-        size_t want = c->rbuf.cap == 0
-                          ? READ_INITIAL
-                          : (pn_buf_space(&c->rbuf) < READ_MIN_SPACE ? c->rbuf.cap : 0);
-        if (want && pn_buf_reserve(&c->rbuf, want) < 0) {
-            c->dead = 1;
-            return;
-        }
-        size_t space = pn_buf_space(&c->rbuf);
-        ssize_t n;
-        {
-            BLOCKING_BEGIN(c->worker);
-            n = recv(c->fd, pn_buf_tail(&c->rbuf), space, 0);
-            BLOCKING_END(c->worker);
-        }
-        if (n > 0) {
-            c->rbuf.len += (size_t)n;
-            pn_metrics_bytes_in(c->worker->metrics, (size_t)n);
-            /* A short read drained the socket; with edge-triggered epoll
-             * any later data brings a new event.  Not so for a FIN that came
-             * with the data: its EPOLLRDHUP edge is already consumed, so
-             * read on until recv() says EOF. */
-            if ((size_t)n < space && !c->rdhup)
-                c->can_read = 0;
-            continue;
-        }
-        if (n == 0) {
-            c->peer_closed = 1;
-            c->can_read = 0;
-            return;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->can_read = 0;
-            return;
-        }
-        c->dead = 1;
-        return;
-    }
-}
-
-/* Decode raw body bytes in place: payload moves down to follow the decoded
- * bytes already at the front of rbuf, framing becomes part of the gap.
- * Returns -1 on a framing error (c->body_error set). */
-static int decode_body(pn_conn *c)
-{
-    while (!c->body.done) {
-        char *base = pn_buf_head(&c->rbuf);
-        size_t raw_at = c->body_ready + c->body_gap;
-        size_t raw_len = pn_buf_live(&c->rbuf) - raw_at;
-        if (raw_len == 0)
-            return 0;
-        size_t consumed = 0, dlen = 0;
-        const char *data = NULL;
-        int rc = pn_http1_body_next(&c->body, base + raw_at, raw_len, &consumed, &data, &dlen);
-        if (rc == PN_HTTP1_ERROR) {
-            c->body_error = c->body.error_status ? c->body.error_status : 400;
-            return -1;
-        }
-        if (dlen > 0) {
-            char *dst = base + c->body_ready;
-            if (dst != data)
-                memmove(dst, data, dlen);
-            c->body_ready += dlen;
-        }
-        c->body_gap += consumed - dlen;
-        if (rc == PN_HTTP1_INCOMPLETE)
-            return 0;
-    }
-    return 0;
-}
-
-static void drop_decoded_body(pn_conn *c)
-{
-    pn_buf_consume(&c->rbuf, c->body_ready + c->body_gap);
-    c->body_ready = c->body_gap = 0;
-}
-
-int pn_conn_body(pn_conn *c, const char **data, size_t *len)
-{
-    if (c->body_error || c->dead)
-        return -1;
-    if (c->body_ready == 0 && !c->body.done) {
-        /* Nothing decoded yet: read what the socket has now (no loop
-         * round-trip when the bytes are already there). */
-        pn_conn_read_input(c, BODY_BUFFER_MAX);
-        if (decode_body(c) < 0)
-            return -1;
-        if (c->dead || (c->peer_closed && c->body_ready == 0 && !c->body.done)) {
-            queue_conn(c);
-            return -1;
-        }
-    }
-    if (c->body_ready == 0 && !c->body.done) {
-        c->body_wanted = 1;
-        return 0;
-    }
-    *data = pn_buf_head(&c->rbuf);
-    *len = c->body_ready;
-    return 1;
-}
-
-void pn_conn_body_consume(pn_conn *c, size_t n)
-{
-    if (n > c->body_ready)
-        n = c->body_ready;
-    c->body_ready -= n;
-    pn_buf_consume(&c->rbuf, n);
-    if (c->body_ready == 0 && c->body_gap) {
-        pn_buf_consume(&c->rbuf, c->body_gap);
-        c->body_gap = 0;
-    }
-    /* Space freed: the app can take more, so read again if we had stopped. */
-    if (c->can_read)
-        queue_conn(c);
-}
-
-/* Write "100 Continue".  An interim response is not the response: it
- * leaves resp_started as it was. */
-static void write_continue(pn_conn *c)
-{
-    pn_buf tmp = PN_BUF_INIT;
-    char space[32];
-    unsigned started = c->resp_started;
-    /* The interim response is tiny: build it on the stack. */
-    tmp.data = space;
-    tmp.cap = sizeof(space);
-    if (pn_http1_write_continue(&tmp) == 0) {
-        struct iovec iov = {tmp.data, tmp.len};
-        pn_conn_write(c, &iov, 1);
-    }
-    c->resp_started = started;
-}
-
-void pn_conn_send_continue(pn_conn *c)
-{
-    if (!c->expect_continue || c->sent_continue || c->body.done)
-        return;
-    c->sent_continue = 1;
-    write_continue(c);
-}
-
-/* A FIN cannot tell a client that half-closed and waits for its answer
- * from one that closed its socket and left.  Only bytes can: the closed
- * socket answers them with a RST (EPOLLHUP/ERR or a failed write, and the
- * bridge's on_close says http.disconnect), the half-closed client reads
- * them.  So when the app waits for the client to go away and a FIN came
- * before any of the response, an HTTP/1.1 client gets one interim
- * "100 Continue", which it must accept unasked (RFC 9110 §15.2). */
-static void probe_if_due(pn_conn *c)
-{
-    if (c->close_watch && c->peer_closed && !c->probed && !c->resp_started && c->http11 &&
-        c->phase == PN_CONN_REQUEST && c->in_request && !c->dead) {
-        c->probed = 1;
-        write_continue(c);
-    }
-}
-
-void pn_conn_watch_close(pn_conn *c)
-{
-    c->close_watch = 1;
-    probe_if_due(c);
 }
 
 /* ---- connection life ------------------------------------------------ */
@@ -615,7 +189,7 @@ void pn_conn_response_done(pn_conn *c, int keep_alive)
         queue_conn(c);
         return;
     }
-    drop_decoded_body(c);
+    pn_conn_drop_decoded_body(c);
     if (!c->body.done) {
         /* The app did not read the whole body.  Discard a bounded amount
          * so the connection can persist; never parse it as a request. */
@@ -860,7 +434,7 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
     /* The head bytes stay where they are (consume only moves the cursor),
      * so req's slices remain valid throughout on_request's scope building. */
     pn_buf_consume(&c->rbuf, req->head_len);
-    decode_body(c);
+    pn_conn_decode_body(c);
     pn_http1_parser_reset(&c->parser);
     /* More requests already buffered behind this one (pipelining): what
      * the app answers while on_request runs (an eager task) is held and
@@ -901,7 +475,7 @@ static int conn_output_step(pn_conn *c)
     int more_input =
         c->phase == PN_CONN_HEAD && pn_buf_live(&c->rbuf) > 0 && pn_buf_live(&c->wbuf) < CORK_MAX;
     if (output_pending(c) && c->can_write && !more_input) {
-        if (flush_output(c) < 0) {
+        if (pn_conn_flush_output(c) < 0) {
             pn_conn_close_now(c);
             return -1;
         }
@@ -952,7 +526,7 @@ void pn_conn_phase_head(pn_conn *c)
             conn_end(c);
             return;
         }
-        if (output_pending(c) && c->can_write && flush_output(c) < 0)
+        if (output_pending(c) && c->can_write && pn_conn_flush_output(c) < 0)
             pn_conn_close_now(c);
         return;
     }
@@ -988,7 +562,7 @@ static void phase_request(pn_conn *c)
     } else if (!c->body.done) {
         if (c->body_wanted || pn_buf_live(&c->rbuf) < BODY_BUFFER_MAX)
             pn_conn_read_input(c, BODY_BUFFER_MAX);
-        if (decode_body(c) < 0) {
+        if (pn_conn_decode_body(c) < 0) {
             /* body_error is set; reported through on_body/pn_conn_body */
         } else if (c->peer_closed && !c->body.done) {
             c->dead = 1; /* client went away mid-body */
@@ -1002,7 +576,7 @@ static void phase_request(pn_conn *c)
          * answer).  The response is delivered, then the connection
          * closes (PN_CONN_HEAD finds no more input). */
         pn_conn_read_input(c, c->body_ready + c->body_gap + LOOKAHEAD_MAX);
-        probe_if_due(c);
+        pn_conn_probe_if_due(c);
     }
     if (c->body_wanted && (c->body_ready > 0 || c->body.done || c->dead || c->body_error)) {
         c->body_wanted = 0;
@@ -1017,13 +591,13 @@ static void phase_request(pn_conn *c)
 static void phase_draining(pn_conn *c)
 {
     for (;;) {
-        drop_decoded_body(c);
-        if (decode_body(c) < 0) {
+        pn_conn_drop_decoded_body(c);
+        if (pn_conn_decode_body(c) < 0) {
             conn_end(c);
             return;
         }
         c->drained += c->body_ready;
-        drop_decoded_body(c);
+        pn_conn_drop_decoded_body(c);
         if (c->body.done)
             break;
         if (c->drained > DRAIN_MAX || c->peer_closed || c->dead) {

@@ -1,15 +1,20 @@
 /*
  * pn_worker_int.h — PRIVATE to csrc/runtime: what the files of the worker
  * share (pn_worker.c: epoll, the connection state machine, timers;
+ * pn_conn_io.c: a connection's reads, writes, sendfile and body decoding;
  * pn_accept.c: listeners and accept; pn_proxy_phase.c: the PROXY protocol
  * phase).  Nothing outside csrc/runtime includes it; the bridge and the
  * tests use pn_worker.h only.
  *
  * Threads and ownership are pn_worker.h's: a pn_worker and its connections
  * belong to the one thread that created the worker, and every function
- * declared here runs on that thread, inside the worker's own calls (never
- * a hook's).  The struct below is the worker's state; its owner is the
- * worker, and only these three files touch its fields.
+ * declared here runs on that thread only.  pn_worker.h's re-entrancy rule
+ * holds here too: a function that may call a hook (pn_conn_close_now calls
+ * on_close; the phases call on_request, on_body...) runs only inside
+ * pn_worker_poll(), while those the pn_conn_* functions of pn_worker.h use
+ * (reads, writes, queue_conn) call none but hooks.wakeup.  The struct
+ * below is the worker's state; its owner is the worker, and only these
+ * four files touch its fields.
  */
 #ifndef PN_WORKER_INT_H
 #define PN_WORKER_INT_H
@@ -28,12 +33,66 @@
 #define TAG_TIMERFD 3u
 #define TAG_BALANCE 4u /* the balance seat's timerfd: a stand-aside ended */
 
+/* The worker's limits.  Each bounds memory, a syscall's size, or how long
+ * one connection may keep the loop; the comment says why that value. */
+
+/* Buffers of a connection. */
+/* First read buffer: most request heads fit in 4 KiB, and an idle
+ * keep-alive connection should cost little. */
+#define READ_INITIAL 4096
+/* Grow the read buffer (double it) when less than this is free: a recv into
+ * a smaller space would return a sliver and cost a syscall per sliver. */
+#define READ_MIN_SPACE 512
+/* Buffer limit while discarding input (lingering close, unread bodies):
+ * the bytes are thrown away, so a small buffer that is reused will do. */
+#define READ_CHUNK 16384
+/* An idle connection keeps at most this much of its read and write buffers
+ * (the rest is freed after a large request or response); 16 KiB covers
+ * the usual head and response without a realloc on the next request. */
+#define RBUF_KEEP 16384
+#define WBUF_KEEP 16384
+/* Request body read ahead of the app: 256 KiB keeps a fast client
+ * streaming while the app consumes, and bounds memory per connection. */
+#define BODY_BUFFER_MAX 262144
+/* Bytes read past a finished body: enough to hold pipelined requests and
+ * to see a RST, bounded so a client cannot grow the buffer while the app
+ * works; the rest waits until the current response is done. */
+#define LOOKAHEAD_MAX 65536
+/* Unread body the worker discards to keep a connection alive; with more
+ * left it closes, as reading it all would cost more than a reconnect. */
+#define DRAIN_MAX 65536
+
+/* Output. */
+/* Pipelined responses coalesced before one send: one send then carries
+ * many small responses, and the first of them never waits behind more. */
+#define CORK_MAX 65536
+/* sendfile(2) moves at most 0x7ffff000 bytes per call on Linux; asking
+ * for 1 GiB at a time stays under that everywhere. */
+#define SENDFILE_SLICE (1u << 30)
+
+/* Closing. */
+/* Lingering close (RFC 9112 §9.6): discard the client's input for at most
+ * 2 s and 256 KiB, enough for a request in flight to arrive so that the
+ * error response is not destroyed by a RST, and no more. */
+#define LINGER_MS 2000
+#define LINGER_MAX (256 * 1024)
+
+/* Fairness and batching of one poll. */
 /* Connections one listener event may accept: a burst is taken in one go,
  * but 64 bounds the time before already accepted clients are served. */
 #define ACCEPT_BATCH 64
 /* After EMFILE and friends, accepting pauses this long instead of
  * spinning on a level-triggered listen socket. */
 #define ACCEPT_PAUSE_MS 200
+/* Events fetched per epoll_wait: 128 amortises the syscall over a busy
+ * batch and keeps the array (1.5 KiB) on the stack. */
+#define EVENT_BATCH 128
+/* epoll_wait rounds per pn_worker_poll: under a constant load the poll
+ * still returns to the event loop, so timers and other tasks run. */
+#define POLL_ROUNDS_MAX 8
+/* Read-and-parse rounds for one WebSocket connection per poll: a client
+ * sending faster than the app reads cannot starve the others. */
+#define WS_ROUNDS_MAX 64
 
 struct pn_worker {
     const pn_config *cfg;
@@ -88,6 +147,34 @@ struct pn_worker {
         }                                                                                          \
     } while (0)
 
+static inline void enqueue(pn_worker *w, pn_conn *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->next_pending = NULL;
+    if (w->pending_tail)
+        w->pending_tail->next_pending = c;
+    else
+        w->pending = c;
+    w->pending_tail = c;
+}
+
+static inline void queue_conn(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    enqueue(w, c);
+    if (!w->in_poll && !w->wakeup_asked) {
+        w->wakeup_asked = 1;
+        w->hooks.wakeup(w->ctx);
+    }
+}
+
+static inline int output_pending(const pn_conn *c)
+{
+    return pn_buf_live(&c->wbuf) > 0 || c->file_fd >= 0;
+}
+
 static inline void arm_in(pn_conn *c, uint64_t ms)
 {
     pn_worker *w = c->worker;
@@ -115,9 +202,21 @@ void pn_conn_phase_proxy(pn_conn *c);
 
 /* pn_worker.c: close c now and free it. */
 void pn_conn_close_now(pn_conn *c);
-/* pn_worker.c: read what the socket has into c->rbuf, up to limit bytes
+
+/* pn_conn_io.c: read what the socket has into c->rbuf, up to limit bytes
  * buffered; sets c->peer_closed or c->dead. */
 void pn_conn_read_input(pn_conn *c, size_t limit);
+/* pn_conn_io.c: send c->wbuf, then the pending file; 0, or -1 when the
+ * connection failed (c->dead set). */
+int pn_conn_flush_output(pn_conn *c);
+/* pn_conn_io.c: decode the body bytes read so far in place; -1 on a
+ * framing error (c->body_error set). */
+int pn_conn_decode_body(pn_conn *c);
+/* pn_conn_io.c: drop the decoded body and its framing from c->rbuf. */
+void pn_conn_drop_decoded_body(pn_conn *c);
+/* pn_conn_io.c: a FIN came while the app watches for a close: probe the
+ * client with a "100 Continue" when that is due. */
+void pn_conn_probe_if_due(pn_conn *c);
 /* pn_worker.c: the PN_CONN_HEAD phase of conn_process. */
 void pn_conn_phase_head(pn_conn *c);
 
