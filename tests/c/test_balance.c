@@ -1,6 +1,6 @@
 /*
- * Unit tests for balanced accept (pn_balance.c) and for the accept path of
- * pn_worker.c that uses it: the table and its decision on their own, then
+ * Unit tests for balanced accept (pn_balance.c) and for the accept path
+ * (pn_accept.c) that uses it: the table and its decision on their own, then
  * real workers on a real loopback listening socket, polled by hand the way
  * the bridge polls them (so "a worker that is never polled" is one stuck in
  * a long handler).
