@@ -135,11 +135,27 @@ class _Load:
         return self.sent
 
 
-def _batch_lands_in(srv, new: Path, old: Path, n: int = 40) -> bool:
+def _settle(*paths: Path) -> None:
+    """Wait until no line is being added to these files: a response reaches
+    its client before the worker's batch writes its line."""
+    last, quiet = None, 0
+    deadline = time.monotonic() + 5
+    while quiet < 4 and time.monotonic() < deadline:
+        now = tuple(len(_lines(p)) for p in paths)
+        quiet = quiet + 1 if now == last else 0
+        last = now
+        time.sleep(0.05)
+
+
+def _batch_lands_in(srv, new: Path, old: Path, sent: list[int], n: int = 40) -> bool:
+    """Send n requests; True when all n lines went to `new` and none to
+    `old`.  Every request sent is added to sent[0], whatever the answer."""
+    _settle(new, old)
     before_old, before_new = len(_lines(old)), len(_lines(new))
     for _ in range(n):
         assert _request(srv) == 200
-    time.sleep(0.05)
+        sent[0] += 1
+    _wait_for(lambda: len(_lines(new)) + len(_lines(old)) >= before_new + before_old + n)
     return len(_lines(old)) == before_old and len(_lines(new)) == before_new + n
 
 
@@ -153,16 +169,15 @@ def _check_rotation(srv, log: Path, signal_pid: int) -> None:
         os.kill(signal_pid, signal.SIGUSR1)
         _wait_for(lambda: len(_lines(log)) >= 50)
     finally:
-        sent = load.finish()
+        sent = [load.finish()]
     # Every worker writes to the new file (a batch on fresh connections,
     # spread over the workers, lands there whole)...
-    assert _wait_for(lambda: _batch_lands_in(srv, log, rotated), timeout=5), (
+    assert _wait_for(lambda: _batch_lands_in(srv, log, rotated, sent), timeout=5), (
         len(_lines(rotated)), len(_lines(log)))
-    assert _batch_lands_in(srv, log, rotated, 60)
-    sent += 100
+    assert _batch_lands_in(srv, log, rotated, sent, 60)
     # ... and not one line was lost or doubled across the rename.
-    total = _wait_for(lambda: len(_lines(rotated)) + len(_lines(log)) == sent and sent)
-    assert total == sent, (len(_lines(rotated)), len(_lines(log)), sent)
+    total = _wait_for(lambda: len(_lines(rotated)) + len(_lines(log)) == sent[0] and sent[0])
+    assert total == sent[0], (len(_lines(rotated)), len(_lines(log)), sent[0])
     assert all(" 200 13 " in line for line in _lines(rotated) + _lines(log))
     assert oct(log.stat().st_mode & 0o777) == oct(0o644 & ~_umask())
     assert srv.proc.poll() is None
