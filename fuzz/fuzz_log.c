@@ -156,7 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(format == PN_LOG_FMT_JSON || c < 0x80);
     }
     if (format == PN_LOG_FMT_JSON)
-        CHECK(json_object((const unsigned char *)a.data, (const unsigned char *)a.data + a.len - 1));
+        CHECK(
+            json_object((const unsigned char *)a.data, (const unsigned char *)a.data + a.len - 1));
 
     pn_buf_clear(&b);
     CHECK(pn_log_json_escape(&b, f[1], n[1]) == 0);
