@@ -143,6 +143,7 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
+    PyObject *server_cert; /* strong or NULL: the TLS certificate, PEM (tls extension) */
     PyObject *access_log_cb;        /* strong or NULL: the pounce.access logger's info, when access
                                        lines go through logging (pn_worker_type.c) */
     PyObject *scope_template;       /* strong: every scope key in order, constants filled
