@@ -76,11 +76,11 @@ static void ssl_error(char *err, size_t errlen, const char *what)
 }
 
 /* A file the settings name must be readable; say why not in err. */
-static int readable(const char *setting, const char *path, char *err, size_t errlen)
+static int readable(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot read '%s': %s", setting, path, strerror(errno));
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
         return -1;
     }
     fclose(f);
@@ -200,17 +200,17 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
 {
     char what[512];
     *setting = "ssl_certfile";
-    if (readable("ssl_certfile", cfg->ssl_certfile, err, errlen) < 0)
+    if (readable(cfg->ssl_certfile, err, errlen) < 0)
         return -1;
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->ssl_certfile) != 1) {
-        snprintf(what, sizeof what, "ssl_certfile: no PEM certificate could be read from '%s'",
+        snprintf(what, sizeof what, "no PEM certificate could be read from '%s'",
                  cfg->ssl_certfile);
         ssl_error(err, errlen, what);
         return -1;
     }
     const char *keyfile = cfg->ssl_keyfile[0] ? cfg->ssl_keyfile : cfg->ssl_certfile;
     *setting = cfg->ssl_keyfile[0] ? "ssl_keyfile" : "ssl_certfile";
-    if (readable(*setting, keyfile, err, errlen) < 0)
+    if (readable(keyfile, err, errlen) < 0)
         return -1;
     key_password pw = {cfg->ssl_keyfile_password, 0};
     SSL_CTX_set_default_passwd_cb(ctx, password_cb);
@@ -219,31 +219,33 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
     /* pw lives on this stack: the context must not keep it. */
     SSL_CTX_set_default_passwd_cb(ctx, NULL);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
-    if (!ok) {
+    unsigned long e = ok ? 0 : ERR_peek_last_error();
+    if (!ok && ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        ok = 1; /* a key, but not the certificate's: said below */
+    } else if (!ok) {
         if (pw.asked && cfg->ssl_keyfile_password[0] == '\0') {
             snprintf(err, errlen,
-                     "%s: the private key in '%s' is encrypted: give its password with "
+                     "the private key in '%s' is encrypted: give its password with "
                      "ssl_keyfile_password",
-                     *setting, keyfile);
+                     keyfile);
             ERR_clear_error();
         } else if (pw.asked) {
             *setting = "ssl_keyfile_password";
             snprintf(what, sizeof what,
-                     "ssl_keyfile_password: it does not decrypt the private key in '%s'",
+                     "it does not decrypt the private key in '%s'",
                      keyfile);
             ssl_error(err, errlen, what);
         } else {
-            snprintf(what, sizeof what, "%s: no PEM private key could be read from '%s'",
-                     *setting, keyfile);
+            snprintf(what, sizeof what, "no PEM private key could be read from '%s'", keyfile);
             ssl_error(err, errlen, what);
         }
         return -1;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(what, sizeof what,
-                 "%s: the private key in '%s' does not match the certificate in '%s'", *setting,
+        snprintf(err, errlen, "the private key in '%s' does not match the certificate in '%s'",
                  keyfile, cfg->ssl_certfile);
-        ssl_error(err, errlen, what);
+        ERR_clear_error();
         return -1;
     }
     return 0;
@@ -258,23 +260,22 @@ static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t
     const char *ca = cfg->ssl_ca_certs;
     struct stat st;
     if (stat(ca, &st) < 0) {
-        snprintf(err, errlen, "ssl_ca_certs: cannot read '%s': %s", ca, strerror(errno));
+        snprintf(err, errlen, "cannot read '%s': %s", ca, strerror(errno));
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
         if (SSL_CTX_load_verify_dir(ctx, ca) != 1) {
-            snprintf(what, sizeof what, "ssl_ca_certs: cannot use the directory '%s'", ca);
+            snprintf(what, sizeof what, "cannot use the directory '%s'", ca);
             ssl_error(err, errlen, what);
             return -1;
         }
     } else {
-        if (readable("ssl_ca_certs", ca, err, errlen) < 0)
+        if (readable(ca, err, errlen) < 0)
             return -1;
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
         if (names == NULL || SSL_CTX_load_verify_file(ctx, ca) != 1) {
             sk_X509_NAME_pop_free(names, X509_NAME_free);
-            snprintf(what, sizeof what, "ssl_ca_certs: no PEM certificate could be read from '%s'",
-                     ca);
+            snprintf(what, sizeof what, "no PEM certificate could be read from '%s'", ca);
             ssl_error(err, errlen, what);
             return -1;
         }
@@ -357,7 +358,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     if (cfg->ssl_ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
         *setting = "ssl_ciphers";
         char what[300];
-        snprintf(what, sizeof what, "ssl_ciphers: OpenSSL knows no cipher in '%s'",
+        snprintf(what, sizeof what, "OpenSSL knows no cipher in '%s'",
                  cfg->ssl_ciphers);
         ssl_error(err, errlen, what);
         goto fail;

@@ -756,6 +756,14 @@ static void on_timer(pn_timer *t, void *ctx)
         queue_conn(c);
         return;
     }
+    if (c->phase == PN_CONN_HEAD && output_pending(c) && !c->dead) {
+        /* Idle past the keep-alive deadline, but the last response is
+         * still going out to a slow reader: finish it (under the write
+         * stall deadline of PN_CONN_CLOSING), then close.  Cutting it
+         * would truncate a response the app completed. */
+        conn_end(c);
+        return;
+    }
     pn_conn_close_now(c);
 }
 

@@ -66,6 +66,13 @@ class _Settings(TypedDict, total=False):
     reload_exclude: str
     env_file: str
     app_dir: str
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_keyfile_password: str
+    ssl_ca_certs: str
+    ssl_cert_reqs: Literal["none", "optional", "required"]
+    ssl_ciphers: str
+    ssl_min_version: Literal["1.2", "1.3"]
     proxy_headers: bool
     forwarded_allow_ips: str
     proxy_protocol: bool
@@ -167,6 +174,20 @@ class Config:
     def env_file(self) -> str: ...
     @property
     def app_dir(self) -> str: ...
+    @property
+    def ssl_certfile(self) -> str: ...
+    @property
+    def ssl_keyfile(self) -> str: ...
+    @property
+    def ssl_keyfile_password(self) -> str: ...
+    @property
+    def ssl_ca_certs(self) -> str: ...
+    @property
+    def ssl_cert_reqs(self) -> Literal["none", "optional", "required"]: ...
+    @property
+    def ssl_ciphers(self) -> str: ...
+    @property
+    def ssl_min_version(self) -> Literal["1.2", "1.3"]: ...
     @property
     def proxy_headers(self) -> bool: ...
     @property

@@ -1,0 +1,475 @@
+"""TLS in the C core (issue 14), through the real server and real clients.
+
+The certificates are made here, once per session, with the openssl CLI into
+a temporary directory: a test CA, a server certificate for 127.0.0.1 and
+localhost signed by it, client certificates signed by it and by a second
+CA the server does not trust, and the server key encrypted with a password.
+
+Clients: curl --cacert, openssl s_client, Python's ssl module (raw sockets,
+so keep-alive and pipelining are seen byte for byte), httpx, and the
+websockets client over wss://.  Every server listens on 127.0.0.1; every
+wait is bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.server import VENV_BIN
+
+pytestmark = pytest.mark.pounce_only("Pounce's own TLS (the C core's OpenSSL transport)")
+
+HTTP_APP = "tests.apps.asgi_http:app"
+SCOPE_APP = "tests.apps.scope:app"
+WS_APP = "tests.apps.ws_app:app"
+MODES = ["thread", "process"]
+
+
+# ---- certificates ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certs:
+    dir: Path
+    ca: Path  # the CA clients and the server trust
+    cert: Path  # server certificate (127.0.0.1, localhost), signed by ca
+    key: Path
+    key_enc: Path  # key, encrypted with PASSWORD
+    other_key: Path  # a key that is not cert's
+    client_cert: Path  # CN=test-client, signed by ca
+    client_key: Path
+    rogue_cert: Path  # CN=rogue-client, signed by a CA the server does not trust
+    rogue_key: Path
+
+
+PASSWORD = "s3cret-pass"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+def _ca(d: Path, name: str) -> None:
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "3", "-subj", f"/CN=Pounce {name}",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+        cwd=d,
+    )
+
+
+def _leaf(d: Path, name: str, ca: str, subject: str, ext: str) -> None:
+    _openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=d,
+    )
+    (d / f"{name}.ext").write_text(ext)
+    _openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+        "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d,
+    )
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Certs:
+    d = tmp_path_factory.mktemp("tls")
+    _ca(d, "ca")
+    _ca(d, "rogue-ca")
+    _leaf(d, "server", "ca", "/CN=localhost",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    _leaf(d, "client", "ca", "/O=Pounce tests/CN=test-client", "extendedKeyUsage=clientAuth\n")
+    _leaf(d, "rogue", "rogue-ca", "/CN=rogue-client", "extendedKeyUsage=clientAuth\n")
+    _openssl("pkey", "-in", "server.key", "-aes256", "-passout", f"pass:{PASSWORD}",
+             "-out", "server-enc.key", cwd=d)
+    _openssl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", "other.key", cwd=d)
+    return Certs(d, d / "ca.pem", d / "server.pem", d / "server.key", d / "server-enc.key",
+                 d / "other.key", d / "client.pem", d / "client.key", d / "rogue.pem",
+                 d / "rogue.key")
+
+
+def tls_args(c: Certs, *extra: str) -> tuple[str, ...]:
+    return ("--ssl-certfile", str(c.cert), "--ssl-keyfile", str(c.key), *extra)
+
+
+def client_ctx(c: Certs, *, cert: tuple[Path, Path] | None = None,
+               max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(c.ca))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    if max_version:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+def tls_conn(srv, ctx: ssl.SSLContext, timeout: float = 5.0) -> ssl.SSLSocket:
+    raw = socket.create_connection((srv.host, srv.port), timeout=timeout)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def read_response(s: ssl.SSLSocket, buf: bytearray) -> tuple[bytes, bytes]:
+    """One Content-Length response from s (bytes past it stay in buf)."""
+    while b"\r\n\r\n" not in buf:
+        data = s.recv(65536)
+        if not data:
+            raise AssertionError(f"closed before a response head: {bytes(buf)!r}")
+        buf += data
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        data = s.recv(65536)
+        if not data:
+            raise AssertionError("closed mid-body")
+        rest += data
+    buf[:] = rest[length:]
+    return head, rest[:length]
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+# ---- clients --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_curl_over_https_in_both_worker_modes(server_factory, certs, mode):
+    srv = server_factory(HTTP_APP, *tls_args(certs), "--workers", "2", "--worker-mode", mode)
+    assert "Listening on https://" in srv.log_text()
+    for _ in range(4):  # new connections: both workers' sessions, one context
+        out = subprocess.run(
+            ["curl", "-sS", "--max-time", "5", "--cacert", str(certs.ca),
+             f"https://127.0.0.1:{srv.port}/"],
+            capture_output=True, timeout=10,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"ok"
+
+
+def test_openssl_s_client_alpn_and_verification(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(certs.ca),
+         "-alpn", "h2,http/1.1", "-verify_return_error", "-ign_eof"],
+        input=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        capture_output=True, timeout=10,
+    )
+    text = out.stdout.decode(errors="replace")
+    assert "ALPN protocol: http/1.1" in text  # h2 is not offered yet
+    assert "Verify return code: 0 (ok)" in text
+    assert "HTTP/1.1 200 OK" in text
+
+
+def test_renegotiation_is_refused(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    # "R" asks s_client to renegotiate (TLS 1.2 only); the server must
+    # refuse, and then still answer nothing it should not.
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(certs.ca),
+         "-tls1_2"],
+        input=b"R\n", capture_output=True, timeout=10,
+    )
+    text = (out.stdout + out.stderr).decode(errors="replace")
+    assert "RENEGOTIATING" in text
+    assert "Secure Renegotiation IS NOT supported" in text or "no renegotiation" in text.lower() \
+        or "alert" in text.lower(), text
+
+
+def test_scope_scheme_and_tls_extension(server_factory, certs):
+    srv = server_factory(SCOPE_APP, *tls_args(certs))
+    r = httpx.get(f"https://127.0.0.1:{srv.port}/x", verify=client_ctx(certs), timeout=5)
+    scope = r.json()
+    assert scope["scheme"] == "https"
+    tls = scope["extensions"]["tls"]
+    assert tls["tls_version"] == 0x0304
+    assert tls["cipher_suite"] in (0x1301, 0x1302, 0x1303)
+    assert tls["client_cert_chain"] == [] and tls["client_cert_name"] is None
+    assert tls["client_cert_error"] is None
+    assert tls["server_cert"].strip() == certs.cert.read_text().strip()
+    # TLS 1.2: its version number and a TLS 1.2 suite.
+    s = tls_conn(srv, client_ctx(certs, max_version=ssl.TLSVersion.TLSv1_2))
+    s.sendall(get("/"))
+    _, body = read_response(s, bytearray())
+    tls12 = json.loads(body)["extensions"]["tls"]
+    assert tls12["tls_version"] == 0x0303
+    assert tls12["cipher_suite"] not in (0, 0x1301, 0x1302, 0x1303)
+    s.close()
+
+
+def test_plain_tcp_scope_has_no_tls_extension(server_factory):
+    srv = server_factory(SCOPE_APP)
+    scope = httpx.get(f"http://127.0.0.1:{srv.port}/", timeout=5).json()
+    assert scope["scheme"] == "http" and "tls" not in scope["extensions"]
+
+
+def test_min_version_13_refuses_tls12(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs, "--ssl-min-version", "1.3"))
+    with pytest.raises(ssl.SSLError):
+        tls_conn(srv, client_ctx(certs, max_version=ssl.TLSVersion.TLSv1_2))
+    s = tls_conn(srv, client_ctx(certs))
+    assert s.version() == "TLSv1.3"
+    s.close()
+
+
+def test_keep_alive_and_pipelining(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    s = tls_conn(srv, client_ctx(certs))
+    buf = bytearray()
+    for _ in range(20):  # keep-alive: one request at a time
+        s.sendall(get("/"))
+        head, body = read_response(s, buf)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"ok"
+    # Pipelining: 10 requests in one TLS record, 10 answers in order.
+    s.sendall(b"".join(get(f"/big?n={i}") for i in range(1, 11)))
+    for i in range(1, 11):
+        head, body = read_response(s, buf)
+        assert head.startswith(b"HTTP/1.1 200") and len(body) == i
+    s.close()
+
+
+def test_large_bodies_both_ways(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    body = os.urandom(3 * 1024 * 1024)
+    with httpx.Client(verify=client_ctx(certs), timeout=10) as client:
+        r = client.post(f"https://127.0.0.1:{srv.port}/echo", content=body)
+        assert r.status_code == 200 and r.content == body
+        r = client.get(f"https://127.0.0.1:{srv.port}/big", params={"n": 8 * 1024 * 1024})
+        assert len(r.content) == 8 * 1024 * 1024
+
+
+def test_slow_reader_gets_everything(server_factory, certs):
+    """Backpressure over TLS: a client that waits before reading still
+    gets every byte of a response far larger than the socket buffers (the
+    server stops at EAGAIN inside a TLS record and resumes on EPOLLOUT),
+    even past the keep-alive deadline."""
+    srv = server_factory(HTTP_APP, *tls_args(certs), "--keep-alive-timeout", "0.5")
+    s = tls_conn(srv, client_ctx(certs), timeout=10)
+    n = 24 * 1024 * 1024
+    s.sendall(get(f"/big?n={n}"))
+    time.sleep(1.0)  # the server fills the pipe, waits on it, and its keep-alive deadline passes
+    head, body = read_response(s, bytearray())
+    assert head.startswith(b"HTTP/1.1 200") and len(body) == n
+    s.close()
+
+
+def test_pathsend_over_tls(server_factory, certs, tmp_path):
+    data = os.urandom(1024 * 1024 + 123)
+    f = tmp_path / "blob.bin"
+    f.write_bytes(data)
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    r = httpx.get(f"https://127.0.0.1:{srv.port}/pathsend", params={"path": str(f)},
+                  verify=client_ctx(certs), timeout=10)
+    assert r.status_code == 200
+    assert hashlib.sha256(r.content).digest() == hashlib.sha256(data).digest()
+
+
+def test_websocket_over_wss(server_factory, certs):
+    srv = server_factory(WS_APP, *tls_args(certs))
+    ctx = client_ctx(certs)
+    with ws_connect(f"wss://127.0.0.1:{srv.port}/echo", ssl=ctx, open_timeout=5) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "hello"
+        big = os.urandom(300_000)
+        ws.send(big)
+        assert ws.recv(timeout=5) == big
+    with ws_connect(f"wss://127.0.0.1:{srv.port}/scope", ssl=ctx, open_timeout=5) as ws:
+        scope = json.loads(ws.recv(timeout=5))
+    assert scope["scheme"] == "wss"
+
+
+def test_session_resumption_by_ticket(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    ctx = client_ctx(certs)
+    s = tls_conn(srv, ctx)
+    s.sendall(get("/"))
+    read_response(s, bytearray())  # the TLS 1.3 ticket came before the response
+    session = s.session
+    s.close()
+    raw = socket.create_connection((srv.host, srv.port), timeout=5)
+    s2 = ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)
+    s2.sendall(get("/"))
+    _, body = read_response(s2, bytearray())
+    assert body == b"ok" and s2.session_reused
+    s2.close()
+
+
+# ---- what is not TLS --------------------------------------------------------
+
+
+def test_plain_http_to_the_tls_port_gets_400(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    c = srv.connect()
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = c.read_to_eof()
+    assert got.startswith(b"HTTP/1.1 400 "), got
+    assert b"plain HTTP request was sent" in got
+    assert b"connection: close" in got.lower()
+
+
+def test_handshake_never_finished_is_closed_at_the_header_deadline(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs, "--header-timeout", "1"))
+    silent = socket.create_connection((srv.host, srv.port), timeout=5)
+    partial = socket.create_connection((srv.host, srv.port), timeout=5)
+    partial.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello that never ends
+    start = time.monotonic()
+    for s in (silent, partial):
+        s.settimeout(5)
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    elapsed = time.monotonic() - start
+    assert 0.7 < elapsed < 3.0, elapsed
+    silent.close()
+    partial.close()
+    # The server still serves.
+    s = tls_conn(srv, client_ctx(certs))
+    s.sendall(get("/"))
+    assert read_response(s, bytearray())[1] == b"ok"
+    s.close()
+
+
+def test_untrusting_client_fails_and_server_lives(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_conn(srv, ssl.create_default_context())  # the system CAs do not know ours
+    s = tls_conn(srv, client_ctx(certs))
+    s.sendall(get("/"))
+    assert read_response(s, bytearray())[1] == b"ok"
+    s.close()
+
+
+# ---- mutual TLS -------------------------------------------------------------
+
+
+def _refused(srv, ctx) -> bool:
+    """Whether the server refuses the handshake (with TLS 1.3 the client
+    learns it at its first read)."""
+    try:
+        s = tls_conn(srv, ctx)
+        s.sendall(get("/"))
+        data = s.recv(100)
+        s.close()
+        return data == b""
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def test_mtls_required(server_factory, certs):
+    srv = server_factory(SCOPE_APP, *tls_args(certs, "--ssl-ca-certs", str(certs.ca),
+                                              "--ssl-cert-reqs", "required"))
+    assert _refused(srv, client_ctx(certs))  # no certificate
+    assert _refused(srv, client_ctx(certs, cert=(certs.rogue_cert, certs.rogue_key)))
+    s = tls_conn(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
+    s.sendall(get("/"))
+    tls = json.loads(read_response(s, bytearray())[1])["extensions"]["tls"]
+    s.close()
+    assert tls["client_cert_name"] == "CN=test-client,O=Pounce tests"
+    assert len(tls["client_cert_chain"]) >= 1
+    assert tls["client_cert_chain"][0].strip() == certs.client_cert.read_text().strip()
+    assert tls["client_cert_error"] is None
+
+
+def test_mtls_optional(server_factory, certs):
+    srv = server_factory(SCOPE_APP, *tls_args(certs, "--ssl-ca-certs", str(certs.ca),
+                                              "--ssl-cert-reqs", "optional"))
+    s = tls_conn(srv, client_ctx(certs))
+    s.sendall(get("/"))
+    tls = json.loads(read_response(s, bytearray())[1])["extensions"]["tls"]
+    s.close()
+    assert tls["client_cert_name"] is None and tls["client_cert_chain"] == []
+    # A certificate that is sent must verify.
+    assert _refused(srv, client_ctx(certs, cert=(certs.rogue_cert, certs.rogue_key)))
+    s = tls_conn(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
+    s.sendall(get("/"))
+    tls = json.loads(read_response(s, bytearray())[1])["extensions"]["tls"]
+    s.close()
+    assert tls["client_cert_name"] == "CN=test-client,O=Pounce tests"
+
+
+# ---- start-up errors --------------------------------------------------------
+
+
+def start_fails(*args: str, env: dict | None = None) -> str:
+    out = subprocess.run(
+        [str(VENV_BIN / "pounce"), HTTP_APP, "--host", "127.0.0.1", "--port", "0", *args],
+        capture_output=True, timeout=20, env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    err = out.stderr.decode(errors="replace")
+    assert out.returncode != 0, err
+    assert "Listening on" not in err
+    return err
+
+
+def test_missing_certificate_file(certs):
+    err = start_fails("--ssl-certfile", str(certs.dir / "nope.pem"))
+    assert "--ssl-certfile" in err and "nope.pem" in err and "No such file" in err
+
+
+def test_certificate_file_that_is_not_pem(certs, tmp_path):
+    bad = tmp_path / "junk.pem"
+    bad.write_text("not a certificate\n")
+    err = start_fails("--ssl-certfile", str(bad), "--ssl-keyfile", str(certs.key))
+    assert "junk.pem" in err and "certificate" in err
+
+
+def test_key_not_matching_the_certificate(certs):
+    err = start_fails("--ssl-certfile", str(certs.cert), "--ssl-keyfile", str(certs.other_key))
+    assert "does not match" in err and "other.key" in err and "server.pem" in err
+
+
+def test_encrypted_key_needs_its_password(certs):
+    err = start_fails("--ssl-certfile", str(certs.cert), "--ssl-keyfile", str(certs.key_enc))
+    assert "encrypted" in err and "server-enc.key" in err and "ssl_keyfile_password" in err
+
+
+def test_wrong_key_password(certs):
+    err = start_fails("--ssl-certfile", str(certs.cert), "--ssl-keyfile", str(certs.key_enc),
+                      env={"POUNCE_SSL_KEYFILE_PASSWORD": "wrong"})
+    assert "POUNCE_SSL_KEYFILE_PASSWORD" in err and "server-enc.key" in err
+    assert "does not decrypt" in err
+
+
+def test_right_key_password(server_factory, certs):
+    srv = server_factory(HTTP_APP, "--ssl-certfile", str(certs.cert), "--ssl-keyfile",
+                         str(certs.key_enc), env={"POUNCE_SSL_KEYFILE_PASSWORD": PASSWORD})
+    assert PASSWORD not in srv.log_text()
+    r = httpx.get(f"https://127.0.0.1:{srv.port}/", verify=client_ctx(certs), timeout=5)
+    assert r.content == b"ok"
+
+
+def test_tls_settings_without_a_certificate(certs):
+    err = start_fails("--ssl-keyfile", str(certs.key))
+    assert "ssl_keyfile needs ssl_certfile" in err
+    err = start_fails(*tls_args(certs, "--ssl-cert-reqs", "required"))
+    assert "needs ssl_ca_certs" in err
+    err = start_fails(*tls_args(certs, "--ssl-ca-certs", str(certs.dir / "nope.pem"),
+                                "--ssl-cert-reqs", "optional"))
+    assert "--ssl-ca-certs" in err and "nope.pem" in err
+    err = start_fails(*tls_args(certs, "--ssl-ciphers", "NO-SUCH-CIPHER"))
+    assert "--ssl-ciphers" in err and "NO-SUCH-CIPHER" in err
+
+
+def test_password_hidden_from_config_repr(certs):
+    from pounce._pounce import Config
+
+    c = Config(ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key_enc),
+               ssl_keyfile_password=PASSWORD)
+    assert PASSWORD not in repr(c) and "ssl_keyfile_password='***'" in repr(c)
