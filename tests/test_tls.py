@@ -309,6 +309,96 @@ def test_session_resumption_by_ticket(server_factory, certs):
     s2.close()
 
 
+def _served_cert(srv, certs) -> bytes:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((srv.host, srv.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def _der(pem: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem.read_text())
+
+
+def test_sighup_reloads_the_certificate_without_dropping_connections(server_factory, certs,
+                                                                    tmp_path):
+    import shutil
+    import signal
+
+    cert, key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(certs.cert, cert)
+    shutil.copy(certs.key, key)
+    srv = server_factory(HTTP_APP, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    assert _served_cert(srv, certs) == _der(certs.cert)
+    # A keep-alive connection of the old generation lives through the reload.
+    old = tls_conn(srv, client_ctx(certs))
+    old.sendall(get("/"))
+    buf = bytearray()
+    assert read_response(old, buf)[1] == b"ok"
+    # A broken pair: the reload fails, the old generation keeps serving.
+    shutil.copy(certs.other_key, key)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_log(r"reload failed", timeout=20)
+    assert "does not match the certificate" in srv.log_text()
+    assert _served_cert(srv, certs) == _der(certs.cert)
+    # The client certificate, with its key, as the new server certificate.
+    shutil.copy(certs.client_cert, cert)
+    shutil.copy(certs.client_key, key)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_log(r"reload: generation \d+ \(pid \d+\) serves the new code", timeout=20)
+    assert _served_cert(srv, certs) == _der(certs.client_cert)
+    old.sendall(get("/"))  # the old generation drains it: answered, then closed
+    head, body = read_response(old, buf)
+    assert body == b"ok" and b"connection: close" in head.lower()
+    old.close()
+
+
+def test_proxy_protocol_then_tls_in_one_segment(server_factory, certs):
+    """A TCP proxy in front (--proxy-protocol): the PROXY header comes
+    first, then the handshake, here in the same segment as the header, so
+    the bytes read with the header must reach the TLS session."""
+    srv = server_factory(SCOPE_APP, *tls_args(certs, "--proxy-protocol"))
+    sock = socket.create_connection((srv.host, srv.port), timeout=5)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ctx(certs).wrap_bio(inc, out, server_hostname="127.0.0.1")
+
+    def pump(first: bytes = b"") -> None:
+        sock.sendall(first + out.read())
+        data = sock.recv(65536)
+        assert data, "closed during the handshake"
+        inc.write(data)
+
+    header = b"PROXY TCP4 192.0.2.7 198.51.100.1 4711 443\r\n"
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pump(header)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pump()
+    tls.write(get("/"))
+    sock.sendall(out.read())
+    buf = b""
+    while not buf.endswith(b"}"):
+        data = sock.recv(65536)
+        assert data
+        inc.write(data)
+        try:
+            buf += tls.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+    scope = json.loads(buf.partition(b"\r\n\r\n")[2])
+    assert scope["client"] == ["192.0.2.7", 4711]
+    assert scope["scheme"] == "https"
+    assert scope["extensions"]["tls"]["tls_version"] == 0x0304
+    sock.close()
+
+
 # ---- what is not TLS --------------------------------------------------------
 
 
