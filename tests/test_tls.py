@@ -399,6 +399,49 @@ def test_proxy_protocol_then_tls_in_one_segment(server_factory, certs):
     sock.close()
 
 
+def test_thread_workers_share_one_context_under_load(server_factory, certs):
+    """4 thread workers, one SSL_CTX: clients on several threads make new
+    connections (full and resumed handshakes) and keep-alive requests at
+    once.  Under `make tsan` (TSAN_K=thread scripts/tsan.sh tests/test_tls.py)
+    this is the race check of the shared context; here it checks every
+    answer."""
+    import threading
+
+    srv = server_factory(HTTP_APP, *tls_args(certs), "--workers", "4", "--worker-mode", "thread")
+    ctx = client_ctx(certs)
+    seconds = float(os.environ.get("POUNCE_STRESS_SECONDS", "1.5"))
+    deadline = time.monotonic() + seconds
+    errors: list[str] = []
+    counts = [0] * 6
+
+    def client(i: int) -> None:
+        session = None
+        try:
+            while time.monotonic() < deadline:
+                raw = socket.create_connection((srv.host, srv.port), timeout=30)
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1",
+                                    session=session if i % 2 else None)
+                buf = bytearray()
+                for k in range(1 + i % 3):
+                    s.sendall(get(f"/big?n={100 + 7919 * k * i}"))
+                    _, body = read_response(s, buf)
+                    if len(body) != 100 + 7919 * k * i:
+                        errors.append(f"client {i}: {len(body)} bytes")
+                    counts[i] += 1
+                session = s.session
+                s.close()
+        except Exception as e:  # reported below, with the others
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 60)
+    assert not errors, errors[:5]
+    assert all(counts), counts
+
+
 # ---- what is not TLS --------------------------------------------------------
 
 
