@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -384,14 +385,21 @@ def test_proxy_protocol_then_tls_in_one_segment(server_factory, certs):
     tls.write(get("/"))
     sock.sendall(out.read())
     buf = b""
-    while not buf.endswith(b"}"):
-        data = sock.recv(65536)
-        assert data
-        inc.write(data)
-        try:
+
+    def complete() -> bool:
+        head, sep, body = buf.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        return bool(sep and m and len(body) >= int(m.group(1)))
+
+    while not complete():
+        try:  # every record already received first (a read returns one)
             buf += tls.read(65536)
+            continue
         except ssl.SSLWantReadError:
             pass
+        data = sock.recv(65536)
+        assert data, "closed before the response"
+        inc.write(data)
     scope = json.loads(buf.partition(b"\r\n\r\n")[2])
     assert scope["client"] == ["192.0.2.7", 4711]
     assert scope["scheme"] == "https"

@@ -63,6 +63,7 @@ static int tls_file_slice(pn_conn *c)
  * failed (c->dead set). */
 int pn_conn_flush_output(pn_conn *c)
 {
+again:
     while (pn_buf_live(&c->wbuf) > 0) {
         if (!c->can_write)
             return 0;
@@ -91,10 +92,11 @@ int pn_conn_flush_output(pn_conn *c)
             return 0;
         if (c->ssl) {
             /* No sendfile through a TLS session (kernel TLS would allow
-             * it): read a slice into wbuf and send it as any output. */
+             * it): read a slice into the empty wbuf and send it as any
+             * output, until the socket is full. */
             if (tls_file_slice(c) < 0)
                 return -1;
-            return pn_conn_flush_output(c);
+            goto again;
         }
         off_t off = (off_t)c->file_off;
         size_t want = c->file_left > SENDFILE_SLICE ? SENDFILE_SLICE : (size_t)c->file_left;

@@ -589,6 +589,11 @@ void pn_conn_phase_tls(pn_conn *c)
     if (rc == 1) {
         c->stream.tls = 1;
         c->stream.tls_session = c->ssl;
+        /* The handshake's reads may have drained the socket of the first
+         * request too (read-ahead: it came with the client's Finished),
+         * and taken its epoll edge with it: read, whatever can_read said
+         * before (an EAGAIN costs one recv per connection). */
+        c->can_read = 1;
         c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
         pn_conn_phase_head(c);
         return;
