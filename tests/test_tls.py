@@ -53,6 +53,8 @@ class Certs:
     client_key: Path
     rogue_cert: Path  # CN=rogue-client, signed by a CA the server does not trust
     rogue_key: Path
+    expired_cert: Path  # CN=expired-client, signed by ca, valid in 2020 only
+    expired_key: Path
 
 
 PASSWORD = "s3cret-pass"
@@ -92,13 +94,25 @@ def certs(tmp_path_factory) -> Certs:
           "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
     _leaf(d, "client", "ca", "/O=Pounce tests/CN=test-client", "extendedKeyUsage=clientAuth\n")
     _leaf(d, "rogue", "rogue-ca", "/CN=rogue-client", "extendedKeyUsage=clientAuth\n")
+    # An expired client certificate: `openssl ca` takes explicit dates.
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "expired.key", "-out", "expired.csr", "-subj", "/CN=expired-client", cwd=d)
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1000\n")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n"
+        "serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n"
+    )
+    _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+             "-in", "expired.csr", "-out", "expired.pem", "-notext",
+             "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", cwd=d)
     _openssl("pkey", "-in", "server.key", "-aes256", "-passout", f"pass:{PASSWORD}",
              "-out", "server-enc.key", cwd=d)
     _openssl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-out", "other.key", cwd=d)
     return Certs(d, d / "ca.pem", d / "server.pem", d / "server.key", d / "server-enc.key",
                  d / "other.key", d / "client.pem", d / "client.key", d / "rogue.pem",
-                 d / "rogue.key")
+                 d / "rogue.key", d / "expired.pem", d / "expired.key")
 
 
 def tls_args(c: Certs, *extra: str) -> tuple[str, ...]:
@@ -517,6 +531,7 @@ def test_mtls_required(server_factory, certs):
                                               "--ssl-cert-reqs", "required"))
     assert _refused(srv, client_ctx(certs))  # no certificate
     assert _refused(srv, client_ctx(certs, cert=(certs.rogue_cert, certs.rogue_key)))
+    assert _refused(srv, client_ctx(certs, cert=(certs.expired_cert, certs.expired_key)))
     s = tls_conn(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
     s.sendall(get("/"))
     tls = json.loads(read_response(s, bytearray())[1])["extensions"]["tls"]
