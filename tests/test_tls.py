@@ -553,10 +553,21 @@ def test_mtls_optional(server_factory, certs):
     # A certificate that is sent must verify.
     assert _refused(srv, client_ctx(certs, cert=(certs.rogue_cert, certs.rogue_key)))
     s = tls_conn(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
+    buf = bytearray()
+    for _ in range(2):  # keep-alive: the second request sees the same
+        s.sendall(get("/"))
+        tls = json.loads(read_response(s, buf)[1])["extensions"]["tls"]
+        assert tls["client_cert_name"] == "CN=test-client,O=Pounce tests"
+    # Another connection on the same worker meanwhile: its own values.
+    other = tls_conn(srv, client_ctx(certs))
+    other.sendall(get("/"))
+    tls = json.loads(read_response(other, bytearray())[1])["extensions"]["tls"]
+    assert tls["client_cert_name"] is None and tls["client_cert_chain"] == []
+    other.close()
     s.sendall(get("/"))
-    tls = json.loads(read_response(s, bytearray())[1])["extensions"]["tls"]
-    s.close()
+    tls = json.loads(read_response(s, buf)[1])["extensions"]["tls"]
     assert tls["client_cert_name"] == "CN=test-client,O=Pounce tests"
+    s.close()
 
 
 # ---- start-up errors --------------------------------------------------------

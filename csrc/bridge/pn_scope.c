@@ -218,7 +218,9 @@ static PyObject *text_of(const pn_buf *b)
 }
 
 /* The connection's certificates for the tls extension: the client's own,
- * then the chain it sent; an empty list without one. */
+ * then the chain it sent; () without one.  A tuple: the spec asks for an
+ * iterable, and an immutable one can be shared by the requests of the
+ * connection. */
 static PyObject *client_chain(const pn_stream *s)
 {
     PyObject *chain = PyList_New(0);
@@ -234,36 +236,60 @@ static PyObject *client_chain(const pn_stream *s)
         Py_XDECREF(pem);
     }
     pn_buf_free(&b);
-    return chain;
+    if (chain == NULL)
+        return NULL;
+    PyObject *t = PyList_AsTuple(chain);
+    Py_DECREF(chain);
+    return t;
+}
+
+/* A new tls extension dict for s's session. */
+static PyObject *tls_dict(WorkerObject *w, const pn_stream *s)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    pn_buf b = PN_BUF_INIT;
+    int named = pn_tls_session_peer_name(s->tls_session, &b);
+    PyObject *name = named > 0 ? text_of(&b) : named == 0 ? Py_NewRef(Py_None) : PyErr_NoMemory();
+    pn_buf_free(&b);
+    if (name == NULL ||
+        PyDict_SetItem(d, PN_ID(st, server_cert), w->server_cert ? w->server_cert : Py_None) <
+            0 ||
+        set_key(st, d, PN_ID_client_cert_chain, client_chain(s)) < 0 ||
+        PyDict_SetItem(d, PN_ID(st, client_cert_name), name) < 0 ||
+        PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None) < 0 ||
+        set_key(st, d, PN_ID_tls_version,
+                PyLong_FromLong(pn_tls_session_version(s->tls_session))) < 0 ||
+        set_key(st, d, PN_ID_cipher_suite,
+                PyLong_FromLong(pn_tls_session_cipher(s->tls_session))) < 0)
+        Py_CLEAR(d);
+    Py_XDECREF(name);
+    return d;
 }
 
 /* extensions["tls"], the ASGI TLS extension, on a connection whose TLS we
  * terminated (s->tls_session).  client_cert_error is always None: a
  * client certificate that does not verify fails the handshake, so a
- * request never sees one.  Out of line: plain TCP pays one test. */
+ * request never sees one.  The values stay the same for a connection's
+ * requests: keep-alive requests get a copy of the dict made for the first
+ * (cached per worker under the session's serial).  Out of line: plain TCP
+ * pays one test. */
 __attribute__((noinline)) static int put_tls(WorkerObject *w, PyObject *ext, const pn_stream *s)
 {
     pn_modstate *st = worker_state(w);
-    PyObject *d = PyDict_New();
+    if (w->tls_cache == NULL || w->tls_cache_serial != s->tls_serial) {
+        PyObject *fresh = tls_dict(w, s);
+        if (fresh == NULL)
+            return -1;
+        Py_XSETREF(w->tls_cache, fresh);
+        w->tls_cache_serial = s->tls_serial;
+    }
+    PyObject *d = PyDict_Copy(w->tls_cache); /* the app may change its own */
     if (d == NULL)
         return -1;
-    pn_buf b = PN_BUF_INIT;
-    int named = pn_tls_session_peer_name(s->tls_session, &b);
-    PyObject *name = named > 0 ? text_of(&b) : named == 0 ? Py_NewRef(Py_None) : PyErr_NoMemory();
-    pn_buf_free(&b);
-    int rc = -1;
-    if (name != NULL &&
-        PyDict_SetItem(d, PN_ID(st, server_cert), w->server_cert ? w->server_cert : Py_None) ==
-            0 &&
-        set_key(st, d, PN_ID_client_cert_chain, client_chain(s)) == 0 &&
-        PyDict_SetItem(d, PN_ID(st, client_cert_name), name) == 0 &&
-        PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None) == 0 &&
-        set_key(st, d, PN_ID_tls_version,
-                PyLong_FromLong(pn_tls_session_version(s->tls_session))) == 0 &&
-        set_key(st, d, PN_ID_cipher_suite,
-                PyLong_FromLong(pn_tls_session_cipher(s->tls_session))) == 0)
-        rc = PyDict_SetItem(ext, PN_ID(st, tls), d);
-    Py_XDECREF(name);
+    int rc = PyDict_SetItem(ext, PN_ID(st, tls), d);
     Py_DECREF(d);
     return rc;
 }

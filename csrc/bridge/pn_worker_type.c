@@ -148,6 +148,7 @@ static const pn_worker_hooks worker_hooks = {
     X(root_path_bytes)                                                                             \
     X(worker_id)                                                                                   \
     X(server_cert)                                                                                 \
+    X(tls_cache)                                                                                   \
     X(access_log_cb)                                                                               \
     X(scope_template)                                                                              \
     X(scope_template_https)                                                                        \

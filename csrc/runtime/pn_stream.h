@@ -157,6 +157,9 @@ struct pn_stream {
     /* Borrowed: the transport's TLS session once its handshake is done
      * (the ASGI tls extension reads it through pn_tls.h), or NULL. */
     struct ssl_st *tls_session;
+    /* Which session that is: unique per worker, never 0 (the bridge caches
+     * what it read of a session under it; a pointer could be reused). */
+    uint64_t tls_serial;
 };
 
 #endif

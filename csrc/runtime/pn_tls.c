@@ -589,6 +589,7 @@ void pn_conn_phase_tls(pn_conn *c)
     if (rc == 1) {
         c->stream.tls = 1;
         c->stream.tls_session = c->ssl;
+        c->stream.tls_serial = ++c->worker->tls_sessions;
         /* The handshake's reads may have drained the socket of the first
          * request too (read-ahead: it came with the client's Finished),
          * and taken its epoll edge with it: read, whatever can_read said

@@ -130,6 +130,7 @@ struct pn_worker {
     uint64_t header_ms, keepalive_ms, request_ms;
     pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
     const pn_tls_ctx *tls; /* --ssl-certfile: the process's context (read-only), or NULL */
+    uint64_t tls_sessions; /* handshakes done: the last pn_stream.tls_serial given */
 
     size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
     pn_request_id_gen rid; /* --request-id: this worker's generator */
