@@ -177,6 +177,24 @@ def test_curl_over_https_in_both_worker_modes(server_factory, certs, mode):
         assert out.stdout == b"ok"
 
 
+def test_unix_socket_and_reuse_port_listeners_speak_tls(server_factory, certs, tmp_path):
+    path = tmp_path / "pounce.sock"
+    srv = server_factory(HTTP_APP, *tls_args(certs), "--uds", str(path))
+    assert f"Listening on unix:{path}" in srv.log_text()
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", "--cacert", str(certs.ca), "--unix-socket", str(path),
+         "https://localhost/"],
+        capture_output=True, timeout=10,
+    )
+    assert out.returncode == 0 and out.stdout == b"ok", out.stderr
+    srv = server_factory(HTTP_APP, *tls_args(certs), "--workers", "2", "--worker-mode",
+                         "process", "--reuse-port")
+    assert "Listening on https://" in srv.log_text()
+    for _ in range(4):
+        r = httpx.get(f"https://127.0.0.1:{srv.port}/", verify=client_ctx(certs), timeout=5)
+        assert r.content == b"ok"
+
+
 def test_openssl_s_client_alpn_and_verification(server_factory, certs):
     srv = server_factory(HTTP_APP, *tls_args(certs))
     out = subprocess.run(
