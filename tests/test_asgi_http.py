@@ -44,6 +44,7 @@ def raw_scope(server, raw: bytes):
 # -- scope ------------------------------------------------------------------------------
 
 
+@pytest.mark.tcp_only("it expects scheme http")
 def test_scope_carries_the_request_exactly(scope_server):
     raw = (
         b"GET /caf%C3%A9/x%2Fy?a=1&b=%20 HTTP/1.1\r\n"
@@ -221,6 +222,7 @@ def _responses(raw: bytes, probes: int = 0) -> list[tuple[int, bytes]]:
     return out
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn may drop the answer to a half-closed request")
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "bytewise"])
 @pytest.mark.parametrize("kind", ["get", "length-body", "chunked-body", "http10"])
@@ -247,6 +249,7 @@ def test_half_closed_request_gets_its_response(server, kind, trickle):
         assert _responses(raw) == [(200, want)], raw[:300]
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn may drop the answers to a half-closed connection")
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "bytewise"])
 def test_half_closed_pipeline_gets_every_response(server, trickle):
@@ -261,6 +264,7 @@ def test_half_closed_pipeline_gets_every_response(server, trickle):
     assert got[2][1] == bytes(range(256)) * (300000 // 256) + bytes(range(300000 % 256))
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn reports a FIN as http.disconnect")
 @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
 def test_half_close_is_not_a_disconnect(server, token, record_dir, version):
@@ -277,6 +281,7 @@ def test_half_close_is_not_a_disconnect(server, token, record_dir, version):
     assert lines == ["before-response nothing", "after-response http.disconnect"]
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn reports a FIN as http.disconnect")
 def test_half_closed_client_still_reads_a_late_answer(server, token):
     # The app waits for the client (which sent FIN) for a while, then
@@ -300,6 +305,7 @@ def test_disconnect_when_client_closes_while_app_waits(server, token, record_dir
     assert time.monotonic() - start < 3
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("Pounce's lingering close after a half-close")
 def test_half_closed_large_response_to_slow_reader(server):
     # The response does not fit in the socket buffers: it must survive the
