@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.server import ConnectionClosed, build_request, read_record, wait_record
+from tests.server import TLS, ConnectionClosed, build_request, read_record, wait_record
 
 SCOPE_APP = "tests.apps.scope:app"
 ASGI_APP = "tests.apps.asgi_http:app"
@@ -44,7 +44,6 @@ def raw_scope(server, raw: bytes):
 # -- scope ------------------------------------------------------------------------------
 
 
-@pytest.mark.tcp_only("it expects scheme http")
 def test_scope_carries_the_request_exactly(scope_server):
     raw = (
         b"GET /caf%C3%A9/x%2Fy?a=1&b=%20 HTTP/1.1\r\n"
@@ -59,7 +58,7 @@ def test_scope_carries_the_request_exactly(scope_server):
     assert scope["asgi"]["version"] == "3.0"
     assert scope["http_version"] == "1.1"
     assert scope["method"] == "GET"
-    assert scope["scheme"] == "http"
+    assert scope["scheme"] == ("https" if TLS else "http")
     # Percent-decoded, then UTF-8 decoded; %2F decodes too (raw_path keeps it).
     assert scope["path"] == "/café/x/y"
     assert scope["raw_path"] == "/caf%C3%A9/x%2Fy"
