@@ -41,7 +41,7 @@
     X(http11, "1.1")                                                                               \
     X(pounce_worker, "pounce.worker")                                                              \
     X(pounce_request_id, "pounce.request_id")                                                      \
-    /* the ASGI TLS extension (scope["extensions"]["tls"]) */                                   \
+    /* the ASGI TLS extension (scope["extensions"]["tls"]) */                                      \
     X(tls, "tls")                                                                                  \
     X(server_cert, "server_cert")                                                                  \
     X(client_cert_chain, "client_cert_chain")                                                      \

@@ -421,8 +421,8 @@ static int convert(pn_config *c, const setting *s, PyObject *value)
  * context is built (config_from_struct). */
 static int check_tls(const pn_config *c)
 {
-    static const char *const needs_cert[] = {"ssl_keyfile", "ssl_keyfile_password",
-                                             "ssl_ca_certs", "ssl_ciphers"};
+    static const char *const needs_cert[] = {"ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs",
+                                             "ssl_ciphers"};
     const char *values[] = {c->ssl_keyfile, c->ssl_keyfile_password, c->ssl_ca_certs,
                             c->ssl_ciphers};
     if (c->ssl_certfile[0] == '\0') {
@@ -704,8 +704,8 @@ static PyObject *config_repr(PyObject *self)
         if (field_equal(c, &defaults, s))
             continue;
         /* A repr goes to logs and tracebacks: never the key's password. */
-        PyObject *v = i == SI_ssl_keyfile_password ? PyUnicode_FromString("***")
-                                                   : field_value(c, s);
+        PyObject *v =
+            i == SI_ssl_keyfile_password ? PyUnicode_FromString("***") : field_value(c, s);
         PyObject *item = v ? PyUnicode_FromFormat("%s=%R", s->name, v) : NULL;
         Py_XDECREF(v);
         if (item == NULL || PyList_Append(parts, item) < 0) {

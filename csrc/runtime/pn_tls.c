@@ -232,9 +232,7 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
             ERR_clear_error();
         } else if (pw.asked) {
             *setting = "ssl_keyfile_password";
-            snprintf(what, sizeof what,
-                     "it does not decrypt the private key in '%s'",
-                     keyfile);
+            snprintf(what, sizeof what, "it does not decrypt the private key in '%s'", keyfile);
             ssl_error(err, errlen, what);
         } else {
             snprintf(what, sizeof what, "no PEM private key could be read from '%s'", keyfile);
@@ -358,8 +356,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     if (cfg->ssl_ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
         *setting = "ssl_ciphers";
         char what[300];
-        snprintf(what, sizeof what, "OpenSSL knows no cipher in '%s'",
-                 cfg->ssl_ciphers);
+        snprintf(what, sizeof what, "OpenSSL knows no cipher in '%s'", cfg->ssl_ciphers);
         ssl_error(err, errlen, what);
         goto fail;
     }
@@ -542,8 +539,13 @@ static void plain_http(pn_conn *c)
     }
     pn_metrics_early(w->metrics, 400);
     if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
-        pn_access_rec rec = {.method = "-", .method_len = 1, .target = "-", .target_len = 1,
-                             .version_minor = 1, .status = 400, .bytes = len};
+        pn_access_rec rec = {.method = "-",
+                             .method_len = 1,
+                             .target = "-",
+                             .target_len = 1,
+                             .version_minor = 1,
+                             .status = 400,
+                             .bytes = len};
         pn_conn_access_log(c, &rec);
     }
     c->phase = PN_CONN_CLOSING;

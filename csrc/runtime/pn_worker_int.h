@@ -128,7 +128,7 @@ struct pn_worker {
     pn_date_cache date;
     pn_alog alog; /* this worker's access log (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
-    pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
+    pn_trust *trust;       /* --forwarded-allow-ips, parsed once; immutable */
     const pn_tls_ctx *tls; /* --ssl-certfile: the process's context (read-only), or NULL */
     uint64_t tls_sessions; /* handshakes done: the last pn_stream.tls_serial given */
 

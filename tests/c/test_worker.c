@@ -733,8 +733,8 @@ static void tls_files_make(tls_files *t)
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
     X509_set_pubkey(x, k);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_set_issuer_name(x, name);
     PN_CHECK(X509_sign(x, k, EVP_sha256()) > 0);
     FILE *f = fopen(t->cert, "w");
@@ -789,7 +789,8 @@ PN_TEST(a_tls_context_names_the_file_and_setting_at_fault)
     pn_tls_ctx *ok = tls_ctx(t.cert, t.enc_key, "sesame", err, &setting);
     PN_CHECK(ok != NULL);
     size_t pem_len = 0;
-    PN_CHECK(ok && strncmp(pn_tls_ctx_cert_pem(ok, &pem_len), "-----BEGIN CERTIFICATE-----", 27) == 0);
+    PN_CHECK(ok &&
+             strncmp(pn_tls_ctx_cert_pem(ok, &pem_len), "-----BEGIN CERTIFICATE-----", 27) == 0);
     pn_tls_ctx_free(ok);
     tls_files_remove(&t);
 }
