@@ -235,7 +235,8 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
             snprintf(what, sizeof what, "it does not decrypt the private key in '%s'", keyfile);
             ssl_error(err, errlen, what);
         } else {
-            snprintf(what, sizeof what, "no PEM private key could be read from '%s'", keyfile);
+            snprintf(what, sizeof what, "no PEM private key could be read from '%s'%s", keyfile,
+                     cfg->ssl_keyfile[0] ? "" : " (name the key's file with ssl_keyfile)");
             ssl_error(err, errlen, what);
         }
         return -1;
