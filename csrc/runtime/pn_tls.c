@@ -56,6 +56,11 @@ static const unsigned char alpn_protocols[] = "\x08http/1.1";
 static const char plain_http_body[] =
     "400 Bad Request: this port speaks HTTPS, and a plain HTTP request was sent to it.\n";
 
+const char *pn_tls_library(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
+}
+
 int pn_tls_wanted(const pn_config *cfg)
 {
     return cfg->ssl_certfile != NULL && cfg->ssl_certfile[0] != '\0';

@@ -33,6 +33,10 @@
 typedef struct pn_tls_ctx pn_tls_ctx;
 struct ssl_st; /* OpenSSL's SSL: one connection's session */
 
+/* The OpenSSL library the process runs with, e.g. "OpenSSL 3.0.19 27 Jan
+ * 2026" (static; `pounce --version` names it). */
+const char *pn_tls_library(void);
+
 /* Whether the config asks for TLS (ssl_certfile is set). */
 int pn_tls_wanted(const pn_config *cfg);
 

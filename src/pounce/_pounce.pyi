@@ -1,8 +1,8 @@
 """Type stub for ``pounce._pounce``, the C extension (csrc/bridge/).
 
 The module exports two types, ``Config`` (pn_config_type.c) and ``Worker``
-(pn_asgi.c), and three constants, ``SETTINGS``, ``VERSION`` and ``CODECS``
-(pn_module.c, pn_config_type.c), and one function, ``set_pdeathsig``
+(pn_asgi.c), and four constants, ``SETTINGS``, ``VERSION``, ``CODECS`` and
+``TLS_LIBRARY`` (pn_module.c, pn_config_type.c), and one function, ``set_pdeathsig``
 (pn_module.c).
 
 The ``Config`` class below is generated from the settings table by
@@ -30,6 +30,8 @@ VERSION: Final[str]
 #: The compiled-in response codecs, in default preference order:
 #: a subset of ("zstd", "br", "gzip").
 CODECS: Final[tuple[str, ...]]
+#: The OpenSSL the C core's TLS runs with, e.g. "OpenSSL 3.0.19 27 Jan 2026".
+TLS_LIBRARY: Final[str]
 
 #: One row per setting of csrc/pn_settings.def:
 #: (name, kind, default, min, max, choices, group, help), where kind is
