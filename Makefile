@@ -127,9 +127,11 @@ asan:
 	  -Cbuild-dir=build/py-asan .
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR) build/asan-bin
 	@# curl (uninstrumented) hangs with the ASan runtime preloaded: the
-	@# tests find this wrapper first on PATH, and it drops the preload.
+	@# tests find this wrapper first on PATH, and it drops the preload.  The
+	@# openssl CLI (tests/test_tls.py) gets the same, as a precaution.
 	printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$(command -v curl)" >build/asan-bin/curl
-	chmod +x build/asan-bin/curl
+	printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$(command -v openssl)" >build/asan-bin/openssl
+	chmod +x build/asan-bin/curl build/asan-bin/openssl
 	PATH="$(abspath build/asan-bin):$$PATH" \
 	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  PYTHONMALLOC=malloc POUNCE_ASAN=1 \

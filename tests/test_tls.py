@@ -28,7 +28,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.server import VENV_BIN
-from tests.tls_certs import PASSWORD, Certs, make_certs
+from tests.tls_certs import PASSWORD, Certs, make_certs, tool_env
 
 pytestmark = pytest.mark.pounce_only("Pounce's own TLS (the C core's OpenSSL transport)")
 
@@ -102,7 +102,7 @@ def test_curl_over_https_in_both_worker_modes(server_factory, certs, mode):
         out = subprocess.run(
             ["curl", "-sS", "--max-time", "5", "--cacert", str(certs.ca),
              f"https://127.0.0.1:{srv.port}/"],
-            capture_output=True, timeout=10,
+            capture_output=True, timeout=10, env=tool_env(),
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout == b"ok"
@@ -115,7 +115,7 @@ def test_unix_socket_and_reuse_port_listeners_speak_tls(server_factory, certs, t
     out = subprocess.run(
         ["curl", "-sS", "--max-time", "5", "--cacert", str(certs.ca), "--unix-socket", str(path),
          "https://localhost/"],
-        capture_output=True, timeout=10,
+        capture_output=True, timeout=10, env=tool_env(),
     )
     assert out.returncode == 0 and out.stdout == b"ok", out.stderr
     srv = server_factory(HTTP_APP, *tls_args(certs), "--workers", "2", "--worker-mode",
@@ -132,7 +132,7 @@ def test_openssl_s_client_alpn_and_verification(server_factory, certs):
         ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(certs.ca),
          "-alpn", "h2,http/1.1", "-verify_return_error", "-ign_eof"],
         input=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        capture_output=True, timeout=10,
+        capture_output=True, timeout=10, env=tool_env(),
     )
     text = out.stdout.decode(errors="replace")
     assert "ALPN protocol: http/1.1" in text  # h2 is not offered yet
@@ -147,7 +147,7 @@ def test_renegotiation_is_refused(server_factory, certs):
     out = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(certs.ca),
          "-tls1_2"],
-        input=b"R\n", capture_output=True, timeout=10,
+        input=b"R\n", capture_output=True, timeout=10, env=tool_env(),
     )
     text = (out.stdout + out.stderr).decode(errors="replace")
     assert "RENEGOTIATING" in text

@@ -10,6 +10,7 @@ test process.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,15 @@ class Certs:
 PASSWORD = "s3cret-pass"
 
 
+def tool_env() -> dict[str, str]:
+    """The environment for curl and the openssl CLI: without the sanitizer
+    runtime `make asan` / `make tsan` preload (curl hangs with it)."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30,
+                   env=tool_env())
 
 
 def _ca(d: Path, name: str) -> None:
