@@ -10,12 +10,14 @@ CC ?= cc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # Debian packages the build and the tests need.
+# libssl-dev: OpenSSL 3, the TLS of the runtime (required); openssl: the CLI
+# the TLS tests make their certificates with and speak s_client through.
 # chromium, chromium-driver: the headless browser of tests/test_websocket_browser.py
 # and the WebDriver that Selenium drives it through.
 # nginx-light, haproxy, systemd (systemd-socket-activate), util-linux (unshare):
 # the real proxies, socket activator and PID namespace the deployment tests
 # (issue 12) start on 127.0.0.1 and stop again; no service is ever enabled.
-DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
+DEB_PACKAGES := pkg-config curl libssl-dev openssl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
   nginx-light haproxy systemd util-linux
 
 # Compression libraries of the protocol core.  Optional for a plain `pip
@@ -125,9 +127,11 @@ asan:
 	  -Cbuild-dir=build/py-asan .
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR) build/asan-bin
 	@# curl (uninstrumented) hangs with the ASan runtime preloaded: the
-	@# tests find this wrapper first on PATH, and it drops the preload.
+	@# tests find this wrapper first on PATH, and it drops the preload.  The
+	@# openssl CLI (tests/test_tls.py) gets the same, as a precaution.
 	printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$(command -v curl)" >build/asan-bin/curl
-	chmod +x build/asan-bin/curl
+	printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$(command -v openssl)" >build/asan-bin/openssl
+	chmod +x build/asan-bin/curl build/asan-bin/openssl
 	PATH="$(abspath build/asan-bin):$$PATH" \
 	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  PYTHONMALLOC=malloc POUNCE_ASAN=1 \

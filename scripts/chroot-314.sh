@@ -28,8 +28,8 @@ mkdir -p "$(dirname "$ROOT")"
 ROOT=$(cd "$(dirname "$ROOT")" && pwd)/$(basename "$ROOT")
 MARKER=$ROOT/.pounce-chroot-complete
 # Bump when the package list changes so old chroots are rebuilt.
-CHROOT_VERSION=1
-PACKAGES=python3.14,python3.14-venv,python3.14-dev,gcc,libc6-dev,pkg-config,curl,ca-certificates,make,zlib1g-dev,libzstd-dev,libbrotli-dev
+CHROOT_VERSION=2
+PACKAGES=python3.14,python3.14-venv,python3.14-dev,gcc,libc6-dev,pkg-config,curl,ca-certificates,make,libssl-dev,openssl,zlib1g-dev,libzstd-dev,libbrotli-dev
 GUEST_SRC=/work/src
 GUEST_VENV=/opt/venv-3.14
 GUEST_PYBUILD=/work/build-py-3.14

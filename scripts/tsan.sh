@@ -11,7 +11,8 @@
 #   2. check that this script can see a report at all: a tiny racy C program
 #      must produce one in the log directory, counted by the same code;
 #   3. run the thread-mode tests of test_workers.py and test_listeners.py and
-#      the thread stress test (tests/test_tsan_stress.py) with libtsan
+#      the thread stress test (tests/test_tsan_stress.py) and the thread-mode
+#      TLS tests (tests/test_tls.py: one SSL_CTX, four workers) with libtsan
 #      preloaded (CPython itself is not instrumented; the extension is, and
 #      its undefined __tsan_* symbols make sure no server runs without the
 #      runtime), suppressions from tests/tsan.supp;
@@ -99,6 +100,7 @@ status=0
 LD_PRELOAD="$LIBTSAN" TSAN_OPTIONS="$(opts "$PWD/$LOGDIR/tsan")" POUNCE_TSAN=1 \
     $VENV/bin/python -m pytest -q -p no:cacheprovider \
     tests/test_workers.py tests/test_listeners.py tests/test_balance.py tests/test_tsan_stress.py \
+    tests/test_tls.py \
     -k "${TSAN_K:-thread}" "$@" || status=$?
 
 # -- 4. verdict ---------------------------------------------------------------------

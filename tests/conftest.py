@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.server import LIVE_SERVERS, RECORD_ENV, SERVER_KIND, start_server
+from tests.server import LIVE_SERVERS, RECORD_ENV, SERVER_KIND, TLS, start_server
 
 
 def pytest_report_header(config):
@@ -19,6 +19,15 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # POUNCE_TEST_TLS=1 (tests/server.py) runs the suite over TLS: tests
+    # marked tcp_only are about the bare TCP connection (half-closes, plain
+    # clients, connections left in the backlog) and are skipped.
+    if TLS and os.environ.get("POUNCE_TEST_RUN_ALL") != "1":
+        for item in items:
+            mark = item.get_closest_marker("tcp_only")
+            if mark is not None:
+                why = mark.args[0] if mark.args else mark.kwargs.get("reason", "bare TCP")
+                item.add_marker(pytest.mark.skip(reason=f"tcp_only under POUNCE_TEST_TLS: {why}"))
     # POUNCE_TEST_RUN_ALL=1 runs pounce_only tests against uvicorn anyway, to
     # see that they catch the differences their reasons claim.
     if SERVER_KIND == "pounce" or os.environ.get("POUNCE_TEST_RUN_ALL") == "1":

@@ -36,12 +36,42 @@ VENV_BIN = Path(sys.executable).parent
 #: Which server the suite drives: "pounce" (default) or "uvicorn".
 SERVER_KIND = os.environ.get("POUNCE_TEST_SERVER", "pounce").strip().lower() or "pounce"
 
+#: POUNCE_TEST_TLS=1: every Pounce server started here speaks TLS (its
+#: certificate from tests/tls_certs.py, made once per test process), RawConn
+#: and Server.url speak HTTPS, and httpx trusts the test CA (SSL_CERT_FILE),
+#: so the HTTP tests run over TLS unchanged.  Tests whose subject is the
+#: bare TCP connection (half-closes, resets) do not mean the same over TLS.
+TLS = os.environ.get("POUNCE_TEST_TLS") == "1"
+_tls_certs = None
+
+
+def tls_certs():
+    """The TLS mode's certificates (tests.tls_certs.Certs), made once."""
+    global _tls_certs
+    if _tls_certs is None:
+        import tempfile
+
+        from tests.tls_certs import make_certs
+
+        _tls_certs = make_certs(Path(tempfile.mkdtemp(prefix="pounce-test-tls-")))
+        # Trusted by the clients the tests start: httpx, urllib and
+        # websockets (SSL_CERT_FILE), curl (CURL_CA_BUNDLE).
+        os.environ["SSL_CERT_FILE"] = os.environ["CURL_CA_BUNDLE"] = str(_tls_certs.ca)
+    return _tls_certs
+
+
+def tls_client_context():
+    import ssl
+
+    return ssl.create_default_context(cafile=str(tls_certs().ca))
+
+
 #: Environment variable through which test apps find the directory where
 #: they record what happened (lifespan events, disconnects, ...).
 RECORD_ENV = "POUNCE_TEST_RECORD_DIR"
 
 _LISTEN_RE = re.compile(
-    r"(?:Listening on|Uvicorn running on) (?:http://([\d.]+):(\d+)|unix(?: socket)?:? ?(\S+))"
+    r"(?:Listening on|Uvicorn running on) (?:https?://([\d.]+):(\d+)|unix(?: socket)?:? ?(\S+))"
 )
 
 # Pounce options whose uvicorn spelling differs.  Options not listed are
@@ -68,7 +98,11 @@ def server_command(app: str, args: tuple[str, ...]) -> list[str]:
         return out
     if SERVER_KIND != "pounce":
         raise ServerStartError(f"unknown POUNCE_TEST_SERVER={SERVER_KIND!r}")
-    return [str(VENV_BIN / "pounce"), app, "--host", "127.0.0.1", "--port", "0", *args]
+    tls = ()
+    if TLS:
+        c = tls_certs()
+        tls = ("--ssl-certfile", str(c.cert), "--ssl-keyfile", str(c.key))
+    return [str(VENV_BIN / "pounce"), app, "--host", "127.0.0.1", "--port", "0", *tls, *args]
 
 
 class Server:
@@ -171,7 +205,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if TLS else 'http'}://{self.host}:{self.port}"
 
     def connect(self, timeout: float = 5.0) -> "RawConn":
         return RawConn(self.host, self.port, timeout=timeout)
@@ -283,6 +317,8 @@ class RawConn:
     def __init__(self, host: str, port: int, timeout: float = 5.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if TLS:
+            self.sock = tls_client_context().wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
         self.eof = False
 

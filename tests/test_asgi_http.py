@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.server import ConnectionClosed, build_request, read_record, wait_record
+from tests.server import TLS, ConnectionClosed, build_request, read_record, wait_record
 
 SCOPE_APP = "tests.apps.scope:app"
 ASGI_APP = "tests.apps.asgi_http:app"
@@ -58,7 +58,7 @@ def test_scope_carries_the_request_exactly(scope_server):
     assert scope["asgi"]["version"] == "3.0"
     assert scope["http_version"] == "1.1"
     assert scope["method"] == "GET"
-    assert scope["scheme"] == "http"
+    assert scope["scheme"] == ("https" if TLS else "http")
     # Percent-decoded, then UTF-8 decoded; %2F decodes too (raw_path keeps it).
     assert scope["path"] == "/café/x/y"
     assert scope["raw_path"] == "/caf%C3%A9/x%2Fy"
@@ -221,6 +221,7 @@ def _responses(raw: bytes, probes: int = 0) -> list[tuple[int, bytes]]:
     return out
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn may drop the answer to a half-closed request")
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "bytewise"])
 @pytest.mark.parametrize("kind", ["get", "length-body", "chunked-body", "http10"])
@@ -247,6 +248,7 @@ def test_half_closed_request_gets_its_response(server, kind, trickle):
         assert _responses(raw) == [(200, want)], raw[:300]
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn may drop the answers to a half-closed connection")
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "bytewise"])
 def test_half_closed_pipeline_gets_every_response(server, trickle):
@@ -261,6 +263,7 @@ def test_half_closed_pipeline_gets_every_response(server, trickle):
     assert got[2][1] == bytes(range(256)) * (300000 // 256) + bytes(range(300000 % 256))
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn reports a FIN as http.disconnect")
 @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
 def test_half_close_is_not_a_disconnect(server, token, record_dir, version):
@@ -277,6 +280,7 @@ def test_half_close_is_not_a_disconnect(server, token, record_dir, version):
     assert lines == ["before-response nothing", "after-response http.disconnect"]
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("uvicorn reports a FIN as http.disconnect")
 def test_half_closed_client_still_reads_a_late_answer(server, token):
     # The app waits for the client (which sent FIN) for a while, then
@@ -300,6 +304,7 @@ def test_disconnect_when_client_closes_while_app_waits(server, token, record_dir
     assert time.monotonic() - start < 3
 
 
+@pytest.mark.tcp_only("a TLS client cannot half-close (Python's SSLSocket.shutdown drops the session)")
 @pytest.mark.pounce_only("Pounce's lingering close after a half-close")
 def test_half_closed_large_response_to_slow_reader(server):
     # The response does not fit in the socket buffers: it must survive the

@@ -81,6 +81,7 @@ def test_version():
     assert probe.returncode == 0, probe.stderr
     gil, probe_line = probe.stdout.splitlines()
     assert f"GIL {gil}, codecs: " in probe_line
+    assert ", tls: OpenSSL 3." in probe_line
     assert line == probe_line
 
 

@@ -195,8 +195,11 @@ def test_every_setting_roundtrips():
         if kind == "str":
             # (the two compression lists are validated as lists of names)
             # (and the trusted proxies as a list of addresses)
+            # (the ssl_* files are read at once: tests/test_tls.py has them)
             special = {"uds": "", "compression_order": "gzip", "compression_types": "text/x-y",
-                       "forwarded_allow_ips": "10.0.0.0/8", "health_path": "/healthz"}
+                       "forwarded_allow_ips": "10.0.0.0/8", "health_path": "/healthz",
+                       "ssl_certfile": "", "ssl_keyfile": "", "ssl_keyfile_password": "",
+                       "ssl_ca_certs": "", "ssl_ciphers": ""}
             values[name] = special.get(name, default + "x")
         elif kind in ("int", "size"):
             values[name] = hi if name != "fd" else -1
@@ -205,7 +208,7 @@ def test_every_setting_roundtrips():
         elif kind == "bool":
             values[name] = not default
         else:
-            values[name] = choices[-1]
+            values[name] = choices[-1] if name != "ssl_cert_reqs" else "none"
     c = Config(**values)
     assert c._asdict() == values
 

@@ -176,6 +176,7 @@ def slowloris(srv, n: int = 60, good_for: float = 2.5, wait: float = 7.0):
     return closed_at, got, good
 
 
+@pytest.mark.tcp_only("its attackers speak plain HTTP")
 def test_many_trickled_heads_are_cut_at_the_deadline_while_others_are_served(server_factory):
     deadline = SLOWLORIS_HEADER_TIMEOUT
     srv = server_factory(APP, "--header-timeout", str(deadline), "--no-access-log")
@@ -202,6 +203,7 @@ def test_many_trickled_heads_are_cut_at_the_deadline_while_others_are_served(ser
 
 @pytest.mark.skipif(shutil.which("slowhttptest") is None,
                     reason="slowhttptest is not installed (apt-get install slowhttptest)")
+@pytest.mark.tcp_only("slowhttptest speaks plain HTTP")
 def test_slowhttptest_slowloris_is_cut_at_the_deadline(server_factory, tmp_path):
     srv = server_factory(APP, "--header-timeout", "1", "--no-access-log")
     # -H slowloris: 100 connections at 100/s, a header line every 1 s, for
@@ -300,6 +302,7 @@ def connection_flood(srv, n_flood: int = 300, n_served: int = 4, seconds: float 
     return served, flood, latencies
 
 
+@pytest.mark.tcp_only("its clients' TLS handshakes wait for deferred accepts")
 def test_connection_flood_is_deferred_without_hurting_served_connections(server_factory):
     srv = server_factory(APP, "--max-connections", str(FLOOD_MAX_CONNECTIONS),
                          "--header-timeout", "60", "--backlog", "1024", "--no-access-log")

@@ -148,6 +148,7 @@ def test_client_that_never_reads_cannot_grow_server_memory(server_factory, recor
     assert srv.connect().request("GET", "/").status == 200
 
 
+@pytest.mark.tcp_only("its client's TLS handshake waits for an accept that is deferred on purpose")
 def test_max_connections_defers_the_next_connection(server_factory):
     srv = server_factory(APP, "--max-connections", "2", "--header-timeout", "30")
     a = srv.connect()

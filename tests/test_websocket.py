@@ -21,7 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.server import is_clean_exit, read_record, wait_record
+from tests.server import TLS, is_clean_exit, read_record, wait_record
 from tests.ws_client import (
     OP_BINARY,
     OP_CLOSE,
@@ -53,7 +53,7 @@ def token():
 
 
 def ws_url(server, path):
-    return f"ws://{server.host}:{server.port}{path}"
+    return f"{'wss' if TLS else 'ws'}://{server.host}:{server.port}{path}"
 
 
 def ws_connect(server, path, **kw):
@@ -88,7 +88,7 @@ def test_scope(srv):
         assert ws.close_code == 1000
     assert scope["type"] == "websocket"
     assert scope["asgi"]["version"] == "3.0"
-    assert scope["scheme"] == "ws"
+    assert scope["scheme"] == ("wss" if TLS else "ws")
     assert scope["http_version"] == "1.1"
     assert scope["path"] == "/scope"
     assert scope["raw_path"] == "/scope"

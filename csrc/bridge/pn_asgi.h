@@ -143,6 +143,12 @@ struct WorkerObject {
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */
     PyObject *root_path_str, *root_path_bytes; /* strong */
     PyObject *worker_id;                       /* strong */
+    PyObject *server_cert; /* strong or NULL: the TLS certificate, PEM (tls extension) */
+    /* strong or NULL: the tls extension last built, for the connection whose
+     * pn_stream.tls_serial is tls_cache_serial; its values are immutable
+     * (the chain is a tuple), so each request gets a shallow copy */
+    PyObject *tls_cache;
+    uint64_t tls_cache_serial;
     PyObject *access_log_cb;        /* strong or NULL: the pounce.access logger's info, when access
                                        lines go through logging (pn_worker_type.c) */
     PyObject *scope_template;       /* strong: every scope key in order, constants filled

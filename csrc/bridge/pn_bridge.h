@@ -41,6 +41,14 @@
     X(http11, "1.1")                                                                               \
     X(pounce_worker, "pounce.worker")                                                              \
     X(pounce_request_id, "pounce.request_id")                                                      \
+    /* the ASGI TLS extension (scope["extensions"]["tls"]) */                                      \
+    X(tls, "tls")                                                                                  \
+    X(server_cert, "server_cert")                                                                  \
+    X(client_cert_chain, "client_cert_chain")                                                      \
+    X(client_cert_name, "client_cert_name")                                                        \
+    X(client_cert_error, "client_cert_error")                                                      \
+    X(tls_version, "tls_version")                                                                  \
+    X(cipher_suite, "cipher_suite")                                                                \
     /* HTTP messages: types and keys */                                                            \
     X(http_request, "http.request")                                                                \
     X(http_disconnect, "http.disconnect")                                                          \
@@ -150,6 +158,9 @@ static inline pn_modstate *pn_get_state(PyObject *module)
 int pn_config_type_init(PyObject *module, pn_modstate *st);
 /* The C struct inside a Config object, or NULL with TypeError. */
 const pn_config *pn_config_struct(pn_modstate *st, PyObject *obj);
+/* The TLS context of a Config (obj checked by pn_config_struct first), or
+ * NULL without TLS; valid while obj lives. */
+const struct pn_tls_ctx *pn_config_tls(pn_modstate *st, PyObject *obj);
 int pn_config_traverse(pn_modstate *st, visitproc visit, void *arg);
 
 /* pn_worker_type.c: create the ASGI side's types (Worker, Request,

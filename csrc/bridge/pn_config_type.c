@@ -19,6 +19,7 @@
 #include "pn_bridge.h"
 #include "pn_compress.h"
 #include "pn_request_id.h"
+#include "pn_tls.h"
 #include "pn_trust.h"
 
 #include <math.h>
@@ -92,6 +93,11 @@ _Static_assert(SI_COUNT == N_SETTINGS, "settings[] and SI_* disagree");
 typedef struct {
     PyObject ob_base;
     pn_config cfg; /* strings owned (PyMem); never written after tp_new */
+    /* --ssl-certfile: the TLS context built from cfg when the object was
+     * made (so a bad certificate fails here, before any worker starts),
+     * owned, read-only afterwards; the workers that read it hold a strong
+     * reference to this object.  NULL without TLS. */
+    pn_tls_ctx *tls;
 } config_object;
 
 /* ---- field access by descriptor ---------------------------------------- */
@@ -410,6 +416,45 @@ static int convert(pn_config *c, const setting *s, PyObject *value)
     return -1;
 }
 
+/* The ssl_* settings that only mean something with a certificate, and
+ * mutual TLS's two halves.  The files themselves are read when the
+ * context is built (config_from_struct). */
+static int check_tls(const pn_config *c)
+{
+    static const char *const needs_cert[] = {"ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs",
+                                             "ssl_ciphers"};
+    const char *values[] = {c->ssl_keyfile, c->ssl_keyfile_password, c->ssl_ca_certs,
+                            c->ssl_ciphers};
+    if (c->ssl_certfile[0] == '\0') {
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+            if (values[i][0] != '\0') {
+                PyErr_Format(PyExc_ValueError, "%s needs ssl_certfile (TLS is off without it)",
+                             needs_cert[i]);
+                return name_settings(needs_cert[i], "ssl_certfile");
+            }
+        }
+        if (c->ssl_cert_reqs != PN_CERT_REQS_NONE) {
+            PyErr_SetString(PyExc_ValueError,
+                            "ssl_cert_reqs needs ssl_certfile (TLS is off without it)");
+            return name_settings("ssl_cert_reqs", "ssl_certfile");
+        }
+        return 0;
+    }
+    if (c->ssl_cert_reqs != PN_CERT_REQS_NONE && c->ssl_ca_certs[0] == '\0') {
+        PyErr_SetString(PyExc_ValueError,
+                        "ssl_cert_reqs optional or required needs ssl_ca_certs: the CAs that "
+                        "client certificates must chain to");
+        return name_settings("ssl_cert_reqs", "ssl_ca_certs");
+    }
+    if (c->ssl_cert_reqs == PN_CERT_REQS_NONE && c->ssl_ca_certs[0] != '\0') {
+        PyErr_SetString(PyExc_ValueError,
+                        "ssl_ca_certs is used only with ssl_cert_reqs optional or required "
+                        "(none asks clients for no certificate)");
+        return name_settings("ssl_ca_certs", "ssl_cert_reqs");
+    }
+    return 0;
+}
+
 /* Rules that involve more than one setting, or a whole string setting;
  * run after every field is set. */
 static int check_cross(const pn_config *c)
@@ -473,7 +518,7 @@ static int check_cross(const pn_config *c)
         return name_settings("forwarded_allow_ips", NULL);
     }
     pn_trust_free(trust);
-    return 0;
+    return check_tls(c);
 }
 
 /* Apply keyword arguments to c.  kwargs may be NULL.  Strings in c end up
@@ -542,6 +587,17 @@ static PyObject *config_from_struct(PyTypeObject *type, const pn_config *c)
         }
         memcpy(copy, src, n);
         *str_field(&self->cfg, s) = copy;
+    }
+    if (pn_tls_wanted(&self->cfg)) {
+        char err[768];
+        const char *setting = "ssl_certfile";
+        self->tls = pn_tls_ctx_new(&self->cfg, err, sizeof err, &setting);
+        if (self->tls == NULL) {
+            Py_DECREF(self);
+            PyErr_SetString(PyExc_ValueError, err);
+            name_settings(setting, NULL);
+            return NULL;
+        }
     }
     return (PyObject *)self;
 }
@@ -614,6 +670,7 @@ static void config_dealloc(PyObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     free_strings(&((config_object *)self)->cfg);
+    pn_tls_ctx_free(((config_object *)self)->tls);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -646,7 +703,9 @@ static PyObject *config_repr(PyObject *self)
         const setting *s = &settings[i];
         if (field_equal(c, &defaults, s))
             continue;
-        PyObject *v = field_value(c, s);
+        /* A repr goes to logs and tracebacks: never the key's password. */
+        PyObject *v =
+            i == SI_ssl_keyfile_password ? PyUnicode_FromString("***") : field_value(c, s);
         PyObject *item = v ? PyUnicode_FromFormat("%s=%R", s->name, v) : NULL;
         Py_XDECREF(v);
         if (item == NULL || PyList_Append(parts, item) < 0) {
@@ -932,6 +991,12 @@ const pn_config *pn_config_struct(pn_modstate *st, PyObject *obj)
         return NULL;
     }
     return &((config_object *)obj)->cfg;
+}
+
+const pn_tls_ctx *pn_config_tls(pn_modstate *st, PyObject *obj)
+{
+    (void)st;
+    return ((config_object *)obj)->tls;
 }
 
 /* Config objects hold no references besides their type, and the module's

@@ -11,6 +11,7 @@
  */
 #include "pn_bridge.h"
 #include "pn_compress.h"
+#include "pn_tls.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -75,6 +76,9 @@ static int module_exec(PyObject *m)
         return -1;
     }
     Py_DECREF(codecs);
+    /* The TLS library (pn_tls.c), for `pounce --version`. */
+    if (PyModule_AddStringConstant(m, "TLS_LIBRARY", pn_tls_library()) < 0)
+        return -1;
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "pn_asgi.h"
 #include "pn_http_token.h"
 #include "pn_log.h"
+#include "pn_tls.h"
 #include "pn_worker.h" /* pn_worker_trust */
 #include "pn_ws_handshake.h"
 
@@ -209,6 +210,89 @@ static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen 
     return rc;
 }
 
+/* A new str from PEM or RFC 4514 text OpenSSL wrote (ASCII, but a
+ * subject may hold UTF-8). */
+static PyObject *text_of(const pn_buf *b)
+{
+    return PyUnicode_DecodeUTF8(b->data ? b->data : "", (Py_ssize_t)b->len, "replace");
+}
+
+/* The connection's certificates for the tls extension: the client's own,
+ * then the chain it sent; () without one.  A tuple: the spec asks for an
+ * iterable, and an immutable one can be shared by the requests of the
+ * connection. */
+static PyObject *client_chain(const pn_stream *s)
+{
+    PyObject *chain = PyList_New(0);
+    pn_buf b = PN_BUF_INIT;
+    for (int i = 0; chain != NULL; i++) {
+        pn_buf_clear(&b);
+        int rc = pn_tls_session_peer_cert(s->tls_session, i, &b);
+        if (rc == 0)
+            break;
+        PyObject *pem = rc > 0 ? text_of(&b) : PyErr_NoMemory();
+        if (pem == NULL || PyList_Append(chain, pem) < 0)
+            Py_CLEAR(chain);
+        Py_XDECREF(pem);
+    }
+    pn_buf_free(&b);
+    if (chain == NULL)
+        return NULL;
+    PyObject *t = PyList_AsTuple(chain);
+    Py_DECREF(chain);
+    return t;
+}
+
+/* A new tls extension dict for s's session. */
+static PyObject *tls_dict(WorkerObject *w, const pn_stream *s)
+{
+    pn_modstate *st = worker_state(w);
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    pn_buf b = PN_BUF_INIT;
+    int named = pn_tls_session_peer_name(s->tls_session, &b);
+    PyObject *name = named > 0 ? text_of(&b) : named == 0 ? Py_NewRef(Py_None) : PyErr_NoMemory();
+    pn_buf_free(&b);
+    if (name == NULL ||
+        PyDict_SetItem(d, PN_ID(st, server_cert), w->server_cert ? w->server_cert : Py_None) < 0 ||
+        set_key(st, d, PN_ID_client_cert_chain, client_chain(s)) < 0 ||
+        PyDict_SetItem(d, PN_ID(st, client_cert_name), name) < 0 ||
+        PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None) < 0 ||
+        set_key(st, d, PN_ID_tls_version, PyLong_FromLong(pn_tls_session_version(s->tls_session))) <
+            0 ||
+        set_key(st, d, PN_ID_cipher_suite, PyLong_FromLong(pn_tls_session_cipher(s->tls_session))) <
+            0)
+        Py_CLEAR(d);
+    Py_XDECREF(name);
+    return d;
+}
+
+/* extensions["tls"], the ASGI TLS extension, on a connection whose TLS we
+ * terminated (s->tls_session).  client_cert_error is always None: a
+ * client certificate that does not verify fails the handshake, so a
+ * request never sees one.  The values stay the same for a connection's
+ * requests: keep-alive requests get a copy of the dict made for the first
+ * (cached per worker under the session's serial).  Out of line: plain TCP
+ * pays one test. */
+__attribute__((noinline)) static int put_tls(WorkerObject *w, PyObject *ext, const pn_stream *s)
+{
+    pn_modstate *st = worker_state(w);
+    if (w->tls_cache == NULL || w->tls_cache_serial != s->tls_serial) {
+        PyObject *fresh = tls_dict(w, s);
+        if (fresh == NULL)
+            return -1;
+        Py_XSETREF(w->tls_cache, fresh);
+        w->tls_cache_serial = s->tls_serial;
+    }
+    PyObject *d = PyDict_Copy(w->tls_cache); /* the app may change its own */
+    if (d == NULL)
+        return -1;
+    int rc = PyDict_SetItem(ext, PN_ID(st, tls), d);
+    Py_DECREF(d);
+    return rc;
+}
+
 /* --request-id: extensions["pounce.request_id"], the ID the transport chose
  * (ASCII by construction: pn_request_id.h).  Callers test request_id_len
  * first: out of line, off costs them that test only. */
@@ -365,7 +449,8 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
     PyObject *ext = PyDict_Copy(w->ext_template);
     PyObject *ps = ext ? PyDict_New() : NULL;
     if (ps == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_pathsend), ps) < 0 ||
-        (s->request_id_len && put_request_id(st, ext, s) < 0)) {
+        (s->request_id_len && put_request_id(st, ext, s) < 0) ||
+        (s->tls_session && put_tls(w, ext, s) < 0)) {
         Py_XDECREF(ps);
         Py_XDECREF(ext);
         goto fail;
@@ -409,7 +494,8 @@ PyObject *pn_scope_websocket(WorkerObject *w, pn_stream *s, const pn_http1_reque
     PyObject *denial = ext ? PyDict_New() : NULL;
     if (denial == NULL || PyDict_SetItem(ext, PN_ID(st, websocket_http_response), denial) < 0 ||
         PyDict_SetItem(ext, PN_ID(st, pounce_worker), w->worker_id) < 0 ||
-        (s->request_id_len && put_request_id(st, ext, s) < 0))
+        (s->request_id_len && put_request_id(st, ext, s) < 0) ||
+        (s->tls_session && put_tls(w, ext, s) < 0))
         Py_CLEAR(ext);
     Py_XDECREF(denial);
     if (ext == NULL || PyDict_SetItem(scope, PN_ID(st, type), PN_ID(st, websocket)) < 0 ||

@@ -147,6 +147,8 @@ static const pn_worker_hooks worker_hooks = {
     X(root_path_str)                                                                               \
     X(root_path_bytes)                                                                             \
     X(worker_id)                                                                                   \
+    X(server_cert)                                                                                 \
+    X(tls_cache)                                                                                   \
     X(access_log_cb)                                                                               \
     X(scope_template)                                                                              \
     X(scope_template_https)                                                                        \
@@ -366,6 +368,17 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         goto fail;
     }
     pn_worker_set_shared(w->w, shared_listeners);
+    const pn_tls_ctx *tls = pn_config_tls(st, config);
+    if (tls != NULL) {
+        /* The Config (w->config, strong) owns the context and outlives
+         * the worker. */
+        size_t pem_len;
+        const char *pem = pn_tls_ctx_cert_pem(tls, &pem_len);
+        w->server_cert = PyUnicode_DecodeASCII(pem, (Py_ssize_t)pem_len, "strict");
+        if (w->server_cert == NULL)
+            goto fail;
+        pn_worker_set_tls(w->w, tls);
+    }
     /* Where access lines go: the pounce.access logger's handlers, the
      * --access-log-file descriptor (its number never changes: reopened
      * with dup2 by the process, pn_access_log.h), or stderr. */

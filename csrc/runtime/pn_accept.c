@@ -166,6 +166,12 @@ void pn_worker_accept_batch(pn_worker *w, int li)
          * header deadline (slowloris): absolute from accept for the first
          * request (see PN_CONN_HEAD). */
         arm_in(c, w->header_ms);
+        /* TLS begins at once, or after the PROXY header (pn_proxy_phase.c),
+         * whose reads are plain. */
+        if (w->tls && !w->cfg->proxy_protocol && pn_tls_conn_begin(c) < 0) {
+            pn_conn_close_now(c); /* out of memory */
+            continue;
+        }
         if (w->cfg->proxy_protocol)
             pn_conn_proxy_begin(c); /* may close c */
     }

@@ -14,6 +14,9 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+/* TLS: the file slices a pathsend response is read in (4 TLS records). */
+#define TLS_FILE_SLICE 65536
+
 /* ---- output --------------------------------------------------------- */
 
 /* After a send or sendfile failed (not with EINTR, which is retried): 0
@@ -29,19 +32,51 @@ static int write_failed(pn_conn *c)
     return -1;
 }
 
+/* TLS: the next slice of the pending file, read into the empty wbuf.  0,
+ * or -1 when the file cannot be read (c->dead set). */
+static int tls_file_slice(pn_conn *c)
+{
+    size_t want = c->file_left > TLS_FILE_SLICE ? TLS_FILE_SLICE : (size_t)c->file_left;
+    if (pn_buf_reserve(&c->wbuf, want) < 0) {
+        c->dead = 1;
+        return -1;
+    }
+    ssize_t n;
+    do {
+        BLOCKING_BEGIN(c->worker);
+        n = pread(c->file_fd, pn_buf_tail(&c->wbuf), want, (off_t)c->file_off);
+        BLOCKING_END(c->worker);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* An error, or the file shrank under us: the declared length
+         * cannot be met. */
+        c->dead = 1;
+        return -1;
+    }
+    c->wbuf.len += (size_t)n;
+    c->file_off += (uint64_t)n;
+    c->file_left -= (uint64_t)n;
+    return 0;
+}
+
 /* Flush wbuf, then the pending file.  Returns 0, or -1 when the connection
  * failed (c->dead set). */
 int pn_conn_flush_output(pn_conn *c)
 {
+again:
     while (pn_buf_live(&c->wbuf) > 0) {
         if (!c->can_write)
             return 0;
         ssize_t n;
-        do {
-            BLOCKING_BEGIN(c->worker);
-            n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
-            BLOCKING_END(c->worker);
-        } while (n < 0 && errno == EINTR);
+        if (c->ssl) {
+            n = pn_tls_write(c, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf));
+        } else {
+            do {
+                BLOCKING_BEGIN(c->worker);
+                n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
+                BLOCKING_END(c->worker);
+            } while (n < 0 && errno == EINTR);
+        }
         if (n < 0)
             return write_failed(c);
         pn_metrics_bytes_out(c->worker->metrics, (size_t)n);
@@ -55,6 +90,14 @@ int pn_conn_flush_output(pn_conn *c)
         }
         if (!c->can_write)
             return 0;
+        if (c->ssl) {
+            /* No sendfile through a TLS session (kernel TLS would allow
+             * it): read a slice into the empty wbuf and send it as any
+             * output, until the socket is full. */
+            if (tls_file_slice(c) < 0)
+                return -1;
+            goto again;
+        }
         off_t off = (off_t)c->file_off;
         size_t want = c->file_left > SENDFILE_SLICE ? SENDFILE_SLICE : (size_t)c->file_left;
         ssize_t n;
@@ -92,7 +135,9 @@ int pn_conn_write(pn_conn *c, const struct iovec *iov, int iovcnt)
         /* Pipelined requests answered in one batch: coalesce their
          * responses into one send (see conn_dispatch). */
         sent = 0;
-    } else if (!output_pending(c) && c->can_write && total > 0) {
+    } else if (!output_pending(c) && c->can_write && total > 0 && c->ssl == NULL) {
+        /* Plain TCP: straight from the iovecs.  TLS gathers them into
+         * wbuf below (one record, one send), then flushes. */
         struct msghdr msg;
         memset(&msg, 0, sizeof(msg));
         msg.msg_iov = (struct iovec *)iov;
@@ -203,10 +248,15 @@ void pn_conn_read_input(pn_conn *c, size_t limit)
         }
         size_t space = pn_buf_space(&c->rbuf);
         ssize_t n;
-        {
+        int drained;
+        if (c->ssl) {
+            n = pn_tls_read(c, pn_buf_tail(&c->rbuf), space);
+            drained = c->tls_short;
+        } else {
             BLOCKING_BEGIN(c->worker);
             n = recv(c->fd, pn_buf_tail(&c->rbuf), space, 0);
             BLOCKING_END(c->worker);
+            drained = (size_t)n < space;
         }
         if (n > 0) {
             c->rbuf.len += (size_t)n;
@@ -215,7 +265,7 @@ void pn_conn_read_input(pn_conn *c, size_t limit)
              * any later data brings a new event.  Not so for a FIN that came
              * with the data: its EPOLLRDHUP edge is already consumed, so
              * read on until recv() says EOF. */
-            if ((size_t)n < space && !c->rdhup)
+            if (drained && !c->rdhup)
                 c->can_read = 0;
             continue;
         }

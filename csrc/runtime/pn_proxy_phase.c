@@ -134,6 +134,16 @@ void pn_conn_phase_proxy(pn_conn *c)
     }
     proxy_apply(c, &h);
     pn_buf_consume(&c->rbuf, (size_t)n);
+    if (c->worker->tls) {
+        /* The TLS handshake follows the header (a TCP proxy in front of
+         * us); the bytes read with the header are its first. */
+        if (pn_tls_conn_begin(c) < 0) {
+            pn_conn_close_now(c);
+            return;
+        }
+        pn_conn_phase_tls(c);
+        return;
+    }
     c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
     pn_conn_phase_head(c);
 }

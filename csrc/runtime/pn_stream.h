@@ -49,6 +49,7 @@
 #include "pn_request_id.h"
 
 typedef struct pn_stream pn_stream;
+struct ssl_st; /* OpenSSL's SSL (pn_tls.h) */
 
 /* Results of the output operations (and of the connection's pn_conn_write). */
 enum {
@@ -138,8 +139,9 @@ struct pn_stream {
     void *udata;                         /* the request's (the bridge's), NULL when none */
     const struct sockaddr_storage *peer; /* the client's address (the connection's) */
     int listener;                        /* index of the listening socket it came from */
-    /* The client reached us over TLS: the scope says "https"/"wss".  Today
-     * only a PROXY v2 header's PP2_TYPE_SSL sets it (--proxy-protocol). */
+    /* The client reached us over TLS: the scope says "https"/"wss".  Set
+     * when our own handshake is done (--ssl-certfile), or by a PROXY v2
+     * header's PP2_TYPE_SSL (--proxy-protocol). */
     unsigned tls : 1;
     /* The peer is in --forwarded-allow-ips: the transport's verdict, made
      * once (at accept, and again after a PROXY header named the client), so
@@ -152,6 +154,12 @@ struct pn_stream {
      * access log read it here.  request_id_len 0: off. */
     unsigned char request_id_len;
     char request_id[PN_REQUEST_ID_MAX];
+    /* Borrowed: the transport's TLS session once its handshake is done
+     * (the ASGI tls extension reads it through pn_tls.h), or NULL. */
+    struct ssl_st *tls_session;
+    /* Which session that is: unique per worker, never 0 (the bridge caches
+     * what it read of a session under it; a pointer could be reused). */
+    uint64_t tls_serial;
 };
 
 #endif

@@ -265,6 +265,11 @@ void pn_conn_close_now(pn_conn *c)
     pn_worker *w = c->worker;
     pn_timer_cancel(&w->wheel, &c->timer);
     conn_unlink(c);
+    if (c->ssl) {
+        if (!c->dead && !c->lingering)
+            pn_tls_close_notify(c);
+        pn_tls_conn_free(c);
+    }
     if (c->fd >= 0) {
         close(c->fd); /* also removes it from the epoll set */
         c->fd = -1;
@@ -295,6 +300,7 @@ static void conn_linger(pn_conn *c)
 {
     if (!c->lingering) {
         c->lingering = 1;
+        pn_tls_close_notify(c); /* TLS: our last record, before the FIN */
         shutdown(c->fd, SHUT_WR);
         pn_timer_arm(&c->worker->wheel, &c->timer, pn_monotonic_ms() + LINGER_MS);
         pn_buf_clear(&c->rbuf);
@@ -677,6 +683,9 @@ static void conn_process(pn_conn *c)
     case PN_CONN_PROXY:
         pn_conn_phase_proxy(c);
         return;
+    case PN_CONN_TLS:
+        pn_conn_phase_tls(c);
+        return;
     }
 }
 
@@ -745,6 +754,14 @@ static void on_timer(pn_timer *t, void *ctx)
         conn_error_response(c, 408);
         arm_in(c, LINGER_MS);
         queue_conn(c);
+        return;
+    }
+    if (c->phase == PN_CONN_HEAD && output_pending(c) && !c->dead) {
+        /* Idle past the keep-alive deadline, but the last response is
+         * still going out to a slow reader: finish it (under the write
+         * stall deadline of PN_CONN_CLOSING), then close.  Cutting it
+         * would truncate a response the app completed. */
+        conn_end(c);
         return;
     }
     pn_conn_close_now(c);
@@ -879,6 +896,11 @@ void pn_worker_set_metrics(pn_worker *w, pn_metrics_slot *slot)
     w->metrics = slot;
 }
 
+void pn_worker_set_tls(pn_worker *w, const pn_tls_ctx *t)
+{
+    w->tls = t;
+}
+
 int pn_worker_fd(const pn_worker *w)
 {
     return w->epfd;
@@ -994,7 +1016,7 @@ int pn_worker_drain(pn_worker *w, unsigned how)
             queue_conn(c); /* GOING_AWAY at the next poll */
         if (close_idle && ((c->phase == PN_CONN_HEAD && !c->in_request &&
                             pn_buf_live(&c->rbuf) == 0 && !output_pending(c)) ||
-                           c->phase == PN_CONN_PROXY))
+                           c->phase == PN_CONN_PROXY || c->phase == PN_CONN_TLS))
             pn_conn_close_now(c);
         c = next;
     }

@@ -49,6 +49,7 @@
 #include "pn_metrics.h"
 #include "pn_stream.h"
 #include "pn_timer.h"
+#include "pn_tls.h"
 #include "pn_trust.h"
 
 typedef struct pn_worker pn_worker;
@@ -105,6 +106,9 @@ enum {
     PN_CONN_WS,       /* upgraded to WebSocket: bytes go to hooks->on_ws */
     PN_CONN_PROXY,    /* --proxy-protocol: reading the PROXY header, before the
                          first request head (under its deadline) */
+    PN_CONN_TLS,      /* --ssl-certfile: the TLS handshake, after the PROXY
+                         header if any, before the first request head (under
+                         its deadline) */
 };
 
 /* Events for hooks->on_ws. */
@@ -136,6 +140,8 @@ struct pn_conn {
     unsigned resp_started : 1;    /* a byte of the current response was written */
     unsigned close_watch : 1;     /* the bridge waits for the client to go away */
     unsigned probed : 1;          /* the half-close probe went out (pn_conn_watch_close) */
+    unsigned tls_short : 1;       /* TLS: the last socket read of this SSL_read was short */
+    unsigned tls_peeked : 1;      /* TLS: the first byte was a handshake record */
     int body_error;               /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;            /* decoded body bytes at the front of rbuf */
@@ -144,7 +150,13 @@ struct pn_conn {
     size_t ws_limit;              /* PN_CONN_WS: read while rbuf holds less than this */
     pn_http1_parser parser;
     pn_http1_body body;
-    pn_buf wbuf; /* output not yet taken by the kernel */
+    pn_buf wbuf; /* output not yet taken by the kernel (or by the TLS session) */
+    /* TLS (pn_tls.c): the connection's session, owned by the connection
+     * (freed with it), or NULL for plain TCP: every read and write tests
+     * this one pointer. */
+    struct ssl_st *ssl;
+    char *tls_pre; /* TLS: bytes read with the PROXY header, the session's first */
+    size_t tls_pre_len, tls_pre_off;
     int file_fd; /* pathsend: file being sent with sendfile, or -1 */
     uint64_t file_off, file_left;
     pn_timer timer;
@@ -199,6 +211,11 @@ int pn_worker_set_balance(pn_worker *w, pn_balance *table, int slot);
 /* --metrics-port: count into `slot` (pn_metrics.h), which must outlive the
  * worker; NULL (the default) counts nothing.  Owner thread only. */
 void pn_worker_set_metrics(pn_worker *w, pn_metrics_slot *slot);
+/* --ssl-certfile: every connection accepted from now on speaks TLS, with a
+ * session made from t (pn_tls.h), which must outlive the worker and is
+ * only read.  NULL (the default): plain TCP.  Before the first poll; owner
+ * thread only. */
+void pn_worker_set_tls(pn_worker *w, const struct pn_tls_ctx *t);
 int pn_worker_fd(const pn_worker *w);
 /* The peers trusted to say who the client is (--forwarded-allow-ips); owned
  * by the worker, immutable, valid until pn_worker_free. */

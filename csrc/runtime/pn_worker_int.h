@@ -128,7 +128,9 @@ struct pn_worker {
     pn_date_cache date;
     pn_alog alog; /* this worker's access log (pn_access_log.c) */
     uint64_t header_ms, keepalive_ms, request_ms;
-    pn_trust *trust; /* --forwarded-allow-ips, parsed once; immutable */
+    pn_trust *trust;       /* --forwarded-allow-ips, parsed once; immutable */
+    const pn_tls_ctx *tls; /* --ssl-certfile: the process's context (read-only), or NULL */
+    uint64_t tls_sessions; /* handshakes done: the last pn_stream.tls_serial given */
 
     size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
     pn_request_id_gen rid; /* --request-id: this worker's generator */
@@ -199,6 +201,25 @@ void pn_conn_judge_peer(pn_conn *c);
 void pn_conn_proxy_begin(pn_conn *c);
 /* pn_proxy_phase.c: the PN_CONN_PROXY phase of conn_process. */
 void pn_conn_phase_proxy(pn_conn *c);
+
+/* pn_tls.c: when the worker speaks TLS, at accept or after the PROXY
+ * header: give c its session and put it in PN_CONN_TLS (0), or -1 out of
+ * memory (the caller closes c).  Bytes already in c->rbuf (read with the
+ * PROXY header) are the session's first. */
+int pn_tls_conn_begin(pn_conn *c);
+/* pn_tls.c: the PN_CONN_TLS phase of conn_process (may free c). */
+void pn_conn_phase_tls(pn_conn *c);
+/* pn_tls.c: read decrypted bytes: > 0 read (c->tls_short: the socket is
+ * drained), 0 the client closed, -1 with errno (EAGAIN: wait for input). */
+ssize_t pn_tls_read(pn_conn *c, char *buf, size_t len);
+/* pn_tls.c: write bytes through the session: > 0 taken, -1 with errno
+ * (EAGAIN: the socket is full; len must not shrink before the retry). */
+ssize_t pn_tls_write(pn_conn *c, const char *buf, size_t len);
+/* pn_tls.c: send close_notify if the session is alive (one try, never
+ * waits); before our write side closes. */
+void pn_tls_close_notify(pn_conn *c);
+/* pn_tls.c: free c's session. */
+void pn_tls_conn_free(pn_conn *c);
 
 /* pn_worker.c: close c now and free it. */
 void pn_conn_close_now(pn_conn *c);

@@ -48,7 +48,8 @@ def version_line() -> str:
     return (
         f"{PROG} {_pounce.VERSION} — {platform.python_implementation()} "
         f"{platform.python_version()} ({build_no}, {build_date}, {platform.python_compiler()}), "
-        f"GIL {'enabled' if gil else 'disabled'}, codecs: {codecs_text}"
+        f"GIL {'enabled' if gil else 'disabled'}, codecs: {codecs_text}, "
+        f"tls: {getattr(_pounce, 'TLS_LIBRARY', 'none')}"
     )
 
 

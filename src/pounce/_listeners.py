@@ -338,13 +338,21 @@ def bind_listeners(
     default".  Raises ListenError."""
     activated = _activated(config, explicit)
     if activated:
-        return activated
-    if config.fd >= 0:
+        listeners = activated
+    elif config.fd >= 0:
         _check_fd(config.fd, f"fd {config.fd}")
-        return [_adopt(config.fd, "fd")]
-    if config.uds:
-        return [_bind_unix(config)]
-    return [_bind_tcp(config, config.reuse_port)]
+        listeners = [_adopt(config.fd, "fd")]
+    elif config.uds:
+        listeners = [_bind_unix(config)]
+    else:
+        listeners = [_bind_tcp(config, config.reuse_port)]
+    if config.ssl_certfile:
+        # Every listener speaks TLS (the C core's handshake phase): say so
+        # where the log names it ("Listening on https://...").
+        for lst in listeners:
+            if lst.display.startswith("http://"):
+                lst.display = "https://" + lst.display[len("http://") :]
+    return listeners
 
 
 def extra_reuse_port_listeners(

@@ -440,7 +440,13 @@ class Master:
         from pounce._pounce import Config
         from pounce._server import log_startup, warn_about_proxies, run_generation
 
-        config = Config(**self.config)
+        try:
+            # Built anew by each generation: a reload (SIGHUP) reads the
+            # TLS certificate and key files again.
+            config = Config(**self.config)
+        except ValueError as e:
+            logger.error("cannot start generation %d: %s", self.number, e)
+            return 1
         app = load_app(self.state["app"], config)  # SystemExit(1) with the CLI's message
         recheck_logging()  # the app may have configured logging at import
         if self.number == 1:

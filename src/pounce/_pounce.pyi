@@ -1,8 +1,8 @@
 """Type stub for ``pounce._pounce``, the C extension (csrc/bridge/).
 
 The module exports two types, ``Config`` (pn_config_type.c) and ``Worker``
-(pn_asgi.c), and three constants, ``SETTINGS``, ``VERSION`` and ``CODECS``
-(pn_module.c, pn_config_type.c), and one function, ``set_pdeathsig``
+(pn_asgi.c), and four constants, ``SETTINGS``, ``VERSION``, ``CODECS`` and
+``TLS_LIBRARY`` (pn_module.c, pn_config_type.c), and one function, ``set_pdeathsig``
 (pn_module.c).
 
 The ``Config`` class below is generated from the settings table by
@@ -30,6 +30,8 @@ VERSION: Final[str]
 #: The compiled-in response codecs, in default preference order:
 #: a subset of ("zstd", "br", "gzip").
 CODECS: Final[tuple[str, ...]]
+#: The OpenSSL the C core's TLS runs with, e.g. "OpenSSL 3.0.19 27 Jan 2026".
+TLS_LIBRARY: Final[str]
 
 #: One row per setting of csrc/pn_settings.def:
 #: (name, kind, default, min, max, choices, group, help), where kind is
@@ -66,6 +68,13 @@ class _Settings(TypedDict, total=False):
     reload_exclude: str
     env_file: str
     app_dir: str
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_keyfile_password: str
+    ssl_ca_certs: str
+    ssl_cert_reqs: Literal["none", "optional", "required"]
+    ssl_ciphers: str
+    ssl_min_version: Literal["1.2", "1.3"]
     proxy_headers: bool
     forwarded_allow_ips: str
     proxy_protocol: bool
@@ -167,6 +176,20 @@ class Config:
     def env_file(self) -> str: ...
     @property
     def app_dir(self) -> str: ...
+    @property
+    def ssl_certfile(self) -> str: ...
+    @property
+    def ssl_keyfile(self) -> str: ...
+    @property
+    def ssl_keyfile_password(self) -> str: ...
+    @property
+    def ssl_ca_certs(self) -> str: ...
+    @property
+    def ssl_cert_reqs(self) -> Literal["none", "optional", "required"]: ...
+    @property
+    def ssl_ciphers(self) -> str: ...
+    @property
+    def ssl_min_version(self) -> Literal["1.2", "1.3"]: ...
     @property
     def proxy_headers(self) -> bool: ...
     @property

@@ -17,11 +17,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "pn_tls.h"
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -679,6 +688,228 @@ PN_TEST(a_response_done_without_keep_alive_closes_after_the_response)
     harness_stop(&h);
 }
 
+/* ---- TLS (pn_tls.c) ----------------------------------------------------
+ *
+ * The context is built from files, as the config names them: the test
+ * makes a key and a self-signed certificate with OpenSSL into a temporary
+ * directory.  The client is an OpenSSL session on a non-blocking socket,
+ * driven in turn with the worker (one thread plays both sides). */
+
+typedef struct tls_files {
+    char dir[32];
+    char cert[64], key[64], other_key[64], enc_key[64], missing[64];
+} tls_files;
+
+static void write_key(const char *path, EVP_PKEY *k, const char *password)
+{
+    FILE *f = fopen(path, "w");
+    PN_CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    PN_CHECK(PEM_write_PrivateKey(f, k, password ? EVP_aes_256_cbc() : NULL,
+                                  (unsigned char *)password, password ? (int)strlen(password) : 0,
+                                  NULL, NULL) == 1);
+    fclose(f);
+}
+
+static void tls_files_make(tls_files *t)
+{
+    strcpy(t->dir, "/tmp/pn_tls_XXXXXX");
+    if (mkdtemp(t->dir) == NULL) {
+        perror("mkdtemp");
+        abort();
+    }
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", t->dir);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", t->dir);
+    snprintf(t->other_key, sizeof t->other_key, "%s/other.pem", t->dir);
+    snprintf(t->enc_key, sizeof t->enc_key, "%s/enc.pem", t->dir);
+    snprintf(t->missing, sizeof t->missing, "%s/missing.pem", t->dir);
+    EVP_PKEY *k = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    PN_CHECK(k && other && x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
+    X509_set_issuer_name(x, name);
+    PN_CHECK(X509_sign(x, k, EVP_sha256()) > 0);
+    FILE *f = fopen(t->cert, "w");
+    PN_CHECK(f != NULL && PEM_write_X509(f, x) == 1);
+    if (f)
+        fclose(f);
+    write_key(t->key, k, NULL);
+    write_key(t->other_key, other, NULL);
+    write_key(t->enc_key, k, "sesame");
+    X509_free(x);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
+}
+
+static void tls_files_remove(tls_files *t)
+{
+    unlink(t->cert);
+    unlink(t->key);
+    unlink(t->other_key);
+    unlink(t->enc_key);
+    rmdir(t->dir);
+}
+
+/* The context for cert/key/password, or NULL with err and *setting. */
+static pn_tls_ctx *tls_ctx(const char *cert, const char *key, const char *password, char *err,
+                           const char **setting)
+{
+    pn_config cfg;
+    config_defaults(&cfg);
+    cfg.ssl_certfile = cert;
+    cfg.ssl_keyfile = key;
+    cfg.ssl_keyfile_password = password;
+    return pn_tls_ctx_new(&cfg, err, 512, setting);
+}
+
+PN_TEST(a_tls_context_names_the_file_and_setting_at_fault)
+{
+    tls_files t;
+    tls_files_make(&t);
+    char err[512];
+    const char *setting = NULL;
+    PN_CHECK(tls_ctx(t.missing, t.key, "", err, &setting) == NULL);
+    PN_CHECK(strcmp(setting, "ssl_certfile") == 0);
+    PN_CHECK(strstr(err, t.missing) != NULL && strstr(err, "No such file") != NULL);
+    PN_CHECK(tls_ctx(t.cert, t.other_key, "", err, &setting) == NULL);
+    PN_CHECK(strcmp(setting, "ssl_keyfile") == 0);
+    PN_CHECK(strstr(err, "does not match") != NULL && strstr(err, t.other_key) != NULL);
+    PN_CHECK(tls_ctx(t.cert, t.enc_key, "", err, &setting) == NULL);
+    PN_CHECK(strstr(err, "encrypted") != NULL && strstr(err, t.enc_key) != NULL);
+    PN_CHECK(tls_ctx(t.cert, t.enc_key, "wrong", err, &setting) == NULL);
+    PN_CHECK(strcmp(setting, "ssl_keyfile_password") == 0);
+    pn_tls_ctx *ok = tls_ctx(t.cert, t.enc_key, "sesame", err, &setting);
+    PN_CHECK(ok != NULL);
+    size_t pem_len = 0;
+    PN_CHECK(ok &&
+             strncmp(pn_tls_ctx_cert_pem(ok, &pem_len), "-----BEGIN CERTIFICATE-----", 27) == 0);
+    pn_tls_ctx_free(ok);
+    tls_files_remove(&t);
+}
+
+/* A TLS client session on cl's socket (made non-blocking), its handshake
+ * driven together with the worker, at most 3 s. */
+static SSL *tls_client_handshake(harness *h, client *cl, SSL_CTX *cctx)
+{
+    fcntl(cl->fd, F_SETFL, fcntl(cl->fd, F_GETFL) | O_NONBLOCK);
+    SSL *ssl = SSL_new(cctx);
+    SSL_set_fd(ssl, cl->fd);
+    SSL_set_connect_state(ssl);
+    uint64_t end = now_ms() + 3000;
+    int rc;
+    while ((rc = SSL_do_handshake(ssl)) != 1 && now_ms() < end) {
+        int e = SSL_get_error(ssl, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            break;
+        pump_once(h, 5);
+    }
+    PN_CHECK_EQ_INT(rc, 1);
+    return ssl;
+}
+
+/* Read decrypted bytes into cl->data until it holds `n` responses. */
+static void tls_client_responses(harness *h, client *cl, SSL *ssl, int n)
+{
+    uint64_t end = now_ms() + 3000;
+    while (count(cl, "HTTP/1.1 ") < n && now_ms() < end) {
+        size_t got = 0;
+        if (SSL_read_ex(ssl, cl->data + cl->len, sizeof(cl->data) - 1 - cl->len, &got)) {
+            cl->len += got;
+            cl->data[cl->len] = '\0';
+            continue;
+        }
+        pump_once(h, 5);
+    }
+}
+
+PN_TEST(tls_keep_alive_and_pipelining_through_the_worker)
+{
+    tls_files t;
+    tls_files_make(&t);
+    char err[512];
+    const char *setting;
+    pn_tls_ctx *ctx = tls_ctx(t.cert, t.key, "", err, &setting);
+    PN_CHECK(ctx != NULL);
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    harness h;
+    client cl;
+    harness_start(&h, ANSWER_NOW, 10, 5);
+    pn_worker_set_tls(h.w, ctx);
+    client_open(&h, &cl);
+    SSL *ssl = tls_client_handshake(&h, &cl, cctx);
+    PN_CHECK(SSL_write(ssl, GET("/a"), (int)strlen(GET("/a"))) > 0);
+    tls_client_responses(&h, &cl, ssl, 1);
+    /* Two pipelined requests in one record, answered in order. */
+    PN_CHECK(SSL_write(ssl, GET("/b") GET("/c"), (int)strlen(GET("/b") GET("/c"))) > 0);
+    tls_client_responses(&h, &cl, ssl, 3);
+    PN_CHECK_SLICE(cl.data, cl.len, RESPONSE("/a") RESPONSE("/b") RESPONSE("/c"));
+    PN_CHECK_EQ_INT(h.nrequests, 3);
+    PN_CHECK_EQ_INT(pn_worker_connections(h.w), 1);
+    SSL_free(ssl);
+    client_close(&cl);
+    harness_stop(&h);
+    SSL_CTX_free(cctx);
+    pn_tls_ctx_free(ctx);
+    tls_files_remove(&t);
+}
+
+PN_TEST(plain_http_to_a_tls_worker_gets_400_then_a_close)
+{
+    tls_files t;
+    tls_files_make(&t);
+    char err[512];
+    const char *setting;
+    pn_tls_ctx *ctx = tls_ctx(t.cert, t.key, "", err, &setting);
+    harness h;
+    client cl;
+    harness_start(&h, ANSWER_NOW, 10, 5);
+    pn_worker_set_tls(h.w, ctx);
+    client_open(&h, &cl);
+    client_send(&cl, GET("/"));
+    pump_until_eof(&h, &cl, 3000);
+    PN_CHECK(cl.eof && !cl.reset);
+    PN_CHECK(strncmp(cl.data, "HTTP/1.1 400 ", 13) == 0);
+    PN_CHECK(strstr(cl.data, "speaks HTTPS") != NULL);
+    PN_CHECK_EQ_INT(h.nrequests, 0);
+    client_close(&cl);
+    harness_stop(&h);
+    pn_tls_ctx_free(ctx);
+    tls_files_remove(&t);
+}
+
+PN_TEST(an_unfinished_tls_handshake_is_closed_at_the_header_deadline)
+{
+    tls_files t;
+    tls_files_make(&t);
+    char err[512];
+    const char *setting;
+    pn_tls_ctx *ctx = tls_ctx(t.cert, t.key, "", err, &setting);
+    harness h;
+    client cl;
+    harness_start(&h, ANSWER_NOW, 0.3, 5);
+    pn_worker_set_tls(h.w, ctx);
+    client_open(&h, &cl);
+    /* The start of a ClientHello record, and nothing more. */
+    PN_CHECK_EQ_INT(send(cl.fd, "\x16\x03\x01\x02\x00\x01", 6, MSG_NOSIGNAL), 6);
+    uint64_t took = pump_until_eof(&h, &cl, 3000);
+    PN_CHECK(cl.eof);
+    PN_CHECK(took >= 250 && took < 2000);
+    PN_CHECK_EQ_INT(cl.len, 0); /* no answer: it never spoke HTTP */
+    PN_CHECK_EQ_INT(pn_worker_connections(h.w), 0);
+    client_close(&cl);
+    harness_stop(&h);
+    pn_tls_ctx_free(ctx);
+    tls_files_remove(&t);
+}
+
 int main(void)
 {
     PN_RUN(pipelined_requests_are_answered_in_order_on_one_connection);
@@ -696,5 +927,9 @@ int main(void)
     PN_RUN(a_request_with_connection_close_gets_its_response_then_a_close);
     PN_RUN(an_http10_request_without_keep_alive_is_closed_after_its_response);
     PN_RUN(a_response_done_without_keep_alive_closes_after_the_response);
+    PN_RUN(a_tls_context_names_the_file_and_setting_at_fault);
+    PN_RUN(tls_keep_alive_and_pipelining_through_the_worker);
+    PN_RUN(plain_http_to_a_tls_worker_gets_400_then_a_close);
+    PN_RUN(an_unfinished_tls_handshake_is_closed_at_the_header_deadline);
     return pn_test_summary();
 }

@@ -1,0 +1,684 @@
+/*
+ * pn_tls.c — TLS with OpenSSL 3: the server's context (built once from the
+ * config, read-only afterwards), and a connection's session: its socket
+ * BIO, the handshake phase (PN_CONN_TLS), reads and writes through it, and
+ * what the scope reads of it.  Contracts: pn_tls.h (the context, the
+ * scope's questions), pn_worker_int.h (what the worker calls).
+ *
+ * Threads: pn_tls_ctx_new and pn_tls_ctx_free run on the thread that
+ * builds or drops the config, never while a worker uses the context; every
+ * other function runs on the worker thread that owns the connection.  No
+ * static mutable state: the BIO method is made per context and read only.
+ *
+ * How a connection's bytes flow.  The session reads and writes the socket
+ * itself, through a small BIO of ours (not OpenSSL's socket BIO) for two
+ * reasons: with the edge-triggered epoll of the worker a read must know
+ * whether it drained the socket (a short recv), which OpenSSL does not
+ * say, and read-ahead then costs one recv per batch of records instead of
+ * two per record (header, body).  Writes gather the response into the
+ * connection's wbuf first, so a head and its body become one TLS record
+ * and one send, as plain TCP gathers them into one sendmsg.
+ */
+#include "pn_tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "pn_worker_int.h"
+
+struct pn_tls_ctx {
+    SSL_CTX *ctx;
+    BIO_METHOD *bio; /* the socket BIO of every session (see above) */
+    char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
+    size_t cert_pem_len;
+};
+
+/* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
+ * "\x02h2" in front of it, once a connection can speak it (issue 15). */
+static const unsigned char alpn_protocols[] = "\x08http/1.1";
+
+/* Handshake records start with content type 22 (RFC 8446 §5.1; RFC 5246
+ * §6.2.1): anything else as a first byte is not TLS, and is answered as
+ * nginx does, with a plain-text 400. */
+#define TLS_HANDSHAKE_RECORD 0x16
+
+/* Plain text sent to a client that speaks HTTP to the TLS port. */
+static const char plain_http_body[] =
+    "400 Bad Request: this port speaks HTTPS, and a plain HTTP request was sent to it.\n";
+
+const char *pn_tls_library(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
+}
+
+int pn_tls_wanted(const pn_config *cfg)
+{
+    return cfg->ssl_certfile != NULL && cfg->ssl_certfile[0] != '\0';
+}
+
+/* ---- errors of the context ------------------------------------------ */
+
+/* err = "<what>: <OpenSSL's reason of the last error>", or just <what>. */
+static void ssl_error(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (reason)
+        snprintf(err, errlen, "%s (%s)", what, reason);
+    else
+        snprintf(err, errlen, "%s", what);
+    ERR_clear_error();
+}
+
+/* A file the settings name must be readable; say why not in err. */
+static int readable(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* The key's password, given to OpenSSL only when it asks (an encrypted
+ * key); `asked` tells an encrypted key without a password from a file
+ * that holds no key.  Never prompts on a terminal. */
+typedef struct {
+    const char *password;
+    int asked;
+} key_password;
+
+static int password_cb(char *buf, int size, int rwflag, void *u)
+{
+    (void)rwflag;
+    key_password *p = u;
+    p->asked = 1;
+    size_t n = strlen(p->password);
+    if (n == 0 || n > (size_t)size)
+        return -1;
+    memcpy(buf, p->password, n);
+    return (int)n;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    unsigned char *chosen;
+    if (SSL_select_next_proto(&chosen, outlen, alpn_protocols, sizeof(alpn_protocols) - 1, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* no protocol in common: go on without ALPN */
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ---- the socket BIO ------------------------------------------------- */
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int bio_read(BIO *b, char *buf, size_t len, size_t *got)
+{
+    pn_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (c->tls_pre) {
+        /* Read with the PROXY header: served first. */
+        size_t n = c->tls_pre_len - c->tls_pre_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, c->tls_pre + c->tls_pre_off, n);
+        c->tls_pre_off += n;
+        if (c->tls_pre_off == c->tls_pre_len) {
+            free(c->tls_pre);
+            c->tls_pre = NULL;
+        }
+        *got = n;
+        return 1;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        *got = (size_t)n;
+        /* Short: the socket is drained now, and new bytes bring a new
+         * edge (pn_conn_read_input). */
+        c->tls_short = (size_t)n < len;
+        return 1;
+    }
+    *got = 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->tls_short = 1;
+        BIO_set_retry_read(b);
+    }
+    return 0; /* EOF (n == 0) or an error */
+}
+
+static int bio_write(BIO *b, const char *buf, size_t len, size_t *put)
+{
+    pn_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        *put = (size_t)n;
+        return 1;
+    }
+    *put = 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_write(b);
+    return 0;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    /* Writes go straight to the socket: nothing to flush.  Everything
+     * else (kTLS, pending counts) this BIO does not do. */
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+/* ---- the context ---------------------------------------------------- */
+
+static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
+                             const char **setting)
+{
+    char what[512];
+    *setting = "ssl_certfile";
+    if (readable(cfg->ssl_certfile, err, errlen) < 0)
+        return -1;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->ssl_certfile) != 1) {
+        snprintf(what, sizeof what, "no PEM certificate could be read from '%s'",
+                 cfg->ssl_certfile);
+        ssl_error(err, errlen, what);
+        return -1;
+    }
+    const char *keyfile = cfg->ssl_keyfile[0] ? cfg->ssl_keyfile : cfg->ssl_certfile;
+    *setting = cfg->ssl_keyfile[0] ? "ssl_keyfile" : "ssl_certfile";
+    if (readable(keyfile, err, errlen) < 0)
+        return -1;
+    key_password pw = {cfg->ssl_keyfile_password, 0};
+    SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &pw);
+    int ok = SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) == 1;
+    /* pw lives on this stack: the context must not keep it. */
+    SSL_CTX_set_default_passwd_cb(ctx, NULL);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    unsigned long e = ok ? 0 : ERR_peek_last_error();
+    if (!ok && ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        ok = 1; /* a key, but not the certificate's: said below */
+    } else if (!ok) {
+        if (pw.asked && cfg->ssl_keyfile_password[0] == '\0') {
+            snprintf(err, errlen,
+                     "the private key in '%s' is encrypted: give its password with "
+                     "ssl_keyfile_password",
+                     keyfile);
+            ERR_clear_error();
+        } else if (pw.asked) {
+            *setting = "ssl_keyfile_password";
+            snprintf(what, sizeof what, "it does not decrypt the private key in '%s'", keyfile);
+            ssl_error(err, errlen, what);
+        } else {
+            snprintf(what, sizeof what, "no PEM private key could be read from '%s'%s", keyfile,
+                     cfg->ssl_keyfile[0] ? "" : " (name the key's file with ssl_keyfile)");
+            ssl_error(err, errlen, what);
+        }
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "the private key in '%s' does not match the certificate in '%s'",
+                 keyfile, cfg->ssl_certfile);
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+/* --ssl-ca-certs and --ssl-cert-reqs: mutual TLS. */
+static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
+                           const char **setting)
+{
+    char what[512];
+    *setting = "ssl_ca_certs";
+    const char *ca = cfg->ssl_ca_certs;
+    struct stat st;
+    if (stat(ca, &st) < 0) {
+        snprintf(err, errlen, "cannot read '%s': %s", ca, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (SSL_CTX_load_verify_dir(ctx, ca) != 1) {
+            snprintf(what, sizeof what, "cannot use the directory '%s'", ca);
+            ssl_error(err, errlen, what);
+            return -1;
+        }
+    } else {
+        if (readable(ca, err, errlen) < 0)
+            return -1;
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+        if (names == NULL || SSL_CTX_load_verify_file(ctx, ca) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            snprintf(what, sizeof what, "no PEM certificate could be read from '%s'", ca);
+            ssl_error(err, errlen, what);
+            return -1;
+        }
+        /* The CertificateRequest names them, so a client with several
+         * certificates picks one these CAs signed. */
+        SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (cfg->ssl_cert_reqs == PN_CERT_REQS_REQUIRED)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    return 0;
+}
+
+static int keep_cert_pem(pn_tls_ctx *t)
+{
+    X509 *x = SSL_CTX_get0_certificate(t->ctx);
+    BIO *m = x ? BIO_new(BIO_s_mem()) : NULL;
+    int rc = -1;
+    char *p;
+    long n;
+    if (m && PEM_write_bio_X509(m, x) == 1 && (n = BIO_get_mem_data(m, &p)) > 0) {
+        t->cert_pem = malloc((size_t)n + 1);
+        if (t->cert_pem) {
+            memcpy(t->cert_pem, p, (size_t)n);
+            t->cert_pem[n] = '\0';
+            t->cert_pem_len = (size_t)n;
+            rc = 0;
+        }
+    }
+    BIO_free(m);
+    return rc;
+}
+
+pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const char **setting)
+{
+    *setting = "ssl_certfile";
+    err[0] = '\0';
+    ERR_clear_error();
+    pn_tls_ctx *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        goto nomem;
+    t->ctx = SSL_CTX_new(TLS_server_method());
+    t->bio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pounce socket");
+    if (t->ctx == NULL || t->bio == NULL)
+        goto nomem;
+    BIO_meth_set_create(t->bio, bio_create);
+    BIO_meth_set_read_ex(t->bio, bio_read);
+    BIO_meth_set_write_ex(t->bio, bio_write);
+    BIO_meth_set_ctrl(t->bio, bio_ctrl);
+
+    SSL_CTX *ctx = t->ctx;
+    /* TLS 1.2 or newer (RFC 8996 deprecates 1.0 and 1.1). */
+    SSL_CTX_set_min_proto_version(ctx, cfg->ssl_min_version == PN_TLS_MIN_13 ? TLS1_3_VERSION
+                                                                             : TLS1_2_VERSION);
+    /* No renegotiation at all (a client could make us spend handshakes on
+     * one connection); an EOF without close_notify is an EOF, as the
+     * HTTP/1.1 framing already tells a truncated message; no
+     * compression (CRIME). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                 SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Writes return what went out (the rest stays in wbuf, which may move
+     * when it grows before the retry). */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    /* Resumption by session tickets only: the key is the context's (so
+     * every worker of the process, forked ones too, takes every ticket),
+     * and no session cache is shared, written and locked by all workers.
+     * One TLS 1.3 ticket per handshake: clients resume with one. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    static const unsigned char sid_ctx[] = "pounce";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+
+    if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
+        goto fail;
+    if (cfg->ssl_ca_certs[0] && load_client_cas(ctx, cfg, err, errlen, setting) < 0)
+        goto fail;
+    if (cfg->ssl_ciphers[0] && SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
+        *setting = "ssl_ciphers";
+        char what[300];
+        snprintf(what, sizeof what, "OpenSSL knows no cipher in '%s'", cfg->ssl_ciphers);
+        ssl_error(err, errlen, what);
+        goto fail;
+    }
+    if (keep_cert_pem(t) < 0)
+        goto nomem;
+    return t;
+nomem:
+    snprintf(err, errlen, "TLS: out of memory building the context");
+fail:
+    ERR_clear_error();
+    pn_tls_ctx_free(t);
+    return NULL;
+}
+
+void pn_tls_ctx_free(pn_tls_ctx *t)
+{
+    if (t == NULL)
+        return;
+    SSL_CTX_free(t->ctx);
+    BIO_meth_free(t->bio);
+    free(t->cert_pem);
+    free(t);
+}
+
+const char *pn_tls_ctx_cert_pem(const pn_tls_ctx *t, size_t *len)
+{
+    *len = t->cert_pem_len;
+    return t->cert_pem;
+}
+
+/* ---- a connection's session ----------------------------------------- */
+
+int pn_tls_conn_begin(pn_conn *c)
+{
+    const pn_tls_ctx *t = c->worker->tls;
+    SSL *ssl = SSL_new(t->ctx);
+    BIO *b = ssl ? BIO_new(t->bio) : NULL;
+    if (b == NULL) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return -1;
+    }
+    size_t pre = pn_buf_live(&c->rbuf);
+    if (pre > 0) {
+        c->tls_pre = malloc(pre);
+        if (c->tls_pre == NULL) {
+            BIO_free(b);
+            SSL_free(ssl);
+            return -1;
+        }
+        memcpy(c->tls_pre, pn_buf_head(&c->rbuf), pre);
+        c->tls_pre_len = pre;
+        c->tls_pre_off = 0;
+        pn_buf_clear(&c->rbuf);
+    }
+    BIO_set_data(b, c);
+    SSL_set_bio(ssl, b, b); /* the session owns the BIO */
+    SSL_set_accept_state(ssl);
+    c->ssl = ssl;
+    c->phase = PN_CONN_TLS;
+    return 0;
+}
+
+void pn_tls_conn_free(pn_conn *c)
+{
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    free(c->tls_pre);
+    c->tls_pre = NULL;
+}
+
+/* After a fatal error the session must not send close_notify (SSL_shutdown
+ * is not allowed then): a quiet shutdown sends nothing. */
+static void session_failed(pn_conn *c)
+{
+    SSL_set_quiet_shutdown(c->ssl, 1);
+    ERR_clear_error();
+}
+
+ssize_t pn_tls_read(pn_conn *c, char *buf, size_t len)
+{
+    size_t got = 0;
+    int ok;
+    /* Set again by a short socket read during this call only: bytes served
+     * from OpenSSL's buffer say nothing about the socket. */
+    c->tls_short = 0;
+    ERR_clear_error();
+    {
+        BLOCKING_BEGIN(c->worker);
+        ok = SSL_read_ex(c->ssl, buf, len, &got);
+        BLOCKING_END(c->worker);
+    }
+    if (ok) {
+        if (c->tls_short && SSL_has_pending(c->ssl))
+            c->tls_short = 0; /* read ahead: records wait in the session */
+        return (ssize_t)got;
+    }
+    switch (SSL_get_error(c->ssl, ok)) {
+    case SSL_ERROR_ZERO_RETURN: /* close_notify, or a plain EOF */
+        return 0;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        session_failed(c);
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+ssize_t pn_tls_write(pn_conn *c, const char *buf, size_t len)
+{
+    size_t put = 0;
+    int ok;
+    ERR_clear_error();
+    {
+        BLOCKING_BEGIN(c->worker);
+        ok = SSL_write_ex(c->ssl, buf, len, &put);
+        BLOCKING_END(c->worker);
+    }
+    if (ok)
+        return (ssize_t)put;
+    switch (SSL_get_error(c->ssl, ok)) {
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    default:
+        session_failed(c);
+        errno = EPIPE;
+        return -1;
+    }
+}
+
+void pn_tls_close_notify(pn_conn *c)
+{
+    if (c->ssl == NULL || !SSL_is_init_finished(c->ssl) ||
+        (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(c->ssl); /* one try: a full socket loses it, as a RST would */
+    ERR_clear_error();
+}
+
+/* A debug line saying why a handshake failed (never above debug: a scanner
+ * must not flood the log). */
+static void handshake_log(pn_conn *c, const char *why)
+{
+    pn_worker *w = c->worker;
+    if (w->cfg->log_level > PN_LOG_DEBUG)
+        return;
+    pn_buf line = PN_BUF_INIT;
+    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: TLS handshake failed: "));
+    pn_buf_append_str(&line, why);
+    pn_buf_append(&line, PN_STRLIT("\n"));
+    if (line.data && write(2, line.data, line.len) < 0) {
+        /* nothing to do: stderr is gone */
+    }
+    pn_buf_free(&line);
+}
+
+/* The client spoke plain HTTP to the TLS port: answer 400 in plain text
+ * saying so (as nginx does), then close after a lingering read. */
+static void plain_http(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    pn_tls_conn_free(c); /* the bytes of this connection are plain from now on */
+    pn_http1_head_opts opts = pn_worker_head_opts(w);
+    pn_http1_response r;
+    size_t len = sizeof(plain_http_body) - 1;
+    if (pn_http1_resp_init(&r, 400, 1, PN_RESP_CLOSE) != PN_WRITE_OK ||
+        pn_http1_resp_start(&c->wbuf, &r) != PN_WRITE_OK ||
+        pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Content-Type"),
+                             PN_STRLIT("text/plain; charset=utf-8")) != PN_WRITE_OK ||
+        pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)len) != PN_WRITE_OK ||
+        pn_buf_append(&c->wbuf, plain_http_body, len) != 0) {
+        pn_conn_close_now(c);
+        return;
+    }
+    pn_metrics_early(w->metrics, 400);
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO) {
+        pn_access_rec rec = {.method = "-",
+                             .method_len = 1,
+                             .target = "-",
+                             .target_len = 1,
+                             .version_minor = 1,
+                             .status = 400,
+                             .bytes = len};
+        pn_conn_access_log(c, &rec);
+    }
+    c->phase = PN_CONN_CLOSING;
+    c->keep_alive = 0;
+    arm_in(c, w->request_ms);
+    queue_conn(c);
+}
+
+void pn_conn_phase_tls(pn_conn *c)
+{
+    if (!c->tls_peeked) {
+        unsigned char first;
+        ssize_t n;
+        if (c->tls_pre) {
+            first = (unsigned char)c->tls_pre[0];
+            n = 1;
+        } else {
+            do
+                n = recv(c->fd, &first, 1, MSG_PEEK);
+            while (n < 0 && errno == EINTR);
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->can_read = 0;
+            return;
+        }
+        if (n <= 0) {
+            pn_conn_close_now(c); /* gone before saying anything */
+            return;
+        }
+        if (first != TLS_HANDSHAKE_RECORD) {
+            plain_http(c);
+            return;
+        }
+        c->tls_peeked = 1;
+    }
+    int rc;
+    ERR_clear_error();
+    {
+        BLOCKING_BEGIN(c->worker);
+        rc = SSL_do_handshake(c->ssl);
+        BLOCKING_END(c->worker);
+    }
+    if (rc == 1) {
+        c->stream.tls = 1;
+        c->stream.tls_session = c->ssl;
+        c->stream.tls_serial = ++c->worker->tls_sessions;
+        /* The handshake's reads may have drained the socket of the first
+         * request too (read-ahead: it came with the client's Finished),
+         * and taken its epoll edge with it: read, whatever can_read said
+         * before (an EAGAIN costs one recv per connection). */
+        c->can_read = 1;
+        c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
+        pn_conn_phase_head(c);
+        return;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        c->can_read = 0;
+        return;
+    case SSL_ERROR_WANT_WRITE:
+        c->can_write = 0;
+        return;
+    default: {
+        unsigned long e = ERR_peek_last_error();
+        const char *why = e ? ERR_reason_error_string(e) : NULL;
+        handshake_log(c, why ? why : "the client closed the connection");
+        session_failed(c);
+        pn_conn_close_now(c);
+        return;
+    }
+    }
+}
+
+/* ---- what the scope reads ------------------------------------------- */
+
+int pn_tls_session_version(const struct ssl_st *ssl)
+{
+    return SSL_version(ssl);
+}
+
+int pn_tls_session_cipher(const struct ssl_st *ssl)
+{
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+    return cipher ? (int)SSL_CIPHER_get_protocol_id(cipher) : 0;
+}
+
+static int append_pem(X509 *x, pn_buf *out)
+{
+    BIO *m = BIO_new(BIO_s_mem());
+    int rc = -1;
+    char *p;
+    long n;
+    if (m && PEM_write_bio_X509(m, x) == 1 && (n = BIO_get_mem_data(m, &p)) > 0)
+        rc = pn_buf_append(out, p, (size_t)n) == 0 ? 1 : -1;
+    BIO_free(m);
+    return rc;
+}
+
+int pn_tls_session_peer_cert(const struct ssl_st *ssl, int i, pn_buf *out)
+{
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (x == NULL)
+        return 0;
+    if (i > 0) {
+        /* On a server the chain leaves the client's own certificate out
+         * (and a resumed session keeps none of it). */
+        STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+        if (chain == NULL || i - 1 >= sk_X509_num(chain))
+            return 0;
+        x = sk_X509_value(chain, i - 1);
+    }
+    return append_pem(x, out);
+}
+
+int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out)
+{
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (x == NULL)
+        return 0;
+    BIO *m = BIO_new(BIO_s_mem());
+    int rc = -1;
+    char *p;
+    long n;
+    if (m && X509_NAME_print_ex(m, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+        n = BIO_get_mem_data(m, &p);
+        rc = pn_buf_append(out, p, n > 0 ? (size_t)n : 0) == 0 ? 1 : -1;
+    }
+    BIO_free(m);
+    return rc;
+}
