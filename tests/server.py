@@ -41,7 +41,7 @@ SERVER_KIND = os.environ.get("POUNCE_TEST_SERVER", "pounce").strip().lower() or 
 RECORD_ENV = "POUNCE_TEST_RECORD_DIR"
 
 _LISTEN_RE = re.compile(
-    r"(?:Listening on|Uvicorn running on) (?:http://([\d.]+):(\d+)|unix(?: socket)?:? ?(\S+))"
+    r"(?:Listening on|Uvicorn running on) (?:https?://([\d.]+):(\d+)|unix(?: socket)?:? ?(\S+))"
 )
 
 # Pounce options whose uvicorn spelling differs.  Options not listed are
