@@ -52,7 +52,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-compress bench-compression bench-ws fuzz asan tsan
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws fuzz asan tsan
 
 build: $(STAMP)
 
@@ -173,6 +173,13 @@ bench-full:
 
 bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
+
+# TLS (issue 14): plaintext over keep-alive TLS and a new TLS connection per
+# request (handshake-bound), one worker, Pounce vs uvicorn and granian, same
+# method as `bench`; server CPU µs per request and issue 14's targets.
+# Pounce is listed as not run while it has no --ssl-certfile.  ~2 minutes.
+bench-tls:
+	$(PYTHON) bench/run.py --profile tls $(BENCH_ARGS)
 
 # Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
 # Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and
