@@ -15,11 +15,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # nginx-light, haproxy, systemd (systemd-socket-activate), util-linux (unshare):
 # the real proxies, socket activator and PID namespace the deployment tests
 # (issue 12) start on 127.0.0.1 and stop again; no service is ever enabled.
-# openssl: the CLI that checks the test CA (tests/test_tls_ca.py) and makes
-# the benchmark's certificate (bench/run.py); libnss3-tools (certutil): the
-# NSS database through which Chromium trusts the test CA (tests/test_tls_browser.py).
 DEB_PACKAGES := pkg-config curl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
-  nginx-light haproxy systemd util-linux openssl libnss3-tools
+  nginx-light haproxy systemd util-linux
+
+# openssl: the CLI that checks the test CA (tests/test_tls_ca.py) and makes
+# the TLS benchmarks' certificate (bench/run.py); libnss3-tools (certutil): the
+# NSS database through which Chromium trusts the test CA (tests/test_tls_browser.py).
+DEB_PACKAGES += openssl libnss3-tools
 
 # Compression libraries of the protocol core.  Optional for a plain `pip
 # install` (meson -Dcodecs=auto), REQUIRED for everything built here: every
