@@ -372,6 +372,25 @@ def probe(port: int, wl: Workload, timeout: float, tls: TlsCert | None = None) -
     return int(m.group(1)), body
 
 
+def resumes(port: int, tls: TlsCert, timeout: float = 5.0) -> bool:
+    """Whether the server resumes a TLS session: two connections, the second
+    offering the session (TLS 1.3 ticket) the first received."""
+    ctx = ssl.create_default_context(cafile=tls.host_cert)
+    session = None
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as s:
+                # Read the whole answer: TLS 1.3 tickets come after the handshake.
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                try:
+                    while s.recv(65536):
+                        pass
+                except ssl.SSLEOFError:
+                    pass
+                reused, session = s.session_reused, s.session
+    return reused
+
+
 def answer_ok(wl: Workload, status: int, body: bytes) -> str | None:
     """None when the answer is right, else what is wrong."""
     if status != 200:
@@ -677,6 +696,7 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
     rss: dict[str, int] = {}
     failed: dict[str, str] = {}
     skipped: dict[str, str] = {}
+    resumed: dict[str, bool] = {}
     tls, tls_dir = None, None
 
     def drop(srv: Server, err: BenchError) -> None:
@@ -702,6 +722,13 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
         for srv in list(started):
             try:
                 srv.wait_ready(60.0)
+                if tls is not None:
+                    # Recorded per server: on tls-resume, a server that does
+                    # not resume does full handshakes instead.
+                    try:
+                        resumed[srv.name] = resumes(srv.port, tls)
+                    except (OSError, ssl.SSLError) as e:
+                        raise BenchError(f"{srv.name}: resumption check failed: {e}") from e
                 if args.warmup > 0:
                     load(srv.port, wl, args.warmup)
             except BenchError as e:
@@ -736,6 +763,7 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
         res["skipped"] = skipped
     if tls:
         res["tls_key"] = tls.kind
+        res["tls_resumes"] = resumed
     return res
 
 
@@ -1090,20 +1118,25 @@ def tls_markdown(doc: dict) -> str:
             if WORKLOADS.get(wl, Workload("?")).tls]
     if not rows:
         return ""
-    lines = ["| TLS workload | server | server CPU µs/request | req/s | when issue 14 was written |",
-             "|---|---|---:|---:|---:|"]
+    lines = ["| TLS workload | server | server CPU µs/request | req/s | resumes sessions "
+             "| when issue 14 was written |", "|---|---|---:|---:|---|---:|"]
     for wl, res in rows:
         for s, m in res["summary"].items():
             then = ISSUE14_TLS_US.get(s) if wl == "tls-plaintext" else None
+            yes = res.get("tls_resumes", {}).get(s)
             lines.append(f"| {wl} | {s} | {cpu_us(m):.1f} ({m['cpu_s_per_10k']['min'] * 100:.1f}–"
                          f"{m['cpu_s_per_10k']['max'] * 100:.1f}) | {m['rps']['median']:,.0f} | "
+                         f"{'' if yes is None else 'yes' if yes else '**no**'} | "
                          f"{f'≈ {then:g} µs' if then else ''} |")
         for s, why in {**res.get("failed", {}), **res.get("skipped", {})}.items():
             lines.append(f"| {wl} | {s} | {'failed' if s in res.get('failed', {}) else 'not run'}: "
-                         f"{why} | – | |")
+                         f"{why} | – | | |")
     keys = sorted({res.get("tls_key", "?") for _, res in rows})
-    lines += ["", f"Certificate key: {', '.join(keys)} (self-signed, made per run).  Pounce's own "
-              "figure when the issue was written was 9.6 µs per plaintext request over plain TCP."]
+    lines += ["", f"Certificate key: {', '.join(keys)} (self-signed, made per run).  *resumes "
+              "sessions*: a second connection offering the first one's session was resumed (checked "
+              "before the rounds; a server that does not resume does full handshakes in tls-resume).  "
+              "Pounce's own figure when the issue was written was 9.6 µs per plaintext request over "
+              "plain TCP."]
     tt = tls_targets(doc)
     if tt:
         verdict = {True: "met", False: "**missed**", None: "not measured"}
