@@ -45,6 +45,9 @@ APP = "tests.apps.tls_browser_app:app"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 CERTUTIL = shutil.which("certutil")
+# The keys of the ASGI TLS extension (scope["extensions"]["tls"]).
+ASGI_TLS_KEYS = {"server_cert", "client_cert_chain", "client_cert_name", "client_cert_error",
+                 "tls_version", "cipher_suite"}
 DEPS = "make deps installs chromium, chromium-driver and libnss3-tools (DEB_PACKAGES)"
 
 
@@ -125,6 +128,9 @@ def test_browser_https_page_and_wss(needs_tls, server_factory, tls_ca, tmp_path,
     assert result["status"] == "ok", result
     assert result["page"] == "https:"
     assert result["http"]["scheme"] == "https", result
+    if SERVER_KIND == "pounce":
+        # Issue 14: the ASGI TLS extension is in the scope (uvicorn has none).
+        assert set(result["http"]["tls"] or ()) >= ASGI_TLS_KEYS, result
     # The app saw the WebSocket's scope scheme as wss.
     assert result["echo"] == "hello over wss", result
     assert result["log"] == ["open", "close 1000"], result
