@@ -20,6 +20,11 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 DEB_PACKAGES := pkg-config curl libssl-dev openssl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
   nginx-light haproxy systemd util-linux
 
+# openssl: the CLI that checks the test CA (tests/test_tls_ca.py) and makes
+# the TLS benchmarks' certificate (bench/run.py); libnss3-tools (certutil): the
+# NSS database through which Chromium trusts the test CA (tests/test_tls_browser.py).
+DEB_PACKAGES += openssl libnss3-tools
+
 # Compression libraries of the protocol core.  Optional for a plain `pip
 # install` (meson -Dcodecs=auto), REQUIRED for everything built here: every
 # meson build directory below gets -Dcodecs=required (the extension's through
@@ -51,7 +56,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-compress bench-compression bench-ws fuzz asan tsan
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws fuzz asan tsan
 
 build: $(STAMP)
 
@@ -174,6 +179,13 @@ bench-full:
 
 bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
+
+# TLS (issue 14): plaintext over keep-alive TLS and a new TLS connection per
+# request (handshake-bound), one worker, Pounce vs uvicorn and granian, same
+# method as `bench`; server CPU µs per request and issue 14's targets.
+# Pounce is listed as not run while it has no --ssl-certfile.  ~2 minutes.
+bench-tls:
+	$(PYTHON) bench/run.py --profile tls $(BENCH_ARGS)
 
 # Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
 # Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and

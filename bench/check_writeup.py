@@ -52,6 +52,7 @@ LOADED_QUICK = ["2026-11-26_024711-quick-3.14", "2026-11-26_025119-quick-3.14",
                 "2026-11-26_025721-quick-3.14"]
 WS_BEFORE, WS = "2026-11-26_031309-websocket", "2026-11-26_053037-websocket"
 COMP_BEFORE, COMP = "2026-11-26_031126-compression", "2026-11-26_053221-compression"
+TLS, TLS_FIRST = "2026-12-06_163040-tls-host", "2026-12-06_155515-tls-host"
 
 
 def load(name: str) -> dict:
@@ -472,8 +473,37 @@ def check_compression() -> None:
     need(name, text, f"commit {doc['machine']['commit']}", "commit")
 
 
+def check_tls() -> None:
+    """The TLS section of docs/benchmarks.md (issue 14)."""
+    name = "docs/benchmarks.md"
+    text = section(read(name), "### TLS (`make bench-tls`)", "### Earlier runs")
+    doc = judged(TLS)
+    # Both tables, each as --render prints them.
+    for block in run.tls_markdown(doc).split("\n\n"):
+        if block.startswith("|"):
+            need_block(name, text, block, f"`bench/run.py --render bench/results/{TLS}.json`")
+    load_ = doc["load"]
+    need(name, text, f"load average {load_['start']:.2f} at the start, {load_['end']:.2f} at the end",
+         "load of the TLS run")
+    hs = doc["workloads"]["tls-handshake"]["summary"]
+    need(name, text, f"at {hs['granian']['cpu_pct']['median']:.0f} % (granian) and "
+         f"{hs['uvicorn']['cpu_pct']['median']:.0f} % (uvicorn) of CPU 1", "server CPU % in tls-handshake")
+    first_doc = judged(TLS_FIRST)
+    need(name, text, f"between {first_doc['load']['start']:.1f} and {first_doc['load']['max']:.1f}",
+         "load of the first TLS run")
+    first = first_doc["workloads"]["tls-plaintext"]["summary"]
+    need(name, text, f"measured {run.cpu_us(first['uvicorn']):.1f} µs for uvicorn and "
+         f"{run.cpu_us(first['granian']):.1f} µs for granian", "the first TLS run")
+    w = doc["workloads"]
+    full = {s: run.cpu_us(m) for s, m in w["tls-handshake"]["summary"].items()}
+    resumed = {s: run.cpu_us(m) for s, m in w["tls-resume"]["summary"].items()}
+    assert full["granian"] < full["uvicorn"] / 2, "'less than half' no longer holds"
+    saved = 1 - resumed["granian"] / full["granian"]
+    need(name, text, f"saves granian only about {round(saved * 10) * 10:.0f} %", "resumed vs full, granian")
+
+
 def main() -> int:
-    for check in (check_benchmarks, check_readme, check_compression):
+    for check in (check_benchmarks, check_readme, check_compression, check_tls):
         try:
             check()
         except (KeyError, ValueError, AssertionError) as e:

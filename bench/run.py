@@ -38,6 +38,23 @@ failed with the reason: no numbers, no ratios, no targets, no chart bars.
 `--render RESULT.json` prints a stored run's tables judged by these rules;
 bench/check_writeup.py checks the numbers docs/benchmarks.md quotes.
 
+TLS workloads (issue 14; `make bench-tls`, `--profile tls`): the same
+method over https, one worker.  A fresh self-signed certificate (ECDSA P-256
+by default, `--tls-key rsa2048` for RSA) with 127.0.0.1 in its SAN is made
+for each run with the `openssl` command, never stored; every TLS-capable
+server gets the same files through its own options.  tls-plaintext: the
+plaintext app over keep-alive TLS (wrk over https).  tls-resume: wrk with
+`Connection: close`, so each request is a new TCP connection and a *resumed*
+TLS handshake (wrk keeps its SSL object and so its session).  tls-handshake:
+ab (apache2-utils) without keep-alive, -c64, so each request is a new TCP
+connection and a *full* handshake (see ab() below for how that was checked).
+Servers that cannot serve TLS (Pounce while `pounce --help` lacks
+--ssl-certfile, i.e. before its TLS transport lands; bengal) are listed as
+*not run* with the reason, never as failed.  Issue 14's targets are judged
+on server CPU per request, which is req/s per core of server CPU: at
+handshake rates the client's half of each handshake saturates its core
+before a fast server's does.
+
 Callgrind method: the server runs under `valgrind --tool=callgrind`; a small
 client sends W warm-up requests and then N measured requests on one
 keep-alive connection.  A second run sends only the warm-up; the difference
@@ -68,6 +85,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -113,6 +131,9 @@ class Workload:
     # wrk times a pipelined batch, not each request in it: no latency then.
     latency: bool = True
     note: str = ""
+    tls: bool = False  # https: the server gets the run's certificate
+    close: bool = False  # `Connection: close` on every request: a new connection each
+    client: str = "wrk"  # or "ab": a new connection per request, full TLS handshakes
 
 
 USER_JSON = b'"name":"user-42"'
@@ -138,6 +159,14 @@ WORKLOADS: dict[str, Workload] = {
                              note="2 workers; server and wrk share both CPUs"),
     "starlette-2w": Workload("starlette_app", path="/users/42", expect_has=USER_JSON, workers=2,
                              note="2 workers; server and wrk share both CPUs"),
+    "tls-plaintext": Workload("plaintext", expect_len=13, tls=True,
+                              note="plaintext over TLS, keep-alive"),
+    "tls-resume": Workload("plaintext", expect_len=13, tls=True, close=True,
+                           note="plaintext over TLS, wrk with `Connection: close`: a new TCP "
+                                "connection and a resumed TLS handshake per request"),
+    "tls-handshake": Workload("plaintext", expect_len=13, tls=True, close=True, client="ab",
+                              note="plaintext over TLS, ab without keep-alive: a new TCP "
+                                   "connection and a full TLS handshake per request"),
 }
 
 PROFILES = {
@@ -147,7 +176,12 @@ PROFILES = {
     # make bench-full: everything, then callgrind of plaintext.
     "full": {"workloads": list(WORKLOADS), "rounds": 3, "duration": 5, "warmup": 2,
              "callgrind": True},
+    # make bench-tls (issue 14): the two TLS workloads, about 2 minutes with three servers.
+    "tls": {"workloads": ["tls-plaintext", "tls-resume", "tls-handshake"], "rounds": 3, "duration": 5,
+            "warmup": 2, "callgrind": False},
 }
+# The servers a profile runs when --servers is not given (else DEFAULT_SERVERS).
+PROFILE_SERVERS = {"tls": "pounce,uvicorn,granian"}
 
 
 # --------------------------------------------------------------------------
@@ -197,28 +231,93 @@ class Env:
         return p.stdout
 
 
-def server_cmd(env: Env, name: str, app: str, port: int, workers: int) -> list[str]:
+@dataclass(frozen=True)
+class TlsCert:
+    """The run's certificate: paths as the servers see them (inside the
+    chroot for --python 3.14), and the certificate's path on the host (the
+    probe trusts it)."""
+
+    cert: str
+    key: str
+    host_cert: str
+    kind: str
+
+
+# Each server's options for a certificate and its key.  Only these servers
+# take part in TLS workloads; the others are listed as not run.
+TLS_OPTIONS = {"pounce": ("--ssl-certfile", "--ssl-keyfile"),
+               "uvicorn": ("--ssl-certfile", "--ssl-keyfile"),
+               "granian": ("--ssl-certificate", "--ssl-keyfile"),
+               "hypercorn": ("--certfile", "--keyfile")}
+
+
+def server_cmd(env: Env, name: str, app: str, port: int, workers: int,
+               tls: TlsCert | None = None) -> list[str]:
     target = f"bench.apps.{app}:app"
     w = str(workers)
+    ssl_args: list[str] = []
+    if tls is not None:
+        if name not in TLS_OPTIONS:
+            raise BenchError(f"{name} has no TLS options known to this harness")
+        cert_opt, key_opt = TLS_OPTIONS[name]
+        ssl_args = [cert_opt, tls.cert, key_opt, tls.key]
     if name == "pounce":
         return [env.bin("pounce", "pounce"), target, "--host", "127.0.0.1", "--port", str(port),
-                "--workers", w, "--no-access-log"]
+                "--workers", w, "--no-access-log", *ssl_args]
     if name == "uvicorn":
         return [env.bin("peers", "uvicorn"), target, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", w, "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                "--log-level", "warning"]
+                "--log-level", "warning", *ssl_args]
     if name == "granian":
         # HTTP/1 only and no WebSocket: the same job as every other server.
         return [env.bin("peers", "granian"), "--interface", "asgi", "--host", "127.0.0.1",
                 "--port", str(port), "--workers", w, "--loop", "uvloop", "--http", "1", "--no-ws",
-                "--log-level", "warning", target]
+                "--log-level", "warning", *ssl_args, target]
     if name == "hypercorn":
         return [env.bin("peers", "hypercorn"), "--bind", f"127.0.0.1:{port}", "--workers", w,
-                "--worker-class", "uvloop", "--log-level", "warning", target]
+                "--worker-class", "uvloop", "--log-level", "warning", *ssl_args, target]
     if name == "bengal":
         return [env.bin("bengal", "pounce"), "serve", "--app", target, "--host", "127.0.0.1",
                 "--port", str(port), "--workers", w, "--no-access-log", "--log-level", "warning"]
     raise BenchError(f"unknown server {name!r}")
+
+
+def make_tls_cert(env: Env, kind: str) -> tuple[TlsCert, str]:
+    """A fresh self-signed certificate for 127.0.0.1 and localhost, made with
+    the openssl command in a temporary directory the servers can read (under
+    the chroot's /tmp for --python 3.14).  Returns (cert, host directory to
+    remove afterwards)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise BenchError("the openssl command is missing (Debian: openssl; make deps installs it)")
+    host_dir = tempfile.mkdtemp(prefix="bench-tls-", dir=env.root + "/tmp" if env.root else None)
+    os.chmod(host_dir, 0o755)
+    newkey = {"p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+              "rsa2048": ["-newkey", "rsa:2048"]}[kind]
+    cert, key = os.path.join(host_dir, "cert.pem"), os.path.join(host_dir, "key.pem")
+    p = subprocess.run([openssl, "req", "-x509", *newkey, "-sha256", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise BenchError(f"openssl req failed: {p.stderr[-2000:]}")
+    # Servers may drop privileges or run as another user in the chroot.
+    os.chmod(key, 0o644)
+    guest = host_dir[len(env.root):] if env.root else host_dir
+    return TlsCert(cert=os.path.join(guest, "cert.pem"), key=os.path.join(guest, "key.pem"),
+                   host_cert=cert, kind=kind), host_dir
+
+
+def tls_unsupported(env: Env, name: str) -> str | None:
+    """Why `name` cannot take part in a TLS workload, or None."""
+    if name not in TLS_OPTIONS:
+        return f"{name}: no TLS options known to this harness"
+    if name == "pounce":
+        help_text = env.run([env.bin("pounce", "pounce"), "--help"], "pounce --help")
+        if "--ssl-certfile" not in help_text:
+            return ("pounce has no --ssl-certfile yet: its TLS transport (issue 14) has not landed "
+                    "in this build")
+    return None
 
 
 SERVER_VENV = {"pounce": "pounce", "uvicorn": "peers", "granian": "peers", "hypercorn": "peers",
@@ -246,15 +345,24 @@ def dechunk(data: bytes) -> bytes:
         pos = eol + 2 + size + 2
 
 
-def probe(port: int, wl: Workload, timeout: float) -> tuple[int, bytes]:
-    """One request on a fresh connection; returns (status, de-chunked body)."""
+def probe(port: int, wl: Workload, timeout: float, tls: TlsCert | None = None) -> tuple[int, bytes]:
+    """One request on a fresh connection (over TLS when tls is given: the
+    certificate is checked, 127.0.0.1 is in its SAN); returns (status,
+    de-chunked body)."""
     req = (f"{wl.method} {wl.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
            f"Content-Length: {len(wl.body)}\r\n\r\n").encode() + wl.body
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        s = raw
+        if tls is not None:
+            s = ssl.create_default_context(cafile=tls.host_cert).wrap_socket(
+                raw, server_hostname="127.0.0.1")
         s.sendall(req)
         data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except ssl.SSLEOFError:
+            pass  # a close without close_notify after a complete response
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
     if not m:
@@ -262,6 +370,25 @@ def probe(port: int, wl: Workload, timeout: float) -> tuple[int, bytes]:
     if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
         body = dechunk(body)
     return int(m.group(1)), body
+
+
+def resumes(port: int, tls: TlsCert, timeout: float = 5.0) -> bool:
+    """Whether the server resumes a TLS session: two connections, the second
+    offering the session (TLS 1.3 ticket) the first received."""
+    ctx = ssl.create_default_context(cafile=tls.host_cert)
+    session = None
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as s:
+                # Read the whole answer: TLS 1.3 tickets come after the handshake.
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                try:
+                    while s.recv(65536):
+                        pass
+                except ssl.SSLEOFError:
+                    pass
+                reused, session = s.session_reused, s.session
+    return reused
 
 
 def answer_ok(wl: Workload, status: int, body: bytes) -> str | None:
@@ -312,10 +439,13 @@ class Server:
     """A server process in its own process group (so stop() gets every worker)."""
 
     def __init__(self, env: Env, name: str, wl: Workload, cpus: str,
-                 inner: list[str] | None = None, extra_env: dict | None = None):
-        self.name, self.wl = name, wl
+                 inner: list[str] | None = None, extra_env: dict | None = None,
+                 tls: TlsCert | None = None):
+        self.name, self.wl, self.tls = name, wl, tls
+        if wl.tls and tls is None:
+            raise BenchError(f"workload {wl.app} over TLS needs a certificate")
         self.port = free_port()
-        cmd = server_cmd(env, name, wl.app, self.port, wl.workers)
+        cmd = server_cmd(env, name, wl.app, self.port, wl.workers, tls)
         if not env.exists(cmd[0]):
             raise BenchError(f"{name}: {env.root}{cmd[0]} is missing (setup did not install it)")
         kw = env.popen_args((inner or []) + cmd, extra_env)
@@ -340,7 +470,7 @@ class Server:
                     f"{self.name} exited with status {self.proc.returncode} before serving\n"
                     f"command: {' '.join(self.cmd)}\n--- output ---\n{self.output()}")
             try:
-                status, body = probe(self.port, self.wl, timeout=5.0)
+                status, body = probe(self.port, self.wl, timeout=5.0, tls=self.tls)
                 last = answer_ok(self.wl, status, body)
                 if last is None:
                     return
@@ -462,9 +592,12 @@ def wrk(port: int, wl: Workload, duration: float) -> str:
     # wrk takes whole seconds only.
     cmd = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{wl.connections}", f"-d{max(1, round(duration))}s",
            "--latency", "--timeout", "5s"]
+    if wl.close:
+        # wrk opens a new connection as soon as a response says close.
+        cmd += ["-H", "Connection: close"]
     if wl.script:
         cmd += ["-s", os.path.join(BENCH, "wrk", wl.script)]
-    cmd.append(f"http://127.0.0.1:{port}{wl.path}")
+    cmd.append(f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}{wl.path}")
     if wl.script_args:
         cmd += ["--", *wl.script_args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
@@ -473,14 +606,75 @@ def wrk(port: int, wl: Workload, duration: float) -> str:
     return p.stdout
 
 
+# --------------------------------------------------------------------------
+# ab (apache2-utils): the load generator of tls-handshake.  wrk cannot make
+# full handshakes: after a `Connection: close` it reuses its SSL object
+# (SSL_clear keeps the session), so every new connection *resumes* the TLS
+# session (tls-resume measures that).  ab makes a new SSL per connection and
+# never sets a session on it, so each request is a full handshake
+# (certificate, signature, key exchange); checked against `openssl s_server
+# -www`, whose counters showed 0 session cache hits for ab and a hit on all
+# but the first connection for wrk.  ab sends HTTP/1.0 without keep-alive and
+# runs one thread with -c connections in flight.
+
+
+def ab(port: int, wl: Workload, duration: float) -> tuple[str, str]:
+    """ab for `duration` seconds; returns (its report, its percentile CSV)."""
+    if not shutil.which("ab"):
+        raise BenchError("ab is missing (Debian: apache2-utils; bench/run.py installs it)")
+    with tempfile.NamedTemporaryFile(prefix="bench-ab-", suffix=".csv") as csv:
+        # -n: more than any run completes, so -t ends it; -r: a reset
+        # connection is counted as a failure instead of ending the run.
+        cmd = ["taskset", "-c", CLIENT_CPU, "ab", "-q", "-r", "-n", "100000000",
+               "-t", str(max(1, round(duration))), "-c", str(wl.connections), "-s", "5",
+               "-e", csv.name, f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}{wl.path}"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+        if p.returncode != 0:
+            raise BenchError(f"ab failed ({p.returncode}): {p.stderr or p.stdout}")
+        with open(csv.name) as f:
+            return p.stdout, f.read()
+
+
+def parse_ab(out: str, csv: str) -> dict:
+    """The fields parse_wrk gives, from ab's report and its -e CSV (per cent
+    served, milliseconds)."""
+    done = re.search(r"^Complete requests:\s+(\d+)", out, re.M)
+    rps = re.search(r"^Requests per second:\s+([\d.]+)", out, re.M)
+    failed = re.search(r"^Failed requests:\s+(\d+)", out, re.M)
+    if not done or not rps or not failed:
+        raise BenchError(f"unexpected ab output:\n{out}")
+    res = {"requests": int(done.group(1)), "rps": float(rps.group(1))}
+    pct = {}
+    for line in csv.splitlines()[1:]:
+        a, _, b = line.partition(",")
+        pct[int(float(a))] = float(b)
+    for p in (50, 99):
+        if p not in pct:
+            raise BenchError(f"ab's percentile file has no {p}%:\n{csv[:500]}")
+        res[f"p{p}_us"] = pct[p] * 1000.0
+    kinds = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", out)
+    names = ("connect", "receive", "length", "exceptions")
+    res["socket_error_kinds"] = dict(zip(names, (int(x) for x in kinds.groups()))) if kinds else {}
+    res["socket_errors"] = int(failed.group(1))
+    non2xx = re.search(r"^Non-2xx responses:\s+(\d+)", out, re.M)
+    res["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    return res
+
+
+def load(port: int, wl: Workload, duration: float) -> dict | None:
+    """Run the workload's load generator; its parsed figures (None for a warm-up)."""
+    if wl.client == "ab":
+        return parse_ab(*ab(port, wl, duration))
+    return parse_wrk(wrk(port, wl, duration))
+
+
 def measure(srv: Server, duration: float) -> dict:
     load0 = loadavg()
     t0 = tree_cpu_ticks(srv.proc.pid)
-    out = wrk(srv.port, srv.wl, duration)
+    res = load(srv.port, srv.wl, duration)
     t1 = tree_cpu_ticks(srv.proc.pid)
     if srv.proc.poll() is not None:
         raise BenchError(f"{srv.name} died during the run:\n{srv.output()}")
-    res = parse_wrk(out)
     if not srv.wl.latency:
         res["p50_us"] = res["p99_us"] = None
     if res["requests"] == 0:
@@ -501,6 +695,9 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
     samples: dict[str, list[dict]] = {s: [] for s in servers}
     rss: dict[str, int] = {}
     failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    resumed: dict[str, bool] = {}
+    tls, tls_dir = None, None
 
     def drop(srv: Server, err: BenchError) -> None:
         # One server failing a workload must not void the others' numbers.
@@ -511,13 +708,29 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
         srv.stop()
 
     try:
+        if wl.tls:
+            tls, tls_dir = make_tls_cert(env, args.tls_key)
+            for s in servers:
+                why = tls_unsupported(env, s)
+                if why:
+                    log(f"  {name}: {s} not run: {why}")
+                    skipped[s] = why
+                    samples.pop(s, None)
         for s in servers:
-            started.append(Server(env, s, wl, cpus))
+            if s not in skipped:
+                started.append(Server(env, s, wl, cpus, tls=tls))
         for srv in list(started):
             try:
                 srv.wait_ready(60.0)
+                if tls is not None:
+                    # Recorded per server: on tls-resume, a server that does
+                    # not resume does full handshakes instead.
+                    try:
+                        resumed[srv.name] = resumes(srv.port, tls)
+                    except (OSError, ssl.SSLError) as e:
+                        raise BenchError(f"{srv.name}: resumption check failed: {e}") from e
                 if args.warmup > 0:
-                    wrk(srv.port, wl, args.warmup)
+                    load(srv.port, wl, args.warmup)
             except BenchError as e:
                 drop(srv, e)
         for rnd in range(args.rounds):
@@ -543,7 +756,15 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
     finally:
         for srv in started:
             srv.stop()
-    return {"samples": samples, "peak_rss_kb": rss, "failed": failed}
+        if tls_dir:
+            shutil.rmtree(tls_dir, ignore_errors=True)
+    res = {"samples": samples, "peak_rss_kb": rss, "failed": failed}
+    if skipped:
+        res["skipped"] = skipped
+    if tls:
+        res["tls_key"] = tls.kind
+        res["tls_resumes"] = resumed
+    return res
 
 
 # --------------------------------------------------------------------------
@@ -695,12 +916,18 @@ def run_perf(env: Env, server: str, workloads: list[str], args, stamp: str) -> l
     written = []
     for name in workloads:
         wl = WORKLOADS[name]
-        srv = Server(env, server, wl, BOTH_CPUS if wl.workers > 1 else SERVER_CPU)
+        tls, tls_dir = None, None
+        if wl.tls:
+            why = tls_unsupported(env, server)
+            if why:
+                raise BenchError(f"{name}: {why}")
+            tls, tls_dir = make_tls_cert(env, args.tls_key)
+        srv = Server(env, server, wl, BOTH_CPUS if wl.workers > 1 else SERVER_CPU, tls=tls)
         data = os.path.join(tempfile.gettempdir(), f"bench-perf-{server}-{name}.data")
         try:
             srv.wait_ready(60.0)
             if args.warmup > 0:
-                wrk(srv.port, wl, args.warmup)
+                load(srv.port, wl, args.warmup)
             pids = ",".join(str(p) for p in process_tree(srv.proc.pid)[1])
             rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g",
                                     "-p", pids, "-o", data], stdout=subprocess.DEVNULL,
@@ -711,6 +938,8 @@ def run_perf(env: Env, server: str, workloads: list[str], args, stamp: str) -> l
             _, err = rec.communicate(timeout=60)
         finally:
             srv.stop()
+            if tls_dir:
+                shutil.rmtree(tls_dir, ignore_errors=True)
         # --symfs: the server's binaries are inside the chroot.
         symfs = ["--symfs", env.root, "--kallsyms", "/proc/kallsyms"] if env.root else []
         views = [("by shared object", ["--sort", "dso"]),
@@ -774,6 +1003,8 @@ def throughput_markdown(doc: dict) -> str:
                          f"{m['cpu_pct']['median']:.0f} | {rss.get(s, 0) / 1024:.0f} | {ratio} | {cpu_ratio} |")
         for s, why in res.get("failed", {}).items():
             lines.append(f"| {name} | {s} | **failed**: {why} | – | – | – | – | – | – | – |")
+        for s, why in res.get("skipped", {}).items():
+            lines.append(f"| {name} | {s} | **not run**: {why} | – | – | – | – | – | – | – |")
     lines += ["", "Median over rounds, (min–max) in brackets.  *server CPU %*: the server's CPU time "
               "over the run's wall time (100 = one CPU busy); well under 100 (per worker) means the "
               "server waited for wrk or lost its CPU to other processes.  *pounce × req/s* = Pounce "
@@ -816,7 +1047,8 @@ def targets(doc: dict) -> list[dict]:
     for wl, res in w.items():
         summ = res["summary"]
         spec = WORKLOADS.get(wl)
-        if spec is None or spec.connections != 64 or spec.workers != 1 or not spec.latency:
+        # TLS workloads have issue 14's targets (tls_targets), not these.
+        if spec is None or spec.connections != 64 or spec.workers != 1 or not spec.latency or spec.tls:
             continue
         if "pounce" in res.get("failed", {}):
             out.append({"target": f"{wl}: pounce p99 < every peer's (c=64)",
@@ -835,6 +1067,82 @@ def targets(doc: dict) -> list[dict]:
                     "value": f"{mine / 1000:.2f} ms vs {best} {peers[best] / 1000:.2f} ms{note}",
                     "met": mine < peers[best]})
     return out
+
+
+# Server CPU per keep-alive request over TLS when issue 14 was written (wrk
+# over https, pinned), to compare a run with.
+ISSUE14_TLS_US = {"uvicorn": 56.0, "granian": 25.0}
+# Issue 14's targets: (workload, peer, Pounce at least this many times better).
+TLS_GOALS = (("tls-plaintext", "uvicorn", 4.0), ("tls-plaintext", "granian", 1.5),
+             ("tls-resume", "granian", 1.2), ("tls-handshake", "granian", 1.2))
+
+
+def cpu_us(m: dict) -> float:
+    """Median server CPU µs per request of a summary (1 s/10k = 100 µs)."""
+    return m["cpu_s_per_10k"]["median"] * 100.0
+
+
+def tls_targets(doc: dict) -> list[dict]:
+    """Issue 14's targets, judged on server CPU per request: a TLS server
+    pinned to one core at full load does req/s = 1 / CPU per request, and
+    CPU per request stays valid when wrk's half of the handshakes, not the
+    server, limits req/s."""
+    out = []
+    w = doc["workloads"]
+    for wl, peer, goal in TLS_GOALS:
+        if wl not in w:
+            continue
+        res = w[wl]
+        label = f"{wl}: pounce ≥ {goal}× {peer} per core (CPU per request)"
+        gone = {s: why for s in ("pounce", peer)
+                for why in [res.get("failed", {}).get(s) or res.get("skipped", {}).get(s)] if why}
+        if gone:
+            out.append({"target": label, "met": None, "value": "not measured: " + "; ".join(
+                f"{s} {'failed' if s in res.get('failed', {}) else 'not run'}" for s in gone)})
+            continue
+        summ = res["summary"]
+        if "pounce" not in summ or peer not in summ:
+            continue
+        r = cpu_us(summ[peer]) / cpu_us(summ["pounce"])
+        rps = summ["pounce"]["rps"]["median"] / summ[peer]["rps"]["median"]
+        out.append({"target": label, "met": r >= goal,
+                    "value": f"{r:.2f}× ({cpu_us(summ['pounce']):.1f} vs {cpu_us(summ[peer]):.1f} µs; "
+                             f"req/s {rps:.2f}×)"})
+    return out
+
+
+def tls_markdown(doc: dict) -> str:
+    """Server CPU µs per request in the TLS workloads, the issue's figures
+    beside, then issue 14's targets."""
+    rows = [(wl, res) for wl, res in doc["workloads"].items()
+            if WORKLOADS.get(wl, Workload("?")).tls]
+    if not rows:
+        return ""
+    lines = ["| TLS workload | server | server CPU µs/request | req/s | resumes sessions "
+             "| when issue 14 was written |", "|---|---|---:|---:|---|---:|"]
+    for wl, res in rows:
+        for s, m in res["summary"].items():
+            then = ISSUE14_TLS_US.get(s) if wl == "tls-plaintext" else None
+            yes = res.get("tls_resumes", {}).get(s)
+            lines.append(f"| {wl} | {s} | {cpu_us(m):.1f} ({m['cpu_s_per_10k']['min'] * 100:.1f}–"
+                         f"{m['cpu_s_per_10k']['max'] * 100:.1f}) | {m['rps']['median']:,.0f} | "
+                         f"{'' if yes is None else 'yes' if yes else '**no**'} | "
+                         f"{f'≈ {then:g} µs' if then else ''} |")
+        for s, why in {**res.get("failed", {}), **res.get("skipped", {})}.items():
+            lines.append(f"| {wl} | {s} | {'failed' if s in res.get('failed', {}) else 'not run'}: "
+                         f"{why} | – | | |")
+    keys = sorted({res.get("tls_key", "?") for _, res in rows})
+    lines += ["", f"Certificate key: {', '.join(keys)} (self-signed, made per run).  *resumes "
+              "sessions*: a second connection offering the first one's session was resumed (checked "
+              "before the rounds; a server that does not resume does full handshakes in tls-resume).  "
+              "Pounce's own figure when the issue was written was 9.6 µs per plaintext request over "
+              "plain TCP."]
+    tt = tls_targets(doc)
+    if tt:
+        verdict = {True: "met", False: "**missed**", None: "not measured"}
+        lines += ["", "| target (issue 14) | this run | |", "|---|---|---|"]
+        lines += [f"| {r['target']} | {r['value']} | {verdict[r['met']]} |" for r in tt]
+    return "\n".join(lines)
 
 
 def targets_markdown(rows: list[dict]) -> str:
@@ -921,9 +1229,11 @@ def ensure_venv(env: Env, venv: str, reqs: list[str], interpreter: str) -> None:
             log(f"WARNING: {venv} has packages that bench/{', '.join(reqs)} do not pin: {', '.join(loose)}")
 
 
-def setup(env: Env, servers: list[str], callgrind: bool) -> None:
+def setup(env: Env, servers: list[str], callgrind: bool, ab_needed: bool = False) -> None:
     if not shutil.which("wrk"):
         apt_install("wrk")
+    if ab_needed and not shutil.which("ab"):
+        apt_install("apache2-utils")
     if not shutil.which("taskset"):
         raise BenchError("taskset (util-linux) is missing")
     if (os.cpu_count() or 1) < 2:
@@ -1063,7 +1373,8 @@ def render(path: str) -> str:
         finish_workload(name, res)
     table = throughput_markdown(doc)
     tt = targets_markdown(targets(doc))
-    return table + ("\n\n" + tt if tt else "")
+    tls = tls_markdown(doc)
+    return table + ("\n\n" + tt if tt else "") + ("\n\n" + tls if tls else "")
 
 
 def reexec_in_chroot(args) -> int:
@@ -1085,6 +1396,8 @@ def main() -> int:
     ap.add_argument("--duration", type=int, help="seconds per wrk run")
     ap.add_argument("--warmup", type=int, help="seconds of warm-up per server and workload (0: none)")
     ap.add_argument("--callgrind", action="store_true", help="only instructions/request (plaintext)")
+    ap.add_argument("--tls-key", choices=("p256", "rsa2048"), default="p256",
+                    help="key of the TLS workloads' certificate (default: ECDSA P-256)")
     ap.add_argument("--perf", metavar="SERVER",
                     help="only a perf cpu-clock profile of SERVER on each workload (text reports)")
     ap.add_argument("--no-callgrind", action="store_true", help="skip callgrind in the full profile")
@@ -1110,7 +1423,8 @@ def main() -> int:
     for key in ("rounds", "duration", "warmup"):
         if getattr(args, key) is None:
             setattr(args, key, prof[key])
-    default_servers = "pounce,uvicorn,granian,hypercorn" + (",bengal" if args.python == "3.14" else "")
+    default_servers = PROFILE_SERVERS.get(args.profile) or (
+        "pounce,uvicorn,granian,hypercorn" + (",bengal" if args.python == "3.14" else ""))
     servers = [s for s in (args.servers or default_servers).split(",") if s]
     workloads = [w for w in (args.workloads.split(",") if args.workloads else prof["workloads"]) if w]
     cg_servers = [s for s in args.cg_servers.split(",") if s]
@@ -1145,7 +1459,8 @@ def main() -> int:
     command = "python3 bench/run.py " + " ".join(sys.argv[1:])
     info = machine_info()
     try:
-        setup(env, servers if do_wrk else cg_servers, do_cg)
+        setup(env, servers if do_wrk else cg_servers, do_cg,
+              ab_needed=do_wrk and any(WORKLOADS[w].client == "ab" for w in workloads))
         vers = versions(env, sorted(set((servers if do_wrk else []) + (cg_servers if do_cg else []))))
         drift = app_pin_mismatches(vers)
         for d in drift:
@@ -1160,6 +1475,12 @@ def main() -> int:
                               f"`taskset -c {BOTH_CPUS}` (they share the CPUs).  -c64 unless noted, "
                               f"{args.duration:g} s per run, {args.warmup:g} s warm-up per server, "
                               f"{args.rounds} interleaved rounds (order rotated each round)"
+                              + (f"; TLS workloads over https with a fresh self-signed {args.tls_key} "
+                                 f"certificate, not verified by the client; tls-resume: wrk with "
+                                 f"`Connection: close` (a resumed handshake per request); "
+                                 f"tls-handshake: `taskset -c {CLIENT_CPU} ab -c64` without "
+                                 f"keep-alive (a full handshake per request)"
+                                 if any(WORKLOADS[w].tls for w in workloads) else "")
                               + (f", everything at nice {args.nice}." if args.nice else ".")),
                    "failure_criteria": FAILURE_CRITERIA, "app_pin_mismatches": drift,
                    "workloads": {}}
@@ -1171,10 +1492,14 @@ def main() -> int:
                 loads += [s["load_after"] for v in res["samples"].values() for s in v]
             doc["load"] = {"start": loads[0], "end": loadavg(), "max": max(loads)}
             doc["targets"] = targets(doc)
+            doc["tls_targets"] = tls_targets(doc)
             table = throughput_markdown(doc)
             tt = targets_markdown(doc["targets"])
             if tt:
                 table += "\n\n" + tt
+            tls = tls_markdown(doc)
+            if tls:
+                table += "\n\n" + tls
             if drift:
                 table = ("**The venvs' app packages differ from bench/requirements-apps.txt:** "
                          + "; ".join(drift) + ".\n\n" + table)
