@@ -165,3 +165,32 @@ def test_max_connections_defers_the_next_connection(server_factory):
     assert third.read_response().status == 200
     b.close()
     third.close()
+
+
+def test_slow_reader_keeps_its_response_past_the_keep_alive_deadline(server_factory):
+    """A response far larger than the socket buffers, to a client that waits
+    before reading: the app has finished, so the connection is back to waiting
+    for the next request while the server still holds the body's tail.  Its
+    keep-alive deadline passes meanwhile; the response must still arrive
+    whole, and the connection close only after it."""
+    srv = server_factory("tests.apps.asgi_http:app", "--keep-alive-timeout", "0.5",
+                         "--header-timeout", "10")
+    n = 24 * 1024 * 1024
+    c = srv.connect(timeout=10)
+    c.send(build_request("GET", f"/big?n={n}"))
+    time.sleep(1.5)  # the server fills the socket, waits on it; the deadline passes
+    head = c.read_until(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    assert length == n
+    got = bytearray(c.buf)
+    c.buf = b""
+    while len(got) < n:
+        data = c.sock.recv(1 << 20)
+        if not data:
+            break
+        got += data
+    assert len(got) == n, f"response cut at {len(got)} of {n} bytes"
+    c.sock.settimeout(3)
+    assert c.sock.recv(1) == b""  # and then the idle connection is closed
