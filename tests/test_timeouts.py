@@ -129,6 +129,24 @@ def test_stalled_body_closes_and_app_sees_disconnect(server_factory, record_dir,
     assert lines[-1] == "disconnect after 10"
 
 
+@pytest.mark.parametrize("size", [65536, 8192])
+def test_streamed_chunks_reach_a_reading_client(server_factory, record_dir, token, size):
+    """Each send() of a streamed body waits while the output is over
+    --write-buffer-size, and returns once the client has read it.  A chunk
+    written while the step is corked (8 KiB with a 4 KiB buffer over TCP;
+    every chunk over TLS, which gathers its output) is flushed at the end of
+    the step, and no EPOLLOUT follows a flush that emptied the buffer: the
+    sender must be woken all the same, or the body stalls until the request
+    deadline."""
+    srv = server_factory(APP, "--request-timeout", "10", "--write-buffer-size", "4096")
+    start = time.monotonic()
+    with srv.connect(timeout=4) as c:
+        resp = c.request("GET", f"/flood?token={token}&chunks=32&size={size}")
+    assert resp.status == 200 and resp.body == b"x" * (32 * size)
+    assert time.monotonic() - start < 4.0
+    assert wait_record(record_dir, token, "done")[-2:] == ["sent 32", "done"]
+
+
 def test_client_that_never_reads_cannot_grow_server_memory(server_factory, record_dir, token):
     # 2000 x 64 KiB = 125 MiB offered; a client that never reads must make
     # send() wait once the socket and --write-buffer-size are full.

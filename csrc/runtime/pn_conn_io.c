@@ -203,9 +203,17 @@ void pn_conn_cork(pn_conn *c)
 void pn_conn_uncork(pn_conn *c)
 {
     c->step_cork = 0;
-    if (c->corked || c->dead || !output_pending(c) || !c->can_write)
-        return; /* the runtime flushes later (pipelining, or EPOLLOUT) */
-    if (pn_conn_flush_output(c) < 0)
+    if (c->corked || c->dead)
+        return; /* the runtime flushes later (pipelining), or closes */
+    if (output_pending(c) && c->can_write && pn_conn_flush_output(c) < 0) {
+        queue_conn(c);
+        return;
+    }
+    /* A send() of this step that went over write_buffer_size waits for the
+     * drain (pn_conn_write returned PN_IO_WAIT while corked).  When this
+     * flush made the room, no EPOLLOUT will come to say so: let the
+     * runtime's output step (conn_output_step) wake the sender now. */
+    if (c->drain_wanted)
         queue_conn(c);
 }
 

@@ -25,9 +25,9 @@ async def app(scope, receive, send):
         record(token, f"body {total}")
         body = str(total).encode()
     elif path == "/flood":
-        # Stream up to `chunks` x 64 KiB to a client that may never read.
+        # Stream up to `chunks` x `size` bytes (64 KiB) to a client that may never read.
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        chunk = b"x" * 65536
+        chunk = b"x" * int(q.get("size", "65536"))
         n = int(q.get("chunks", "2000"))
         for i in range(n):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
