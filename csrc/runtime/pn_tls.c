@@ -41,6 +41,7 @@ struct pn_tls_ctx {
     BIO_METHOD *bio; /* the socket BIO of every session (see above) */
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
+    int free_idle; /* SSL_free_buffers is safe in this OpenSSL (safe_free_buffers) */
 };
 
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
@@ -331,6 +332,19 @@ static int prefer_cheap_suites(SSL_CTX *ctx)
     return SSL_CTX_set_ciphersuites(ctx, suites) == 1 ? 0 : -1;
 }
 
+/* SSL_free_buffers could free a record the session had decrypted but not
+ * yet returned (CVE-2024-4741) before OpenSSL 3.0.14, 3.1.6, 3.2.2 and
+ * 3.3.1; with an older library idle sessions keep their buffers. */
+static int safe_free_buffers(void)
+{
+    unsigned long v = OpenSSL_version_num(); /* 0xMNN00PP0L */
+    unsigned long minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+    if ((v >> 28) != 3)
+        return (v >> 28) > 3;
+    static const unsigned long fixed[] = {14, 6, 2, 1}; /* by 3.<minor> */
+    return minor >= sizeof(fixed) / sizeof(fixed[0]) || patch >= fixed[minor];
+}
+
 pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const char **setting)
 {
     *setting = "ssl_certfile";
@@ -373,6 +387,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (prefer_cheap_suites(ctx) < 0)
         goto nomem;
+    t->free_idle = safe_free_buffers();
 
     if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
         goto fail;
@@ -474,10 +489,10 @@ void pn_tls_conn_free(pn_conn *c)
  * every record (SSL_MODE_RELEASE_BUFFERS): pipelined or streamed records
  * would pay the allocation each.  SSL_free_buffers refuses, harmlessly,
  * while bytes of a record wait in either buffer (a partial record read
- * ahead; OpenSSL 3.0.14 fixed its check, CVE-2024-4741). */
+ * ahead, or one decrypted and not yet read: see safe_free_buffers). */
 void pn_tls_conn_idle(pn_conn *c)
 {
-    if (c->worker->nconns > TLS_IDLE_KEEP_CONNS)
+    if (c->worker->nconns > TLS_IDLE_KEEP_CONNS && c->worker->tls->free_idle)
         (void)SSL_free_buffers(c->ssl);
 }
 
