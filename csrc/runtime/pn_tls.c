@@ -38,10 +38,10 @@
 
 struct pn_tls_ctx {
     SSL_CTX *ctx;
+    int free_idle;   /* SSL_free_buffers is safe in this OpenSSL (safe_free_buffers) */
     BIO_METHOD *bio; /* the socket BIO of every session (see above) */
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
-    int free_idle; /* SSL_free_buffers is safe in this OpenSSL (safe_free_buffers) */
 };
 
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
@@ -372,6 +372,9 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
      * compression (CRIME). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (prefer_cheap_suites(ctx) < 0)
+        goto nomem;
+    t->free_idle = safe_free_buffers();
     /* Writes return what went out (the rest stays in wbuf, which may move
      * when it grows before the retry). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -385,9 +388,6 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     static const unsigned char sid_ctx[] = "pounce";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    if (prefer_cheap_suites(ctx) < 0)
-        goto nomem;
-    t->free_idle = safe_free_buffers();
 
     if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
         goto fail;
