@@ -117,8 +117,13 @@ again:
         c->file_off += (uint64_t)n;
         c->file_left -= (uint64_t)n;
     }
-    if (pn_buf_live(&c->wbuf) == 0)
+    if (pn_buf_live(&c->wbuf) == 0) {
         pn_buf_shrink(&c->wbuf, WBUF_KEEP);
+        /* A TLS connection whose response went out after it was done,
+         * waiting for the next request. */
+        if (c->ssl && c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0)
+            pn_tls_conn_idle(c);
+    }
     return 0;
 }
 
@@ -286,6 +291,9 @@ void pn_conn_read_input(pn_conn *c, size_t limit)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             c->can_read = 0;
+            /* A TLS connection waiting for its first request. */
+            if (c->ssl && c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0)
+                pn_tls_conn_idle(c);
             return;
         }
         c->dead = 1;

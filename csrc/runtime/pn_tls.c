@@ -38,6 +38,7 @@
 
 struct pn_tls_ctx {
     SSL_CTX *ctx;
+    int free_idle;   /* SSL_free_buffers is safe in this OpenSSL (safe_free_buffers) */
     BIO_METHOD *bio; /* the socket BIO of every session (see above) */
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
@@ -46,6 +47,10 @@ struct pn_tls_ctx {
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
  * "\x02h2" in front of it, once a connection can speak it (issue 15). */
 static const unsigned char alpn_protocols[] = "\x08http/1.1";
+
+/* A worker with more connections than this frees the record buffers of
+ * its idle TLS sessions (pn_tls_conn_idle). */
+#define TLS_IDLE_KEEP_CONNS 256
 
 /* Handshake records start with content type 22 (RFC 8446 §5.1; RFC 5246
  * §6.2.1): anything else as a first byte is not TLS, and is answered as
@@ -314,6 +319,32 @@ static int keep_cert_pem(pn_tls_ctx *t)
     return rc;
 }
 
+/* TLS 1.3 suites, the server's choice first: AES-128-GCM with SHA-256
+ * (Mozilla's "intermediate" order).  OpenSSL's default puts AES-256-GCM
+ * with SHA-384 first, and SHA-384 makes every step of the key schedule
+ * (some twenty HKDF calls per handshake) and the transcript hash dearer,
+ * for no strength a 128-bit key exchange (X25519, P-256) can use.  The
+ * same three suites stay enabled. */
+static int prefer_cheap_suites(SSL_CTX *ctx)
+{
+    static const char suites[] =
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    return SSL_CTX_set_ciphersuites(ctx, suites) == 1 ? 0 : -1;
+}
+
+/* SSL_free_buffers could free a record the session had decrypted but not
+ * yet returned (CVE-2024-4741) before OpenSSL 3.0.14, 3.1.6, 3.2.2 and
+ * 3.3.1; with an older library idle sessions keep their buffers. */
+static int safe_free_buffers(void)
+{
+    unsigned long v = OpenSSL_version_num(); /* 0xMNN00PP0L */
+    unsigned long minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+    if ((v >> 28) != 3)
+        return (v >> 28) > 3;
+    static const unsigned long fixed[] = {14, 6, 2, 1}; /* by 3.<minor> */
+    return minor >= sizeof(fixed) / sizeof(fixed[0]) || patch >= fixed[minor];
+}
+
 pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const char **setting)
 {
     *setting = "ssl_certfile";
@@ -341,6 +372,9 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
      * compression (CRIME). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (prefer_cheap_suites(ctx) < 0)
+        goto nomem;
+    t->free_idle = safe_free_buffers();
     /* Writes return what went out (the rest stays in wbuf, which may move
      * when it grows before the retry). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -395,6 +429,17 @@ const char *pn_tls_ctx_cert_pem(const pn_tls_ctx *t, size_t *len)
 
 /* ---- a connection's session ----------------------------------------- */
 
+/* Before an SSL call whose failure SSL_get_error explains: the thread's
+ * error queue must be empty (the app may use OpenSSL on this thread too,
+ * through Python's ssl module).  It almost always is, and ERR_clear_error
+ * walks all its slots (~840 instructions, twice per keep-alive request);
+ * a peek costs a tenth of that. */
+static void errors_cleared(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 int pn_tls_conn_begin(pn_conn *c)
 {
     const pn_tls_ctx *t = c->worker->tls;
@@ -434,6 +479,23 @@ void pn_tls_conn_free(pn_conn *c)
     c->tls_pre = NULL;
 }
 
+/* An idle session keeps a read and a write buffer of about 17 KiB each
+ * (a record's maximum): 27.6 KiB of RSS per idle keep-alive connection
+ * against 18.5 with them freed (bench/tls_idle_rss.py).  Freed, they come
+ * back at the next read or write, ~2,100 instructions per request of a
+ * client that waits for each response (4 % of a keep-alive request), so a
+ * worker with few connections keeps them: up to TLS_IDLE_KEEP_CONNS
+ * connections the most this costs is ~2.5 MiB per worker.  Not freed for
+ * every record (SSL_MODE_RELEASE_BUFFERS): pipelined or streamed records
+ * would pay the allocation each.  SSL_free_buffers refuses, harmlessly,
+ * while bytes of a record wait in either buffer (a partial record read
+ * ahead, or one decrypted and not yet read: see safe_free_buffers). */
+void pn_tls_conn_idle(pn_conn *c)
+{
+    if (c->worker->nconns > TLS_IDLE_KEEP_CONNS && c->worker->tls->free_idle)
+        (void)SSL_free_buffers(c->ssl);
+}
+
 /* After a fatal error the session must not send close_notify (SSL_shutdown
  * is not allowed then): a quiet shutdown sends nothing. */
 static void session_failed(pn_conn *c)
@@ -449,7 +511,7 @@ ssize_t pn_tls_read(pn_conn *c, char *buf, size_t len)
     /* Set again by a short socket read during this call only: bytes served
      * from OpenSSL's buffer say nothing about the socket. */
     c->tls_short = 0;
-    ERR_clear_error();
+    errors_cleared();
     {
         BLOCKING_BEGIN(c->worker);
         ok = SSL_read_ex(c->ssl, buf, len, &got);
@@ -478,7 +540,7 @@ ssize_t pn_tls_write(pn_conn *c, const char *buf, size_t len)
 {
     size_t put = 0;
     int ok;
-    ERR_clear_error();
+    errors_cleared();
     {
         BLOCKING_BEGIN(c->worker);
         ok = SSL_write_ex(c->ssl, buf, len, &put);
@@ -503,9 +565,9 @@ void pn_tls_close_notify(pn_conn *c)
     if (c->ssl == NULL || !SSL_is_init_finished(c->ssl) ||
         (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
         return;
-    ERR_clear_error();
+    errors_cleared();
     (void)SSL_shutdown(c->ssl); /* one try: a full socket loses it, as a RST would */
-    ERR_clear_error();
+    errors_cleared();
 }
 
 /* A debug line saying why a handshake failed (never above debug: a scanner
@@ -588,7 +650,7 @@ void pn_conn_phase_tls(pn_conn *c)
         c->tls_peeked = 1;
     }
     int rc;
-    ERR_clear_error();
+    errors_cleared();
     {
         BLOCKING_BEGIN(c->worker);
         rc = SSL_do_handshake(c->ssl);

@@ -212,9 +212,13 @@ void pn_conn_response_done(pn_conn *c, int keep_alive)
         return;
     }
     next_cycle(c);
-    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed || output_pending(c))
+    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed || output_pending(c)) {
         queue_conn(c);
-    else if (!w->in_poll)
+        return;
+    }
+    if (c->ssl)
+        pn_tls_conn_idle(c); /* it waits for the next request */
+    if (!w->in_poll)
         timers_sync(w);
 }
 

@@ -218,6 +218,9 @@ ssize_t pn_tls_write(pn_conn *c, const char *buf, size_t len);
 /* pn_tls.c: send close_notify if the session is alive (one try, never
  * waits); before our write side closes. */
 void pn_tls_close_notify(pn_conn *c);
+/* pn_tls.c: c waits for a request with nothing buffered either way: the
+ * session gives back its record buffers (~27 KiB) until the next bytes. */
+void pn_tls_conn_idle(pn_conn *c);
 /* pn_tls.c: free c's session. */
 void pn_tls_conn_free(pn_conn *c);
 
