@@ -23,24 +23,43 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "pn_worker_int.h"
 
+/* Session-ticket keys (RFC 5077 tickets in TLS 1.2, PSK tickets in 1.3).
+ * Every key is derived from one random secret, made with the context
+ * (before workers fork, so every worker of the process has it), and the
+ * epoch, floor(wall clock / period): each worker computes the same current
+ * key on its own, with no shared memory, lock or timer, and a new key takes
+ * over at each period.  Read-only after pn_tls_ctx_new. */
+typedef struct {
+    unsigned char secret[32];
+    int64_t period; /* seconds: --ssl-ticket-lifetime */
+    EVP_KDF *hkdf;  /* fetched once: a fetch per ticket costs a lookup */
+    EVP_CIPHER *aes;
+} pn_tls_tickets;
+
 struct pn_tls_ctx {
     SSL_CTX *ctx;
     BIO_METHOD *bio; /* the socket BIO of every session (see above) */
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
+    pn_tls_tickets tickets; /* session-ticket keys (below) */
 };
 
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
@@ -198,6 +217,126 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
+/* ---- session tickets ----------------------------------------------- */
+
+/* A ticket's key name (16 bytes, sent in clear with the ticket): the epoch
+ * whose keys sealed it (8 bytes, big-endian), then 8 bytes derived with
+ * those keys, which tell our tickets from another generation's or another
+ * server's.  One derivation per ticket, sealed or opened. */
+#define TICKET_NAME_LEN 16
+#define TICKET_AES_LEN 32
+#define TICKET_HMAC_LEN 32
+
+typedef struct {
+    unsigned char name[TICKET_NAME_LEN];
+    unsigned char aes[TICKET_AES_LEN];
+    unsigned char hmac[TICKET_HMAC_LEN];
+} ticket_keys;
+
+/* HKDF-SHA256 (RFC 5869) of the secret, with the label and the epoch as
+ * info: the keys of that epoch.  Any thread (a new KDF context each call;
+ * the fetched algorithm is shared read-only). */
+static int ticket_keys_of(const pn_tls_tickets *tk, uint64_t epoch, ticket_keys *k)
+{
+    unsigned char info[24] = "pounce ticket keys";
+    for (int i = 0; i < 8; i++)
+        info[16 + i] = (unsigned char)(epoch >> (56 - 8 * i));
+    unsigned char out[8 + TICKET_AES_LEN + TICKET_HMAC_LEN];
+    EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(tk->hkdf);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)tk->secret,
+                                          sizeof tk->secret),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = kctx != NULL && EVP_KDF_derive(kctx, out, sizeof out, params) == 1;
+    EVP_KDF_CTX_free(kctx);
+    if (ok) {
+        memcpy(k->name, info + 16, 8);
+        memcpy(k->name + 8, out, 8);
+        memcpy(k->aes, out + 8, TICKET_AES_LEN);
+        memcpy(k->hmac, out + 8 + TICKET_AES_LEN, TICKET_HMAC_LEN);
+    }
+    OPENSSL_cleanse(out, sizeof out);
+    return ok ? 0 : -1;
+}
+
+static uint64_t ticket_epoch_now(const pn_tls_tickets *tk)
+{
+    return (uint64_t)time(NULL) / (uint64_t)tk->period;
+}
+
+/* OpenSSL's ticket callback (SSL_CTX_set_tlsext_ticket_key_evp_cb), on the
+ * worker thread of the handshake.  Sealing (enc = 1) uses the current
+ * epoch's keys; opening accepts the current epoch and the one before
+ * (answering 2: sealed with the previous key, so a fresh ticket is sent),
+ * and nothing older (0: no resumption, a full handshake).  A ticket is
+ * thus valid for one to two periods; the session timeout (one period)
+ * bounds it first, so clients never hold a ticket whose key is gone. */
+static int ticket_key_cb(SSL *ssl, unsigned char name[TICKET_NAME_LEN],
+                         unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    const pn_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    const pn_tls_tickets *tk = &t->tickets;
+    uint64_t now = ticket_epoch_now(tk), epoch = now;
+    int rc = 1;
+    if (!enc) {
+        epoch = 0;
+        for (int i = 0; i < 8; i++)
+            epoch = epoch << 8 | name[i];
+        if (epoch == now - 1)
+            rc = 2;
+        else if (epoch != now)
+            return 0;
+    }
+    ticket_keys k;
+    if (ticket_keys_of(tk, epoch, &k) < 0)
+        return -1;
+    if (enc) {
+        memcpy(name, k.name, TICKET_NAME_LEN);
+        if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(tk->aes)) != 1)
+            rc = -1;
+    } else if (CRYPTO_memcmp(name, k.name, TICKET_NAME_LEN) != 0) {
+        rc = 0; /* another generation's or another server's ticket */
+    }
+    if (rc > 0) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, TICKET_HMAC_LEN),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
+            (enc ? EVP_EncryptInit_ex2(cctx, tk->aes, k.aes, iv, NULL)
+                 : EVP_DecryptInit_ex2(cctx, tk->aes, k.aes, iv, NULL)) != 1)
+            rc = -1;
+    }
+    OPENSSL_cleanse(&k, sizeof k);
+    return rc;
+}
+
+/* The secret and the callback; sessions then time out after one period. */
+static int tickets_init(pn_tls_ctx *t, const pn_config *cfg)
+{
+    pn_tls_tickets *tk = &t->tickets;
+    tk->period = cfg->ssl_ticket_lifetime > 0 ? cfg->ssl_ticket_lifetime : 3600;
+    tk->hkdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+    tk->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (tk->hkdf == NULL || tk->aes == NULL || RAND_priv_bytes(tk->secret, sizeof tk->secret) != 1)
+        return -1;
+    SSL_CTX_set_app_data(t->ctx, t);
+    SSL_CTX_set_timeout(t->ctx, (long)tk->period);
+    return SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx, ticket_key_cb) == 1 ? 0 : -1;
+}
+
+static void tickets_free(pn_tls_tickets *tk)
+{
+    OPENSSL_cleanse(tk->secret, sizeof tk->secret);
+    EVP_KDF_free(tk->hkdf);
+    EVP_CIPHER_free(tk->aes);
+}
+
 /* ---- the context ---------------------------------------------------- */
 
 static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
@@ -345,10 +484,11 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
      * when it grows before the retry). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1);
-    /* Resumption by session tickets only: the key is the context's (so
-     * every worker of the process, forked ones too, takes every ticket),
-     * and no session cache is shared, written and locked by all workers.
-     * One TLS 1.3 ticket per handshake: clients resume with one. */
+    /* Resumption by session tickets only: their keys come from the
+     * context (tickets_init: every worker of the process, forked ones too,
+     * takes every ticket), and no session cache is shared, written and
+     * locked by all workers.  One TLS 1.3 ticket per handshake: clients
+     * resume with one. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid_ctx[] = "pounce";
@@ -366,7 +506,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
         ssl_error(err, errlen, what);
         goto fail;
     }
-    if (keep_cert_pem(t) < 0)
+    if (keep_cert_pem(t) < 0 || tickets_init(t, cfg) < 0)
         goto nomem;
     return t;
 nomem:
@@ -383,6 +523,7 @@ void pn_tls_ctx_free(pn_tls_ctx *t)
         return;
     SSL_CTX_free(t->ctx);
     BIO_meth_free(t->bio);
+    tickets_free(&t->tickets);
     free(t->cert_pem);
     free(t);
 }
