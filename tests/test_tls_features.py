@@ -162,3 +162,59 @@ def test_another_generation_does_not_take_the_ticket(server_factory, certs):
     assert not reused
     _, _, reused = request(a, ctx, session=session)
     assert reused
+
+
+# ---- client_cert_error ----------------------------------------------------------
+
+
+def _refused(srv, ctx) -> bool:
+    """Whether the server refuses the handshake (with TLS 1.3 the client
+    learns it at its first read)."""
+    try:
+        request(srv, ctx)
+        return False
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError, AssertionError):
+        return True
+
+
+def mtls_args(certs: Certs, reqs: str) -> tuple[str, ...]:
+    return tls_args(certs, "--ssl-ca-certs", str(certs.ca), "--ssl-cert-reqs", reqs)
+
+
+def tls_ext(body: bytes) -> dict:
+    return json.loads(body)["extensions"]["tls"]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_optional_client_cert_that_does_not_verify_is_reported(server_factory, certs, version):
+    srv = server_factory(SCOPE_APP, *mtls_args(certs, "optional"))
+    cases = [
+        ((certs.expired_cert, certs.expired_key), "certificate has expired",
+         "CN=expired-client"),
+        ((certs.rogue_cert, certs.rogue_key), "unable to get local issuer certificate",
+         "CN=rogue-client"),
+        ((certs.client_cert, certs.client_key), None, "CN=test-client"),
+        (None, None, None),
+    ]
+    for cert, error, name in cases:
+        ctx = client_ctx(certs, cert=cert, version=version)
+        body, session, _ = request(srv, ctx)
+        tls = tls_ext(body)
+        assert tls["client_cert_error"] == error, (cert, tls)
+        if name:
+            assert tls["client_cert_name"].startswith(name)
+            assert tls["client_cert_chain"][0].strip() == cert[0].read_text().strip()
+        else:
+            assert tls["client_cert_name"] is None
+        # A resumed session keeps the verdict (it is in the ticket).
+        body, _, reused = request(srv, ctx, session=session)
+        assert reused and tls_ext(body)["client_cert_error"] == error
+
+
+def test_required_still_refuses_what_does_not_verify(server_factory, certs):
+    srv = server_factory(SCOPE_APP, *mtls_args(certs, "required"))
+    assert _refused(srv, client_ctx(certs, cert=(certs.expired_cert, certs.expired_key)))
+    assert _refused(srv, client_ctx(certs, cert=(certs.rogue_cert, certs.rogue_key)))
+    assert _refused(srv, client_ctx(certs))
+    body, _, _ = request(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
+    assert tls_ext(body)["client_cert_error"] is None

@@ -394,6 +394,26 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
     return 0;
 }
 
+/* --ssl-cert-reqs optional: a client certificate that does not verify
+ * does not fail the handshake; the session's verify result keeps the
+ * reason, which the app reads as client_cert_error
+ * (pn_tls_session_verify_error).  The FIRST error: OpenSSL goes on after
+ * an error we let pass and would leave the last one (an unknown issuer,
+ * then "unable to verify the first certificate"), so the first is kept in
+ * the session and put back into the store at every later error. */
+static int verify_optional(int ok, X509_STORE_CTX *store)
+{
+    if (!ok) {
+        SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+        long first = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (first == X509_V_OK && ssl)
+            SSL_set_verify_result(ssl, X509_STORE_CTX_get_error(store));
+        else if (first != X509_V_OK)
+            X509_STORE_CTX_set_error(store, (int)first);
+    }
+    return 1;
+}
+
 /* --ssl-ca-certs and --ssl-cert-reqs: mutual TLS. */
 static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
                            const char **setting)
@@ -426,10 +446,10 @@ static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t
          * certificates picks one these CAs signed. */
         SSL_CTX_set_client_CA_list(ctx, names);
     }
-    int mode = SSL_VERIFY_PEER;
     if (cfg->ssl_cert_reqs == PN_CERT_REQS_REQUIRED)
-        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, mode, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_optional);
     return 0;
 }
 
@@ -822,4 +842,12 @@ int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out)
     }
     BIO_free(m);
     return rc;
+}
+
+const char *pn_tls_session_verify_error(const struct ssl_st *ssl)
+{
+    long rc = SSL_get_verify_result(ssl);
+    if (rc == X509_V_OK || SSL_get0_peer_certificate(ssl) == NULL)
+        return NULL;
+    return X509_verify_cert_error_string(rc);
 }

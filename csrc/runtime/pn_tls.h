@@ -66,4 +66,10 @@ int pn_tls_session_peer_cert(const struct ssl_st *ssl, int i, pn_buf *out);
  * 1, 0 without a client certificate, -1 out of memory. */
 int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out);
 
+/* Why the client's certificate did not verify, as OpenSSL says it (a
+ * static string, e.g. "certificate has expired"); NULL when it verified or
+ * there is none.  Only --ssl-cert-reqs optional lets such a session
+ * through (required refuses its handshake). */
+const char *pn_tls_session_verify_error(const struct ssl_st *ssl);
+
 #endif
