@@ -218,3 +218,44 @@ def test_required_still_refuses_what_does_not_verify(server_factory, certs):
     assert _refused(srv, client_ctx(certs))
     body, _, _ = request(srv, client_ctx(certs, cert=(certs.client_cert, certs.client_key)))
     assert tls_ext(body)["client_cert_error"] is None
+
+
+# ---- SNI ----------------------------------------------------------------------
+
+
+def test_sni_name_reaches_the_app(server_factory, certs):
+    import subprocess
+
+    from tests.tls_certs import tool_env
+
+    srv = server_factory(SCOPE_APP, *tls_args(certs))
+    ctx = client_ctx(certs)
+    body, _, _ = request(srv, ctx, server_hostname="localhost")
+    assert tls_ext(body)["server_name"] == "localhost"
+    # An IP address: Python sends no SNI (RFC 6066 §3 forbids literal IPs).
+    body, _, _ = request(srv, ctx, server_hostname="127.0.0.1")
+    assert tls_ext(body)["server_name"] is None
+    # Any name the client asks for is passed on, whether the certificate
+    # covers it or not (the app may refuse it).
+    lax = client_ctx(certs)
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    body, _, _ = request(srv, lax, server_hostname="other.example")
+    assert tls_ext(body)["server_name"] == "other.example"
+    # curl with a name resolved to our address.
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", "--cacert", str(certs.ca), "--resolve",
+         f"localhost:{srv.port}:127.0.0.1", f"https://localhost:{srv.port}/"],
+        capture_output=True, timeout=10, env=tool_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["extensions"]["tls"]["server_name"] == "localhost"
+
+
+def test_sni_name_of_a_resumed_session(server_factory, certs):
+    srv = server_factory(SCOPE_APP, *tls_args(certs))
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = client_ctx(certs, version=version)
+        _, session, _ = request(srv, ctx, server_hostname="localhost")
+        body, _, reused = request(srv, ctx, session=session, server_hostname="localhost")
+        assert reused and tls_ext(body)["server_name"] == "localhost", version

@@ -255,12 +255,15 @@ static PyObject *tls_dict(WorkerObject *w, const pn_stream *s)
     PyObject *name = named > 0 ? text_of(&b) : named == 0 ? Py_NewRef(Py_None) : PyErr_NoMemory();
     pn_buf_free(&b);
     const char *why = pn_tls_session_verify_error(s->tls_session);
+    const char *sni = pn_tls_session_server_name(s->tls_session);
     if (name == NULL ||
         PyDict_SetItem(d, PN_ID(st, server_cert), w->server_cert ? w->server_cert : Py_None) < 0 ||
         set_key(st, d, PN_ID_client_cert_chain, client_chain(s)) < 0 ||
         PyDict_SetItem(d, PN_ID(st, client_cert_name), name) < 0 ||
         (why ? set_key(st, d, PN_ID_client_cert_error, PyUnicode_FromString(why))
              : PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None)) < 0 ||
+        (sni ? set_key(st, d, PN_ID_server_name, PyUnicode_DecodeLatin1(sni, strlen(sni), NULL))
+             : PyDict_SetItem(d, PN_ID(st, server_name), Py_None)) < 0 ||
         set_key(st, d, PN_ID_tls_version, PyLong_FromLong(pn_tls_session_version(s->tls_session))) <
             0 ||
         set_key(st, d, PN_ID_cipher_suite, PyLong_FromLong(pn_tls_session_cipher(s->tls_session))) <

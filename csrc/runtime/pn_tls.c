@@ -144,6 +144,19 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* SNI (RFC 6066 §3): one certificate serves every name, but accepting
+ * the name (rather than OpenSSL's default, not acknowledging it) makes
+ * OpenSSL keep it in the session, so a resumed TLS 1.2 session still
+ * tells the app the name (pn_tls_session_server_name).  The hook where a
+ * certificate per name would be chosen. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)ssl;
+    (void)alert;
+    (void)arg;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* ---- the socket BIO ------------------------------------------------- */
 
 static int bio_create(BIO *b)
@@ -514,6 +527,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     static const unsigned char sid_ctx[] = "pounce";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 
     if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
         goto fail;
@@ -850,4 +864,9 @@ const char *pn_tls_session_verify_error(const struct ssl_st *ssl)
     if (rc == X509_V_OK || SSL_get0_peer_certificate(ssl) == NULL)
         return NULL;
     return X509_verify_cert_error_string(rc);
+}
+
+const char *pn_tls_session_server_name(const struct ssl_st *ssl)
+{
+    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 }

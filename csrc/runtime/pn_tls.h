@@ -72,4 +72,9 @@ int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out);
  * through (required refuses its handshake). */
 const char *pn_tls_session_verify_error(const struct ssl_st *ssl);
 
+/* The host name the client asked for in its ClientHello (SNI, RFC 6066
+ * §3; no NUL inside, OpenSSL checks), or NULL when it sent none (a client
+ * that connects to an IP address). */
+const char *pn_tls_session_server_name(const struct ssl_st *ssl);
+
 #endif
