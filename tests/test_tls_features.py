@@ -259,3 +259,75 @@ def test_sni_name_of_a_resumed_session(server_factory, certs):
         _, session, _ = request(srv, ctx, server_hostname="localhost")
         body, _, reused = request(srv, ctx, session=session, server_hostname="localhost")
         assert reused and tls_ext(body)["server_name"] == "localhost", version
+
+
+# ---- pathsend: kernel TLS or read-and-write -------------------------------------
+
+
+def _ktls_in_kernel() -> bool:
+    return "tls" in Path("/proc/sys/net/ipv4/tcp_available_ulp").read_text().split()
+
+
+def test_pathsend_over_tls_says_which_path_ran(server_factory, certs, tmp_path):
+    """The debug log says once per connection how its files go out; every
+    file arrives intact either way (this machine's kernel may lack the TLS
+    ULP: then the read-and-write path runs and the line says why)."""
+    import hashlib
+    import os
+
+    blobs = []
+    for i, size in enumerate((1024 * 1024 + 123, 70_000, 1)):
+        f = tmp_path / f"blob{i}.bin"
+        f.write_bytes(os.urandom(size))
+        blobs.append(f)
+    srv = server_factory(HTTP_APP, *tls_args(certs, "--log-level", "debug"))
+    raw = socket.create_connection((srv.host, srv.port), timeout=10)
+    s = client_ctx(certs).wrap_socket(raw, server_hostname="127.0.0.1")
+    buf = bytearray()
+    for f in blobs:  # keep-alive: one connection, three files
+        s.sendall(f"GET /pathsend?path={f} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head, body = _read_one(s, buf)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert hashlib.sha256(body).digest() == hashlib.sha256(f.read_bytes()).digest()
+    s.close()
+    request(srv, client_ctx(certs))  # a connection without a file: no line
+    srv.wait_log(r"pathsend over TLS", timeout=5)
+    time.sleep(0.2)
+    lines = [ln for ln in srv.log_text().splitlines() if "pathsend over TLS" in ln]
+    assert len(lines) == 1, lines
+    if _ktls_in_kernel():
+        assert "pathsend over TLS: kTLS sendfile" in lines[0], lines
+    else:
+        assert "pathsend over TLS: read-and-write (kernel TLS not available: " in lines[0], lines
+        assert "TLS ULP" in lines[0], lines
+
+
+def test_pathsend_line_only_at_debug_level(server_factory, certs, tmp_path):
+    f = tmp_path / "blob.bin"
+    f.write_bytes(b"x" * 5000)
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    body, _, _ = request(srv, client_ctx(certs), path=f"/pathsend?path={f}")
+    assert body == b"x" * 5000
+    time.sleep(0.2)
+    assert "pathsend over TLS" not in srv.log_text()
+
+
+def _read_one(s: ssl.SSLSocket, buf: bytearray) -> tuple[bytes, bytes]:
+    """One Content-Length response of a keep-alive connection (bytes past
+    it stay in buf)."""
+    while b"\r\n\r\n" not in buf:
+        data = s.recv(65536)
+        assert data, "closed before a response head"
+        buf += data
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        data = s.recv(65536)
+        assert data, "closed mid-body"
+        rest += data
+    buf[:] = rest[length:]
+    return head, rest[:length]

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +62,10 @@ struct pn_tls_ctx {
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
     pn_tls_tickets tickets; /* session-ticket keys (below) */
+    /* Kernel TLS for pathsend (ktls_init): whether the kernel takes TLS
+     * sockets, and if not why (for the debug line of a file sent). */
+    int ktls;
+    char ktls_why[160];
 };
 
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
@@ -350,6 +356,137 @@ static void tickets_free(pn_tls_tickets *tk)
     EVP_CIPHER_free(tk->aes);
 }
 
+/* ---- kernel TLS (pathsend) ------------------------------------------ */
+
+static void session_failed(pn_conn *c);
+
+/* With kernel TLS (Linux's "tls" TCP ULP), OpenSSL hands the session's
+ * write keys to the kernel and a file goes out with SSL_sendfile: the
+ * kernel reads, encrypts and sends it, without copying it to user space.
+ * OpenSSL sets that up only on a socket BIO of its own (the keys are
+ * passed in a struct private to OpenSSL), so on a kernel that has kTLS a
+ * session writes through OpenSSL's socket BIO (reads stay on ours).  That
+ * BIO writes with write(2), which raises SIGPIPE on a reset connection:
+ * like sendfile(2) on plain TCP, it relies on SIGPIPE being ignored, as
+ * CPython does at start.  On a kernel without it nothing changes (our BIO
+ * both ways), and a file is read and written through the session. */
+
+#ifndef TCP_ULP
+#define TCP_ULP 31 /* linux/tcp.h */
+#endif
+
+/* Whether the kernel accepts the "tls" ULP: tried on a loopback TCP
+ * connection (a ULP needs an established socket).  0, or the errno. */
+static int ktls_probe(void)
+{
+    int err = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 ||
+        getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
+        connect(c, (struct sockaddr *)&a, sizeof a) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", 3) < 0)
+        err = errno ? errno : EINVAL;
+    if (c >= 0)
+        close(c);
+    if (l >= 0)
+        close(l);
+    return err;
+}
+
+static void ktls_init(pn_tls_ctx *t)
+{
+#ifdef OPENSSL_NO_KTLS
+    snprintf(t->ktls_why, sizeof t->ktls_why, "this OpenSSL was built without kTLS");
+#else
+    int err = ktls_probe();
+    if (err) {
+        snprintf(t->ktls_why, sizeof t->ktls_why, "the kernel has no TLS ULP: %s",
+                 err == ENOENT ? "no \"tls\" module loaded" : strerror(err));
+        return;
+    }
+    t->ktls = 1;
+    SSL_CTX_set_options(t->ctx, SSL_OP_ENABLE_KTLS);
+#endif
+}
+
+/* The BIO a new session writes through: OpenSSL's socket BIO when the
+ * kernel has kTLS (see above), else ours (b, read and write). */
+static BIO *write_bio(const pn_tls_ctx *t, pn_conn *c, BIO *b)
+{
+    BIO *w = t->ktls ? BIO_new_socket(c->fd, BIO_NOCLOSE) : NULL;
+    return w ? w : b;
+}
+
+/* A debug line (stderr, written at once, as the worker's own lines). */
+static void debug_line(pn_worker *w, const char *what, const char *why)
+{
+    if (w->cfg->log_level > PN_LOG_DEBUG)
+        return;
+    pn_buf line = PN_BUF_INIT;
+    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: "));
+    pn_buf_append_str(&line, what);
+    if (why) {
+        pn_buf_append(&line, PN_STRLIT(" ("));
+        pn_buf_append_str(&line, why);
+        pn_buf_append(&line, PN_STRLIT(")"));
+    }
+    pn_buf_append(&line, PN_STRLIT("\n"));
+    if (line.data && write(2, line.data, line.len) < 0) {
+        /* nothing to do: stderr is gone */
+    }
+    pn_buf_free(&line);
+}
+
+int pn_tls_ktls_send(pn_conn *c)
+{
+    const pn_tls_ctx *t = c->worker->tls;
+    int on = 0;
+#ifndef OPENSSL_NO_KTLS
+    on = t->ktls && BIO_get_ktls_send(SSL_get_wbio(c->ssl));
+#endif
+    if (!c->tls_file_said) {
+        c->tls_file_said = 1;
+        char why[200];
+        if (!on && t->ktls) {
+            const SSL_CIPHER *cipher = SSL_get_current_cipher(c->ssl);
+            snprintf(why, sizeof why, "kernel TLS not available: OpenSSL did not turn it on for %s",
+                     cipher ? SSL_CIPHER_get_name(cipher) : "this session");
+        } else if (!on) {
+            snprintf(why, sizeof why, "kernel TLS not available: %s", t->ktls_why);
+        }
+        debug_line(c->worker,
+                   on ? "pathsend over TLS: kTLS sendfile" : "pathsend over TLS: read-and-write",
+                   on ? NULL : why);
+    }
+    return on;
+}
+
+ssize_t pn_tls_sendfile(pn_conn *c, uint64_t off, size_t len)
+{
+    ossl_ssize_t n;
+    do {
+        ERR_clear_error();
+        BLOCKING_BEGIN(c->worker);
+        n = SSL_sendfile(c->ssl, c->file_fd, (off_t)off, len, 0);
+        BLOCKING_END(c->worker);
+    } while (n < 0 && errno == EINTR); /* OpenSSL calls it a retry: not a full socket */
+    if (n >= 0)
+        return (ssize_t)n;
+    switch (SSL_get_error(c->ssl, (int)n)) {
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    default:
+        session_failed(c);
+        errno = EPIPE;
+        return -1;
+    }
+}
+
 /* ---- the context ---------------------------------------------------- */
 
 static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
@@ -542,6 +679,7 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     }
     if (keep_cert_pem(t) < 0 || tickets_init(t, cfg) < 0)
         goto nomem;
+    ktls_init(t);
     return t;
 nomem:
     snprintf(err, errlen, "TLS: out of memory building the context");
@@ -594,7 +732,7 @@ int pn_tls_conn_begin(pn_conn *c)
         pn_buf_clear(&c->rbuf);
     }
     BIO_set_data(b, c);
-    SSL_set_bio(ssl, b, b); /* the session owns the BIO */
+    SSL_set_bio(ssl, b, write_bio(t, c, b)); /* the session owns the BIOs */
     SSL_set_accept_state(ssl);
     c->ssl = ssl;
     c->phase = PN_CONN_TLS;
