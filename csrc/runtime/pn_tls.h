@@ -10,11 +10,13 @@
  * a bad certificate, key or password stops the server with the file named),
  * and is READ-ONLY afterwards: every worker of the process, on any thread,
  * creates its connections' sessions from it concurrently (SSL_new only
- * takes a reference, an atomic).  Its owner (the Config object) frees it
- * after the last worker using it is gone.  Forked worker processes inherit
- * it, session-ticket keys included, so a ticket from one worker resumes on
- * another.  No session cache: resumption is by tickets only (stateless), so
- * no handshake takes a lock shared with other workers.
+ * takes a reference, an atomic).  One exception, made of atomics only:
+ * a cache of the current session-ticket keys (a seqlock, pn_tls.c).  Its
+ * owner (the Config object) frees it after the last worker using it is
+ * gone.  Forked worker processes inherit it, the ticket-key secret
+ * included, so a ticket from one worker resumes on another.  No session
+ * cache: resumption is by tickets only (stateless), so no handshake takes
+ * a lock shared with other workers.
  *
  * A connection's session (struct ssl_st, OpenSSL's SSL) belongs to the
  * connection's worker thread for its whole life, like the rest of the
