@@ -44,24 +44,26 @@ def client_ctx(c: Certs, *, cert: tuple[Path, Path] | None = None,
     return ctx
 
 
-def read_response(s: ssl.SSLSocket) -> tuple[bytes, bytes]:
-    """One Content-Length response (the connection then closes)."""
-    buf = b""
+def read_response(s: ssl.SSLSocket, buf: bytearray | None = None) -> tuple[bytes, bytes]:
+    """One Content-Length response (bytes past it stay in buf, for the
+    next response of a keep-alive connection)."""
+    buf = bytearray() if buf is None else buf
     while b"\r\n\r\n" not in buf:
         data = s.recv(65536)
-        assert data, f"closed before a response head: {buf!r}"
+        assert data, f"closed before a response head: {bytes(buf)!r}"
         buf += data
-    head, _, body = buf.partition(b"\r\n\r\n")
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    while len(body) < length:
+    while len(rest) < length:
         data = s.recv(65536)
         assert data, "closed mid-body"
-        body += data
-    return head, body
+        rest += data
+    buf[:] = rest[length:]
+    return head, rest[:length]
 
 
 def request(srv, ctx: ssl.SSLContext, *, session: ssl.SSLSession | None = None,
@@ -286,7 +288,7 @@ def test_pathsend_over_tls_says_which_path_ran(server_factory, certs, tmp_path):
     buf = bytearray()
     for f in blobs:  # keep-alive: one connection, three files
         s.sendall(f"GET /pathsend?path={f} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        head, body = _read_one(s, buf)
+        head, body = read_response(s, buf)
         assert head.startswith(b"HTTP/1.1 200")
         assert hashlib.sha256(body).digest() == hashlib.sha256(f.read_bytes()).digest()
     s.close()
@@ -311,23 +313,3 @@ def test_pathsend_line_only_at_debug_level(server_factory, certs, tmp_path):
     time.sleep(0.2)
     assert "pathsend over TLS" not in srv.log_text()
 
-
-def _read_one(s: ssl.SSLSocket, buf: bytearray) -> tuple[bytes, bytes]:
-    """One Content-Length response of a keep-alive connection (bytes past
-    it stay in buf)."""
-    while b"\r\n\r\n" not in buf:
-        data = s.recv(65536)
-        assert data, "closed before a response head"
-        buf += data
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(rest) < length:
-        data = s.recv(65536)
-        assert data, "closed mid-body"
-        rest += data
-    buf[:] = rest[length:]
-    return head, rest[:length]
