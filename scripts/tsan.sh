@@ -46,7 +46,7 @@ $VENV/bin/python -m pip install -q --no-build-isolation --no-deps \
     -Csetup-args=-Db_lundef=false -Csetup-args=-Dbuildtype=debugoptimized \
     -Cbuild-dir=build/py-tsan .
 so=$(ls $VENV/lib/python3*/site-packages/pounce/_pounce*.so)
-if ! nm -D "$so" | grep -q ' U __tsan_init$'; then
+if ! nm -D "$so" | grep ' U __tsan_init$' >/dev/null; then
     echo "tsan: $so is not instrumented" >&2
     exit 1
 fi

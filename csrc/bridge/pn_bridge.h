@@ -49,6 +49,7 @@
     X(client_cert_error, "client_cert_error")                                                      \
     X(tls_version, "tls_version")                                                                  \
     X(cipher_suite, "cipher_suite")                                                                \
+    X(server_name, "server_name") /* a Pounce addition: the SNI name */                            \
     /* HTTP messages: types and keys */                                                            \
     X(http_request, "http.request")                                                                \
     X(http_disconnect, "http.disconnect")                                                          \

@@ -254,11 +254,16 @@ static PyObject *tls_dict(WorkerObject *w, const pn_stream *s)
     int named = pn_tls_session_peer_name(s->tls_session, &b);
     PyObject *name = named > 0 ? text_of(&b) : named == 0 ? Py_NewRef(Py_None) : PyErr_NoMemory();
     pn_buf_free(&b);
+    const char *why = pn_tls_session_verify_error(s->tls_session);
+    const char *sni = pn_tls_session_server_name(s->tls_session);
     if (name == NULL ||
         PyDict_SetItem(d, PN_ID(st, server_cert), w->server_cert ? w->server_cert : Py_None) < 0 ||
         set_key(st, d, PN_ID_client_cert_chain, client_chain(s)) < 0 ||
         PyDict_SetItem(d, PN_ID(st, client_cert_name), name) < 0 ||
-        PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None) < 0 ||
+        (why ? set_key(st, d, PN_ID_client_cert_error, PyUnicode_FromString(why))
+             : PyDict_SetItem(d, PN_ID(st, client_cert_error), Py_None)) < 0 ||
+        (sni ? set_key(st, d, PN_ID_server_name, PyUnicode_DecodeLatin1(sni, strlen(sni), NULL))
+             : PyDict_SetItem(d, PN_ID(st, server_name), Py_None)) < 0 ||
         set_key(st, d, PN_ID_tls_version, PyLong_FromLong(pn_tls_session_version(s->tls_session))) <
             0 ||
         set_key(st, d, PN_ID_cipher_suite, PyLong_FromLong(pn_tls_session_cipher(s->tls_session))) <
@@ -269,9 +274,9 @@ static PyObject *tls_dict(WorkerObject *w, const pn_stream *s)
 }
 
 /* extensions["tls"], the ASGI TLS extension, on a connection whose TLS we
- * terminated (s->tls_session).  client_cert_error is always None: a
- * client certificate that does not verify fails the handshake, so a
- * request never sees one.  The values stay the same for a connection's
+ * terminated (s->tls_session).  client_cert_error is None but with
+ * --ssl-cert-reqs optional and a client certificate that did not verify
+ * (required refuses those handshakes).  The values stay the same for a connection's
  * requests: keep-alive requests get a copy of the dict made for the first
  * (cached per worker under the session's serial).  Out of line: plain TCP
  * pays one test. */

@@ -90,10 +90,10 @@ again:
         }
         if (!c->can_write)
             return 0;
-        if (c->ssl) {
-            /* No sendfile through a TLS session (kernel TLS would allow
-             * it): read a slice into the empty wbuf and send it as any
-             * output, until the socket is full. */
+        if (c->ssl && !pn_tls_ktls_send(c)) {
+            /* No kernel TLS: read a slice into the empty wbuf and send it
+             * through the session as any output, until the socket is
+             * full. */
             if (tls_file_slice(c) < 0)
                 return -1;
             goto again;
@@ -101,11 +101,15 @@ again:
         off_t off = (off_t)c->file_off;
         size_t want = c->file_left > SENDFILE_SLICE ? SENDFILE_SLICE : (size_t)c->file_left;
         ssize_t n;
-        do {
-            BLOCKING_BEGIN(c->worker);
-            n = sendfile(c->fd, c->file_fd, &off, want);
-            BLOCKING_END(c->worker);
-        } while (n < 0 && errno == EINTR);
+        if (c->ssl) {
+            n = pn_tls_sendfile(c, c->file_off, want); /* the kernel encrypts */
+        } else {
+            do {
+                BLOCKING_BEGIN(c->worker);
+                n = sendfile(c->fd, c->file_fd, &off, want);
+                BLOCKING_END(c->worker);
+            } while (n < 0 && errno == EINTR);
+        }
         if (n < 0)
             return write_failed(c);
         if (n == 0) {

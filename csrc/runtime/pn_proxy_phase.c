@@ -117,6 +117,13 @@ void pn_conn_phase_proxy(pn_conn *c)
         pn_conn_close_now(c);
         return;
     }
+    if (pn_buf_live(&c->rbuf) == 0) {
+        /* Nothing yet (the phase runs once right after accept): rbuf may
+         * have no storage at all, and NULL + 0 is undefined in C. */
+        if (c->peer_closed)
+            pn_conn_close_now(c);
+        return;
+    }
     pn_proxy_header h;
     int n = pn_proxy_parse(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf), &h);
     if (n == PN_PROXY_INCOMPLETE) {

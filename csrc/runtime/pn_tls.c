@@ -22,19 +22,54 @@
 #include "pn_tls.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "pn_worker_int.h"
+
+/* Session-ticket keys (RFC 5077 tickets in TLS 1.2, PSK tickets in 1.3).
+ * Every key is derived from one random secret, made with the context
+ * (before workers fork, so every worker of the process has it), and the
+ * epoch, floor(wall clock / period): each worker computes the same current
+ * key on its own, with no shared memory, lock or timer, and a new key takes
+ * over at each period.  Read-only after pn_tls_ctx_new. */
+/* The keys of the current epoch, cached: deriving them costs ~56k
+ * instructions in OpenSSL 3.0 (KDF and digest set-up), 5 % of a resumed
+ * handshake.  A seqlock of atomics, so workers on several threads read it
+ * with no lock and no data race (the one mutable part of the context):
+ * seq is odd while a thread writes it; a reader that sees seq change, or
+ * odd, derives the keys itself. */
+#define TICKET_KEY_WORDS 10 /* sizeof(ticket_keys) / 8 */
+typedef struct {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t epoch;
+    _Atomic uint64_t words[TICKET_KEY_WORDS];
+} ticket_cache;
+
+typedef struct {
+    unsigned char secret[32];
+    int64_t period; /* seconds: --ssl-ticket-lifetime */
+    EVP_KDF *hkdf;  /* fetched once: a fetch per ticket costs a lookup */
+    EVP_CIPHER *aes;
+    ticket_cache cache;
+} pn_tls_tickets;
 
 struct pn_tls_ctx {
     SSL_CTX *ctx;
@@ -42,6 +77,11 @@ struct pn_tls_ctx {
     BIO_METHOD *bio; /* the socket BIO of every session (see above) */
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
+    pn_tls_tickets tickets; /* session-ticket keys (below) */
+    /* Kernel TLS for pathsend (ktls_init): whether the kernel takes TLS
+     * sockets, and if not why (for the debug line of a file sent). */
+    int ktls;
+    char ktls_why[160];
 };
 
 /* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
@@ -130,6 +170,19 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* SNI (RFC 6066 §3): one certificate serves every name, but accepting
+ * the name (rather than OpenSSL's default, not acknowledging it) makes
+ * OpenSSL keep it in the session, so a resumed TLS 1.2 session still
+ * tells the app the name (pn_tls_session_server_name).  The hook where a
+ * certificate per name would be chosen. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)ssl;
+    (void)alert;
+    (void)arg;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* ---- the socket BIO ------------------------------------------------- */
 
 static int bio_create(BIO *b)
@@ -203,6 +256,304 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
+/* ---- session tickets ----------------------------------------------- */
+
+/* A ticket's key name (16 bytes, sent in clear with the ticket): the epoch
+ * whose keys sealed it (8 bytes, big-endian), then 8 bytes derived with
+ * those keys, which tell our tickets from another generation's or another
+ * server's.  One derivation per ticket, sealed or opened. */
+#define TICKET_NAME_LEN 16
+#define TICKET_AES_LEN 32
+#define TICKET_HMAC_LEN 32
+
+typedef struct {
+    unsigned char name[TICKET_NAME_LEN];
+    unsigned char aes[TICKET_AES_LEN];
+    unsigned char hmac[TICKET_HMAC_LEN];
+} ticket_keys;
+
+/* HKDF-SHA256 (RFC 5869) of the secret, with the label and the epoch as
+ * info: the keys of that epoch.  Any thread (a new KDF context each call;
+ * the fetched algorithm is shared read-only). */
+static int ticket_keys_of(const pn_tls_tickets *tk, uint64_t epoch, ticket_keys *k)
+{
+    unsigned char info[24] = "pounce ticket keys";
+    for (int i = 0; i < 8; i++)
+        info[16 + i] = (unsigned char)(epoch >> (56 - 8 * i));
+    unsigned char out[8 + TICKET_AES_LEN + TICKET_HMAC_LEN];
+    EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(tk->hkdf);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)tk->secret,
+                                          sizeof tk->secret),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = kctx != NULL && EVP_KDF_derive(kctx, out, sizeof out, params) == 1;
+    EVP_KDF_CTX_free(kctx);
+    if (ok) {
+        memcpy(k->name, info + 16, 8);
+        memcpy(k->name + 8, out, 8);
+        memcpy(k->aes, out + 8, TICKET_AES_LEN);
+        memcpy(k->hmac, out + 8 + TICKET_AES_LEN, TICKET_HMAC_LEN);
+    }
+    OPENSSL_cleanse(out, sizeof out);
+    return ok ? 0 : -1;
+}
+
+_Static_assert(sizeof(ticket_keys) == TICKET_KEY_WORDS * 8, "ticket_keys is 80 bytes");
+
+/* The keys of epoch from the cache: 0, or -1 when it holds another epoch
+ * or a thread is writing it. */
+static int ticket_cache_get(ticket_cache *tc, uint64_t epoch, ticket_keys *k)
+{
+    uint64_t w[TICKET_KEY_WORDS];
+    uint64_t s1 = atomic_load_explicit(&tc->seq, memory_order_acquire);
+    if ((s1 & 1) || atomic_load_explicit(&tc->epoch, memory_order_acquire) != epoch)
+        return -1;
+    for (int i = 0; i < TICKET_KEY_WORDS; i++)
+        w[i] = atomic_load_explicit(&tc->words[i], memory_order_acquire);
+    /* (Acquire loads rather than a fence, which TSan does not model: the
+     * check of seq below cannot move above them.) */
+    if (atomic_load_explicit(&tc->seq, memory_order_relaxed) != s1) {
+        OPENSSL_cleanse(w, sizeof w);
+        return -1;
+    }
+    memcpy(k, w, sizeof w);
+    OPENSSL_cleanse(w, sizeof w);
+    return 0;
+}
+
+/* Cache epoch's keys, unless another thread is writing (it then writes
+ * the same, or a newer epoch's). */
+static void ticket_cache_put(ticket_cache *tc, uint64_t epoch, const ticket_keys *k)
+{
+    uint64_t w[TICKET_KEY_WORDS];
+    uint64_t s = atomic_load_explicit(&tc->seq, memory_order_relaxed);
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &tc->seq, &s, s + 1, memory_order_acq_rel, memory_order_relaxed))
+        return;
+    /* Release stores: a reader that sees one of them sees seq odd. */
+    memcpy(w, k, sizeof w);
+    atomic_store_explicit(&tc->epoch, epoch, memory_order_release);
+    for (int i = 0; i < TICKET_KEY_WORDS; i++)
+        atomic_store_explicit(&tc->words[i], w[i], memory_order_release);
+    atomic_store_explicit(&tc->seq, s + 2, memory_order_release);
+    OPENSSL_cleanse(w, sizeof w);
+}
+
+static uint64_t ticket_epoch_now(const pn_tls_tickets *tk)
+{
+    return (uint64_t)time(NULL) / (uint64_t)tk->period;
+}
+
+/* OpenSSL's ticket callback (SSL_CTX_set_tlsext_ticket_key_evp_cb), on the
+ * worker thread of the handshake.  Sealing (enc = 1) uses the current
+ * epoch's keys; opening accepts the current epoch and the one before
+ * (answering 2: sealed with the previous key, so a fresh ticket is sent),
+ * and nothing older (0: no resumption, a full handshake).  A ticket is
+ * thus valid for one to two periods; the session timeout (one period)
+ * bounds it first, so clients never hold a ticket whose key is gone. */
+static int ticket_key_cb(SSL *ssl, unsigned char name[TICKET_NAME_LEN],
+                         unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    pn_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    pn_tls_tickets *tk = &t->tickets;
+    uint64_t now = ticket_epoch_now(tk), epoch = now;
+    int rc = 1;
+    if (!enc) {
+        epoch = 0;
+        for (int i = 0; i < 8; i++)
+            epoch = epoch << 8 | name[i];
+        if (epoch == now - 1)
+            rc = 2;
+        else if (epoch != now)
+            return 0;
+    }
+    ticket_keys k;
+    if (ticket_cache_get(&tk->cache, epoch, &k) < 0) {
+        if (ticket_keys_of(tk, epoch, &k) < 0)
+            return -1;
+        if (epoch == now) /* the previous epoch's keys are rarely asked for */
+            ticket_cache_put(&tk->cache, epoch, &k);
+    }
+    if (enc) {
+        memcpy(name, k.name, TICKET_NAME_LEN);
+        if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(tk->aes)) != 1)
+            rc = -1;
+    } else if (CRYPTO_memcmp(name, k.name, TICKET_NAME_LEN) != 0) {
+        rc = 0; /* another generation's or another server's ticket */
+    }
+    if (rc > 0) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, TICKET_HMAC_LEN),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
+            (enc ? EVP_EncryptInit_ex2(cctx, tk->aes, k.aes, iv, NULL)
+                 : EVP_DecryptInit_ex2(cctx, tk->aes, k.aes, iv, NULL)) != 1)
+            rc = -1;
+    }
+    OPENSSL_cleanse(&k, sizeof k);
+    return rc;
+}
+
+/* The secret and the callback; sessions then time out after one period. */
+static int tickets_init(pn_tls_ctx *t, const pn_config *cfg)
+{
+    pn_tls_tickets *tk = &t->tickets;
+    tk->period = cfg->ssl_ticket_lifetime > 0 ? cfg->ssl_ticket_lifetime : 3600;
+    atomic_init(&tk->cache.epoch, UINT64_MAX); /* no epoch cached yet */
+    tk->hkdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+    tk->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (tk->hkdf == NULL || tk->aes == NULL || RAND_priv_bytes(tk->secret, sizeof tk->secret) != 1)
+        return -1;
+    SSL_CTX_set_app_data(t->ctx, t);
+    SSL_CTX_set_timeout(t->ctx, (long)tk->period);
+    return SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx, ticket_key_cb) == 1 ? 0 : -1;
+}
+
+static void tickets_free(pn_tls_tickets *tk)
+{
+    OPENSSL_cleanse(tk->secret, sizeof tk->secret);
+    OPENSSL_cleanse(&tk->cache, sizeof tk->cache); /* no worker is left */
+    EVP_KDF_free(tk->hkdf);
+    EVP_CIPHER_free(tk->aes);
+}
+
+/* ---- kernel TLS (pathsend) ------------------------------------------ */
+
+static void session_failed(pn_conn *c);
+
+/* With kernel TLS (Linux's "tls" TCP ULP), OpenSSL hands the session's
+ * write keys to the kernel and a file goes out with SSL_sendfile: the
+ * kernel reads, encrypts and sends it, without copying it to user space.
+ * OpenSSL sets that up only on a socket BIO of its own (the keys are
+ * passed in a struct private to OpenSSL), so on a kernel that has kTLS a
+ * session writes through OpenSSL's socket BIO (reads stay on ours).  That
+ * BIO writes with write(2), which raises SIGPIPE on a reset connection:
+ * like sendfile(2) on plain TCP, it relies on SIGPIPE being ignored, as
+ * CPython does at start.  On a kernel without it nothing changes (our BIO
+ * both ways), and a file is read and written through the session. */
+
+#ifndef TCP_ULP
+#define TCP_ULP 31 /* linux/tcp.h */
+#endif
+
+/* Whether the kernel accepts the "tls" ULP: tried on a loopback TCP
+ * connection (a ULP needs an established socket).  0, or the errno. */
+static int ktls_probe(void)
+{
+    int err = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 ||
+        getsockname(l, (struct sockaddr *)&a, &alen) < 0 ||
+        connect(c, (struct sockaddr *)&a, sizeof a) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", 3) < 0)
+        err = errno ? errno : EINVAL;
+    if (c >= 0)
+        close(c);
+    if (l >= 0)
+        close(l);
+    return err;
+}
+
+static void ktls_init(pn_tls_ctx *t)
+{
+#ifdef OPENSSL_NO_KTLS
+    snprintf(t->ktls_why, sizeof t->ktls_why, "this OpenSSL was built without kTLS");
+#else
+    int err = ktls_probe();
+    if (err) {
+        snprintf(t->ktls_why, sizeof t->ktls_why, "the kernel has no TLS ULP: %s",
+                 err == ENOENT ? "no \"tls\" module loaded" : strerror(err));
+        return;
+    }
+    t->ktls = 1;
+    SSL_CTX_set_options(t->ctx, SSL_OP_ENABLE_KTLS);
+#endif
+}
+
+/* The BIO a new session writes through: OpenSSL's socket BIO when the
+ * kernel has kTLS (see above), else ours (b, read and write). */
+static BIO *write_bio(const pn_tls_ctx *t, pn_conn *c, BIO *b)
+{
+    BIO *w = t->ktls ? BIO_new_socket(c->fd, BIO_NOCLOSE) : NULL;
+    return w ? w : b;
+}
+
+/* A debug line (stderr, written at once, as the worker's own lines). */
+static void debug_line(pn_worker *w, const char *what, const char *why)
+{
+    if (w->cfg->log_level > PN_LOG_DEBUG)
+        return;
+    pn_buf line = PN_BUF_INIT;
+    pn_buf_append(&line, PN_STRLIT("DEBUG pounce: "));
+    pn_buf_append_str(&line, what);
+    if (why) {
+        pn_buf_append(&line, PN_STRLIT(" ("));
+        pn_buf_append_str(&line, why);
+        pn_buf_append(&line, PN_STRLIT(")"));
+    }
+    pn_buf_append(&line, PN_STRLIT("\n"));
+    if (line.data && write(2, line.data, line.len) < 0) {
+        /* nothing to do: stderr is gone */
+    }
+    pn_buf_free(&line);
+}
+
+int pn_tls_ktls_send(pn_conn *c)
+{
+    const pn_tls_ctx *t = c->worker->tls;
+    int on = 0;
+#ifndef OPENSSL_NO_KTLS
+    on = t->ktls && BIO_get_ktls_send(SSL_get_wbio(c->ssl));
+#endif
+    if (!c->tls_file_said) {
+        c->tls_file_said = 1;
+        char why[200];
+        if (!on && t->ktls) {
+            const SSL_CIPHER *cipher = SSL_get_current_cipher(c->ssl);
+            snprintf(why, sizeof why, "kernel TLS not available: OpenSSL did not turn it on for %s",
+                     cipher ? SSL_CIPHER_get_name(cipher) : "this session");
+        } else if (!on) {
+            snprintf(why, sizeof why, "kernel TLS not available: %s", t->ktls_why);
+        }
+        debug_line(c->worker,
+                   on ? "pathsend over TLS: kTLS sendfile" : "pathsend over TLS: read-and-write",
+                   on ? NULL : why);
+    }
+    return on;
+}
+
+ssize_t pn_tls_sendfile(pn_conn *c, uint64_t off, size_t len)
+{
+    ossl_ssize_t n;
+    do {
+        ERR_clear_error();
+        BLOCKING_BEGIN(c->worker);
+        n = SSL_sendfile(c->ssl, c->file_fd, (off_t)off, len, 0);
+        BLOCKING_END(c->worker);
+    } while (n < 0 && errno == EINTR); /* OpenSSL calls it a retry: not a full socket */
+    if (n >= 0)
+        return (ssize_t)n;
+    switch (SSL_get_error(c->ssl, (int)n)) {
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    default:
+        session_failed(c);
+        errno = EPIPE;
+        return -1;
+    }
+}
+
 /* ---- the context ---------------------------------------------------- */
 
 static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
@@ -260,6 +611,26 @@ static int load_cert_and_key(SSL_CTX *ctx, const pn_config *cfg, char *err, size
     return 0;
 }
 
+/* --ssl-cert-reqs optional: a client certificate that does not verify
+ * does not fail the handshake; the session's verify result keeps the
+ * reason, which the app reads as client_cert_error
+ * (pn_tls_session_verify_error).  The FIRST error: OpenSSL goes on after
+ * an error we let pass and would leave the last one (an unknown issuer,
+ * then "unable to verify the first certificate"), so the first is kept in
+ * the session and put back into the store at every later error. */
+static int verify_optional(int ok, X509_STORE_CTX *store)
+{
+    if (!ok) {
+        SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+        long first = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (first == X509_V_OK && ssl)
+            SSL_set_verify_result(ssl, X509_STORE_CTX_get_error(store));
+        else if (first != X509_V_OK)
+            X509_STORE_CTX_set_error(store, (int)first);
+    }
+    return 1;
+}
+
 /* --ssl-ca-certs and --ssl-cert-reqs: mutual TLS. */
 static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t errlen,
                            const char **setting)
@@ -292,10 +663,10 @@ static int load_client_cas(SSL_CTX *ctx, const pn_config *cfg, char *err, size_t
          * certificates picks one these CAs signed. */
         SSL_CTX_set_client_CA_list(ctx, names);
     }
-    int mode = SSL_VERIFY_PEER;
     if (cfg->ssl_cert_reqs == PN_CERT_REQS_REQUIRED)
-        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, mode, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_optional);
     return 0;
 }
 
@@ -379,15 +750,17 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
      * when it grows before the retry). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1);
-    /* Resumption by session tickets only: the key is the context's (so
-     * every worker of the process, forked ones too, takes every ticket),
-     * and no session cache is shared, written and locked by all workers.
-     * One TLS 1.3 ticket per handshake: clients resume with one. */
+    /* Resumption by session tickets only: their keys come from the
+     * context (tickets_init: every worker of the process, forked ones too,
+     * takes every ticket), and no session cache is shared, written and
+     * locked by all workers.  One TLS 1.3 ticket per handshake: clients
+     * resume with one. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid_ctx[] = "pounce";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 
     if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
         goto fail;
@@ -400,8 +773,9 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
         ssl_error(err, errlen, what);
         goto fail;
     }
-    if (keep_cert_pem(t) < 0)
+    if (keep_cert_pem(t) < 0 || tickets_init(t, cfg) < 0)
         goto nomem;
+    ktls_init(t);
     return t;
 nomem:
     snprintf(err, errlen, "TLS: out of memory building the context");
@@ -417,6 +791,7 @@ void pn_tls_ctx_free(pn_tls_ctx *t)
         return;
     SSL_CTX_free(t->ctx);
     BIO_meth_free(t->bio);
+    tickets_free(&t->tickets);
     free(t->cert_pem);
     free(t);
 }
@@ -464,7 +839,7 @@ int pn_tls_conn_begin(pn_conn *c)
         pn_buf_clear(&c->rbuf);
     }
     BIO_set_data(b, c);
-    SSL_set_bio(ssl, b, b); /* the session owns the BIO */
+    SSL_set_bio(ssl, b, write_bio(t, c, b)); /* the session owns the BIOs */
     SSL_set_accept_state(ssl);
     c->ssl = ssl;
     c->phase = PN_CONN_TLS;
@@ -743,4 +1118,17 @@ int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out)
     }
     BIO_free(m);
     return rc;
+}
+
+const char *pn_tls_session_verify_error(const struct ssl_st *ssl)
+{
+    long rc = SSL_get_verify_result(ssl);
+    if (rc == X509_V_OK || SSL_get0_peer_certificate(ssl) == NULL)
+        return NULL;
+    return X509_verify_cert_error_string(rc);
+}
+
+const char *pn_tls_session_server_name(const struct ssl_st *ssl)
+{
+    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 }

@@ -10,11 +10,13 @@
  * a bad certificate, key or password stops the server with the file named),
  * and is READ-ONLY afterwards: every worker of the process, on any thread,
  * creates its connections' sessions from it concurrently (SSL_new only
- * takes a reference, an atomic).  Its owner (the Config object) frees it
- * after the last worker using it is gone.  Forked worker processes inherit
- * it, session-ticket keys included, so a ticket from one worker resumes on
- * another.  No session cache: resumption is by tickets only (stateless), so
- * no handshake takes a lock shared with other workers.
+ * takes a reference, an atomic).  One exception, made of atomics only:
+ * a cache of the current session-ticket keys (a seqlock, pn_tls.c).  Its
+ * owner (the Config object) frees it after the last worker using it is
+ * gone.  Forked worker processes inherit it, the ticket-key secret
+ * included, so a ticket from one worker resumes on another.  No session
+ * cache: resumption is by tickets only (stateless), so no handshake takes
+ * a lock shared with other workers.
  *
  * A connection's session (struct ssl_st, OpenSSL's SSL) belongs to the
  * connection's worker thread for its whole life, like the rest of the
@@ -65,5 +67,16 @@ int pn_tls_session_peer_cert(const struct ssl_st *ssl, int i, pn_buf *out);
 /* The client certificate's subject as an RFC 4514 string, appended to out:
  * 1, 0 without a client certificate, -1 out of memory. */
 int pn_tls_session_peer_name(const struct ssl_st *ssl, pn_buf *out);
+
+/* Why the client's certificate did not verify, as OpenSSL says it (a
+ * static string, e.g. "certificate has expired"); NULL when it verified or
+ * there is none.  Only --ssl-cert-reqs optional lets such a session
+ * through (required refuses its handshake). */
+const char *pn_tls_session_verify_error(const struct ssl_st *ssl);
+
+/* The host name the client asked for in its ClientHello (SNI, RFC 6066
+ * §3; no NUL inside, OpenSSL checks), or NULL when it sent none (a client
+ * that connects to an IP address). */
+const char *pn_tls_session_server_name(const struct ssl_st *ssl);
 
 #endif

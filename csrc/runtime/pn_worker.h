@@ -142,6 +142,7 @@ struct pn_conn {
     unsigned probed : 1;          /* the half-close probe went out (pn_conn_watch_close) */
     unsigned tls_short : 1;       /* TLS: the last socket read of this SSL_read was short */
     unsigned tls_peeked : 1;      /* TLS: the first byte was a handshake record */
+    unsigned tls_file_said : 1;   /* TLS: the debug log said how files go out */
     int body_error;               /* HTTP status (400/413) when the body failed */
     pn_buf rbuf;                  /* [off, off+body_ready) decoded body, then raw bytes */
     size_t body_ready;            /* decoded body bytes at the front of rbuf */

@@ -215,6 +215,13 @@ ssize_t pn_tls_read(pn_conn *c, char *buf, size_t len);
 /* pn_tls.c: write bytes through the session: > 0 taken, -1 with errno
  * (EAGAIN: the socket is full; len must not shrink before the retry). */
 ssize_t pn_tls_write(pn_conn *c, const char *buf, size_t len);
+/* pn_tls.c: whether a pathsend file goes out with kTLS sendfile on c's
+ * session (else it is read and written through the session); the first
+ * call on a connection says which in the debug log. */
+int pn_tls_ktls_send(pn_conn *c);
+/* pn_tls.c: SSL_sendfile len bytes of c->file_fd from off (kTLS only):
+ * > 0 sent, 0 at the file's end, -1 with errno (EAGAIN: socket full). */
+ssize_t pn_tls_sendfile(pn_conn *c, uint64_t off, size_t len);
 /* pn_tls.c: send close_notify if the session is alive (one try, never
  * waits); before our write side closes. */
 void pn_tls_close_notify(pn_conn *c);

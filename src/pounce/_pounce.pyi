@@ -75,6 +75,7 @@ class _Settings(TypedDict, total=False):
     ssl_cert_reqs: Literal["none", "optional", "required"]
     ssl_ciphers: str
     ssl_min_version: Literal["1.2", "1.3"]
+    ssl_ticket_lifetime: int
     proxy_headers: bool
     forwarded_allow_ips: str
     proxy_protocol: bool
@@ -190,6 +191,8 @@ class Config:
     def ssl_ciphers(self) -> str: ...
     @property
     def ssl_min_version(self) -> Literal["1.2", "1.3"]: ...
+    @property
+    def ssl_ticket_lifetime(self) -> int: ...
     @property
     def proxy_headers(self) -> bool: ...
     @property
