@@ -198,8 +198,9 @@ int pn_codec_negotiate(WorkerObject *w, const pn_http1_request *req)
      * a resuming client never holds offsets into one coding and bytes of
      * another.  It still gets Vary when eligible.  (Looked up only when
      * there is a coding to refuse: a plain request pays nothing.) */
-    if (pn_http1_find_header(req, PN_STRLIT("range")) != NULL)
-        return PN_CODEC_IDENTITY;
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (PN_NAME_IS(req->headers[i].name, req->headers[i].name_len, "range"))
+            return PN_CODEC_IDENTITY;
     return (int)pn_accept_encoding_choose(&ae, w->order, w->norder, NULL);
 }
 
