@@ -24,6 +24,8 @@ import zlib
 
 import pytest
 
+from tests.apps._support import simple_lifespan
+
 APP = "tests.test_compression_headers:app"
 STATIC_ENV = "PN_TEST_STATIC_DIR"
 
@@ -67,13 +69,8 @@ async def _drain(receive):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await simple_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     path = scope["path"]
