@@ -115,7 +115,8 @@ struct RequestObject {
     int codec;                /* pn_codec negotiated from Accept-Encoding */
     int64_t declared_len;     /* the app's Content-Length, or PN_SIZE_UNKNOWN */
     pn_encoder *enc;          /* taken from the worker's pool; put back once */
-    pn_buf zbuf;              /* compressed output of the current piece */
+    pn_buf zbuf;              /* compressed output of the current piece; before the
+                                 first body, the held ETag/Content-Length */
     pn_decoder *dec;          /* --decompress-requests: decodes the request body */
     pn_buf dbuf;              /* decoded output of the current piece */
 };
@@ -377,14 +378,19 @@ PyObject *pn_codec_decode(RequestObject *r, const char *data, size_t len, int la
 /* At http.response.start, with the app's (name, value) pairs: decide
  * whether the response may be compressed. */
 void pn_codec_decide(RequestObject *r, int status, PyObject **pairs, Py_ssize_t npairs);
-/* Serialise one app header of a response that may be re-encoded:
- * Content-Length is checked and dropped, a strong ETag turns weak.  Returns
- * a PN_WRITE_* code. */
+/* Serialise one app header of a response that may be re-encoded: its
+ * Content-Length and ETag are validated and held (in r->zbuf) until the
+ * body settles whether it is encoded.  Returns a PN_WRITE_* code. */
 int pn_codec_header(RequestObject *r, const char *n, size_t nl, const char *v, size_t vl);
 /* At the first body of an eligible response (r->compress): settle the
- * decision, add Vary and Content-Encoding, take an encoder.  0 or -1 (no
- * memory). */
+ * decision, add Vary and Content-Encoding, take an encoder, release the held
+ * headers (a strong ETag weakened and no Content-Length when encoded, the
+ * app's exactly otherwise).  0 or -1 (no memory). */
 int pn_codec_begin(RequestObject *r, size_t first_len, int more);
+/* The body goes out as the app gave it (pathsend, or no encoder): no
+ * encoding, the held ETag and Content-Length released exactly as the app
+ * sent them.  0 or -1 (no memory). */
+int pn_codec_as_is(RequestObject *r);
 /* Compress one piece into r->zbuf.  0 or -1. */
 int pn_codec_piece(RequestObject *r, const char *data, size_t len, int final);
 /* Give the encoder back, free the buffers. */

@@ -49,6 +49,10 @@
  *             Content-Length, rewrite a strong ETag with pn_etag_weaken()
  *         }
  *     }
+ *     A body that goes out unencoded (identity, NULL above, a file sent
+ *     whole, the answer to a Range request) keeps the app's ETag and
+ *     Content-Length exactly: so the bridge holds those two headers back
+ *     until this point, and only then writes them in one form or the other.
  *   For each body message while enc != NULL:
  *     pn_encoder_write(enc, body, len, more_body ? PN_FLUSH_SYNC : PN_FLUSH_FINISH, &out)
  *     -> send the bytes appended to `out` (they may be empty for an empty

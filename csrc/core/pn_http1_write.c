@@ -302,6 +302,12 @@ int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, si
     return append_field(out, name, name_len, value, value_len);
 }
 
+void pn_http1_resp_forget_length(pn_http1_response *r)
+{
+    r->flags &= ~(unsigned)PN_RESP_HAS_CL;
+    r->content_length = 0;
+}
+
 int pn_http1_resp_finish_head(pn_buf *out, pn_http1_response *r, const pn_http1_head_opts *opts,
                               int64_t known_body_len)
 {

@@ -91,6 +91,12 @@ int pn_http1_resp_start(pn_buf *out, pn_http1_response *r);
 int pn_http1_resp_header(pn_buf *out, pn_http1_response *r, const char *name, size_t name_len,
                          const char *value, size_t value_len);
 
+/* The app's Content-Length no longer describes the payload (the server
+ * content-codes the body): forget it, so that finish_head frames the body
+ * itself.  Only for a head whose Content-Length line the caller kept out of
+ * `out` (call before finish_head). */
+void pn_http1_resp_forget_length(pn_http1_response *r);
+
 /* Validation alone (0 = ok, PN_WRITE_BAD_HEADER otherwise). */
 int pn_http1_check_header(const char *name, size_t name_len, const char *value, size_t value_len);
 

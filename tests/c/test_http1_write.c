@@ -82,6 +82,37 @@ PN_TEST(app_content_length)
     pn_buf_free(&b);
 }
 
+/* A content-coded body: the app's Content-Length was validated (and kept
+ * out of the head by the caller), then forgotten, so the framing is the
+ * server's: the known encoded length, or chunked. */
+PN_TEST(forget_length)
+{
+    pn_buf held = PN_BUF_INIT, b = PN_BUF_INIT;
+    pn_http1_response r;
+    PN_CHECK_EQ_INT(pn_http1_resp_init(&r, 200, 1, PN_RESP_KEEP_ALIVE), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_start(&b, &r), 0);
+    PN_CHECK_EQ_INT(ADD(&held, &r, "Content-Length", "5000"), 0);
+    PN_CHECK_EQ_INT(ADD(&held, &r, "Content-Length", "5001"), PN_WRITE_BAD_LENGTH);
+    PN_CHECK(r.flags & PN_RESP_HAS_CL);
+    pn_http1_resp_forget_length(&r);
+    PN_CHECK(!(r.flags & PN_RESP_HAS_CL));
+    PN_CHECK_EQ_INT(pn_http1_resp_finish_head(&b, &r, &opts_none, 321), 0);
+    CHECK_BUF(b, "HTTP/1.1 200 OK\r\nContent-Length: 321\r\n\r\n");
+    pn_http1_frame f;
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 321, 1, &f), 0);
+    PN_CHECK_EQ_INT(f.send_len, 321);
+
+    PN_CHECK_EQ_INT(pn_http1_resp_init(&r, 200, 1, PN_RESP_KEEP_ALIVE), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_start(&b, &r), 0);
+    PN_CHECK_EQ_INT(ADD(&held, &r, "Content-Length", "5000"), 0);
+    pn_http1_resp_forget_length(&r);
+    PN_CHECK_EQ_INT(pn_http1_resp_finish_head(&b, &r, &opts_none, -1), 0);
+    CHECK_BUF(b, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    PN_CHECK(r.flags & PN_RESP_CHUNKED);
+    pn_buf_free(&held);
+    pn_buf_free(&b);
+}
+
 PN_TEST(known_length)
 {
     pn_buf b = PN_BUF_INIT;
@@ -788,6 +819,7 @@ int main(void)
 {
     PN_RUN(app_content_length);
     PN_RUN(known_length);
+    PN_RUN(forget_length);
     PN_RUN(chunked);
     PN_RUN(http10_close_delimited);
     PN_RUN(http10_keep_alive);
