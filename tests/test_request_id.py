@@ -22,7 +22,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.server import SERVER_KIND, build_request, get, run_to_exit
+from tests.server import SERVER_KIND, TLS, build_request, get, run_to_exit
 from tests.ws_client import connect_ws, handshake, new_key
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "pounce", reason="pounce's own options")
@@ -331,7 +331,7 @@ def test_a_real_websocket_client_sees_it(server_factory):
     srv = server_factory(APP, "--request-id")
 
     async def talk() -> tuple[str | None, dict]:
-        url = f"ws://{srv.host}:{srv.port}/"
+        url = f"{'wss' if TLS else 'ws'}://{srv.host}:{srv.port}/"
         async with websockets.connect(url, additional_headers={"X-Request-ID": "real-ws"}) as ws:
             rid = ws.response.headers.get("X-Request-ID")
             return rid, json.loads(await ws.recv())
