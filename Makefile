@@ -114,10 +114,10 @@ test-py: build
 # per run) and makes the tests' clients speak https/wss and trust that CA.
 # Tests about the bare TCP connection are marked tcp_only and skipped; -rs
 # lists each with its reason.  tests/test_tls.py, the TLS suite proper, runs
-# in `make test`.  About 3 minutes.
+# in `make test`.  About 4 minutes.
 TLS_TEST_FILES := $(addprefix tests/test_,$(addsuffix .py,http_protocol asgi_http compression \
   timeouts smuggling http_limits hostile frameworks websocket websocket_browser access_log \
-  request_id metrics proxy_headers shutdown workers))
+  request_id metrics proxy_headers shutdown workers shedding health))
 test-tls: build
 	POUNCE_TEST_TLS=1 $(VPY) -m pytest -q -rs -p no:cacheprovider $(TLS_TEST_FILES)
 
