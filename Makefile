@@ -20,9 +20,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 DEB_PACKAGES := pkg-config curl libssl-dev openssl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
   nginx-light haproxy systemd util-linux
 
-# openssl: the CLI that checks the test CA (tests/test_tls_ca.py) and makes
-# the TLS benchmarks' certificate (bench/run.py); libnss3-tools (certutil): the
-# NSS database through which Chromium trusts the test CA (tests/test_tls_browser.py).
+# openssl: the CLI that makes the test CA (tests/tls_certs.py) and checks it
+# (tests/test_tls_ca.py), and makes the TLS benchmarks' certificate
+# (bench/run.py); libnss3-tools (certutil): the NSS database through which
+# Chromium trusts the test CA (tests/browser.py).
 DEB_PACKAGES += openssl libnss3-tools
 
 # Compression libraries of the protocol core.  Optional for a plain `pip
@@ -56,7 +57,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws fuzz asan tsan
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws fuzz asan tsan test-tls
 
 build: $(STAMP)
 
@@ -107,6 +108,18 @@ test-c: deps codecs-check
 
 test-py: build
 	$(VPY) -m pytest -q tests
+
+# The HTTP path again over TLS (issue 14): POUNCE_TEST_TLS=1 (tests/server.py)
+# gives every server the test CA's certificate (tests/tls_certs.py, made once
+# per run) and makes the tests' clients speak https/wss and trust that CA.
+# Tests about the bare TCP connection are marked tcp_only and skipped; -rs
+# lists each with its reason.  tests/test_tls.py, the TLS suite proper, runs
+# in `make test`.  About 4 minutes.
+TLS_TEST_FILES := $(addprefix tests/test_,$(addsuffix .py,http_protocol asgi_http compression \
+  timeouts smuggling http_limits hostile frameworks websocket websocket_browser access_log \
+  request_id metrics proxy_headers shutdown workers shedding health compression_headers))
+test-tls: build
+	POUNCE_TEST_TLS=1 $(VPY) -m pytest -q -rs -p no:cacheprovider $(TLS_TEST_FILES)
 
 # libFuzzer targets fuzz/fuzz_*.c (clang, ASan+UBSan), each FUZZ_SECONDS;
 # seeds are copied to build/fuzz/, never written back into the repository.

@@ -12,7 +12,8 @@
 #      must produce one in the log directory, counted by the same code;
 #   3. run the thread-mode tests of test_workers.py and test_listeners.py and
 #      the thread stress test (tests/test_tsan_stress.py) and the thread-mode
-#      TLS tests (tests/test_tls.py: one SSL_CTX, four workers) with libtsan
+#      TLS tests (tests/test_tls.py: one SSL_CTX, four workers), then the
+#      stress test again over TLS (POUNCE_TEST_TLS=1), with libtsan
 #      preloaded (CPython itself is not instrumented; the extension is, and
 #      its undefined __tsan_* symbols make sure no server runs without the
 #      runtime), suppressions from tests/tsan.supp;
@@ -21,8 +22,9 @@
 #
 # Reports go to build/tsan/tsan.<pid> (the servers are child processes of
 # pytest).  Extra arguments are passed to pytest, e.g. `scripts/tsan.sh -x`.
-# TSAN_K overrides the -k expression; POUNCE_STRESS_SECONDS the length of
-# the stress run (default 20 s).
+# TSAN_K overrides the -k expression (and skips the TLS stress run);
+# POUNCE_STRESS_SECONDS the length of the stress run (default 20 s), and
+# POUNCE_TLS_STRESS_SECONDS that of the TLS one (default 10 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,6 +104,16 @@ LD_PRELOAD="$LIBTSAN" TSAN_OPTIONS="$(opts "$PWD/$LOGDIR/tsan")" POUNCE_TSAN=1 \
     tests/test_workers.py tests/test_listeners.py tests/test_balance.py tests/test_tsan_stress.py \
     tests/test_tls.py \
     -k "${TSAN_K:-thread}" "$@" || status=$?
+# The same stress mix over TLS (POUNCE_TEST_TLS=1: every connection does a
+# handshake and every byte goes through SSL_read/SSL_write, four workers
+# sharing one SSL_CTX), shorter: POUNCE_TLS_STRESS_SECONDS (default 10 s per
+# variant, about 40 s in all).  Skipped when TSAN_K narrows the selection.
+if [ -z "${TSAN_K:-}" ]; then
+    LD_PRELOAD="$LIBTSAN" TSAN_OPTIONS="$(opts "$PWD/$LOGDIR/tsan")" POUNCE_TSAN=1 \
+        POUNCE_TEST_TLS=1 POUNCE_STRESS_SECONDS="${POUNCE_TLS_STRESS_SECONDS:-10}" \
+        $VENV/bin/python -m pytest -q -p no:cacheprovider tests/test_tsan_stress.py "$@" \
+        || status=$?
+fi
 
 # -- 4. verdict ---------------------------------------------------------------------
 left=$(count_reports "$LOGDIR")

@@ -11,11 +11,18 @@ import os
 
 import pytest
 
-from tests.server import LIVE_SERVERS, RECORD_ENV, SERVER_KIND, TLS, start_server
+from tests.server import LIVE_SERVERS, RECORD_ENV, SERVER_KIND, TLS, shared_certs, start_server, tls_certs
 
 
 def pytest_report_header(config):
-    return f"server under test: {SERVER_KIND}"
+    return f"server under test: {SERVER_KIND}" + (" over TLS (POUNCE_TEST_TLS=1)" if TLS else "")
+
+
+def pytest_sessionstart(session):
+    # The TLS mode's clients trust the test CA from the first test on (a
+    # client made before any server starts included).
+    if TLS:
+        tls_certs()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -49,6 +56,13 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for srv in LIVE_SERVERS:
             report.sections.append((f"server log: {' '.join(srv.cmd[1:])}", srv.log_text()))
+
+
+@pytest.fixture(scope="session")
+def certs():
+    """The test CA and its certificates (tests/tls_certs.py): one set per
+    pytest run, the same files the POUNCE_TEST_TLS=1 mode serves."""
+    return shared_certs()
 
 
 @pytest.fixture(scope="session")

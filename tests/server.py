@@ -37,33 +37,57 @@ VENV_BIN = Path(sys.executable).parent
 SERVER_KIND = os.environ.get("POUNCE_TEST_SERVER", "pounce").strip().lower() or "pounce"
 
 #: POUNCE_TEST_TLS=1: every Pounce server started here speaks TLS (its
-#: certificate from tests/tls_certs.py, made once per test process), RawConn
-#: and Server.url speak HTTPS, and httpx trusts the test CA (SSL_CERT_FILE),
-#: so the HTTP tests run over TLS unchanged.  Tests whose subject is the
-#: bare TCP connection (half-closes, resets) do not mean the same over TLS.
+#: certificate from shared_certs()), RawConn and Server.url speak HTTPS, and
+#: httpx, urllib, websockets and curl trust the test CA (SSL_CERT_FILE,
+#: CURL_CA_BUNDLE, set by tests/conftest.py at the start of the session), so
+#: the HTTP tests run over TLS unchanged.  Tests whose subject is the bare
+#: TCP connection (half-closes, resets) are marked tcp_only and skipped.
 TLS = os.environ.get("POUNCE_TEST_TLS") == "1"
-_tls_certs = None
+_shared_certs = None
 
 
-def tls_certs():
-    """The TLS mode's certificates (tests.tls_certs.Certs), made once."""
-    global _tls_certs
-    if _tls_certs is None:
+def shared_certs():
+    """The test CA and its certificates (tests.tls_certs.Certs), made once
+    per test process into a temporary directory that is removed at exit.
+    The one set behind the `certs` fixture and the POUNCE_TEST_TLS mode."""
+    global _shared_certs
+    if _shared_certs is None:
+        import atexit
+        import shutil
         import tempfile
 
         from tests.tls_certs import make_certs
 
-        _tls_certs = make_certs(Path(tempfile.mkdtemp(prefix="pounce-test-tls-")))
-        # Trusted by the clients the tests start: httpx, urllib and
-        # websockets (SSL_CERT_FILE), curl (CURL_CA_BUNDLE).
-        os.environ["SSL_CERT_FILE"] = os.environ["CURL_CA_BUNDLE"] = str(_tls_certs.ca)
-    return _tls_certs
+        d = Path(tempfile.mkdtemp(prefix="pounce-test-certs-"))
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
+        _shared_certs = make_certs(d)
+    return _shared_certs
+
+
+def tls_certs():
+    """The TLS mode's certificates: shared_certs(), with the environment of
+    the clients the tests start (httpx, urllib and websockets read
+    SSL_CERT_FILE, curl CURL_CA_BUNDLE) trusting their CA."""
+    c = shared_certs()
+    os.environ["SSL_CERT_FILE"] = os.environ["CURL_CA_BUNDLE"] = str(c.ca)
+    return c
 
 
 def tls_client_context():
     import ssl
 
     return ssl.create_default_context(cafile=str(tls_certs().ca))
+
+
+def http_connection(host: str, port: int, timeout: float = 10.0):
+    """An http.client connection to a server of the suite: HTTPS trusting
+    the test CA under POUNCE_TEST_TLS=1, plain HTTP otherwise."""
+    import http.client
+
+    if TLS:
+        return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=tls_client_context())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
 #: Environment variable through which test apps find the directory where

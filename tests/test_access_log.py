@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import ROOT, VENV_BIN, RawConn
+from tests.server import ROOT, TLS, VENV_BIN, RawConn, tls_certs
 from tests.test_workers import _wait_for
 
 pytestmark = pytest.mark.pounce_only("the access-log formats and files are Pounce's")
@@ -201,8 +201,10 @@ RUN_SCRIPT = """
 import sys
 import pounce
 from tests.apps.protocol import app
+# POUNCE_TEST_TLS=1: the certificate and key as two more arguments.
+tls = dict(zip(("ssl_certfile", "ssl_keyfile"), sys.argv[3:]))
 sys.exit(pounce.run(app, host="127.0.0.1", port=0, workers=2, worker_mode=sys.argv[1],
-                    access_log_file=sys.argv[2]))
+                    access_log_file=sys.argv[2], **tls))
 """
 
 
@@ -211,14 +213,15 @@ class _RunServer:
     for _check_rotation."""
 
     def __init__(self, mode: str, log: Path):
+        tls = (str(tls_certs().cert), str(tls_certs().key)) if TLS else ()
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "python"), "-c", RUN_SCRIPT, mode, str(log)],
+            [str(VENV_BIN / "python"), "-c", RUN_SCRIPT, mode, str(log), *tls],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []
         for line in self.proc.stdout:
             self.output.append(line)
-            m = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"Listening on https?://127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 break

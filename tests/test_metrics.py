@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server import ROOT, VENV_BIN, RawConn, build_request, wait_record
+from tests.server import ROOT, TLS, VENV_BIN, RawConn, build_request, tls_certs, wait_record
 
 APP = "tests.apps.metrics_app:app"
 MODES = ["thread", "process"]
@@ -205,7 +205,7 @@ def test_websocket_sessions_and_messages(server_factory, mode):
     from websockets.sync.client import connect
 
     srv = start(server_factory, mode=mode)
-    url = f"ws://{srv.host}:{srv.port}/echo"
+    url = f"{'wss' if TLS else 'ws'}://{srv.host}:{srv.port}/echo"
     with connect(url) as a, connect(url) as b:
         for ws in (a, b):
             for i in range(3):
@@ -375,10 +375,13 @@ def test_reload_restarts_the_counters_and_keeps_the_port(server_factory):
 def test_pounce_run_serves_metrics(tmp_path):
     """pounce.run() (no master): the supervisor binds and serves it."""
     port, mport = free_port(), free_port()
+    # POUNCE_TEST_TLS=1: the app port speaks TLS (the metrics port never does).
+    tls = (f", ssl_certfile={str(tls_certs().cert)!r}, ssl_keyfile={str(tls_certs().key)!r}"
+           if TLS else "")
     code = (
         "import pounce\n"
         "from tests.apps.metrics_app import app\n"
-        f"pounce.run(app, host='127.0.0.1', port={port}, metrics_port={mport}, workers=1)\n"
+        f"pounce.run(app, host='127.0.0.1', port={port}, metrics_port={mport}, workers=1{tls})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

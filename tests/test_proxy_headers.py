@@ -12,6 +12,9 @@ Two halves:
     is_secure() / build_absolute_uri().  The client connects to nginx from
     127.0.0.2 (all of 127/8 is loopback), an address the default list does
     not trust, so the resolved client is visibly not the proxy.
+Under POUNCE_TEST_TLS=1 the direct clients speak TLS, the scheme a scope
+keeps without trusted headers is https/wss, and nginx speaks TLS to Pounce
+(checking its certificate against the test CA).
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ import time
 
 import pytest
 
-from tests.server import get
+from tests.server import TLS, get, tls_certs, tls_client_context
 
 SCOPE_APP = "tests.apps.scope:app"
 WS_APP = "tests.apps.ws_app:app"
 DJANGO_APP = "tests.apps.proxy_django:app"
 CLIENT_ADDR = "127.0.0.2"  # a loopback address the default list does not trust
+# The scheme of the connection itself, which the scope keeps when no trusted
+# header says otherwise: https/wss under POUNCE_TEST_TLS=1.
+OWN = "https" if TLS else "http"
+OWN_WS = "wss" if TLS else "ws"
 
 
 def scope_of(srv, headers=(), target="/"):
@@ -45,9 +52,12 @@ def host_values(scope):
     return [v for k, v in scope["headers"] if k == "host"]
 
 
-def ws_scope(host, port, path="/scope", headers=(), source=None):
-    """A WebSocket handshake by hand; returns the scope the app sends back."""
+def ws_scope(host, port, path="/scope", headers=(), source=None, tls=TLS):
+    """A WebSocket handshake by hand (over TLS when tls); returns the scope
+    the app sends back."""
     s = socket.create_connection((host, port), timeout=5, source_address=source)
+    if tls:
+        s = tls_client_context().wrap_socket(s, server_hostname=host)
     try:
         key = base64.b64encode(os.urandom(16)).decode()
         head = (
@@ -115,7 +125,7 @@ def test_no_headers_leave_the_peer(servers):
     srv = servers()
     sc = scope_of(srv)
     assert sc["client"][0] == "127.0.0.1" and sc["client"][1] > 0
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
 
 
 @pytest.mark.parametrize(
@@ -130,7 +140,7 @@ def test_untrusted_peer_is_ignored(servers, headers):
     srv = servers("--forwarded-allow-ips", "10.0.0.1,unix")
     sc = scope_of(srv, headers, target="/untrusted")
     assert sc["client"][0] == "127.0.0.1" and sc["client"][1] > 0
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
     assert host_values(sc) == ["127.0.0.1"]
     srv.wait_log(r'(?m)^127\.0\.0\.1:\d+ - "GET /untrusted HTTP/1\.1" 200 ')
     assert "203.0.113" not in srv.log_text()
@@ -165,7 +175,7 @@ def test_no_proxy_headers(servers):
     srv = servers("--no-proxy-headers")
     sc = scope_of(srv, [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")])
     assert sc["client"][0] == "127.0.0.1"
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
 
 
 @pytest.mark.parametrize(
@@ -183,7 +193,7 @@ def test_malformed_is_ignored_whole(servers, headers):
     srv = servers()
     sc = scope_of(srv, headers)
     assert sc["client"][0] == "127.0.0.1" and sc["client"][1] > 0
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
     assert host_values(sc) == ["127.0.0.1"]
 
 
@@ -243,7 +253,7 @@ def test_both_families_must_agree(servers):
         ],
     )
     assert sc["client"][0] == "127.0.0.1"
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
     assert host_values(sc) == ["127.0.0.1"]
     # The same account twice: applied, but the host only when both say it.
     sc = scope_of(
@@ -286,7 +296,7 @@ def test_websocket_scheme(module_server_factory):
     assert ws_scope(srv.host, srv.port, headers=[("X-Forwarded-Proto", "wss")])["scheme"] == "wss"
     assert ws_scope(srv.host, srv.port, headers=[("X-Forwarded-Proto", "http")])["scheme"] == "ws"
     assert ws_scope(srv.host, srv.port, headers=[("Forwarded", "proto=https")])["scheme"] == "wss"
-    assert ws_scope(srv.host, srv.port)["scheme"] == "ws"
+    assert ws_scope(srv.host, srv.port)["scheme"] == OWN_WS
     srv.wait_log(r'(?m)^203\.0\.113\.7:0 - "GET /scope HTTP/1\.1" 101 ')
 
 
@@ -294,7 +304,7 @@ def test_http_scope_maps_wss_to_https(servers):
     sc = scope_of(servers(), [("X-Forwarded-Proto", "wss")])
     assert sc["scheme"] == "https"
     sc = scope_of(servers(), [("X-Forwarded-Proto", "gopher")])
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN
 
 
 # ---- through a real nginx ----------------------------------------------------
@@ -321,32 +331,33 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    {upstream_tls}
     server {{
         listen 127.0.0.1:{port};
         # A TLS-terminating proxy, modelled without TLS: the proto by hand.
         location /xff/ {{
-            proxy_pass http://127.0.0.1:{scope_port}/;
+            proxy_pass {up}://127.0.0.1:{scope_port}/;
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
         }}
         location /fwd/ {{
-            proxy_pass http://127.0.0.1:{scope_port}/;
+            proxy_pass {up}://127.0.0.1:{scope_port}/;
             proxy_set_header Forwarded "for=$remote_addr;proto=https;host=\\"$http_host\\"";
         }}
         location /uds/ {{
-            proxy_pass http://unix:{sock}:/;
+            proxy_pass {up}://unix:{sock}:/;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
         }}
         location /django/ {{
-            proxy_pass http://127.0.0.1:{django_port}/;
+            proxy_pass {up}://127.0.0.1:{django_port}/;
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
         }}
         location /ws/ {{
-            proxy_pass http://127.0.0.1:{ws_port}/;
+            proxy_pass {up}://127.0.0.1:{ws_port}/;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -379,6 +390,11 @@ def proxied(module_server_factory, tmp_path_factory):
             sock=sock,
             django_port=django_srv.port,
             ws_port=ws_srv.port,
+            # POUNCE_TEST_TLS=1: nginx speaks TLS to Pounce and checks its
+            # certificate against the test CA.
+            up="https" if TLS else "http",
+            upstream_tls=(f"proxy_ssl_verify on; proxy_ssl_trusted_certificate {tls_certs().ca}; "
+                          "proxy_ssl_name localhost;") if TLS else "",
         )
     )
     proc = subprocess.Popen(
@@ -459,7 +475,7 @@ def test_nginx_forwarded_with_a_client_x_forwarded_for(proxied):
     # believed.  The app sees the proxy, not the address the client chose.
     sc = via_nginx(proxied, "/fwd/d", {"X-Forwarded-For": "6.6.6.6"})
     assert sc["client"][0] == "127.0.0.1"
-    assert sc["scheme"] == "http"
+    assert sc["scheme"] == OWN  # nginx to Pounce: https under POUNCE_TEST_TLS
 
 
 def test_nginx_over_unix_socket(proxied):
@@ -470,7 +486,8 @@ def test_nginx_over_unix_socket(proxied):
 
 
 def test_nginx_websocket(proxied):
-    sc = ws_scope("127.0.0.1", proxied["port"], path="/ws/scope", source=(CLIENT_ADDR, 0))
+    sc = ws_scope("127.0.0.1", proxied["port"], path="/ws/scope", source=(CLIENT_ADDR, 0),
+                  tls=False)
     assert sc["scheme"] == "wss"
     assert sc["client"] == [CLIENT_ADDR, 0]
 

@@ -1,9 +1,10 @@
 """TLS in the C core (issue 14), through the real server and real clients.
 
-The certificates are made here, once per session, with the openssl CLI into
-a temporary directory: a test CA, a server certificate for 127.0.0.1 and
-localhost signed by it, client certificates signed by it and by a second
-CA the server does not trust, and the server key encrypted with a password.
+The certificates are tests/tls_certs.py's, made once per session (the
+`certs` fixture of tests/conftest.py): a test CA, a server certificate for
+localhost, 127.0.0.1 and ::1 signed by it, client certificates signed by it
+and by a second CA the server does not trust, and the server key encrypted
+with a password.
 
 Clients: curl --cacert, openssl s_client, Python's ssl module (raw sockets,
 so keep-alive and pipelining are seen byte for byte), httpx, and the
@@ -28,7 +29,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.server import VENV_BIN
-from tests.tls_certs import PASSWORD, Certs, make_certs, tool_env
+from tests.tls_certs import PASSWORD, Certs, tool_env
 
 pytestmark = pytest.mark.pounce_only("Pounce's own TLS (the C core's OpenSSL transport)")
 
@@ -39,11 +40,6 @@ MODES = ["thread", "process"]
 
 
 # ---- certificates ---------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory) -> Certs:
-    return make_certs(tmp_path_factory.mktemp("tls"))
 
 
 def tls_args(c: Certs, *extra: str) -> tuple[str, ...]:

@@ -1,11 +1,13 @@
-"""The test CA of tests/tls_ca.py checks out with tools that did not make it.
+"""The test CA of tests/tls_certs.py checks out, by the tools that verify it.
 
-The certificates are made with the `cryptography` package; here Debian's
-`openssl` command (in the Makefile's DEB_PACKAGES: a missing one fails,
-never skips) verifies the chains, purposes, names, dates and keys, and
-Python's `ssl` module does real handshakes on 127.0.0.1 with them: server
-name checked, mutual TLS accepted, an expired or untrusted client refused.
-Each handshake is bounded by a 5 s socket timeout.
+The certificates are made with the openssl CLI; here its `verify` (with
+purposes, names and dates) and its key commands check the chains, the
+extended key usages, the SANs, the validity dates and that every key goes
+with its certificate, and Python's `ssl` module does real handshakes on
+127.0.0.1 with them: server name checked, mutual TLS accepted, an expired
+or untrusted client refused, a server from the untrusted CA refused.  A
+missing `openssl` fails, never skips (the Makefile's DEB_PACKAGES).  Each
+handshake is bounded by a 5 s socket timeout.
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ from pathlib import Path
 import pytest
 
 from tests.server import ROOT
-from tests.tls_ca import CLIENT_CN, TestCA, make_test_ca, tls_ca  # noqa: F401  (fixture)
+from tests.tls_certs import CLIENT_CN, PASSWORD, Certs, make_certs, tool_env
 
 OPENSSL = shutil.which("openssl")
 
 
+def client_context(certs: Certs, cert: Path | None = None, key: Path | None = None,
+                   ca: Path | None = None) -> ssl.SSLContext:
+    """A client context that trusts only ca (default: the test CA), checks
+    the host name, and presents (cert, key) when given."""
+    ctx = ssl.create_default_context(cafile=str(ca or certs.ca))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
 def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     assert OPENSSL, "the openssl command is missing (make deps installs Debian's openssl)"
-    p = subprocess.run([OPENSSL, *args], capture_output=True, text=True, timeout=20)
+    p = subprocess.run([OPENSSL, *args], capture_output=True, text=True, timeout=20,
+                       env=tool_env())
     if check:
         assert p.returncode == 0, f"openssl {' '.join(args)}: {p.stdout}{p.stderr}"
     return p
@@ -41,96 +54,112 @@ def pubkey(*args: str) -> str:
     return openssl(*args).stdout
 
 
-def test_chains_and_purposes(tls_ca):
-    assert verify(tls_ca.ca_cert, tls_ca.server_cert, "-purpose", "sslserver").returncode == 0
-    assert verify(tls_ca.ca_cert, tls_ca.client_cert, "-purpose", "sslclient").returncode == 0
+def test_chains_and_purposes(certs):
+    assert verify(certs.ca, certs.cert, "-purpose", "sslserver").returncode == 0
+    assert verify(certs.ca, certs.client_cert, "-purpose", "sslclient").returncode == 0
     # Each leaf is for its side only (extended key usage).
-    assert verify(tls_ca.ca_cert, tls_ca.server_cert, "-purpose", "sslclient").returncode != 0
-    assert verify(tls_ca.ca_cert, tls_ca.client_cert, "-purpose", "sslserver").returncode != 0
+    assert verify(certs.ca, certs.cert, "-purpose", "sslclient").returncode != 0
+    assert verify(certs.ca, certs.client_cert, "-purpose", "sslserver").returncode != 0
+    # The CAs are CAs (basicConstraints, keyUsage keyCertSign): -x509_strict
+    # refuses a chain whose issuer is not one.
+    for ca, leaf in ((certs.ca, certs.cert), (certs.rogue_ca, certs.rogue_server_cert)):
+        assert verify(ca, leaf, "-x509_strict", "-purpose", "sslserver").returncode == 0, leaf
     # The chain file is the leaf, then the CA.
-    chain = tls_ca.server_chain.read_text()
-    assert chain == tls_ca.server_cert.read_text() + tls_ca.ca_cert.read_text()
+    chain = certs.chain.read_text()
+    assert chain == certs.cert.read_text() + certs.ca.read_text()
 
 
-def test_server_names(tls_ca):
-    sans = openssl("x509", "-in", str(tls_ca.server_cert), "-noout", "-ext",
+def test_server_names(certs):
+    sans = openssl("x509", "-in", str(certs.cert), "-noout", "-ext",
                    "subjectAltName").stdout
     names = {s.strip() for s in sans.splitlines()[1].split(",")}
     assert names == {"DNS:localhost", "IP Address:127.0.0.1", "IP Address:0:0:0:0:0:0:0:1"}, sans
     for opt in (("-verify_ip", "127.0.0.1"), ("-verify_ip", "::1"), ("-verify_hostname", "localhost")):
-        assert verify(tls_ca.ca_cert, tls_ca.server_cert, *opt).returncode == 0, opt
+        assert verify(certs.ca, certs.cert, *opt).returncode == 0, opt
     for opt in (("-verify_ip", "127.0.0.2"), ("-verify_hostname", "example.com")):
-        p = verify(tls_ca.ca_cert, tls_ca.server_cert, *opt)
+        p = verify(certs.ca, certs.cert, *opt)
         assert p.returncode != 0 and "mismatch" in p.stdout + p.stderr, opt
 
 
-def test_expired_client_is_expired(tls_ca):
+def test_expired_client_is_expired(certs):
     # -checkend 0: exit 1 when the certificate is no longer valid now.
-    assert openssl("x509", "-in", str(tls_ca.expired_client_cert), "-noout", "-checkend", "0",
+    assert openssl("x509", "-in", str(certs.expired_cert), "-noout", "-checkend", "0",
                    check=False).returncode == 1
-    p = verify(tls_ca.ca_cert, tls_ca.expired_client_cert)
+    p = verify(certs.ca, certs.expired_cert)
     assert p.returncode != 0 and "certificate has expired" in p.stdout + p.stderr
-    # Only the date is wrong: it verifies at a time inside its validity.
-    dates = openssl("x509", "-in", str(tls_ca.expired_client_cert), "-noout", "-startdate",
-                    "-enddate", "-dateopt", "iso_8601").stdout
-    assert "notBefore=" in dates and "notAfter=" in dates
-    for good in (tls_ca.server_cert, tls_ca.client_cert, tls_ca.untrusted_client_cert):
+    # Only the date is wrong: it verifies when time is not checked, and its
+    # validity is the one day of 2020 it was signed for.
+    assert verify(certs.ca, certs.expired_cert, "-no_check_time").returncode == 0
+    dates = openssl("x509", "-in", str(certs.expired_cert), "-noout", "-startdate",
+                    "-enddate").stdout.split()
+    assert dates == ["notBefore=Jan", "1", "00:00:00", "2020", "GMT",
+                     "notAfter=Jan", "2", "00:00:00", "2020", "GMT"], dates
+    for good in (certs.ca, certs.rogue_ca, certs.cert, certs.client_cert, certs.rogue_cert,
+                 certs.rogue_server_cert):
         assert openssl("x509", "-in", str(good), "-noout", "-checkend", "3600",
                        check=False).returncode == 0, good
 
 
-def test_untrusted_client_has_another_ca(tls_ca):
-    p = verify(tls_ca.ca_cert, tls_ca.untrusted_client_cert)
+def test_untrusted_client_has_another_ca(certs):
+    p = verify(certs.ca, certs.rogue_cert)
     assert p.returncode != 0 and "unable to get local issuer certificate" in p.stdout + p.stderr
-    assert verify(tls_ca.other_ca_cert, tls_ca.untrusted_client_cert).returncode == 0
+    assert verify(certs.rogue_ca, certs.rogue_cert, "-purpose", "sslclient").returncode == 0
+    # The rogue server certificate: the server's names, the other CA.
+    p = verify(certs.ca, certs.rogue_server_cert)
+    assert p.returncode != 0 and "unable to get local issuer certificate" in p.stdout + p.stderr
+    assert verify(certs.rogue_ca, certs.rogue_server_cert, "-purpose", "sslserver",
+                  "-verify_hostname", "localhost").returncode == 0
 
 
-def test_keys_match_and_encrypted_key(tls_ca):
-    cert_pub = pubkey("x509", "-in", str(tls_ca.server_cert), "-noout", "-pubkey")
-    assert pubkey("pkey", "-in", str(tls_ca.server_key), "-pubout") == cert_pub
-    assert pubkey("pkey", "-in", str(tls_ca.mismatched_key), "-pubout") != cert_pub
-    for cert, key in ((tls_ca.client_cert, tls_ca.client_key),
-                      (tls_ca.expired_client_cert, tls_ca.expired_client_key),
-                      (tls_ca.untrusted_client_cert, tls_ca.untrusted_client_key)):
+def test_keys_match_and_encrypted_key(certs):
+    cert_pub = pubkey("x509", "-in", str(certs.cert), "-noout", "-pubkey")
+    assert pubkey("pkey", "-in", str(certs.key), "-pubout") == cert_pub
+    assert pubkey("pkey", "-in", str(certs.other_key), "-pubout") != cert_pub
+    for cert, key in ((certs.client_cert, certs.client_key),
+                      (certs.expired_cert, certs.expired_key),
+                      (certs.rogue_cert, certs.rogue_key),
+                      (certs.rogue_server_cert, certs.rogue_server_key)):
         assert (pubkey("pkey", "-in", str(key), "-pubout")
                 == pubkey("x509", "-in", str(cert), "-noout", "-pubkey")), key
-    enc = tls_ca.server_key_encrypted
+    enc = certs.key_enc
     assert enc.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    assert pubkey("pkey", "-in", str(enc), "-passin", f"pass:{tls_ca.server_key_password}",
+    assert pubkey("pkey", "-in", str(enc), "-passin", f"pass:{PASSWORD}",
                   "-pubout") == cert_pub
     for wrong in ("pass:wrong", "pass:"):
         assert openssl("pkey", "-in", str(enc), "-passin", wrong, "-pubout",
                        check=False).returncode != 0, wrong
 
 
-def test_private_keys_stay_out_of_the_repository(tls_ca):
-    assert ROOT not in tls_ca.dir.resolve().parents
-    for key in tls_ca.dir.glob("*.key"):
+def test_private_keys_stay_out_of_the_repository(certs):
+    assert ROOT not in certs.dir.resolve().parents
+    for key in certs.dir.glob("*.key"):
         assert key.stat().st_mode & 0o077 == 0, key
     tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
                              timeout=20).stdout.splitlines()
     assert not [f for f in tracked if f.endswith((".key",)) and f.startswith("tests/")], tracked
 
 
-def test_fresh_sets_differ(tmp_path, tls_ca):
-    other = make_test_ca(tmp_path / "again")
-    assert other.server_spki_sha256() != tls_ca.server_spki_sha256()
-    assert other.ca_cert.read_bytes() != tls_ca.ca_cert.read_bytes()
+def test_fresh_sets_differ(tmp_path, certs):
+    # No fixed key or certificate hides in the maker: a second set is new.
+    other = make_certs(tmp_path / "again")
+    for name in ("ca", "cert", "key", "client_cert", "client_key", "rogue_ca"):
+        assert getattr(other, name).read_bytes() != getattr(certs, name).read_bytes(), name
 
 
 # -- real handshakes with Python's ssl --------------------------------------
 
 
-def handshake(ca: TestCA, client: ssl.SSLContext, server_hostname: str,
-              require_client_cert: bool) -> dict:
-    """One handshake on 127.0.0.1; returns {"peer": the client cert the
-    server saw, "error": the server side's error, "client_error": the
-    client side's}, each only when there was one."""
+def handshake(ca: Certs, client: ssl.SSLContext, server_hostname: str,
+              require_client_cert: bool, server: tuple[Path, Path] | None = None) -> dict:
+    """One handshake on 127.0.0.1, the server presenting `server` (default:
+    the chain file and key); returns {"peer": the client cert the server
+    saw, "error": the server side's error, "client_error": the client
+    side's}, each only when there was one."""
     srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    srv_ctx.load_cert_chain(str(ca.server_chain), str(ca.server_key))
+    srv_ctx.load_cert_chain(*map(str, server or (ca.chain, ca.key)))
     if require_client_cert:
         srv_ctx.verify_mode = ssl.CERT_REQUIRED
-        srv_ctx.load_verify_locations(str(ca.ca_cert))
+        srv_ctx.load_verify_locations(str(ca.ca))
     out: dict = {}
     with socket.create_server(("127.0.0.1", 0)) as lsock:
         lsock.settimeout(5)
@@ -159,37 +188,47 @@ def handshake(ca: TestCA, client: ssl.SSLContext, server_hostname: str,
     return out
 
 
-@pytest.mark.parametrize("name", ["localhost", "127.0.0.1"])
-def test_handshake_checks_server_name(tls_ca, name):
-    out = handshake(tls_ca, tls_ca.client_context(), name, require_client_cert=False)
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "::1"])
+def test_handshake_checks_server_name(certs, name):
+    out = handshake(certs, client_context(certs), name, require_client_cert=False)
     assert out == {"peer": None}, out
 
 
-def test_handshake_wrong_name_or_ca_fails(tls_ca):
-    out = handshake(tls_ca, tls_ca.client_context(), "example.com", require_client_cert=False)
+def test_handshake_wrong_name_or_ca_fails(certs):
+    out = handshake(certs, client_context(certs), "example.com", require_client_cert=False)
     err = out.get("client_error")
     assert isinstance(err, ssl.SSLCertVerificationError) and "mismatch" in str(err), out
-    other = ssl.create_default_context(cafile=str(tls_ca.other_ca_cert))
-    out = handshake(tls_ca, other, "localhost", require_client_cert=False)
+    other = ssl.create_default_context(cafile=str(certs.rogue_ca))
+    out = handshake(certs, other, "localhost", require_client_cert=False)
     err = out.get("client_error")
     assert isinstance(err, ssl.SSLCertVerificationError), out
     # The server sends its chain: the client finds a root it does not trust.
     assert "self-signed certificate in certificate chain" in str(err), out
+    # The server's names, but from the rogue CA: refused by a client of the
+    # test CA, accepted by one of the rogue CA.
+    rogue = (certs.rogue_server_cert, certs.rogue_server_key)
+    out = handshake(certs, client_context(certs), "localhost", False, server=rogue)
+    err = out.get("client_error")
+    assert isinstance(err, ssl.SSLCertVerificationError), out
+    assert "unable to get local issuer certificate" in str(err), out
+    out = handshake(certs, client_context(certs, ca=certs.rogue_ca), "localhost", False,
+                    server=rogue)
+    assert out == {"peer": None}, out
 
 
-def test_handshake_mutual_tls(tls_ca):
-    ok = tls_ca.client_context(tls_ca.client_cert, tls_ca.client_key)
-    out = handshake(tls_ca, ok, "localhost", require_client_cert=True)
+def test_handshake_mutual_tls(certs):
+    ok = client_context(certs, certs.client_cert, certs.client_key)
+    out = handshake(certs, ok, "localhost", require_client_cert=True)
     assert set(out) == {"peer"}, out
     assert dict(x[0] for x in out["peer"]["subject"])["commonName"] == CLIENT_CN
-    for cert, key, why in ((tls_ca.expired_client_cert, tls_ca.expired_client_key, "expired"),
-                           (tls_ca.untrusted_client_cert, tls_ca.untrusted_client_key,
+    for cert, key, why in ((certs.expired_cert, certs.expired_key, "expired"),
+                           (certs.rogue_cert, certs.rogue_key,
                             "unable to get local issuer")):
-        out = handshake(tls_ca, tls_ca.client_context(cert, key), "localhost",
+        out = handshake(certs, client_context(certs, cert, key), "localhost",
                         require_client_cert=True)
         err = out.get("error")
         assert isinstance(err, ssl.SSLCertVerificationError) and why in str(err), out
     # No certificate at all, where one is required.
-    out = handshake(tls_ca, tls_ca.client_context(), "localhost", require_client_cert=True)
+    out = handshake(certs, client_context(certs), "localhost", require_client_cert=True)
     err = out.get("error")
     assert isinstance(err, ssl.SSLError) and "certificate" in str(err), out

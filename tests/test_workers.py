@@ -8,7 +8,6 @@ the generation (threads in it, or its own children): see _generation()."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import RawConn, build_request, wait_record
+from tests.server import RawConn, build_request, http_connection, wait_record
 
 APP = "tests.apps.workers:app"
 MODES = ["thread", "process"]
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.pounce_only("Pounce's worker supervisor")
 
 
 def _get(srv, path="/", timeout=10.0):
-    c = http.client.HTTPConnection(srv.host, srv.port, timeout=timeout)
+    c = http_connection(srv.host, srv.port, timeout=timeout)
     try:
         c.request("GET", path)
         r = c.getresponse()
@@ -202,7 +201,7 @@ class Load:
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _run(self):
-        conn = http.client.HTTPConnection(self.srv.host, self.srv.port, timeout=10)
+        conn = http_connection(self.srv.host, self.srv.port, timeout=10)
         while not self._stop.is_set():
             try:
                 conn.request("GET", self.path)
@@ -219,7 +218,7 @@ class Load:
                 with self._lock:
                     self.failures.append(f"{type(e).__name__}: {e}")
                 conn.close()
-                conn = http.client.HTTPConnection(self.srv.host, self.srv.port, timeout=10)
+                conn = http_connection(self.srv.host, self.srv.port, timeout=10)
         conn.close()
 
     def __enter__(self):

@@ -60,7 +60,7 @@ PAGE = r"""<!doctype html>
   const log = [];
   function done(status) {
     out.textContent = JSON.stringify({status: status, log: log, extensions: ws.extensions,
-                                      protocol: ws.protocol});
+                                      protocol: ws.protocol, page: location.protocol});
   }
   const big = "pounce ".repeat(20000) + "é€😀";
   const bin = new Uint8Array(70000);
@@ -79,7 +79,9 @@ PAGE = r"""<!doctype html>
            new Uint8Array(m).every((v, i) => v === bin[i]),
     (m) => typeof m === "string" && m === big,
   ];
-  const ws = new WebSocket("ws://" + location.host + "/subprotocol?token=" +
+  // wss:// from an https:// page (POUNCE_TEST_TLS=1), ws:// from http://.
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(scheme + location.host + "/subprotocol?token=" +
                            encodeURIComponent(location.hash.slice(1)), ["chat.v1"]);
   ws.binaryType = "arraybuffer";
   let i = 0;
