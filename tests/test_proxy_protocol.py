@@ -24,13 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import RawConn, build_request
+from tests.server import RawConn, build_request, shared_certs
 from tests.ws_client import WSClient, accept_for, handshake_request, new_key
 
 pytestmark = pytest.mark.pounce_only("--proxy-protocol is Pounce's")
 
 APP = "tests.apps.scope:app"
-CERT = Path(__file__).parent / "certs" / "haproxy-test.pem"
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
@@ -436,6 +435,12 @@ def haproxy(srv, tmp_path_factory):
     assert Path(exe).exists(), "haproxy is missing: `make deps` installs it"
     d = tmp_path_factory.mktemp("haproxy")
     ports = {name: free_port() for name in ("v1", "v2", "tls")}
+    # HAProxy takes the certificate and its key in one file: the run's test
+    # CA's server certificate (tests/tls_certs.py; no key in the repository).
+    certs = shared_certs()
+    pem = d / "haproxy.pem"
+    pem.write_bytes(certs.cert.read_bytes() + certs.key.read_bytes())
+    pem.chmod(0o600)
     cfg = d / "haproxy.cfg"
     cfg.write_text(
         f"""
@@ -465,7 +470,7 @@ backend v2
     server s2 127.0.0.1:{srv.port} send-proxy-v2 check check-send-proxy inter 300ms
 
 frontend tls
-    bind 127.0.0.1:{ports["tls"]} ssl crt {CERT}
+    bind 127.0.0.1:{ports["tls"]} ssl crt {pem}
     default_backend tls
 backend tls
     server s3 127.0.0.1:{srv.port} send-proxy-v2-ssl
@@ -504,9 +509,7 @@ def get_from(port: int, path: str = "/", *, tls: bool = False) -> tuple[dict, in
     local_port = raw.getsockname()[1]
     sock = raw
     if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx = ssl.create_default_context(cafile=str(shared_certs().ca))
         sock = ctx.wrap_socket(raw, server_hostname="localhost")
     with sock:
         sock.sendall(build_request("GET", path, [("Host", "x"), ("Connection", "close")]))
