@@ -14,6 +14,7 @@
 #ifndef PN_CONFIG_H
 #define PN_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct pn_config {
@@ -39,5 +40,13 @@ enum { PN_LIFESPAN_AUTO, PN_LIFESPAN_ON, PN_LIFESPAN_OFF };
 enum { PN_CERT_REQS_NONE, PN_CERT_REQS_OPTIONAL, PN_CERT_REQS_REQUIRED };
 enum { PN_TLS_MIN_12, PN_TLS_MIN_13 };
 enum { PN_LOG_DEBUG, PN_LOG_INFO, PN_LOG_WARNING, PN_LOG_ERROR, PN_LOG_CRITICAL };
+
+/* Index of name[0..len) among a PN_CHOICE's "a|b|c" choices, or -1
+ * (csrc/core/pn_config.c; pure, any thread). */
+int pn_config_choice_index(const char *choices, const char *name, size_t len);
+
+/* Every setting at its table default: for a pn_config built without the
+ * bridge (C tests, fuzz targets).  Strings point at the table's literals. */
+void pn_config_defaults(pn_config *cfg);
 
 #endif

@@ -49,39 +49,6 @@ typedef struct {
 static fworker workers[2]; /* [1]: --proxy-protocol */
 static pn_tls_ctx *tls;
 
-static int choice_index(const char *choices, const char *value)
-{
-    int i = 0;
-    size_t n = strlen(value);
-    for (const char *p = choices;; i++) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, value, n) == 0)
-            return i;
-        if (!bar)
-            return 0;
-        p = bar + 1;
-    }
-}
-
-static void config_defaults(pn_config *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-#define PN_STR(name, def, group, help) cfg->name = def;
-#define PN_INT(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_SIZE(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_FLOAT(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_BOOL(name, def, group, help) cfg->name = def;
-#define PN_CHOICE(name, def, choices, group, help) cfg->name = choice_index(choices, def);
-#include "pn_settings.def"
-#undef PN_STR
-#undef PN_INT
-#undef PN_SIZE
-#undef PN_FLOAT
-#undef PN_BOOL
-#undef PN_CHOICE
-}
-
 /* The app: a request that gets this far (none can: no handshake ends)
  * is answered 200, empty. */
 static int on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
@@ -154,7 +121,7 @@ static void make_certificate(char *cert, char *key)
 
 static void worker_start(fworker *fw, int proxy)
 {
-    config_defaults(&fw->cfg);
+    pn_config_defaults(&fw->cfg);
     fw->cfg.proxy_protocol = proxy; /* 127.0.0.1 is trusted by default */
     fw->cfg.access_log = 0;
     fw->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -175,7 +142,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static char cert[64], key[64];
     make_certificate(cert, key);
     pn_config cfg;
-    config_defaults(&cfg);
+    pn_config_defaults(&cfg);
     cfg.ssl_certfile = cert;
     cfg.ssl_keyfile = key;
     char err[512];

@@ -122,23 +122,6 @@ static int *small_field(pn_config *c, const setting *s)
 
 /* ---- choices: "a|b|c" -------------------------------------------------- */
 
-/* Index of name[0..len) among the choices, or -1. */
-static int choice_index(const char *choices, const char *name, size_t len)
-{
-    int idx = 0;
-    const char *p = choices;
-    for (;;) {
-        const char *end = strchr(p, '|');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == len && memcmp(p, name, len) == 0)
-            return idx;
-        if (end == NULL)
-            return -1;
-        p = end + 1;
-        idx++;
-    }
-}
-
 /* The idx-th choice as a new str, or NULL with an exception. */
 static PyObject *choice_name(const char *choices, int idx)
 {
@@ -294,7 +277,7 @@ static void set_defaults(pn_config *c)
             break;
         case K_CHOICE:
             /* checked to exist by check_table() at module init */
-            *small_field(c, s) = choice_index(s->choices, s->str_def, strlen(s->str_def));
+            *small_field(c, s) = pn_config_choice_index(s->choices, s->str_def, strlen(s->str_def));
             break;
         }
     }
@@ -401,7 +384,7 @@ static int convert(pn_config *c, const setting *s, PyObject *value)
         const char *u = PyUnicode_AsUTF8AndSize(value, &len);
         if (u == NULL)
             return -1;
-        int idx = choice_index(s->choices, u, (size_t)len);
+        int idx = pn_config_choice_index(s->choices, u, (size_t)len);
         if (idx < 0) {
             char names[CHOICES_TEXT_MAX];
             choices_text(s->choices, names);
@@ -926,7 +909,7 @@ static int check_table(void)
         const setting *s = &settings[i];
         int bad = 0;
         if (s->kind == K_CHOICE)
-            bad = choice_index(s->choices, s->str_def, strlen(s->str_def)) < 0 ||
+            bad = pn_config_choice_index(s->choices, s->str_def, strlen(s->str_def)) < 0 ||
                   strlen(s->choices) * 4 + 3 > CHOICES_TEXT_MAX;
         else if (s->kind == K_INT || s->kind == K_SIZE)
             bad = s->int_def < s->int_min || s->int_def > s->int_max;

@@ -34,39 +34,9 @@
 
 /* ---- configuration ---------------------------------------------------- */
 
-/* The index of `def` in "a|b|c", as the config type stores a choice. */
-static int choice_index(const char *choices, const char *def)
-{
-    size_t n = strlen(def);
-    int i = 0;
-    for (const char *p = choices;; i++) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && memcmp(p, def, n) == 0)
-            return i;
-        if (bar == NULL)
-            return 0;
-        p = bar + 1;
-    }
-}
-
-/* Every setting at its default, from the one settings table. */
 static void config_defaults(pn_config *cfg)
 {
-    memset(cfg, 0, sizeof(*cfg));
-#define PN_STR(name, def, group, help) cfg->name = def;
-#define PN_INT(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_SIZE(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_FLOAT(name, def, lo, hi, group, help) cfg->name = def;
-#define PN_BOOL(name, def, group, help) cfg->name = def;
-#define PN_CHOICE(name, def, choices, group, help) cfg->name = choice_index(choices, def);
-#include "pn_settings.def"
-#undef PN_STR
-#undef PN_INT
-#undef PN_SIZE
-#undef PN_FLOAT
-#undef PN_BOOL
-#undef PN_CHOICE
+    pn_config_defaults(cfg);
     cfg->access_log = 0; /* keep the test output to the checks */
 }
 
