@@ -20,43 +20,17 @@ profiles for callgrind_annotate.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import re
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.proxy_headers_callgrind import REPO, free_port, total  # noqa: E402
+from bench.proxy_headers_callgrind import REPO, free_port, self_cost_by_object, total  # noqa: E402
 
 
 def extension_cost(outdir: str, tag: str) -> int:
-    """Self cost (Ir) of the _pounce extension's object in the profiles of
-    one run: every line of cost counted under an ``ob=`` naming it, except
-    the inclusive cost that follows a ``calls=`` line.  Object names are
-    given once, on an ``ob=`` or ``cob=`` line, then referred to by number."""
-    total_ir = 0
-    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
-        names: dict[str, str] = {}
-        ob, skip = "", False
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
-                if m:
-                    if m.group(3):
-                        names[m.group(2)] = m.group(3).strip()
-                    if m.group(1) == "ob":
-                        ob = names.get(m.group(2), "")
-                elif line.startswith("calls="):
-                    skip = True
-                elif line[:1].isdigit() or line[:1] in "+-*":
-                    if skip:
-                        skip = False
-                    elif "_pounce" in ob:
-                        parts = line.split()
-                        if len(parts) >= 2:
-                            total_ir += int(parts[1])
-    return total_ir
+    """Self cost (Ir) of the _pounce extension's object in the profiles of one run."""
+    return sum(ir for ob, ir in self_cost_by_object(outdir, tag).items() if "_pounce" in ob)
 
 
 def settings(name: str) -> list[str]:

@@ -55,15 +55,19 @@ def client(port: int, n: int, extra: bytes) -> None:
             buf = buf[need:]
 
 
-def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str,
-          app: str = "bench.apps.plaintext:app", access_log: bool = False) -> int:
+def callgrind_server(venv: str, args: list[str], outdir: str, tag: str, drive,
+                     app: str = "bench.apps.plaintext:app", env: dict | None = None) -> int:
+    """Run `pounce APP --host 127.0.0.1 --port P ARGS` from venv under
+    callgrind (every process, profiles ``outdir/cg.<tag>.<pid>``), call
+    drive(P) once it accepts connections, stop it, and return the
+    instructions of all its processes."""
     port = free_port()
     cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
            f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
            os.path.join(venv, "bin", "pounce"), app, "--host", "127.0.0.1",
-           "--port", str(port), "--access-log" if access_log else "--no-access-log", *args]
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           "--port", str(port), *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONHASHSEED="0", **(env or {})),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -74,7 +78,7 @@ def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: st
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit(f"server did not start: {cmd}")
                 time.sleep(0.2)
-        client(port, n, extra)
+        drive(port)
     finally:
         proc.terminate()
         proc.wait(300)
@@ -87,6 +91,41 @@ def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: st
                     break
     return out
 
+
+def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str,
+          app: str = "bench.apps.plaintext:app", access_log: bool = False) -> int:
+    return callgrind_server(venv, ["--access-log" if access_log else "--no-access-log", *args],
+                            outdir, tag, lambda port: client(port, n, extra), app=app)
+
+
+def self_cost_by_object(outdir: str, tag: str) -> dict[str, int]:
+    """Self cost (Ir) per object file (its path as callgrind names it),
+    summed over the profiles of one run (``cg.<tag>.*``): every line of cost
+    counted under the ``ob=`` naming its object, except the inclusive cost
+    that follows a ``calls=`` line.  Object names are given once, on an
+    ``ob=`` or ``cob=`` line, then referred to by number."""
+    out: dict[str, int] = {}
+    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
+        names: dict[str, str] = {}
+        ob, skip = "", False
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
+                if m:
+                    if m.group(3):
+                        names[m.group(2)] = m.group(3).strip()
+                    if m.group(1) == "ob":
+                        ob = names.get(m.group(2), "")
+                elif line.startswith("calls="):
+                    skip = True
+                elif line[:1].isdigit() or line[:1] in "+-*":
+                    if skip:
+                        skip = False
+                        continue
+                    parts = line.split()
+                    if len(parts) >= 2:
+                        out[ob] = out.get(ob, 0) + int(parts[1])
+    return out
 
 def main() -> None:
     ap = argparse.ArgumentParser()

@@ -15,19 +15,16 @@ code; OpenSSL's share is the libssl and libcrypto objects.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.proxy_headers_callgrind import REPO, free_port  # noqa: E402
+from bench.proxy_headers_callgrind import REPO, callgrind_server, self_cost_by_object  # noqa: E402
 from tests.tls_certs import make_certs  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -56,60 +53,16 @@ def client(port: int, n: int, ca: Path) -> None:
 def objects_cost(outdir: str, tag: str) -> dict[str, int]:
     """Self cost (Ir) per object (_pounce, libssl, libcrypto) of one run."""
     out = {"_pounce": 0, "libssl": 0, "libcrypto": 0}
-    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
-        names: dict[str, str] = {}
-        ob, skip = "", False
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
-                if m:
-                    if m.group(3):
-                        names[m.group(2)] = m.group(3).strip()
-                    if m.group(1) == "ob":
-                        ob = names.get(m.group(2), "")
-                elif line.startswith("calls="):
-                    skip = True
-                elif line[:1].isdigit() or line[:1] in "+-*":
-                    if skip:
-                        skip = False
-                        continue
-                    parts = line.split()
-                    for k in out:
-                        if k in ob and len(parts) >= 2:
-                            out[k] += int(parts[1])
+    for ob, ir in self_cost_by_object(outdir, tag).items():
+        for k in out:
+            if k in ob:
+                out[k] += ir
     return out
 
 
 def total(venv: str, env: dict, n: int, outdir: str, tag: str, certs) -> tuple[int, dict]:
-    port = free_port()
-    cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-           f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
-           os.path.join(venv, "bin", "pounce"), "bench.apps.plaintext:app", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--ssl-certfile", str(certs.cert),
-           "--ssl-keyfile", str(certs.key)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONHASHSEED="0", **env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit(f"server did not start: {cmd}")
-                time.sleep(0.2)
-        client(port, n, certs.ca)
-    finally:
-        proc.terminate()
-        proc.wait(300)
-    out = 0
-    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
-        with open(path, errors="replace") as f:
-            for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    out += int(line.split()[1])
-                    break
+    args = ["--no-access-log", "--ssl-certfile", str(certs.cert), "--ssl-keyfile", str(certs.key)]
+    out = callgrind_server(venv, args, outdir, tag, lambda port: client(port, n, certs.ca), env=env)
     return out, objects_cost(outdir, tag)
 
 

@@ -28,7 +28,6 @@ callgrind_annotate (e.g. `callgrind_annotate --inclusive=yes FILE`).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
 import socket
@@ -36,11 +35,10 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.proxy_headers_callgrind import REPO, free_port  # noqa: E402
+from bench.proxy_headers_callgrind import REPO, callgrind_server, self_cost_by_object  # noqa: E402
 
 REQ = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n"
 
@@ -102,61 +100,26 @@ def handshakes(ctx: ssl.SSLContext, port: int, n: int, resume: bool) -> None:
 
 def run_server(venv: str, cert: str, key: str, phases: list[tuple[str, int]], outdir: str,
                tag: str, extra: list[str]) -> None:
-    port = free_port()
-    cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-           f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
-           os.path.join(venv, "bin", "pounce"), "bench.apps.plaintext:app", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--ssl-certfile", cert, "--ssl-keyfile", key,
-           *extra]
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit(f"server did not start: {cmd}")
-                time.sleep(0.2)
+
+    def drive(port: int) -> None:
         for kind, n in phases:
             if kind == "keepalive":
                 keepalive(ctx, port, n)
             else:
                 handshakes(ctx, port, n, resume=kind == "resumed")
-    finally:
-        proc.terminate()
-        proc.wait(300)
+
+    callgrind_server(venv, ["--no-access-log", "--ssl-certfile", cert, "--ssl-keyfile", key, *extra],
+                     outdir, tag, drive)
 
 
 def by_object(outdir: str, tag: str) -> dict[str, int]:
     """Self cost (Ir) per object file, summed over the profiles of one run."""
     out: dict[str, int] = defaultdict(int)
-    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
-        names: dict[str, str] = {}
-        ob, skip = "", False
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
-                if m:
-                    if m.group(3):
-                        names[m.group(2)] = m.group(3).strip()
-                    if m.group(1) == "ob":
-                        ob = names.get(m.group(2), "")
-                elif line.startswith("calls="):
-                    skip = True
-                elif line[:1].isdigit() or line[:1] in "+-*":
-                    if skip:
-                        skip = False
-                    else:
-                        parts = line.split()
-                        if len(parts) >= 2:
-                            out[short(ob)] += int(parts[1])
+    for ob, ir in self_cost_by_object(outdir, tag).items():
+        out[short(ob)] += ir
     return out
 
 
