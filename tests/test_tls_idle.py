@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tests.test_tls import HTTP_APP, certs, client_ctx, get, read_response, tls_args, tls_conn  # noqa: F401
+from tests.test_tls import HTTP_APP, client_ctx, get, read_response, tls_args, tls_conn
 
 FIRST = 300  # past the 256 connections that keep their buffers
 MORE = 300
