@@ -13,7 +13,9 @@ import os
 from tests.test_tls import HTTP_APP, client_ctx, get, read_response, tls_args, tls_conn
 
 ASAN = os.environ.get("POUNCE_ASAN") == "1"
-FIRST = 300  # past the 256 connections that keep their buffers
+WARM = 20
+KEEP = 250  # fewer than the 256 connections whose sessions keep their buffers
+FIRST = 300  # past them
 MORE = 300
 
 
@@ -57,19 +59,32 @@ def open_idle(srv, ctx, n: int) -> list:
 def test_idle_sessions_free_their_buffers_and_keep_working(server_factory, certs):  # noqa: F811
     srv = server_factory(HTTP_APP, *tls_args(certs), "--keep-alive-timeout", "60")
     ctx = client_ctx(certs)
-    conns = open_idle(srv, ctx, FIRST)
-    before = tree_rss_kib(srv.proc.pid)
+    # Up to 256 connections a worker lets idle sessions keep their buffers;
+    # past that they give them back.  Compare the RSS each idle connection
+    # adds on either side of the line (the first few warm the server up).
+    conns = open_idle(srv, ctx, WARM)
+    a = tree_rss_kib(srv.proc.pid)
+    conns += open_idle(srv, ctx, KEEP - WARM)
+    b = tree_rss_kib(srv.proc.pid)
+    conns += open_idle(srv, ctx, FIRST - KEEP)  # across the line
+    c = tree_rss_kib(srv.proc.pid)
     conns += open_idle(srv, ctx, MORE)
-    per_conn = (tree_rss_kib(srv.proc.pid) - before) / MORE
+    d = tree_rss_kib(srv.proc.pid)
+    keeping, freeing = (b - a) / (KEEP - WARM), (d - c) / MORE
     try:
         # With its buffers an idle TLS connection costs ~27.6 KiB of the
-        # server's RSS, without them ~18.5 (bench/tls_idle_rss.py).
+        # server's RSS, without them ~18.5 with OpenSSL 3.0
+        # (bench/tls_idle_rss.py); the sizes differ between OpenSSL
+        # releases, the saving stays: half of it is asked.
         # Under `make asan` RSS measures ASan's shadow memory and quarantine
         # (about 200 KiB per connection), not OpenSSL's buffers: there only
         # the connections' working after the buffers went is checked (with
         # ASan watching every use of the freed buffers).
         if not ASAN:
-            assert per_conn < 23, f"{per_conn:.1f} KiB per idle TLS connection"
+            print(f"idle RSS: keeping {keeping:.1f} KiB, freeing {freeing:.1f} KiB")
+            assert keeping - freeing > 4.5, (
+                f"{keeping:.1f} KiB per idle TLS connection that keeps its buffers, "
+                f"{freeing:.1f} KiB per one that gave them back")
         # Every connection works after its buffers went: one request, then
         # three pipelined in one record, then a response of many records.
         for s, buf in conns:
