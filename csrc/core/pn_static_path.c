@@ -1,4 +1,14 @@
-/* pn_static_path — see pn_static_path.h. */
+/*
+ * pn_static_path — see pn_static_path.h.
+ *
+ * One pass over the raw path, one segment (between raw '/') at a time: the
+ * segment is decoded into out, then judged as a whole, so "%2e%2e" and
+ * ".%2E" are the ".." they decode to.  An encoded '/' or '\' is refused
+ * rather than decoded: the file system would see a separator the URL's
+ * segments did not have (and "..%2f" would slip past the segment check).
+ * ".." is refused, never resolved: a URL that climbs is not one a page of
+ * the mount links to.
+ */
 #include "pn_static_path.h"
 
 #include "pn_http_token.h"
