@@ -11,7 +11,6 @@
  * descriptor, stat, validators and (up to 16 KiB) its bytes; an entry is
  * trusted for 1 s, then the next hit compares it with one fstatat.
  */
-#define _GNU_SOURCE
 #include "pn_static.h"
 
 #include <fcntl.h>
@@ -59,17 +58,17 @@ typedef struct variant {
 } variant;
 
 typedef struct entry {
-    struct entry *hnext;            /* hash chain */
-    struct entry *newer, *older;    /* LRU list */
+    struct entry *hnext;         /* hash chain */
+    struct entry *newer, *older; /* LRU list */
     uint32_t hash;
     int mount;
-    uint64_t checked_ms;            /* last opened or revalidated */
-    const char *ctype;              /* Content-Type (lives in the mime table) */
+    uint64_t checked_ms; /* last opened or revalidated */
+    const char *ctype;   /* Content-Type (lives in the mime table) */
     size_t ctype_len;
-    int nsib;                       /* precompressed siblings present */
+    int nsib; /* precompressed siblings present */
     variant v[PN_CODEC_COUNT];
     size_t key_len;
-    char key[];                     /* relative path, NUL-terminated */
+    char key[]; /* relative path, NUL-terminated */
 } entry;
 
 typedef struct mount {
@@ -93,7 +92,7 @@ struct pn_static {
     entry *newest, *oldest;
     size_t nentries;
     size_t body_bytes;
-    char rel[PN_STATIC_PATH_MAX + 1];  /* the decoded path of the request */
+    char rel[PN_STATIC_PATH_MAX + 1];   /* the decoded path of the request */
     char name[PN_STATIC_PATH_MAX + 64]; /* scratch for a file name */
 };
 
@@ -490,8 +489,8 @@ static int put_rid(pn_conn *c, pn_http1_response *r)
 
 static int keep_alive_of(pn_conn *c, const pn_http1_request *req)
 {
-    return (req->flags & PN_REQ_KEEP_ALIVE) && req->body_kind == PN_BODY_NONE &&
-           !c->closing_soon && !c->worker->draining;
+    return (req->flags & PN_REQ_KEEP_ALIVE) && req->body_kind == PN_BODY_NONE && !c->closing_soon &&
+           !c->worker->draining;
 }
 
 /* A short text/plain answer (errors, 301, 405), with one extra field. */
@@ -513,8 +512,7 @@ static int answer_text(pn_conn *c, const pn_http1_request *req, int status, cons
         !OK(pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Content-Type"),
                                  PN_STRLIT("text/plain; charset=utf-8"))) ||
         (fname && !OK(pn_http1_resp_header(&c->wbuf, &r, fname, fname_len, fvalue, fvalue_len))) ||
-        !put_rid(c, &r) ||
-        !OK(pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)blen)) ||
+        !put_rid(c, &r) || !OK(pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)blen)) ||
         (!head && pn_buf_append(&c->wbuf, body, (size_t)blen) != 0)) {
         c->dead = 1;
         keep = 0;
@@ -576,13 +574,12 @@ static int answer_file(pn_static *s, pn_conn *c, const pn_http1_request *req, en
     char range[96];
     size_t range_len = 0;
     if (status == 206)
-        range_len = (size_t)snprintf(range, sizeof range, "bytes %llu-%llu/%llu",
-                                     (unsigned long long)res.off,
-                                     (unsigned long long)(res.off + res.len - 1),
-                                     (unsigned long long)v->size);
+        range_len = (size_t)snprintf(
+            range, sizeof range, "bytes %llu-%llu/%llu", (unsigned long long)res.off,
+            (unsigned long long)(res.off + res.len - 1), (unsigned long long)v->size);
     else if (status == 416)
-        range_len = (size_t)snprintf(range, sizeof range, "bytes */%llu",
-                                     (unsigned long long)v->size);
+        range_len =
+            (size_t)snprintf(range, sizeof range, "bytes */%llu", (unsigned long long)v->size);
     char errbody[64];
     size_t errlen = 0;
     if (!has_body && status != 304)
@@ -597,21 +594,21 @@ static int answer_file(pn_static *s, pn_conn *c, const pn_http1_request *req, en
                                   (keep ? PN_RESP_KEEP_ALIVE : PN_RESP_CLOSE))) &&
         OK(pn_http1_resp_start(out, &r)) &&
         (status == 304 ||
-         (has_body ? OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"), e->ctype,
-                                             e->ctype_len))
-                   : OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"),
-                                             PN_STRLIT("text/plain; charset=utf-8"))))) &&
-        (!validators || (OK(pn_http1_resp_header(out, &r, PN_STRLIT("ETag"), v->etag,
-                                                  v->etag_len)) &&
-                         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Last-Modified"),
-                                                 v->last_modified, PN_HTTP_DATE_LEN)))) &&
+         (has_body
+              ? OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"), e->ctype, e->ctype_len))
+              : OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"),
+                                        PN_STRLIT("text/plain; charset=utf-8"))))) &&
+        (!validators ||
+         (OK(pn_http1_resp_header(out, &r, PN_STRLIT("ETag"), v->etag, v->etag_len)) &&
+          OK(pn_http1_resp_header(out, &r, PN_STRLIT("Last-Modified"), v->last_modified,
+                                  PN_HTTP_DATE_LEN)))) &&
         (!has_body ||
          OK(pn_http1_resp_header(out, &r, PN_STRLIT("Accept-Ranges"), PN_STRLIT("bytes")))) &&
         (!range_len ||
          OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Range"), range, range_len))) &&
         (!validators || !s->cc_len ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Cache-Control"),
-                                 w->cfg->static_cache_control, s->cc_len))) &&
+         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Cache-Control"), w->cfg->static_cache_control,
+                                 s->cc_len))) &&
         (!validators || !vary ||
          OK(pn_http1_resp_header(out, &r, PN_STRLIT("Vary"), PN_STRLIT("Accept-Encoding")))) &&
         (!has_body || cd == PN_CODEC_IDENTITY ||
