@@ -823,7 +823,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->limits.max_body = (uint64_t)cfg->max_request_size;
     w->header_ms = secs_to_ms(cfg->header_timeout);
     w->health_len = cfg->health_path ? strlen(cfg->health_path) : 0; /* (C tests leave it NULL) */
-    w->statics = cfg->static_mount ? pn_static_new(cfg) : NULL; /* (C tests leave it NULL) */
+    w->statics = cfg->static_mount ? pn_static_new(cfg) : NULL;      /* (C tests leave it NULL) */
     if (w->statics == NULL && errno != 0 && cfg->static_mount && cfg->static_mount[0])
         goto fail;
     w->answers = w->health_len > 0 || (cfg->limit_concurrency > 0 && hooks->in_flight != NULL) ||

@@ -106,7 +106,8 @@ struct pn_worker {
     int draining;   /* no more accepts, no more keep-alive */
     int close_idle; /* draining: idle connections close at once */
     int stopping;   /* the drain is a shutdown: --health-path answers 503 */
-    int answers;    /* --health-path, --limit-concurrency or --static: conn_dispatch may answer itself */
+    int answers; /* --health-path, --limit-concurrency or --static: conn_dispatch may answer itself
+                  */
     struct pn_static *statics; /* --static: mounts and open-file cache (pn_static.c), or NULL */
     size_t health_len;
     int in_poll;
