@@ -223,3 +223,23 @@ def test_file_truncated_while_sent_closes(server_factory, tmp_path: Path):
     # Serving goes on; the cache sees the new size once it revalidates.
     time.sleep(1.1)
     assert get(srv, "/big.bin").header("content-length") == str(1 << 20)
+
+
+def test_pipelined_behind_a_sent_file(server_factory, site: Path):
+    """A request pipelined behind a file still going out by sendfile is
+    answered after the file's last byte, not in the middle of it."""
+    data = os.urandom(3 << 20)
+    (site / "big.bin").write_bytes(data)
+    srv = server_factory(APP, "--static", f"/={site}")
+    with srv.connect(timeout=10) as c:
+        c.send(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        r1 = c.read_response()
+        r2 = c.read_response()
+        r3 = c.read_response()
+    assert (r1.status, r1.body == data) == (200, True)
+    assert (r2.status, r2.body) == (200, b"one\n")
+    assert (r3.status, r3.body == data) == (200, True)
