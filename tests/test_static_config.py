@@ -89,6 +89,18 @@ def test_bad_values_in_process_name_their_source(tmp_path: Path):
         load_config({}, environ={}, cwd=str(tmp_path))
 
 
+def test_python_api_checks_and_normalises(tmp_path: Path, site: Path, monkeypatch):
+    from pounce._config import check_static
+
+    monkeypatch.chdir(tmp_path)
+    kw = {"static": ["/a/=site", "/=site/sub"]}  # pounce.run(app, static=[...])
+    check_static(kw, os.getcwd())
+    assert kw == {"static_mount": f"/a={site},/={site}/sub"}
+    with pytest.raises(ValueError, match="no such directory") as e:
+        check_static({"static_mount": "/a=nope"}, os.getcwd())
+    assert e.value.settings == ("static_mount",)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
