@@ -265,3 +265,25 @@ def test_pipelined_behind_a_sent_file(server_factory, site: Path):
             bodies.append(bytes(buf[:length]))
             del buf[:length]
     assert bodies[0] == bytes(size) and bodies[1] == b"one\n" and bodies[2] == bytes(size)
+
+
+def test_cache_never_starves_accept(server_factory, site: Path):
+    """The cache holds at most a quarter of RLIMIT_NOFILE's descriptors (and
+    none for files whose bytes it keeps): with many large files served, the
+    server still accepts and opens."""
+    import resource
+
+    for i in range(150):
+        (site / f"f{i}.bin").write_bytes(bytes([i]) * 20000)  # > 16 KiB: sent from a descriptor
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))  # inherited by the server
+    try:
+        srv = server_factory(APP, "--static", f"/={site}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for rnd in range(2):
+        with srv.connect(timeout=5) as c:
+            for i in range(150):
+                r = c.request("GET", f"/f{i}.bin")
+                assert (r.status, r.body[:1], len(r.body)) == (200, bytes([i]), 20000), (rnd, i)
+    assert get(srv, "/a.txt").body == b"one\n"
