@@ -202,6 +202,8 @@ def test_fifo_is_404_without_hanging(server_factory, site: Path):
         assert c.request("GET", "/pipe").status == 404
         assert c.request("GET", "/a.txt").body == b"one\n"  # same connection, worker alive
         assert time.monotonic() - t0 < 2
+        # A "/" mount takes every path, but "OPTIONS *" is no path: the app's.
+        assert c.request("OPTIONS", "*").body == b"hello"
 
 
 @pytest.mark.skipif(TLS, reason="reads the raw TCP stream")

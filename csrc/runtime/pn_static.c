@@ -671,7 +671,7 @@ int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
     size_t plen = req->path_len;
     for (int i = 0; i < s->nmounts; i++) {
         const mount *m = &s->mounts[i];
-        if (m->prefix_len == 1 ||
+        if ((m->prefix_len == 1 && plen > 0 && path[0] == '/') || /* not "OPTIONS *" */
             (plen >= m->prefix_len && memcmp(path, m->prefix, m->prefix_len) == 0 &&
              (plen == m->prefix_len || path[m->prefix_len] == '/'))) {
             mi = i;
