@@ -42,7 +42,8 @@ def site(tmp_path: Path) -> Path:
 
 
 def test_cli_spellings_are_repeatable_and_joined():
-    _, _, given = parse_args(["m:app", "--static", "/a=x", "--static-mount", "/b=y", "--static", "/c=z"])
+    argv = ["m:app", "--static", "/a=x", "--static-mount", "/b=y", "--static", "/c=z"]
+    _, _, given = parse_args(argv)
     assert given["static_mount"] == "/a=x,/b=y,/c=z"
 
 
@@ -85,7 +86,7 @@ def test_bad_values_in_process_name_their_source(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"^POUNCE_STATIC: 'nope': expected PREFIX=DIR"):
         load_config({}, environ={"POUNCE_STATIC": "nope"}, cwd=str(tmp_path))
     (tmp_path / "pounce.toml").write_text('static = ["/a=missing"]\n')
-    with pytest.raises(ConfigError, match=r"^pounce.toml: '/a=missing': missing: no such directory"):
+    with pytest.raises(ConfigError, match=r"^pounce.toml: '/a=missing': missing: no such dir"):
         load_config({}, environ={}, cwd=str(tmp_path))
 
 
@@ -107,10 +108,10 @@ def test_python_api_checks_and_normalises(tmp_path: Path, site: Path, monkeypatc
         (["--static", "/x"], "--static: '/x': expected PREFIX=DIR"),
         (["--static", "assets=tests"], "--static: 'assets=tests': PREFIX must start with '/'"),
         (["--static", "/a b=tests"], "PREFIX may not contain spaces"),
-        (["--static", "/x=no/such/dir"], "--static: '/x=no/such/dir': no/such/dir: no such directory"),
+        (["--static", "/x=no/such"], "--static: '/x=no/such': no/such: no such directory"),
         (["--static", "/x=README.md"], "--static: '/x=README.md': README.md: not a directory"),
-        (["--static", "/x=tests", "--static", "/x/=docs"], "'/x/=docs': PREFIX /x is mounted twice"),
-        (["--static", "/=tests", "--static-index", "../secret"], "static_index must be a file name"),
+        (["--static", "/x=tests", "--static", "/x/=docs"], "PREFIX /x is mounted twice"),
+        (["--static", "/=tests", "--static-index", "../x"], "static_index must be a file name"),
         (["--static", "/=tests", "--static-cache-control", "a\r\nX-Evil: 1"], "control characters"),
     ],
 )
@@ -221,7 +222,8 @@ def test_file_truncated_while_sent_closes(server_factory, tmp_path: Path):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     got = s.recv(65536)
-    assert b" 200 " in got.split(b"\r\n", 1)[0] and f"content-length: {size}".encode() in got.lower()
+    assert b" 200 " in got.split(b"\r\n", 1)[0]
+    assert f"content-length: {size}".encode() in got.lower()
     time.sleep(0.3)  # the server fills the socket buffers and waits
     os.truncate(big, 1 << 20)
     total = len(got)
@@ -258,7 +260,8 @@ def test_pipelined_behind_a_sent_file(server_factory, site: Path):
             while b"\r\n\r\n" not in buf:
                 buf += c.sock.recv(1 << 20)
             head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 200 ") and f"content-length: {length}".encode() in head.lower()
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert f"content-length: {length}".encode() in head.lower()
             buf = bytearray(rest)
             while len(buf) < length:
                 chunk = c.sock.recv(1 << 20)

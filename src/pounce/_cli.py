@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
         elif s.name in REPEATABLE:
             # --static is the documented spelling of --static-mount.
-            flags = ["--static", flag_name(s.name)] if s.name == "static_mount" else [flag_name(s.name)]
+            flags = [flag_name(s.name)]
+            if s.name == "static_mount":
+                flags.insert(0, "--static")
             group.add_argument(
                 *flags, dest=s.name, metavar=_metavar(s), action="append", help=text
             )
