@@ -371,7 +371,7 @@ CORPUS = [
     ("/static/%252e%252e%252fapp-secret", 404, None),
     ("/static/%c0%ae%c0%ae/app-secret", 404, None),  # overlong UTF-8 is not ".."
     ("/static/%c0%af..%c0%afapp-secret", 404, None),
-    ("/static/..;/app-secret", 404, None),
+    ("/static/..;/app-secret", 403, None),  # "..;" is a name starting with "."
     ("/static/link-out", 404, None),  # a symlink out of the root
     ("/static/link-secret", 404, None),
     ("/static/linkdir-out/shared.txt", 404, None),
@@ -836,14 +836,15 @@ def test_changed_file_seen_within_a_second(main, site):
     tmp = site / "changing.txt.new"
     tmp.write_bytes(b"version two, longer\n")
     os.replace(tmp, p)  # an atomic replace, as deploys do
-    deadline = time.monotonic() + 3
+    t0 = time.monotonic()
     while True:
         resp = raw(main, "GET", "/static/changing.txt")
         if resp.body == b"version two, longer\n":
             break
         assert resp.body == b"version one\n"
-        assert time.monotonic() < deadline, "the replaced file was not seen"
-        time.sleep(0.1)
+        # The spec: seen within 1 s (the cache entry's age); 0.5 s of slack.
+        assert time.monotonic() - t0 < 1.5, "the replaced file was not seen within 1 s"
+        time.sleep(0.05)
     assert resp.header("etag") == etag_of(p)
     p.unlink()
     deadline = time.monotonic() + 3
