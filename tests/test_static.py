@@ -188,7 +188,8 @@ def curl(srv, target: str, *args: str, out: Path | None = None) -> Response:
     # -D writes every head curl saw; the last one is the final response.
     heads = [h for h in p.stderr.split(b"\r\n\r\n") if h.startswith(b"HTTP/")]
     resp = _parse_head(heads[-1])
-    resp.body = p.stdout
+    # With -I curl prints the head on stdout as well: a HEAD has no body.
+    resp.body = p.stdout.rsplit(b"\r\n\r\n", 1)[-1] if "-I" in args else p.stdout
     return resp
 
 
