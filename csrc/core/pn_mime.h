@@ -13,7 +13,10 @@
  * mime.types syntax: one "type ext ext..." per line, separated by spaces or
  * tabs; '#' starts a comment; blank lines and lines without extensions are
  * skipped; an extension listed twice takes the last type (as Python's
- * mimetypes does).  Extensions are matched ignoring ASCII case.
+ * mimetypes does).  Extensions are matched ignoring ASCII case.  Only the
+ * last extension of a name is looked up, so entries with a '.' ("cwl.json")
+ * are skipped, as are extensions over 64 bytes and lines whose type is not
+ * "token/token" (it would go into a response header as it is).
  */
 #ifndef PN_MIME_H
 #define PN_MIME_H
