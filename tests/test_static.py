@@ -617,7 +617,8 @@ def test_offsets_past_4_gib(main):
     # --max-filesize: a server that ignored the Range would send 5 GiB, which
     # must fail the test (curl exits 63), not fill the test's memory.
     def curl(srv, target, *args):
-        return globals()["curl"](srv, target, "--max-filesize", "1000000", *args)
+        limit = () if "-I" in args else ("--max-filesize", "1000000")  # HEAD: 5 GiB is the point
+        return globals()["curl"](srv, target, *limit, *args)
     tail = curl(main, "/static/huge.sparse", "-H", f"Range: bytes={HUGE - 120}-")
     assert tail.status == 206
     assert tail.header("content-range") == f"bytes {HUGE - 120}-{HUGE - 1}/{HUGE}"
