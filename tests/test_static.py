@@ -775,6 +775,31 @@ def test_pipelined_static_and_app_in_order(main, site):
     ]
 
 
+def test_request_with_body_is_not_kept_alive(main):
+    # A 405 for a POST with a body: the body is never read as the next
+    # request (it looks like one that would reach the app); the connection ends.
+    smuggled = build_request("GET", "/smuggled")
+    with main.connect() as c:
+        c.send(build_request("POST", "/static/hello.txt", body=smuggled))
+        resp = c.read_response()
+        assert resp.status == 405
+        rest = c.read_to_eof()
+        assert b"app:/smuggled" not in rest
+        assert rest == b""
+
+
+def test_connection_close_and_http10(main):
+    with main.connect() as c:
+        resp = c.request("GET", "/static/hello.txt", [("Connection", "close")])
+        assert (resp.status, resp.body) == (200, b"hello static\n")
+        assert c.wait_closed()
+    with main.connect() as c:
+        c.send(build_request("GET", "/static/hello.txt", version="HTTP/1.0"))
+        resp = c.read_response()
+        assert (resp.status, resp.body) == (200, b"hello static\n")
+        assert c.wait_closed()
+
+
 @pytest.mark.parametrize("target", ["/", "/staticx", "/stat", "/static-other/hello.txt",
                                     "/STATIC/hello.txt", "/x/static/hello.txt"])
 def test_app_gets_paths_outside_the_mounts(main, target):
