@@ -89,6 +89,18 @@ def test_bad_values_in_process_name_their_source(tmp_path: Path):
         load_config({}, environ={}, cwd=str(tmp_path))
 
 
+def test_python_api_checks_and_normalises(tmp_path: Path, site: Path, monkeypatch):
+    from pounce._config import check_static
+
+    monkeypatch.chdir(tmp_path)
+    kw = {"static": ["/a/=site", "/=site/sub"]}  # pounce.run(app, static=[...])
+    check_static(kw, os.getcwd())
+    assert kw == {"static_mount": f"/a={site},/={site}/sub"}
+    with pytest.raises(ValueError, match="no such directory") as e:
+        check_static({"static_mount": "/a=nope"}, os.getcwd())
+    assert e.value.settings == ("static_mount",)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -190,6 +202,8 @@ def test_fifo_is_404_without_hanging(server_factory, site: Path):
         assert c.request("GET", "/pipe").status == 404
         assert c.request("GET", "/a.txt").body == b"one\n"  # same connection, worker alive
         assert time.monotonic() - t0 < 2
+        # A "/" mount takes every path, but "OPTIONS *" is no path: the app's.
+        assert c.request("OPTIONS", "*").body == b"hello"
 
 
 @pytest.mark.skipif(TLS, reason="reads the raw TCP stream")
@@ -253,3 +267,25 @@ def test_pipelined_behind_a_sent_file(server_factory, site: Path):
             bodies.append(bytes(buf[:length]))
             del buf[:length]
     assert bodies[0] == bytes(size) and bodies[1] == b"one\n" and bodies[2] == bytes(size)
+
+
+def test_cache_never_starves_accept(server_factory, site: Path):
+    """The cache holds at most a quarter of RLIMIT_NOFILE's descriptors (and
+    none for files whose bytes it keeps): with many large files served, the
+    server still accepts and opens."""
+    import resource
+
+    for i in range(150):
+        (site / f"f{i}.bin").write_bytes(bytes([i]) * 20000)  # > 16 KiB: sent from a descriptor
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))  # inherited by the server
+    try:
+        srv = server_factory(APP, "--static", f"/={site}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for rnd in range(2):
+        with srv.connect(timeout=5) as c:
+            for i in range(150):
+                r = c.request("GET", f"/f{i}.bin")
+                assert (r.status, r.body[:1], len(r.body)) == (200, bytes([i]), 20000), (rnd, i)
+    assert get(srv, "/a.txt").body == b"one\n"

@@ -26,7 +26,9 @@
 /* IMF-fixdate of unix_seconds, NUL-terminated.  Years outside 0..9999 are
  * clamped to that range's ends. */
 void pn_http_date_format(char out[PN_HTTP_DATE_LEN + 1], int64_t unix_seconds);
-/* IMF-fixdate, RFC 850 and asctime forms (RFC 9110 §5.6.7); 0, or -1 when invalid. */
+/* IMF-fixdate, RFC 850 and asctime forms (RFC 9110 §5.6.7); 0, or -1 when invalid.
+ * Names are case-sensitive, the weekday is not checked against the date, surrounding OWS
+ * is skipped, second 60 is accepted; RFC 850's two-digit years 70-99 are 19xx, 00-69 20xx. */
 int pn_http_date_parse(const char *s, size_t n, int64_t *unix_seconds);
 #define PN_ETAG_MAX 40
 /* '"' hex(mtime_ns) '-' hex(size) '"'; returns its length. */

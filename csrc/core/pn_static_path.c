@@ -29,8 +29,7 @@ int pn_static_path(const char *raw, size_t len, unsigned flags, char *out, size_
                    size_t *out_len)
 {
     int st = 0;       /* worst problem so far (0: none) */
-    size_t pos = 0;   /* bytes of out written */
-    int overflow = 0; /* out is full: keep scanning for a 400, write nothing */
+    size_t pos = 0;   /* bytes of out kept */
     int last_dir = 1; /* the last segment was empty or ".": a directory is named */
     size_t i = 0;
     if (cap == 0) {
@@ -42,8 +41,11 @@ int pn_static_path(const char *raw, size_t len, unsigned flags, char *out, size_
         size_t j = i;
         while (j < len && raw[j] != '/')
             j++;
-        size_t seg = pos + (pos > 0); /* where the segment's bytes start in out */
-        size_t k = seg;
+        /* Decoded into out after pos and a separator; judged by its length
+         * and first two bytes, so a dropped "." never counts against cap. */
+        size_t seg = pos + (pos > 0), k = seg;
+        int over = 0; /* the segment does not fit in out */
+        unsigned char c0 = 0, c1 = 0;
         for (size_t p = i; p < j; p++) {
             unsigned char c = (unsigned char)raw[p];
             if (c == '%') {
@@ -63,26 +65,29 @@ int pn_static_path(const char *raw, size_t len, unsigned flags, char *out, size_
             }
             if (c < 0x20 || c == 0x7f)
                 st = worse(st, PN_SPATH_BAD);
-            if (k + 1 >= cap) {
-                overflow = 1;
-                st = worse(st, PN_SPATH_NOT_FOUND);
-            }
-            if (!overflow)
+            if (k == seg)
+                c0 = c;
+            else if (k == seg + 1)
+                c1 = c;
+            if (k + 1 >= cap)
+                over = 1; /* keep scanning: a 400 later in the path still wins */
+            else
                 out[k] = (char)c;
             k++;
         }
         size_t n = k - seg;
-        if (!overflow) {
-            const char *s = out + seg;
-            if (n == 0 || (n == 1 && s[0] == '.')) {
-                last_dir = 1; /* dropped */
+        if (n == 0 || (n == 1 && c0 == '.')) {
+            last_dir = 1; /* dropped */
+        } else {
+            last_dir = 0;
+            if (n == 2 && c0 == '.' && c1 == '.')
+                st = worse(st, PN_SPATH_NOT_FOUND);
+            else if (c0 == '.' && !(flags & PN_SPATH_DOTFILES) &&
+                     !(seg == 0 && !over && pn_http_eq(out, n, PN_STRLIT(".well-known"))))
+                st = worse(st, PN_SPATH_HIDDEN);
+            if (over) {
+                st = worse(st, PN_SPATH_NOT_FOUND); /* longer than cap */
             } else {
-                last_dir = 0;
-                if (n == 2 && s[0] == '.' && s[1] == '.')
-                    st = worse(st, PN_SPATH_NOT_FOUND);
-                else if (s[0] == '.' && !(flags & PN_SPATH_DOTFILES) &&
-                         !(seg == 0 && pn_http_eq(s, n, PN_STRLIT(".well-known"))))
-                    st = worse(st, PN_SPATH_HIDDEN);
                 if (pos > 0)
                     out[pos] = '/';
                 pos = k;
@@ -90,10 +95,10 @@ int pn_static_path(const char *raw, size_t len, unsigned flags, char *out, size_
         }
         i = j + 1;
     }
-    if (st != 0 || overflow) {
+    if (st != 0) {
         out[0] = '\0';
         *out_len = 0;
-        return st ? st : PN_SPATH_NOT_FOUND;
+        return st;
     }
     out[pos] = '\0';
     *out_len = pos;

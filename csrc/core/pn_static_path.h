@@ -13,8 +13,12 @@
  *     raw '\', or a result longer than cap - 1 is PN_SPATH_NOT_FOUND (404).
  *   - A segment starting with '.' is PN_SPATH_HIDDEN (403) unless flags has
  *     PN_SPATH_DOTFILES; ".well-known" as the first segment is always allowed.
- *   - Empty segments ("//") and "." segments are dropped.
+ *   - Empty segments ("//") and "." segments are dropped; a path whose last
+ *     segment is empty or "." ("/a/", "/a/.", "/a/%2e", "") is PN_SPATH_DIR.
  *   - Other bytes (UTF-8 or not) are kept as they are.
+ *   - When a path has several problems the most severe answers, wherever
+ *     each is: PN_SPATH_BAD, then PN_SPATH_NOT_FOUND, then PN_SPATH_HIDDEN.
+ *   - On an error out is "" and *out_len 0.
  */
 #ifndef PN_STATIC_PATH_H
 #define PN_STATIC_PATH_H

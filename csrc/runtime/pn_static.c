@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,7 +47,8 @@ static const char *const coding_name[PN_CODEC_COUNT] = {"", "gzip", "zstd", "br"
 static const char *const coding_ext[PN_CODEC_COUNT] = {"", ".gz", ".zst", ".br"};
 
 typedef struct variant {
-    int fd; /* -1: absent */
+    int present; /* the file exists (and is regular) */
+    int fd;      /* open while the bytes are not in body; else -1 */
     uint64_t size;
     int64_t mtime_ns;
     dev_t dev;
@@ -91,6 +93,7 @@ struct pn_static {
     entry *buckets[CACHE_BUCKETS];
     entry *newest, *oldest;
     size_t nentries;
+    size_t nfds, fd_budget; /* descriptors the cache holds, and may hold */
     size_t body_bytes;
     char rel[PN_STATIC_PATH_MAX + 1];   /* the decoded path of the request */
     char name[PN_STATIC_PATH_MAX + 64]; /* scratch for a file name */
@@ -147,6 +150,13 @@ pn_static *pn_static_new(const pn_config *cfg)
         if (pn_codec_parse_order(order, s->order, &s->norder, &bad, &badlen) < 0)
             s->norder = 0;
     }
+    /* Descriptors: a quarter of the soft limit, shared by the workers (thread
+     * mode shares one table), so the cache can never starve accept(). */
+    struct rlimit rl;
+    uint64_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
+    long nw = cfg->workers > 0 ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t budget = soft / 4 / (uint64_t)(nw > 0 ? nw : 1);
+    s->fd_budget = budget < 16 ? 16 : budget > 4096 ? 4096 : (size_t)budget;
     size_t mlen = 0;
     char *mtext = read_small_file("/etc/mime.types", &mlen);
     s->mime = pn_mime_table_new(mtext, mlen);
@@ -208,9 +218,12 @@ static uint32_t key_hash(int mount, const char *k, size_t n)
 
 static void variant_close(pn_static *s, variant *v)
 {
-    if (v->fd >= 0)
+    if (v->fd >= 0) {
         close(v->fd);
+        s->nfds--;
+    }
     v->fd = -1;
+    v->present = 0;
     if (v->body) {
         s->body_bytes -= (size_t)v->size;
         free(v->body);
@@ -347,6 +360,7 @@ static int errno_status(int e)
 
 static void variant_fill(pn_static *s, variant *v, int fd, const struct stat *st, int keep_body)
 {
+    v->present = 1;
     v->fd = fd;
     v->size = (uint64_t)st->st_size;
     v->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
@@ -355,12 +369,16 @@ static void variant_fill(pn_static *s, variant *v, int fd, const struct stat *st
     v->etag_len = pn_static_etag(v->etag, v->mtime_ns, v->size);
     pn_http_date_format(v->last_modified, (int64_t)st->st_mtim.tv_sec);
     v->body = NULL;
+    s->nfds++; /* (given back below when the bytes are kept instead) */
     if (keep_body && v->size <= BODY_MAX && s->body_bytes + v->size <= BODIES_MAX) {
         char *b = malloc(v->size ? (size_t)v->size : 1);
         ssize_t n = b ? pread(fd, b, (size_t)v->size, 0) : -1;
         if (n == (ssize_t)v->size) {
             v->body = b;
             s->body_bytes += (size_t)v->size;
+            close(fd); /* the bytes are here: no descriptor needed */
+            v->fd = -1;
+            s->nfds--;
         } else {
             free(b); /* changed while read: sendfile, and revalidation, see to it */
         }
@@ -372,6 +390,10 @@ static void variant_fill(pn_static *s, variant *v, int fd, const struct stat *st
 static entry *entry_open(pn_static *s, int mi, const char *key, size_t key_len, int kind,
                          uint32_t hash, uint64_t now, int *status)
 {
+    /* Room first: an entry may hold up to PN_CODEC_COUNT descriptors. */
+    while (s->oldest != NULL &&
+           (s->nentries >= CACHE_MAX || s->nfds + PN_CODEC_COUNT > s->fd_budget))
+        entry_drop(s, s->oldest);
     int dirfd = s->mounts[mi].dirfd;
     int fd = open_beneath(s, dirfd, key);
     if (fd < 0) {
@@ -425,8 +447,6 @@ static entry *entry_open(pn_static *s, int mi, const char *key, size_t key_len, 
             e->nsib++;
         }
     }
-    if (s->nentries >= CACHE_MAX)
-        entry_drop(s, s->oldest);
     entry **b = &s->buckets[hash & (CACHE_BUCKETS - 1)];
     e->hnext = *b;
     *b = e;
@@ -441,8 +461,8 @@ static int variant_same(pn_static *s, int dirfd, const char *name, const variant
     struct stat st;
     (void)s;
     if (fstatat(dirfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-        return v->fd < 0;
-    return v->fd >= 0 && st.st_dev == v->dev && st.st_ino == v->ino &&
+        return !v->present;
+    return v->present && st.st_dev == v->dev && st.st_ino == v->ino &&
            (uint64_t)st.st_size == v->size &&
            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == v->mtime_ns;
 }
@@ -543,7 +563,7 @@ static pn_codec choose_variant(pn_static *s, const entry *e, const pn_http1_requ
     pn_codec order[PN_CODEC_COUNT];
     size_t n = 0;
     for (size_t i = 0; i < s->norder; i++)
-        if (e->v[s->order[i]].fd >= 0)
+        if (e->v[s->order[i]].present)
             order[n++] = s->order[i];
     pn_accept_encoding ae;
     pn_accept_encoding_init(&ae);
@@ -651,7 +671,7 @@ int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
     size_t plen = req->path_len;
     for (int i = 0; i < s->nmounts; i++) {
         const mount *m = &s->mounts[i];
-        if (m->prefix_len == 1 ||
+        if ((m->prefix_len == 1 && plen > 0 && path[0] == '/') || /* not "OPTIONS *" */
             (plen >= m->prefix_len && memcmp(path, m->prefix, m->prefix_len) == 0 &&
              (plen == m->prefix_len || path[m->prefix_len] == '/'))) {
             mi = i;

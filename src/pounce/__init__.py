@@ -44,6 +44,9 @@ def run(app: Any, **settings: Any) -> int:
     underscores).  Returns the exit status.  ``app`` may be an ASGI callable
     or a "module:attribute" string.  Unlike the ``pounce`` command, this
     cannot reload on SIGHUP: the caller's process is the server."""
+    import os
+
+    from pounce._config import check_static
     from pounce._importer import import_app
     from pounce._logging import recheck as recheck_logging
     from pounce._logging import setup_logging
@@ -55,6 +58,8 @@ def run(app: Any, **settings: Any) -> int:
     level_given = "log_level" in settings or config is not None
     if settings.get("workers") == "auto":
         settings["workers"] = 0  # as on the command line: one per usable CPU
+    # --static's DIRs are checked and made absolute, as on the command line.
+    check_static(settings, os.getcwd())
     if config is None:
         config = Config(**settings)
     elif settings:

@@ -38,6 +38,7 @@ __all__ = [
     "parse_text",
     "OCTAL_SETTINGS",
     "LIST_SETTINGS",
+    "check_static",
     "SIZE_UNITS",
 ]
 
@@ -191,9 +192,15 @@ def _static_mounts(value: str, cwd: str) -> str:
     return ",".join(out)
 
 
-def _check_static(merged: dict[str, Any], cwd: str) -> None:
+def check_static(merged: dict[str, Any], cwd: str) -> None:
     """The static settings Config cannot judge alone (the file system, the
-    working directory).  Raises ValueError with `settings` set."""
+    working directory), checked and normalised in place in Config keyword
+    arguments (`static` is taken for static_mount, a list is joined).
+    Raises ValueError with `settings` set."""
+    if "static" in merged:
+        merged["static_mount"] = merged.pop("static")
+    if isinstance(merged.get("static_mount"), (list, tuple)):
+        merged["static_mount"] = ",".join(merged["static_mount"])
 
     def bad(name: str, message: str) -> ValueError:
         e = ValueError(message)
@@ -424,7 +431,7 @@ def load_config(
     if origins is not None:
         origins.update(origin)
     try:
-        _check_static(merged, cwd)
+        check_static(merged, cwd)
         return Config(**merged)
     except (TypeError, ValueError) as e:
         # One setting for a bad value, several for a rule across settings

@@ -222,6 +222,15 @@ PN_TEST(length_cap)
     run_n("/a/b", 4, 0, 3, NOTF, NULL);
     run_n("/a/b", 4, 0, 4, FILE_, "a/b");
     run_n("/a/./b/", 7, 0, 4, DIR_, "a/b");
+    /* A dropped "." or empty segment after a full out is no overflow. */
+    run_n("/a/b/.", 6, 0, 4, DIR_, "a/b");
+    run_n("/a/b//", 6, 0, 4, DIR_, "a/b");
+    run_n("/a/b/%2e", 8, 0, 4, DIR_, "a/b");
+    run_n("/a/b/c", 6, 0, 4, NOTF, NULL);
+    run_n("/a/b/..", 7, 0, 4, NOTF, NULL);
+    run_n("/a/b/.x", 7, 0, 4, NOTF, NULL); /* too long before hidden */
+    run_n("/.well-known", 12, 0, 11, NOTF, NULL);
+    run_n("/.well-known", 12, 0, 12, FILE_, ".well-known");
     char out[4];
     size_t out_len = 7;
     PN_CHECK_EQ_INT(pn_static_path("/", 1, 0, out, 0, &out_len), NOTF);
