@@ -88,6 +88,7 @@ def tree(tmp_path_factory):
         "deep-not.txt": b"site deep-not\n",
         "docs/index.html": b"<!doctype html>docs index\n",
         "sub/a.txt": b"sub a\n",
+        "sub2/default.htm": b"default index\n",
         "sub/.hidden": b"hidden\n",
         ".env": b"DOTENV=1\n",
         ".git/config": b"[core]\n",
@@ -111,6 +112,7 @@ def tree(tmp_path_factory):
     (site / "link-in").symlink_to("hello.txt")
     (site / "link-out").symlink_to("../outside/shared.txt")
     (site / "linkdir-out").symlink_to("../outside")
+    (site / "linkdir-in").symlink_to("docs")
     (site / "link-secret").symlink_to("../app-secret")
     os.mkfifo(site / "fifo")
     # 5 GiB, sparse: marked bytes at the start, at 4 GiB and in the last 120
@@ -145,7 +147,7 @@ def main(module_server_factory, tree):
 def dot(module_server_factory, tree):
     return module_server_factory(
         APP, "--static", f"/={tree / 'site'}", "--static-dotfiles", "--static-follow-symlinks",
-        "--no-static-precompressed")
+        "--no-static-precompressed", "--static-index", "default.htm")
 
 
 @pytest.fixture(scope="module")
@@ -377,6 +379,7 @@ CORPUS = [
     ("/static/link-secret", 404, None),
     ("/static/linkdir-out/shared.txt", 404, None),
     ("/static/link-in", 200, b"hello static\n"),  # a symlink inside the root
+    ("/static/linkdir-in/index.html", 200, b"<!doctype html>docs index\n"),
     ("/static/fifo", 404, None),  # never opened for reading: no hang
     ("/static/" + "a" * 300, 404, None),  # name too long
     ("/static/./hello.txt", 200, b"hello static\n"),
@@ -386,7 +389,7 @@ CORPUS = [
     ("/static/hello.txt/", 404, None),  # a file is not a directory
     ("/static/.well-known", 301, None),
 ]
-FALLBACK_DIFF = {"/static/link-in": (404, None)}
+FALLBACK_DIFF = {"/static/link-in": (404, None), "/static/linkdir-in/index.html": (404, None)}
 
 
 def _check_corpus(srv, target, status, body):
@@ -431,7 +434,9 @@ def test_fifo_does_not_hang_the_worker(main):
     ("/%2e%2e/app-secret", 404, None),
     ("/..%2fapp-secret", 404, None),
     ("/hello.txt%00", 400, None),
-    ("/", 200, b"<!doctype html><title>home</title>site index\n"),
+    ("/", 403, None),  # --static-index default.htm: index.html is not the index here
+    ("/sub2/", 200, b"default index\n"),
+    ("/docs/", 403, None),
 ])
 def test_dotfiles_and_follow_symlinks(dot, target, status, body):
     resp = raw(dot, "GET", target)
@@ -439,6 +444,19 @@ def test_dotfiles_and_follow_symlinks(dot, target, status, body):
     assert resp.status == status, (target, resp.raw_head)
     if body is not None:
         assert resp.body == body
+
+
+@pytest.mark.parametrize("target", ["//docs", "///docs", "//docs?x=1", "/.//docs"])
+def test_directory_redirect_is_not_protocol_relative(dot, target):
+    # With a mount at "/", "//docs" names the directory docs; a Location of
+    # "//docs/" is a network-path reference that browsers follow to the
+    # host "docs" (an open redirect).  nginx merges the slashes first
+    # (merge_slashes), and so must the Location.
+    resp = raw(dot, "GET", target)
+    assert resp.status == 301
+    loc = resp.header("location")
+    assert loc.startswith("/") and not loc.startswith("//"), (target, loc)
+    assert loc.split("?")[0].endswith("docs/"), loc
 
 
 # -- conditionals ----------------------------------------------------------------
