@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import email.utils
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -84,6 +85,8 @@ def tree(tmp_path_factory):
         "empty.txt": b"",
         "range.bin": _pattern(1000, 1),
         "big.bin": _pattern(1 << 20, 2),
+        "b16k.bin": _pattern(16384, 4),  # the largest file whose body the cache holds
+        "b16k1.bin": _pattern(16385, 5),  # the smallest sent with sendfile
         "resume.bin": _pattern(4 << 20, 3),
         "deep-not.txt": b"site deep-not\n",
         "docs/index.html": b"<!doctype html>docs index\n",
@@ -900,6 +903,51 @@ def test_changed_file_seen_within_a_second(main, site):
     while raw(main, "GET", "/static/changing.txt").status != 404:
         assert time.monotonic() < deadline, "the removed file is still served"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("name", ["b16k.bin", "b16k1.bin"])
+def test_cached_body_and_sendfile_boundary(main, site, name):
+    want = (site / name).read_bytes()
+    with main.connect() as c:
+        for _ in range(2):  # the second from the open-file cache
+            assert c.request("GET", f"/static/{name}").body == want
+            r = c.request("GET", f"/static/{name}", [("Range", "bytes=16380-")])
+            assert (r.status, r.body) == (206, want[16380:])
+            assert r.header("content-range") == f"bytes 16380-{len(want) - 1}/{len(want)}"
+
+
+def test_many_files_evicted_under_a_low_fd_limit(server_factory, tmp_path):
+    # More distinct files than the cache holds (1024 entries), in a server
+    # whose RLIMIT_NOFILE (inherited from here) is 256: every file is still
+    # served, the fds stay within the limit, and evicted entries come back.
+    # The files are past 16 KiB (sparse), so each cache entry keeps its fd.
+    d = tmp_path / "many"
+    d.mkdir()
+    n = 1300
+
+    def body(i):
+        return (b"file %d\n" % i).ljust(17000, b"\0")
+
+    for i in range(n):
+        with open(d / f"f{i}.txt", "wb") as f:
+            f.write(b"file %d\n" % i)
+            f.truncate(17000)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        srv = server_factory(APP, "--static", f"/m={d}")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with srv.connect(timeout=10) as c:
+        for rnd in range(2):
+            for i in range(0, n, 1 if rnd == 0 else 7):
+                r = c.request("GET", f"/m/f{i}.txt")
+                assert (r.status, r.body) == (200, body(i)), (rnd, i, r.raw_head)
+        fds = len(os.listdir(f"/proc/{srv.proc.pid}/fd"))
+        assert fds <= 256, fds
+    # New connections are still accepted (no EMFILE).
+    for _ in range(20):
+        assert raw(srv, "GET", "/m/f1.txt").body == body(1)
 
 
 @pytest.mark.skipif(not TLS, reason="runs in make test-tls (POUNCE_TEST_TLS=1)")
