@@ -320,6 +320,8 @@ def test_403_for_a_directory_without_index(main):
 def test_404_for_missing(main):
     resp = curl(main, "/static/no/such/file.txt")
     assert resp.status == 404
+    assert resp.header("content-type").startswith("text/plain")
+    assert resp.header("etag") is None and resp.header("cache-control") is None
     assert_answer_headers(resp)
     assert curl(main, "/static/nope.txt").status == 404
 
@@ -766,6 +768,32 @@ def test_keep_alive_many_static_requests(main, site):
                                ("/static/sub/", 403)]:
             assert c.request("GET", target).status == status
         assert c.request("GET", "/static/hello.txt").status == 200
+
+
+def test_every_status_is_framed_right_on_one_connection(main, site):
+    # Each answer's framing (a 304 and a HEAD without a body, the short
+    # text bodies of the others) leaves the connection at the next response.
+    etag = etag_of(site / "hello.txt")
+    reqs = [
+        ("GET", "/static/hello.txt", [("If-None-Match", etag)], 304),
+        ("HEAD", "/static/hello.txt", [("If-None-Match", etag)], 304),
+        ("GET", "/static/hello.txt", [("If-Match", '"x"')], 412),
+        ("GET", "/static/range.bin", [("Range", "bytes=5000-")], 416),
+        ("GET", "/static/range.bin", [("Range", "bytes=1-2")], 206),
+        ("GET", "/static/docs", [], 301),
+        ("GET", "/static/sub/", [], 403),
+        ("GET", "/static/%zz", [], 400),
+        ("GET", "/static/nope", [], 404),
+        ("HEAD", "/static/nope", [], 404),
+        ("GET", "/static/hello.txt", [], 200),
+    ]
+    with main.connect() as c:
+        c.send(b"".join(build_request(m, t, h) for m, t, h, _ in reqs))
+        got = [c.read_response(m) for m, _, _, _ in reqs]
+        assert [r.status for r in got] == [st for _, _, _, st in reqs]
+        assert got[-1].body == b"hello static\n"
+        assert got[4].body == RANGE[1:3]
+        assert c.wait_closed(0.3) is False  # still open, nothing extra sent
 
 
 def test_pipelined_static_and_app_in_order(main, site):
