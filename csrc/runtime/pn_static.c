@@ -542,13 +542,19 @@ static int answer_text(pn_conn *c, const pn_http1_request *req, int status, cons
     return 1;
 }
 
+/* 301 to the URL with a '/' added.  Runs of '/' are merged (as nginx's
+ * merge_slashes): with a mount at "/", "//host" names the directory host,
+ * and a Location of "//host/" would send the browser to that host. */
 static int answer_redirect(pn_static *s, pn_conn *c, const pn_http1_request *req)
 {
-    size_t n = req->path_len;
-    if (n + 2 + req->query_len > sizeof s->name)
+    if (req->path_len + 2 + req->query_len > sizeof s->name)
         return answer_text(c, req, 404, NULL, 0, NULL, 0);
-    memcpy(s->name, req->path, n);
-    s->name[n++] = '/';
+    size_t n = 0;
+    for (size_t i = 0; i < req->path_len; i++)
+        if (req->path[i] != '/' || n == 0 || s->name[n - 1] != '/')
+            s->name[n++] = req->path[i];
+    if (n == 0 || s->name[n - 1] != '/')
+        s->name[n++] = '/';
     if (req->query_len) {
         s->name[n++] = '?';
         memcpy(s->name + n, req->query, req->query_len);
