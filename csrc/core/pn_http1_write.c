@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pn_http_token.h"
+#include "pn_static_http.h"
 
 /* ---- status lines and reason phrases -------------------------------- */
 
@@ -500,49 +501,12 @@ int pn_http1_write_continue(pn_buf *out)
 
 /* ---- Date cache ----------------------------------------------------- */
 
-static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-static char *put_2d(char *p, int v)
-{
-    p[0] = (char)('0' + v / 10);
-    p[1] = (char)('0' + v % 10);
-    return p + 2;
-}
-
 const char *pn_date_get(pn_date_cache *c, time_t now)
 {
     /* text[0] == 0 marks a fresh (zeroed) cache, so now == 0 still formats. */
     if (c->sec == now && c->text[0] != '\0')
         return c->text;
-    struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL)
-        return c->text[0] ? c->text : "Thu, 01 Jan 1970 00:00:00 GMT";
-    /* IMF-fixdate (RFC 9110 §5.6.7): fixed English names, never the locale's;
-     * always GMT; four-digit year. */
-    int year = tm.tm_year + 1900;
-    if (year < 0)
-        year = 0;
-    if (year > 9999)
-        year = 9999;
-    char *p = c->text;
-    p = pn_http_put(p, day_names[tm.tm_wday], 3);
-    PUT_LIT(p, ", ");
-    p = put_2d(p, tm.tm_mday);
-    *p++ = ' ';
-    p = pn_http_put(p, month_names[tm.tm_mon], 3);
-    *p++ = ' ';
-    p = put_2d(p, year / 100);
-    p = put_2d(p, year % 100);
-    *p++ = ' ';
-    p = put_2d(p, tm.tm_hour);
-    *p++ = ':';
-    p = put_2d(p, tm.tm_min);
-    *p++ = ':';
-    p = put_2d(p, tm.tm_sec);
-    PUT_LIT(p, " GMT");
-    *p = '\0';
+    pn_http_date_format(c->text, (int64_t)now); /* IMF-fixdate, never the locale's */
     c->sec = now;
     return c->text;
 }

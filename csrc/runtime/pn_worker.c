@@ -382,8 +382,6 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
     int keep = (req->flags & PN_REQ_KEEP_ALIVE) && req->body_kind == PN_BODY_NONE &&
                !c->closing_soon && !w->draining;
     pn_buf_consume(&c->rbuf, req->head_len);
-    c->requests++;
-    pn_metrics_early(w->metrics, status);
     pn_http1_head_opts opts = pn_worker_head_opts(w);
     size_t body_len = strlen(body);
     if (pn_http1_resp_init(&r, status, req->version_minor,
@@ -403,20 +401,10 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
          pn_http1_resp_header(&c->wbuf, &r, cfg->request_id_header, w->rid_name_len,
                               c->stream.request_id, c->stream.request_id_len) != PN_WRITE_OK) ||
         pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)body_len) != PN_WRITE_OK ||
-        (!head && pn_buf_append(&c->wbuf, body, body_len) != 0)) {
+        (!head && pn_buf_append(&c->wbuf, body, body_len) != 0))
         c->dead = 1; /* out of memory */
-        queue_conn(c);
-        return 1;
-    }
-    if (log && cfg->access_log && cfg->log_level <= PN_LOG_INFO)
-        log_early_answer(c, req, status, head ? 0 : body_len);
-    if (keep && !(r.flags & PN_RESP_CLOSE)) {
-        next_cycle(c);
-    } else {
-        c->keep_alive = 0;
-        begin_closing(c);
-    }
-    queue_conn(c);
+    pn_worker_answered(c, log ? req : NULL, status, head ? 0 : body_len,
+                       keep && !(r.flags & PN_RESP_CLOSE));
     return 1;
 }
 
@@ -426,7 +414,7 @@ void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uin
     pn_worker *w = c->worker;
     c->requests++;
     pn_metrics_early(w->metrics, status);
-    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+    if (req != NULL && w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
         log_early_answer(c, req, status, bytes);
     if (keep && !c->dead) {
         next_cycle(c);

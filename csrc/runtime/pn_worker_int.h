@@ -235,7 +235,8 @@ void pn_tls_conn_free(pn_conn *c);
 
 /* pn_worker.c: an answer the worker wrote itself into c->wbuf (or queued
  * with pn_conn_sendfile) for req, whose head is consumed: count it, log
- * it, then start the next request cycle (keep) or close; queues c. */
+ * it (req NULL: no access line, as for health checks), then start the next
+ * request cycle (keep, unless c is dead) or close; queues c. */
 void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
                         int keep);
 
