@@ -74,11 +74,11 @@ def record_dir(tmp_path_factory):
 def _factory(record_dir):
     started = []
 
-    def make(app, *args, env=None, timeout=10):
+    def make(app, *args, env=None, timeout=10, wrap=()):
         full_env = {RECORD_ENV: str(record_dir)}
         if env:
             full_env.update(env)
-        srv = start_server(app, *args, env=full_env, timeout=timeout)
+        srv = start_server(app, *args, env=full_env, timeout=timeout, wrap=wrap)
         started.append(srv)
         return srv
 

@@ -132,7 +132,8 @@ def server_command(app: str, args: tuple[str, ...]) -> list[str]:
 class Server:
     """One running server process.  Use start_server() to make one."""
 
-    def __init__(self, app: str, args: tuple[str, ...], env: dict | None, timeout: float):
+    def __init__(self, app: str, args: tuple[str, ...], env: dict | None, timeout: float,
+                 wrap: tuple[str, ...] = ()):
         self.app = app
         self.args = args
         self.host = "127.0.0.1"
@@ -146,7 +147,9 @@ class Server:
         child_env.pop("POUNCE_TEST_SERVER", None)
         if env:
             child_env.update(env)
-        self.cmd = server_command(app, args)
+        # wrap: a command the server runs under (e.g. setpriv dropping a
+        # capability), given before the server's own command line.
+        self.cmd = [*wrap, *server_command(app, args)]
         # A new session so cleanup can reach any worker processes the server
         # forks; the tests themselves signal only the main pid, like `kill`.
         self.proc = subprocess.Popen(
@@ -287,12 +290,13 @@ class Server:
             self._reap()
 
 
-def start_server(app: str, *args: str, env: dict | None = None, timeout: float = 10) -> Server:
+def start_server(app: str, *args: str, env: dict | None = None, timeout: float = 10,
+                 wrap: tuple[str, ...] = ()) -> Server:
     """Start the server under test on 127.0.0.1 and a free port.
 
     `app` is "module:attr" importable from the repository root, `args` are
     extra command-line options.  The result is also a context manager."""
-    return Server(app, tuple(args), env, timeout)
+    return Server(app, tuple(args), env, timeout, wrap)
 
 
 # -- raw HTTP -------------------------------------------------------------------

@@ -326,15 +326,27 @@ def test_404_for_missing(main):
     assert curl(main, "/static/nope.txt").status == 404
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens a mode-000 file anyway (CAP_DAC_OVERRIDE)")
-def test_403_permission_denied(main, site):
+# Root opens a mode-000 file anyway (CAP_DAC_OVERRIDE): as root, the server
+# runs without the two capabilities that bypass file permissions (setpriv,
+# util-linux), dropped from its inheritable and bounding sets so its exec
+# does not get them back.
+NO_DAC = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
+          "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_403_permission_denied(server_factory, tmp_path):
+    site = tmp_path / "perm"
+    site.mkdir()
+    (site / "ok.txt").write_bytes(b"public")
     p = site / "noread.txt"
     p.write_bytes(b"private")
     p.chmod(0)
-    try:
-        assert curl(main, "/static/noread.txt").status == 403
-    finally:
-        p.unlink()
+    srv = server_factory(APP, "--static", f"/static={site}",
+                         wrap=NO_DAC if os.geteuid() == 0 else ())
+    resp = curl(srv, "/static/noread.txt")
+    assert resp.status == 403
+    assert b"private" not in resp.body
+    assert curl(srv, "/static/ok.txt").body == b"public"
 
 
 # -- traversal corpus ------------------------------------------------------------
