@@ -71,9 +71,12 @@ again:
         if (c->ssl) {
             n = pn_tls_write(c, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf));
         } else {
+            /* A file follows (pathsend, --static): MSG_MORE lets the head
+             * share its first segment, as nginx's tcp_nopush does. */
+            int more = c->file_fd >= 0 && c->file_left > 0 ? MSG_MORE : 0;
             do {
                 BLOCKING_BEGIN(c->worker);
-                n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL);
+                n = send(c->fd, pn_buf_head(&c->wbuf), pn_buf_live(&c->wbuf), MSG_NOSIGNAL | more);
                 BLOCKING_END(c->worker);
             } while (n < 0 && errno == EINTR);
         }
