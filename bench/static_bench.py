@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import signal
 import socket
@@ -70,7 +71,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import run  # noqa: E402  (the path above makes bench importable)
 from bench.run import (  # noqa: E402
     CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Workload,
-    apt_install, ensure_venv, free_port, loadavg, log, machine_info, parse_wrk,
+    apt_install, dechunk, ensure_venv, free_port, loadavg, log, machine_info, parse_wrk,
     tree_cpu_ticks, tree_peak_rss_kb, write_results)
 
 PREFIX = "/s"
@@ -250,7 +251,7 @@ class StaticServer:
 
 
 def fetch(port: int, path: str) -> tuple[int, bytes]:
-    """One GET on a fresh connection: (status, body by Content-Length or to EOF)."""
+    """One GET on a fresh connection: (status, body read to EOF, de-chunked)."""
     req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(req)
@@ -262,6 +263,8 @@ def fetch(port: int, path: str) -> tuple[int, bytes]:
         status = int(head.split(b" ", 2)[1])
     except (IndexError, ValueError):
         raise BenchError(f"not an HTTP response: {data[:80]!r}") from None
+    if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
+        body = dechunk(body)  # granian sends its static files chunked
     return status, body
 
 
