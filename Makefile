@@ -17,8 +17,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # nginx-light, haproxy, systemd (systemd-socket-activate), util-linux (unshare):
 # the real proxies, socket activator and PID namespace the deployment tests
 # (issue 12) start on 127.0.0.1 and stop again; no service is ever enabled.
+# media-types: /etc/mime.types, the media types --static serves files with.
 DEB_PACKAGES := pkg-config curl libssl-dev openssl zlib1g-dev libzstd-dev libbrotli-dev slowhttptest chromium chromium-driver \
-  nginx-light haproxy systemd util-linux
+  nginx-light haproxy systemd util-linux media-types
 
 # openssl: the CLI that makes the test CA (tests/tls_certs.py) and checks it
 # (tests/test_tls_ca.py), and makes the TLS benchmarks' certificate

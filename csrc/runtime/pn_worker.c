@@ -30,6 +30,7 @@
 #include "pn_http_token.h"
 #include "pn_log.h"
 #include "pn_request_id.h"
+#include "pn_static.h"
 
 /* conn_process stays out of line on purpose: its phases make it large once
  * inlined into it, and inlined in turn into process_pending it kept that
@@ -368,6 +369,8 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
             status = 405;
             body = "Method Not Allowed\n";
         }
+    } else if (w->statics != NULL && pn_static_answer(w->statics, c, req)) {
+        return 1; /* --static: never reaches the app, nor --limit-concurrency */
     } else if (cfg->limit_concurrency > 0 && w->hooks.in_flight != NULL &&
                w->hooks.in_flight(w->ctx) >= (size_t)cfg->limit_concurrency) {
         status = 503;
@@ -415,6 +418,23 @@ static NOINLINE int answer_here(pn_conn *c, const pn_http1_request *req)
     }
     queue_conn(c);
     return 1;
+}
+
+void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
+                        int keep)
+{
+    pn_worker *w = c->worker;
+    c->requests++;
+    pn_metrics_early(w->metrics, status);
+    if (w->cfg->access_log && w->cfg->log_level <= PN_LOG_INFO)
+        log_early_answer(c, req, status, bytes);
+    if (keep && !c->dead) {
+        next_cycle(c);
+    } else {
+        c->keep_alive = 0;
+        begin_closing(c);
+    }
+    queue_conn(c);
 }
 
 static void conn_dispatch(pn_conn *c, pn_http1_request *req)
@@ -516,6 +536,17 @@ void pn_conn_phase_head(pn_conn *c)
         if (c->peer_closed || (w->draining && w->close_idle))
             conn_end(c);
         return;
+    }
+    if (__builtin_expect(c->file_fd >= 0, 0)) {
+        /* A pipelined request behind a file still being sent: answer it
+         * once the file is out (an answer written now would go out ahead
+         * of the file's rest). */
+        if (c->can_write && pn_conn_flush_output(c) < 0) {
+            pn_conn_close_now(c);
+            return;
+        }
+        if (c->file_fd >= 0)
+            return; /* EPOLLOUT brings us back */
     }
     if (!c->head_started) {
         /* The header deadline is absolute.  For a connection's first
@@ -792,7 +823,11 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     w->limits.max_body = (uint64_t)cfg->max_request_size;
     w->header_ms = secs_to_ms(cfg->header_timeout);
     w->health_len = cfg->health_path ? strlen(cfg->health_path) : 0; /* (C tests leave it NULL) */
-    w->answers = w->health_len > 0 || (cfg->limit_concurrency > 0 && hooks->in_flight != NULL);
+    w->statics = cfg->static_mount ? pn_static_new(cfg) : NULL;      /* (C tests leave it NULL) */
+    if (w->statics == NULL && errno != 0 && cfg->static_mount && cfg->static_mount[0])
+        goto fail;
+    w->answers = w->health_len > 0 || (cfg->limit_concurrency > 0 && hooks->in_flight != NULL) ||
+                 w->statics != NULL;
     w->keepalive_ms = secs_to_ms(cfg->keep_alive_timeout);
     if (cfg->request_id && cfg->request_id_header != NULL) { /* (C tests leave it NULL) */
         w->rid_name_len = strlen(cfg->request_id_header);
@@ -860,6 +895,7 @@ void pn_worker_free(pn_worker *w)
     if (w->tfd >= 0)
         close(w->tfd);
     pn_alog_free(&w->alog);
+    pn_static_free(w->statics);
     free(w->header_space);
     free(w->listeners);
     pn_trust_free(w->trust);

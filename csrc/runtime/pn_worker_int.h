@@ -106,7 +106,9 @@ struct pn_worker {
     int draining;   /* no more accepts, no more keep-alive */
     int close_idle; /* draining: idle connections close at once */
     int stopping;   /* the drain is a shutdown: --health-path answers 503 */
-    int answers;    /* --health-path or --limit-concurrency: conn_dispatch may answer itself */
+    int answers; /* --health-path, --limit-concurrency or --static: conn_dispatch may answer itself
+                  */
+    struct pn_static *statics; /* --static: mounts and open-file cache (pn_static.c), or NULL */
     size_t health_len;
     int in_poll;
     int wakeup_asked;
@@ -230,6 +232,12 @@ void pn_tls_close_notify(pn_conn *c);
 void pn_tls_conn_idle(pn_conn *c);
 /* pn_tls.c: free c's session. */
 void pn_tls_conn_free(pn_conn *c);
+
+/* pn_worker.c: an answer the worker wrote itself into c->wbuf (or queued
+ * with pn_conn_sendfile) for req, whose head is consumed: count it, log
+ * it, then start the next request cycle (keep) or close; queues c. */
+void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
+                        int keep);
 
 /* pn_worker.c: close c now and free it. */
 void pn_conn_close_now(pn_conn *c);

@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                 flag_name(s.name), dest=s.name, action=argparse.BooleanOptionalAction, help=text
             )
         elif s.name in REPEATABLE:
+            # --static is the documented spelling of --static-mount.
+            flags = ["--static", flag_name(s.name)] if s.name == "static_mount" else [flag_name(s.name)]
             group.add_argument(
-                flag_name(s.name), dest=s.name, metavar=_metavar(s), action="append", help=text
+                *flags, dest=s.name, metavar=_metavar(s), action="append", help=text
             )
         else:
             group.add_argument(flag_name(s.name), dest=s.name, metavar=_metavar(s), help=text)

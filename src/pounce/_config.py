@@ -136,7 +136,84 @@ def _normalize(key: str) -> str:
 #: String settings holding a comma-separated list: the command-line flag
 #: may be repeated and a config file may give a list of strings; both are
 #: joined with commas.
-LIST_SETTINGS = frozenset({"reload_dir", "reload_include", "reload_exclude"})
+LIST_SETTINGS = frozenset({"reload_dir", "reload_include", "reload_exclude", "static_mount"})
+
+#: Shorter spellings: the C field cannot be called `static` (a C keyword), so
+#: the setting is static_mount and `static` is the documented key in config
+#: files (POUNCE_STATIC in the environment, --static on the command line).
+ALIASES = {"static": "static_mount"}
+
+
+def _env_var(s: Setting, environ: Mapping[str, str]) -> str | None:
+    """The environment variable that sets s: POUNCE_<NAME>, or an alias's
+    POUNCE_<ALIAS> (the canonical name wins when both are set)."""
+    var = env_name(s.name)
+    if var in environ:
+        return var
+    for alias, name in ALIASES.items():
+        if name == s.name and env_name(alias) in environ:
+            return env_name(alias)
+    return None
+
+
+_PREFIX_BAD = re.compile(r"[\x00-\x20\x7f?#=]")
+
+
+def _static_mounts(value: str, cwd: str) -> str:
+    """Validate --static PREFIX=DIR entries (comma-separated) and return them
+    with each DIR absolute and each PREFIX without a trailing '/'.  Raises
+    ValueError naming the entry."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        prefix, sep, directory = entry.partition("=")
+        if not sep or not prefix or not directory:
+            raise ValueError(f"{entry!r}: expected PREFIX=DIR, e.g. /assets=./public")
+        if not prefix.startswith("/"):
+            raise ValueError(f"{entry!r}: PREFIX must start with '/'")
+        if _PREFIX_BAD.search(prefix):
+            raise ValueError(
+                f"{entry!r}: PREFIX may not contain spaces, control characters, '?', '#' or '='"
+            )
+        if len(prefix) > 1:
+            prefix = prefix.rstrip("/") or "/"
+        if prefix in seen:
+            raise ValueError(f"{entry!r}: PREFIX {prefix} is mounted twice")
+        seen.add(prefix)
+        path = os.path.abspath(os.path.join(cwd, os.path.expanduser(directory)))
+        if not os.path.exists(path):
+            raise ValueError(f"{entry!r}: {directory}: no such directory")
+        if not os.path.isdir(path):
+            raise ValueError(f"{entry!r}: {directory}: not a directory")
+        out.append(f"{prefix}={path}")
+    return ",".join(out)
+
+
+def _check_static(merged: dict[str, Any], cwd: str) -> None:
+    """The static settings Config cannot judge alone (the file system, the
+    working directory).  Raises ValueError with `settings` set."""
+
+    def bad(name: str, message: str) -> ValueError:
+        e = ValueError(message)
+        e.settings = (name,)  # type: ignore[attr-defined]
+        return e
+
+    value = merged.get("static_mount")
+    if isinstance(value, str) and value:
+        try:
+            merged["static_mount"] = _static_mounts(value, cwd)
+        except ValueError as e:
+            raise bad("static_mount", str(e)) from None
+    index = merged.get("static_index")
+    if isinstance(index, str) and (
+        "/" in index or index in (".", "..") or any(ord(ch) < 0x20 or ch == "\x7f" for ch in index)
+    ):
+        raise bad("static_index", f"static_index must be a file name, got {index!r}")
+    cc = merged.get("static_cache_control")
+    if isinstance(cc, str) and any(ord(ch) < 0x20 or ch == "\x7f" for ch in cc):
+        raise bad("static_cache_control", "static_cache_control may not contain control characters")
 
 
 def _from_value(name: str, value: Any) -> Any:
@@ -297,6 +374,7 @@ def load_config(
     file_values, file_label = _find_file(cwd, config_file)
     for key, value in file_values.items():
         name = _normalize(key)
+        name = ALIASES.get(name, name)
         if name not in _BY_NAME:
             raise ConfigError(f"{file_label}: unknown setting {key!r}{_did_you_mean(name)}")
         try:
@@ -313,8 +391,8 @@ def load_config(
         if env_file_values is not None:
             env_file_values.update({k: v for k, (v, _) in dotenv.items()})
     for s in _BY_NAME.values():
-        var = env_name(s.name)
-        if var in dotenv and var not in environ and s.name != "env_file":
+        var = _env_var(s, dotenv) or env_name(s.name)
+        if var in dotenv and _env_var(s, environ) is None and s.name != "env_file":
             value, number = dotenv[var]
             try:
                 merged[s.name] = parse_text(s.name, value)
@@ -323,8 +401,8 @@ def load_config(
             origin[s.name] = f"{env_file}:{number}: {var}"
 
     for s in _BY_NAME.values():
-        var = env_name(s.name)
-        if var in environ:
+        var = _env_var(s, environ) or ""
+        if var:
             try:
                 merged[s.name] = parse_text(s.name, environ[var])
             except ValueError as e:
@@ -333,7 +411,8 @@ def load_config(
 
     for key, value in cli.items():
         name = _normalize(key)
-        flag = flag_name(name)
+        name = ALIASES.get(name, name)
+        flag = "--static" if name == "static_mount" else flag_name(name)
         if name not in _BY_NAME:
             raise ConfigError(f"{flag}: unknown setting{_did_you_mean(name)}")
         try:
@@ -345,6 +424,7 @@ def load_config(
     if origins is not None:
         origins.update(origin)
     try:
+        _check_static(merged, cwd)
         return Config(**merged)
     except (TypeError, ValueError) as e:
         # One setting for a bad value, several for a rule across settings

@@ -438,7 +438,7 @@ class Master:
         from pounce._listeners import Listener
         from pounce._logging import recheck as recheck_logging
         from pounce._pounce import Config
-        from pounce._server import log_startup, warn_about_proxies, run_generation
+        from pounce._server import log_startup, log_static, warn_about_proxies, run_generation
 
         try:
             # Built anew by each generation: a reload (SIGHUP) reads the
@@ -453,6 +453,7 @@ class Master:
             from pounce._control import resolve_workers
 
             log_startup(self.count, self.mode, resolve_workers(config)[2], config.loop)
+            log_static(config)
             warn_about_proxies(config)
         made: dict[int, Listener] = {}
         for fd, d in self.listeners.items():

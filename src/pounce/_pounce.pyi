@@ -116,6 +116,12 @@ class _Settings(TypedDict, total=False):
     ws_ping_timeout: float
     ws_per_message_deflate: bool
     ws_deflate_level: int
+    static_mount: str
+    static_index: str
+    static_cache_control: str
+    static_precompressed: bool
+    static_follow_symlinks: bool
+    static_dotfiles: bool
     metrics_port: int
     metrics_host: str
 
@@ -273,6 +279,18 @@ class Config:
     def ws_per_message_deflate(self) -> bool: ...
     @property
     def ws_deflate_level(self) -> int: ...
+    @property
+    def static_mount(self) -> str: ...
+    @property
+    def static_index(self) -> str: ...
+    @property
+    def static_cache_control(self) -> str: ...
+    @property
+    def static_precompressed(self) -> bool: ...
+    @property
+    def static_follow_symlinks(self) -> bool: ...
+    @property
+    def static_dotfiles(self) -> bool: ...
     @property
     def metrics_port(self) -> int: ...
     @property

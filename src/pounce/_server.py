@@ -43,6 +43,7 @@ __all__ = [
     "run_generation",
     "resolve_workers",
     "log_startup",
+    "log_static",
     "log_listen_error",
     "owned_sockets",
 ]
@@ -76,6 +77,13 @@ def loop_name(choice: str) -> str:
     except ImportError:
         return "asyncio" if choice == "auto" else "uvloop (not installed)"
     return "uvloop"
+
+
+def log_static(config: Config) -> None:
+    """One line per --static mount: which URL prefix serves which directory."""
+    for entry in filter(None, config.static_mount.split(",")):
+        prefix, _, directory = entry.partition("=")
+        logger.info("static: %s -> %s", prefix, directory)
 
 
 def log_startup(count: int, mode: str, why: str, loop: str = "auto") -> None:
@@ -146,6 +154,7 @@ def serve(app: Any, config: Config) -> int:
         return 1
     count, mode, why = resolve_workers(config)
     log_startup(count, mode, why, config.loop)
+    log_static(config)
     if config.reload or config.env_file:
         # Both belong to the pounce command: the app object is already
         # imported here, and the environment already read.
