@@ -6,6 +6,7 @@ same files, one core each.
     make bench-static                                   # ~3 min
     .venv/bin/python bench/static_bench.py --rounds 5 --duration 5
     .venv/bin/python bench/static_bench.py --servers pounce,nginx --files 1k
+    python3 bench/static_bench.py --render bench/results/<run>-static-host.json
 
 Servers (each serves the same directory at the URL prefix /s):
 * pounce: `pounce bench.apps.plaintext:app --static /s=DIR --no-access-log`
@@ -59,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import shutil
@@ -524,6 +526,15 @@ def access_log_cost(doc: dict) -> str:
 # --------------------------------------------------------------------------
 
 
+def render(path: str) -> str:
+    """The tables of a stored result, as the run printed them."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("kind") != "static":
+        raise SystemExit(f"{path}: not a bench/static_bench.py result")
+    return markdown(doc)
+
+
 def setup(servers: list[str]) -> Env:
     if any(s.startswith("pounce") for s in servers) and not os.path.exists(
             os.path.join(REPO, ".venv", "bin", "pounce")):
@@ -560,7 +571,12 @@ def main() -> int:
     ap.add_argument("--transfers", type=int, default=3,
                     help="1g: transfers per round and server, on one keep-alive connection")
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--render", metavar="RESULT.json",
+                    help="only print the tables of a stored result (runs nothing, writes nothing)")
     args = ap.parse_args()
+    if args.render:
+        print(render(args.render))
+        return 0
     servers = [s for s in args.servers.split(",") if s]
     names = [f for f in args.files.split(",") if f]
     for s in servers:
