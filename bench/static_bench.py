@@ -503,6 +503,8 @@ def markdown(doc: dict) -> str:
     log_cost = access_log_cost(doc)
     if log_cost:
         lines += ["", log_cost]
+    if doc.get("callgrind"):
+        lines += ["", callgrind_markdown(doc["callgrind"])]
     tt = targets(doc)
     if tt:
         verdict = {True: "met", False: "**missed**", None: "not measured"}
@@ -524,6 +526,67 @@ def access_log_cost(doc: dict) -> str:
 
 
 # --------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------
+# callgrind: instructions per static request, access log off and on (user
+# space only, nearly immune to the neighbours that move the CPU figures)
+
+CG_SETTINGS = {"--no-access-log": [], "access log (default format, file)": ["--access-log-file", "{tmp}/a.log"]}
+
+
+def cg_client(port: int, path: str, n: int) -> None:
+    """n GETs of path on one keep-alive connection, each answer read whole."""
+    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as s:
+        buf = b""
+        for _ in range(n):
+            s.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    raise BenchError("server closed the connection")
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise BenchError(f"unexpected answer {head[:80]!r}")
+            need = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+            while len(buf) < need:
+                buf += s.recv(1 << 16)
+            buf = buf[need:]
+
+
+def run_callgrind(files: str, tmp: str, n: int, warmup: int) -> list[dict]:
+    """Pounce under callgrind: (warmup + n) minus (warmup) requests of /s/1k.bin
+    over n, per access-log setting, and the plaintext app's / beside it."""
+    from bench.proxy_headers_callgrind import callgrind_server
+    venv = os.path.join(REPO, ".venv")
+    rows = []
+    for what, path in (("static 1k", f"{PREFIX}/1k.bin"), ("plaintext app", "/")):
+        for name, opts in CG_SETTINGS.items():
+            args = ["--static", f"{PREFIX}={files}"] + [o.format(tmp=tmp) for o in opts]
+            if not opts:
+                args.append("--no-access-log")
+            tag = f"{len(rows)}"
+            cg = os.path.join(tmp, "cg")
+            os.makedirs(cg, exist_ok=True)
+            base = callgrind_server(venv, args, cg, tag + "b", lambda port: cg_client(port, path, warmup))
+            full = callgrind_server(venv, args, cg, tag + "f", lambda port: cg_client(port, path, warmup + n))
+            rows.append({"request": what, "setting": name, "ir_per_req": (full - base) / n})
+            log(f"  callgrind {what:14} {name:34} {rows[-1]['ir_per_req']:10,.0f} Ir/request")
+    return rows
+
+
+def callgrind_markdown(rows: list[dict]) -> str:
+    lines = ["| request | access log | instructions/request | the log adds |", "|---|---|---:|---:|"]
+    off = {r["request"]: r["ir_per_req"] for r in rows if r["setting"] == "--no-access-log"}
+    for r in rows:
+        add = ""
+        if r["setting"] != "--no-access-log" and r["request"] in off:
+            d = r["ir_per_req"] - off[r["request"]]
+            add = f"{d:+,.0f} ({d / off[r['request']] * 100:+.0f} %)"
+        lines.append(f"| {r['request']} | {r['setting']} | {r['ir_per_req']:,.0f} | {add} |")
+    return "\n".join(lines)
 
 
 def render(path: str) -> str:
@@ -571,6 +634,10 @@ def main() -> int:
     ap.add_argument("--transfers", type=int, default=3,
                     help="1g: transfers per round and server, on one keep-alive connection")
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count Pounce's instructions per 1k request, access log off and on "
+                         "(valgrind; about a minute)")
+    ap.add_argument("--cg-requests", type=int, default=1000)
     ap.add_argument("--render", metavar="RESULT.json",
                     help="only print the tables of a stored result (runs nothing, writes nothing)")
     args = ap.parse_args()
@@ -618,6 +685,12 @@ def main() -> int:
             log(f"file {name} ({FILES[name]:,} bytes)")
             doc["workloads"][name] = run_file(env, name, live, files, tmp, small, args)
             loads += [x["load_after"] for v in doc["workloads"][name]["samples"].values() for x in v]
+        if args.callgrind and not skipped.get("pounce") and "pounce" in servers:
+            if not shutil.which("valgrind"):
+                apt_install("valgrind")
+            if "1k" not in names:
+                make_files(files, ["1k"])
+            doc["callgrind"] = run_callgrind(files, tmp, args.cg_requests, 200)
         vers = run.versions(env, ["pounce"] + (["uvicorn"] if any(s in ("granian", "starlette")
                                                                    for s in servers) else []))
         if "nginx" in servers and shutil.which("nginx"):
