@@ -53,6 +53,7 @@ LOADED_QUICK = ["2026-11-26_024711-quick-3.14", "2026-11-26_025119-quick-3.14",
 WS_BEFORE, WS = "2026-11-26_031309-websocket", "2026-11-26_053037-websocket"
 COMP_BEFORE, COMP = "2026-11-26_031126-compression", "2026-11-26_053221-compression"
 TLS, TLS_FIRST = "2026-12-06_185033-tls-host", "2026-12-06_155515-tls-host"
+STATIC = "2026-12-06_214859-static-host"
 
 
 def load(name: str) -> dict:
@@ -518,8 +519,56 @@ def check_tls() -> None:
     need(name, text, f"saves granian only about {round(saved * 10) * 10:.0f} %", "resumed vs full, granian")
 
 
+def check_static() -> None:
+    """The static-file section of docs/benchmarks.md (issue 16)."""
+    from bench import static_bench
+    name = "docs/benchmarks.md"
+    text = section(read(name), "### Static files (`make bench-static`)", "### Earlier runs")
+    doc = load(STATIC)
+    # Every table, as `bench/static_bench.py --render` prints it.
+    for block in static_bench.markdown(doc).split("\n\n"):
+        if block.startswith("|"):
+            need_block(name, text, block, f"`bench/static_bench.py --render bench/results/{STATIC}.json`")
+    load_ = doc["load"]
+    need(name, text, f"load average {load_['start']:.2f} at the start, {load_['end']:.2f} at the end "
+         f"(at most {load_['max']:.2f} between samples)", "load of the static run")
+    need(name, text, f"commit {doc['machine']['commit']}", "commit of the static run")
+    w = doc["workloads"]
+    pct = [m["cpu_pct"]["median"] for res in w.values() if res["kind"] == "wrk" for m in res["summary"].values()]
+    need(name, text, f"ran at {min(pct):.0f}–{max(pct):.0f} % of CPU 1", "server CPU % range")
+    one = w["1k"]["summary"]
+    us = {s: m["cpu_us_per_req"]["median"] for s, m in one.items()}
+    need(name, text, f"Pounce spends {us['pounce']:.1f} µs of CPU per 1 KiB request, nginx {us['nginx']:.1f}, "
+         f"granian {us['granian']:.1f} and Starlette {us['starlette']:.0f}", "1k CPU per request")
+    big = w["1g"]["summary"]
+    need(name, text, f"{big['pounce']['cpu_ms_per_gib']['median']:.0f} ms of CPU per GiB against nginx's "
+         f"{big['nginx']['cpu_ms_per_gib']['median']:.0f}", "1g CPU per GiB")
+    spread = max(max(x["rps"] for x in v) / min(x["rps"] for x in v)
+                 for res in w.values() if res["kind"] == "wrk" for v in res["samples"].values() if v)
+    need(name, text, f"differ from the next by up to {spread:.1f}×", "spread of req/s between rounds")
+    per = [a["rps"] / b["rps"] for a in w["1k"]["samples"]["pounce"] for b in w["1k"]["samples"]["nginx"]
+           if a["round"] == b["round"]]
+    need(name, text, f"ranged from {min(per):.2f} to\n{max(per):.2f} between rounds", "1k ratio to nginx per round")
+    need(name, text, f"Starlette is {us['starlette'] / us['pounce']:.0f}× Pounce's CPU per request",
+         "Starlette CPU ratio")
+    need(name, text, f"at {us['granian'] / us['pounce']:.2f}× Pounce's CPU", "granian CPU ratio")
+    h = {s: m["cpu_us_per_req"]["median"] for s, m in w["100k"]["summary"].items()}
+    need(name, text, f"level on CPU ({h['pounce']:.1f} and {h['nginx']:.1f} µs)", "100k CPU")
+    need(name, text, f"granian ({big['granian']['cpu_ms_per_gib']['median']:.0f} ms per GiB) and Starlette "
+         f"({big['starlette']['cpu_ms_per_gib']['median']:,.0f} ms", "1g CPU per GiB, granian and Starlette")
+    need(name, text, f"fills its core ({big['granian']['cpu_pct']['median']:.0f} %)", "granian 1g CPU %")
+    cg = {(r["request"], r["setting"] == "--no-access-log"): r["ir_per_req"] for r in doc["callgrind"]}
+    a = cg["plaintext app", False] - cg["plaintext app", True]
+    need(name, text, f"(+{a:,.0f} on the plaintext app's {cg['plaintext app', True]:,.0f}, "
+         f"{a / cg['plaintext app', True] * 100:.0f} %)", "callgrind, app request")
+    need(name, text, f"is {cg['static 1k', True]:,.0f} instructions in user space", "callgrind, static request")
+    d = cg["static 1k", False] - cg["static 1k", True]
+    need(name, text, f"{cg['static 1k', True]:,.0f} instructions per 1 KiB request, and the access log adds "
+         f"{d:,.0f} ({d / cg['static 1k', True] * 100:.0f} %)", "callgrind, access log")
+
+
 def main() -> int:
-    for check in (check_benchmarks, check_readme, check_compression, check_tls):
+    for check in (check_benchmarks, check_readme, check_compression, check_tls, check_static):
         try:
             check()
         except (KeyError, ValueError, AssertionError) as e:
