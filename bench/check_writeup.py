@@ -53,7 +53,8 @@ LOADED_QUICK = ["2026-11-26_024711-quick-3.14", "2026-11-26_025119-quick-3.14",
 WS_BEFORE, WS = "2026-11-26_031309-websocket", "2026-11-26_053037-websocket"
 COMP_BEFORE, COMP = "2026-11-26_031126-compression", "2026-11-26_053221-compression"
 TLS, TLS_FIRST = "2026-12-06_185033-tls-host", "2026-12-06_155515-tls-host"
-STATIC = "2026-12-06_214859-static-host"
+STATIC = "2026-12-06_215620-static-host"
+STATIC_BEFORE, STATIC_FIRST = "2026-12-06_214859-static-host", "2026-12-06_214045-static-host"
 
 
 def load(name: str) -> dict:
@@ -554,9 +555,24 @@ def check_static() -> None:
     need(name, text, f"at {us['granian'] / us['pounce']:.2f}× Pounce's CPU", "granian CPU ratio")
     h = {s: m["cpu_us_per_req"]["median"] for s, m in w["100k"]["summary"].items()}
     need(name, text, f"level on CPU ({h['pounce']:.1f} and {h['nginx']:.1f} µs)", "100k CPU")
+    assert abs(h["pounce"] / h["nginx"] - 1) < 0.15, "100k: Pounce and nginx are no longer level on CPU"
     need(name, text, f"granian ({big['granian']['cpu_ms_per_gib']['median']:.0f} ms per GiB) and Starlette "
          f"({big['starlette']['cpu_ms_per_gib']['median']:,.0f} ms", "1g CPU per GiB, granian and Starlette")
-    need(name, text, f"fills its core ({big['granian']['cpu_pct']['median']:.0f} %)", "granian 1g CPU %")
+    need(name, text, f"runs at {big['granian']['cpu_pct']['median']:.0f} % of its core", "granian 1g CPU %")
+    wrk = [(s, x) for res in w.values() if res["kind"] == "wrk" for s, v in res["samples"].items() for x in v]
+    mine = [x for s, x in wrk if s in ("pounce", "pounce-log")]
+    nmax = max(x["p99_us"] for s, x in wrk if s == "nginx") / 1000
+    need(name, text, f"over 50 ms in {sum(x['p99_us'] > 50000 for x in mine)} of its {len(mine)} wrk rounds",
+         "Pounce's p99 spikes")
+    need(name, text, f"nginx's never (at most {nmax:.1f} ms)", "nginx's worst p99")
+    assert nmax < 50, "nginx's p99 went over 50 ms: the 'never' no longer holds"
+    before, first = load(STATIC_BEFORE), load(STATIC_FIRST)
+    need(name, text, f"at load {before['load']['end']:.1f}–{before['load']['max']:.1f}", "load of the run before")
+    assert all(t["met"] for t in before["targets"]), "the run before no longer meets every target"
+    missed = [t for t in first["targets"] if t["met"] is False]
+    assert [t["target"] for t in missed] == ["1g: pounce throughput ≥ 90% of nginx's"], missed
+    need(name, text, f"load up to {first['load']['max']:.2f}) missed\nthe 1 GiB one ({missed[0]['ratio']:.2f}×)",
+         "the first run")
     cg = {(r["request"], r["setting"] == "--no-access-log"): r["ir_per_req"] for r in doc["callgrind"]}
     a = cg["plaintext app", False] - cg["plaintext app", True]
     need(name, text, f"(+{a:,.0f} on the plaintext app's {cg['plaintext app', True]:,.0f}, "
