@@ -204,7 +204,7 @@ bench-tls:
 # Static files (issue 16): Pounce --static vs nginx (nginx-light), granian's
 # static mount and Starlette StaticFiles on uvicorn; 1 KiB and 100 KiB over
 # keep-alive (wrk) and a 1 GiB transfer (curl), one worker pinned to CPU 1,
-# the client on CPU 0; issue 16's targets.  ~3 minutes.
+# the client on CPU 0; issue 16's targets.  ~5 minutes.
 # E.g. STATIC_BENCH_ARGS="--rounds 5 --duration 5 --servers pounce,nginx".
 STATIC_BENCH_ARGS ?=
 .PHONY: bench-static

@@ -3,7 +3,7 @@
 granian's static mount and Starlette's StaticFiles under uvicorn, same run,
 same files, one core each.
 
-    make bench-static                                   # ~3 min
+    make bench-static                                   # ~5 min
     .venv/bin/python bench/static_bench.py --rounds 5 --duration 5
     .venv/bin/python bench/static_bench.py --servers pounce,nginx --files 1k
     python3 bench/static_bench.py --render bench/results/<run>-static-host.json
@@ -677,9 +677,10 @@ def main() -> int:
                           f"1k/100k: `taskset -c {CLIENT_CPU} wrk -t1 -c{args.connections} --latency`, "
                           f"keep-alive, {args.warmup} s warm-up per server, {args.rounds} interleaved "
                           f"rounds of {args.duration} s (order rotated each round); 1g: `taskset -c "
-                          f"{CLIENT_CPU} curl -o /dev/null`, {'one warm-up, then ' if args.warmup else ''}{args.transfers} transfers on "
-                          f"one connection per server per round, {args.rounds} rounds; server CPU from /proc/PID/stat of its "
-                          "process tree; files on the page cache (/tmp)."),
+                          f"{CLIENT_CPU} curl -o /dev/null`, {'one warm-up, then ' if args.warmup else ''}"
+                          f"{args.transfers} transfers on one connection per server per round, {args.rounds} "
+                          "rounds; server CPU from /proc/PID/stat of its process tree; files on the page cache "
+                          "(/tmp)."),
                "failure_criteria": run.FAILURE_CRITERIA, "workloads": {}}
         for name in names:
             log(f"file {name} ({FILES[name]:,} bytes)")
