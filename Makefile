@@ -202,6 +202,16 @@ bench-callgrind:
 bench-tls:
 	$(PYTHON) bench/run.py --profile tls $(BENCH_ARGS)
 
+# Static files (issue 16): Pounce --static vs nginx (nginx-light), granian's
+# static mount and Starlette StaticFiles on uvicorn; 1 KiB and 100 KiB over
+# keep-alive (wrk) and a 1 GiB transfer (curl), one worker pinned to CPU 1,
+# the client on CPU 0; issue 16's targets.  ~5 minutes.
+# E.g. STATIC_BENCH_ARGS="--rounds 5 --duration 5 --servers pounce,nginx".
+STATIC_BENCH_ARGS ?=
+.PHONY: bench-static
+bench-static: build
+	$(VPY) bench/static_bench.py $(STATIC_BENCH_ARGS)
+
 # Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
 # Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and
 # broadcast, Pounce vs uvicorn --ws websockets) on the host's CPython, server

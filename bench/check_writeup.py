@@ -53,6 +53,10 @@ LOADED_QUICK = ["2026-11-26_024711-quick-3.14", "2026-11-26_025119-quick-3.14",
 WS_BEFORE, WS = "2026-11-26_031309-websocket", "2026-11-26_053037-websocket"
 COMP_BEFORE, COMP = "2026-11-26_031126-compression", "2026-11-26_053221-compression"
 TLS, TLS_FIRST = "2026-12-06_185033-tls-host", "2026-12-06_155515-tls-host"
+STATIC = "2026-12-06_221150-static-host"
+# Earlier, busier runs the section names, newest first.
+STATIC_BEFORE = ["2026-12-06_220509-static-host", "2026-12-06_215620-static-host",
+                  "2026-12-06_214859-static-host", "2026-12-06_214045-static-host"]
 
 
 def load(name: str) -> dict:
@@ -518,8 +522,93 @@ def check_tls() -> None:
     need(name, text, f"saves granian only about {round(saved * 10) * 10:.0f} %", "resumed vs full, granian")
 
 
+def check_static() -> None:
+    """The static-file section of docs/benchmarks.md (issue 16)."""
+    from bench import static_bench
+    name = "docs/benchmarks.md"
+    text = section(read(name), "### Static files (`make bench-static`)", "### Earlier runs")
+    doc = load(STATIC)
+    # Every table, as `bench/static_bench.py --render` prints it.
+    for block in static_bench.markdown(doc).split("\n\n"):
+        if block.startswith("|"):
+            need_block(name, text, block, f"`bench/static_bench.py --render bench/results/{STATIC}.json`")
+    load_ = doc["load"]
+    need(name, text, f"load average {load_['start']:.2f} at the start, {load_['end']:.2f} at the end "
+         f"(at most {load_['max']:.2f} between samples)", "load of the static run")
+    need(name, text, f"commit {doc['machine']['commit']}", "commit of the static run")
+    need(name, text, f"run with\n`.venv/bin/{doc['command'].replace('python ', 'python ', 1)}`", "command of the static run")
+    w = doc["workloads"]
+    pct = [m["cpu_pct"]["median"] for res in w.values() if res["kind"] == "wrk" for m in res["summary"].values()]
+    one_pct = [m["cpu_pct"]["median"] for m in w["1k"]["summary"].values()]
+    need(name, text, f"On 1 KiB the servers ran at {min(one_pct):.0f}–{max(one_pct):.0f} % of CPU 1", "1k server CPU %")
+    assert min(one_pct) == w["1k"]["summary"]["pounce"]["cpu_pct"]["median"], "1k: Pounce is no longer the least busy"
+    one = w["1k"]["summary"]
+    us = {s: m["cpu_us_per_req"]["median"] for s, m in one.items()}
+    rps1 = {s: m["rps"]["median"] for s, m in one.items()}
+    need(name, text, f"Pounce serves {rps1['pounce'] / rps1['nginx']:.2f}× nginx's req/s and spends {us['pounce']:.1f} µs "
+         f"of CPU per request against nginx's {us['nginx']:.1f} (less in every round), granian's {us['granian']:.1f} "
+         f"and Starlette's {us['starlette']:.0f}", "1k req/s ratio and CPU per request")
+    rounds = {x["round"]: x["cpu_us_per_req"] for x in w["1k"]["samples"]["nginx"]}
+    assert all(x["cpu_us_per_req"] < rounds[x["round"]] for x in w["1k"]["samples"]["pounce"]), \
+        "1k: Pounce's CPU per request is no longer below nginx's in every round"
+    big = w["1g"]["summary"]
+    r1g = big["pounce"]["mb_per_s"]["median"] / big["nginx"]["mb_per_s"]["median"]
+    need(name, text, f"The 1 GiB transfer ({r1g:.2f}×, 0.9× asked)", "1g ratio")
+    big = w["1g"]["summary"]
+    need(name, text, f"{big['pounce']['cpu_ms_per_gib']['median']:.0f} ms of CPU per GiB against nginx's "
+         f"{big['nginx']['cpu_ms_per_gib']['median']:.0f}", "1g CPU per GiB")
+    spread = max(max(x["rps"] for x in v) / min(x["rps"] for x in v)
+                 for res in w.values() if res["kind"] == "wrk" for v in res["samples"].values() if v)
+    need(name, text, f"differ from the next by up to {spread:.1f}×", "spread of req/s between rounds")
+    per = [a["rps"] / b["rps"] for a in w["1k"]["samples"]["pounce"] for b in w["1k"]["samples"]["nginx"]
+           if a["round"] == b["round"]]
+    need(name, text, f"ranged from {min(per):.2f} to\n{max(per):.2f} between rounds", "1k ratio to nginx per round")
+    need(name, text, f"Starlette is {us['starlette'] / us['pounce']:.0f}× Pounce's CPU per request",
+         "Starlette CPU ratio")
+    need(name, text, f"at {us['granian'] / us['pounce']:.2f}× Pounce's CPU", "granian CPU ratio")
+    h = {s: m["cpu_us_per_req"]["median"] for s, m in w["100k"]["summary"].items()}
+    hs = w["100k"]["summary"]
+    but = "but" if hs["pounce"]["rps"]["median"] < hs["nginx"]["rps"]["median"] else "and"
+    assert h["pounce"] < h["nginx"], "100k: Pounce no longer spends less CPU per request than nginx"
+    need(name, text, f"({h['pounce']:.1f} against\n{h['nginx']:.1f} µs) {but} serves "
+         f"{hs['pounce']['rps']['median'] / hs['nginx']['rps']['median']:.2f}× its req/s, at "
+         f"{hs['pounce']['cpu_pct']['median']:.0f} % of its core against nginx's {hs['nginx']['cpu_pct']['median']:.0f} %",
+         "100k CPU, req/s and CPU %")
+    need(name, text, f"granian ({big['granian']['cpu_ms_per_gib']['median']:.0f} ms per GiB) and Starlette "
+         f"({big['starlette']['cpu_ms_per_gib']['median']:,.0f} ms", "1g CPU per GiB, granian and Starlette")
+    need(name, text, f"runs at {big['granian']['cpu_pct']['median']:.0f} % of its core", "granian 1g CPU %")
+    wrk = [(s, x) for res in w.values() if res["kind"] == "wrk" for s, v in res["samples"].items() for x in v]
+    mine = [x for s, x in wrk if s in ("pounce", "pounce-log")]
+    nmax = max(x["p99_us"] for s, x in wrk if s == "nginx") / 1000
+    spikes = sum(x["p99_us"] > 50000 for x in mine)
+    if spikes:
+        need(name, text, f"over 50 ms in {spikes} of its {len(mine)} wrk rounds", "Pounce's p99 spikes")
+        need(name, text, f"nginx's never (at most {nmax:.1f} ms)", "nginx's worst p99")
+        assert nmax < 50, "nginx's p99 went over 50 ms: the 'never' no longer holds"
+    else:
+        need(name, text, f"No p99 went over 50 ms for Pounce in its {len(mine)} wrk rounds (nginx: at most "
+             f"{nmax:.1f} ms)", "p99 under 50 ms")
+    for n in STATIC_BEFORE:
+        e = load(n)
+        miss = [t for t in e["targets"] if t["met"] is False]
+        verdict = ("met every target" if not miss else "missed " + ", ".join(
+            f"{t['target'].split(':')[0]} ({t['ratio']:.2f}×)" for t in miss))
+        need(name, text, f"`bench/results/{n}.md` (load {e['load']['start']:.2f}–{e['load']['max']:.2f}) {verdict}",
+             f"the earlier run {n}")
+    verdict = "every one is met" if all(t["met"] for t in doc["targets"]) else "not all are met"
+    need(name, text, f"**Targets**: {verdict} in this run", "targets verdict")
+    cg = {(r["request"], r["setting"] == "--no-access-log"): r["ir_per_req"] for r in doc["callgrind"]}
+    a = cg["plaintext app", False] - cg["plaintext app", True]
+    need(name, text, f"(+{a:,.0f} on the plaintext app's {cg['plaintext app', True]:,.0f}, "
+         f"{a / cg['plaintext app', True] * 100:.0f} %)", "callgrind, app request")
+    need(name, text, f"is {cg['static 1k', True]:,.0f} instructions in user space", "callgrind, static request")
+    d = cg["static 1k", False] - cg["static 1k", True]
+    need(name, text, f"{cg['static 1k', True]:,.0f} instructions per 1 KiB request, and the access log adds "
+         f"{d:,.0f} ({d / cg['static 1k', True] * 100:.0f} %)", "callgrind, access log")
+
+
 def main() -> int:
-    for check in (check_benchmarks, check_readme, check_compression, check_tls):
+    for check in (check_benchmarks, check_readme, check_compression, check_tls, check_static):
         try:
             check()
         except (KeyError, ValueError, AssertionError) as e:
