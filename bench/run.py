@@ -334,6 +334,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a server started in its own process group: SIGINT to the group
+    (graceful for the ASGI servers, fast shutdown for nginx), SIGKILL after
+    `timeout` seconds."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+
 def dechunk(data: bytes) -> bytes:
     out, pos = [], 0
     while True:
@@ -485,15 +500,7 @@ class Server:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGINT (graceful for every ASGI server we run), then SIGKILL."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
+        stop_group(self.proc, timeout)
         try:
             os.unlink(self.log.name)
         except OSError:

@@ -64,7 +64,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -244,34 +243,14 @@ class StaticServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT (graceful for the ASGI servers, fast shutdown for nginx), then SIGKILL."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
+        run.stop_group(self.proc, timeout)
         self.log.close()
 
 
 def fetch(port: int, path: str) -> tuple[int, bytes]:
-    """One GET on a fresh connection: (status, body read to EOF, de-chunked)."""
-    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(req)
-        data = b""
-        while chunk := s.recv(1 << 16):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        raise BenchError(f"not an HTTP response: {data[:80]!r}") from None
-    if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
-        body = dechunk(body)  # granian sends its static files chunked
-    return status, body
+    """One GET on a fresh connection: (status, body read to EOF, de-chunked:
+    granian sends its static files chunked)."""
+    return run.probe(port, Workload("static", path=path), 10.0)
 
 
 # --------------------------------------------------------------------------
