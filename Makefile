@@ -27,6 +27,11 @@ DEB_PACKAGES := pkg-config curl libssl-dev openssl zlib1g-dev libzstd-dev libbro
 # Chromium trusts the test CA (tests/browser.py).
 DEB_PACKAGES += openssl libnss3-tools
 
+# libnghttp2-dev: HTTP/2's framing, HPACK and flow control (csrc/runtime/pn_h2.c);
+# nghttp2-client: h2load and nghttp, the HTTP/2 load generator and client of
+# the tests and bench/h2_bench.py.
+DEB_PACKAGES += libnghttp2-dev nghttp2-client
+
 # Compression libraries of the protocol core.  Optional for a plain `pip
 # install` (meson -Dcodecs=auto), REQUIRED for everything built here: every
 # meson build directory below gets -Dcodecs=required (the extension's through

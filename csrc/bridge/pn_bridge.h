@@ -39,6 +39,7 @@
     X(https, "https")                                                                              \
     X(http10, "1.0")                                                                               \
     X(http11, "1.1")                                                                               \
+    X(http2, "2")                                                                                  \
     X(pounce_worker, "pounce.worker")                                                              \
     X(pounce_request_id, "pounce.request_id")                                                      \
     /* the ASGI TLS extension (scope["extensions"]["tls"]) */                                      \

@@ -599,7 +599,7 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
         close(fd);
         return PyErr_NoMemory();
     }
-    rc = s->ops->send_file(s, &r->resp, &r->head, fd, (uint64_t)sb.st_size, &r->bytes_sent);
+    rc = s->ops->send_file(s, &r->resp, &r->head, fd, 0, (uint64_t)sb.st_size, &r->bytes_sent);
     if (rc == PN_IO_NOMEM)
         return PyErr_NoMemory();
     if (rc == PN_IO_TOO_MUCH || rc == PN_IO_TOO_LITTLE)

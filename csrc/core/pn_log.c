@@ -22,6 +22,17 @@ static int log_plain(unsigned char c)
 }
 
 /* Escape s[0..n) into p, which has room for 4 * n bytes; returns the end. */
+/* The request line's version: r->version_minor 0 and 1 are HTTP/1.0 and
+ * HTTP/1.1, 2 is HTTP/2 ("HTTP/2.0", as nginx and Apache write it). */
+static char *put_version(char *p, int version_minor)
+{
+    if (version_minor == 0)
+        return pn_http_put(p, PN_STRLIT(" HTTP/1.0\" "));
+    if (version_minor == 2)
+        return pn_http_put(p, PN_STRLIT(" HTTP/2.0\" "));
+    return pn_http_put(p, PN_STRLIT(" HTTP/1.1\" "));
+}
+
 static char *put_escaped(char *p, const char *s, size_t n)
 {
     size_t i = 0;
@@ -89,8 +100,7 @@ static int put_default(pn_buf *out, const pn_access_rec *r)
     p = put_escaped(p, r->method, r->method_len);
     *p++ = ' ';
     p = put_escaped(p, r->target, r->target_len);
-    p = r->version_minor == 0 ? pn_http_put(p, PN_STRLIT(" HTTP/1.0\" "))
-                              : pn_http_put(p, PN_STRLIT(" HTTP/1.1\" "));
+    p = put_version(p, r->version_minor);
 
     if (r->status >= 0) {
         p += pn_http_put_u64(p, (uint64_t)r->status);
@@ -272,8 +282,7 @@ static int put_ncsa(pn_buf *out, const pn_access_rec *r, pn_log_clock *clk, int 
     p = put_escaped(p, r->method, r->method_len);
     *p++ = ' ';
     p = put_escaped(p, r->target, r->target_len);
-    p = r->version_minor == 0 ? pn_http_put(p, PN_STRLIT(" HTTP/1.0\" "))
-                              : pn_http_put(p, PN_STRLIT(" HTTP/1.1\" "));
+    p = put_version(p, r->version_minor);
     if (r->status >= 0)
         p += pn_http_put_u64(p, (uint64_t)r->status);
     else
@@ -422,8 +431,9 @@ static int put_json_line(pn_buf *out, const pn_access_rec *r, pn_log_clock *clk)
     p = put_json_field(p, PN_STRLIT(",\"client\":"), r->client, r->client_len);
     p = put_json_field(p, PN_STRLIT(",\"method\":"), r->method, r->method_len);
     p = put_json_field(p, PN_STRLIT(",\"target\":"), r->target, r->target_len);
-    p = r->version_minor == 0 ? pn_http_put(p, PN_STRLIT(",\"http_version\":\"1.0\""))
-                              : pn_http_put(p, PN_STRLIT(",\"http_version\":\"1.1\""));
+    p = r->version_minor == 0   ? pn_http_put(p, PN_STRLIT(",\"http_version\":\"1.0\""))
+        : r->version_minor == 2 ? pn_http_put(p, PN_STRLIT(",\"http_version\":\"2\""))
+                                : pn_http_put(p, PN_STRLIT(",\"http_version\":\"1.1\""));
     p = pn_http_put(p, PN_STRLIT(",\"status\":"));
     if (r->status >= 0)
         p += pn_http_put_u64(p, (uint64_t)r->status);

@@ -32,7 +32,7 @@ typedef struct pn_access_rec {
     size_t method_len;
     const char *target; /* client-supplied: escaped */
     size_t target_len;
-    int version_minor; /* HTTP/1.x */
+    int version_minor; /* HTTP/1.x; 2 means HTTP/2 */
     int status;        /* < 0: none was sent ("-") */
     uint64_t bytes;    /* body bytes sent */
     uint64_t duration_ns;

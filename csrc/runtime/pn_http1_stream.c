@@ -78,8 +78,8 @@ static int h1_send_body(pn_stream *s, pn_http1_response *resp, pn_buf *head, con
     return frc == PN_WRITE_TOO_LITTLE ? PN_IO_TOO_LITTLE : rc;
 }
 
-static int h1_send_file(pn_stream *s, pn_http1_response *resp, pn_buf *head, int fd, uint64_t size,
-                        uint64_t *sent)
+static int h1_send_file(pn_stream *s, pn_http1_response *resp, pn_buf *head, int fd, uint64_t off,
+                        uint64_t size, uint64_t *sent)
 {
     pn_conn *c = conn_of(s);
     head_connection(c, resp, 0);
@@ -105,7 +105,7 @@ static int h1_send_file(pn_stream *s, pn_http1_response *resp, pn_buf *head, int
     }
     int rc = pn_conn_write(c, iov, n);
     if (f.send_len) {
-        rc = pn_conn_sendfile(c, fd, 0, f.send_len);
+        rc = pn_conn_sendfile(c, fd, off, f.send_len);
         *sent += f.send_len;
     } else {
         close(fd);
@@ -117,6 +117,16 @@ static int h1_send_file(pn_stream *s, pn_http1_response *resp, pn_buf *head, int
         rc = pn_conn_write(c, &sv, 1);
     }
     return rc;
+}
+
+/* Trailers over HTTP/1.1 are not sent yet (s->trailers stays 0): the
+ * response ends as a final empty piece would end it. */
+static int h1_send_trailers(pn_stream *s, pn_http1_response *resp, pn_buf *head, const char *fields,
+                            size_t len, uint64_t *sent)
+{
+    (void)fields;
+    (void)len;
+    return h1_send_body(s, resp, head, NULL, 0, 1, sent);
 }
 
 static void h1_reply(pn_stream *s, int status)
@@ -199,6 +209,7 @@ static void h1_access_log(pn_stream *s, pn_access_rec *rec)
 const pn_stream_ops pn_http1_stream_ops = {
     .send_body = h1_send_body,
     .send_file = h1_send_file,
+    .send_trailers = h1_send_trailers,
     .reply = h1_reply,
     .cork = h1_cork,
     .uncork = h1_uncork,

@@ -12,9 +12,9 @@
  *   HTTP/1.1   an HTTP/1.1 connection is the stream of one request at a
  *              time: the pn_stream is embedded in the pn_conn and carries
  *              its requests in turn (pn_http1_stream.c, pn_worker.h).
- *   HTTP/2     (to come) one per HTTP/2 stream: a struct that begins with a
- *              pn_stream, its own ops, events from the connection's session
- *              naming the stream.  Nothing in pn_http.c changes.
+ *   HTTP/2     one per HTTP/2 stream: a struct that begins with a pn_stream,
+ *              its own ops, events from the connection's nghttp2 session
+ *              naming the stream (pn_h2.c).
  *
  * The response head crosses the seam in one form, whatever the transport:
  * the status line and the application's fields in HTTP/1.1 syntax (RFC 9112
@@ -85,12 +85,22 @@ typedef struct pn_stream_ops {
      * Returns a PN_IO_* result. */
     int (*send_body)(pn_stream *s, pn_http1_response *resp, pn_buf *head, const char *data,
                      size_t len, int final, uint64_t *sent);
-    /* The head, then the whole body from fd (`size` bytes from offset 0).
-     * Takes fd, closed on every error.  Returns like send_body:
-     * PN_IO_TOO_MUCH/TOO_LITTLE when size contradicts the declared length
-     * (nothing sent, stream aborted). */
-    int (*send_file)(pn_stream *s, pn_http1_response *resp, pn_buf *head, int fd, uint64_t size,
-                     uint64_t *sent);
+    /* The head, then the whole body from fd (`size` bytes from offset
+     * `off`).  Takes fd, closed on every error (and when the stream is
+     * done with it).  Returns like send_body: PN_IO_TOO_MUCH/TOO_LITTLE
+     * when size contradicts the declared length (nothing sent, stream
+     * aborted). */
+    int (*send_file)(pn_stream *s, pn_http1_response *resp, pn_buf *head, int fd, uint64_t off,
+                     uint64_t size, uint64_t *sent);
+    /* End the response with trailer fields (the http.response.trailers
+     * extension; only when s->trailers said the transport can send them,
+     * else the transport drops them): head as in send_body (the pending
+     * head when no body went out), fields zero or more "name: value\r\n"
+     * lines the request validated (pn_http1_check_header).  Like a final
+     * send_body with no data, then the fields: returns a PN_IO_* result
+     * (PN_IO_TOO_LITTLE when the declared length was not met). */
+    int (*send_trailers)(pn_stream *s, pn_http1_response *resp, pn_buf *head, const char *fields,
+                         size_t len, uint64_t *sent);
     /* A whole response made by the server (an error, a denial): the status,
      * its reason as text/plain, and the stream closes after it. */
     void (*reply)(pn_stream *s, int status);
@@ -148,6 +158,13 @@ struct pn_stream {
      * proxy headers cost no address check per request.  0 when neither
      * --proxy-headers nor --proxy-protocol is on. */
     unsigned peer_trusted : 1;
+    /* The transport is HTTP/2 (RFC 9113): the scope's http_version is "2"
+     * and the access log says HTTP/2.0.  Fixed for the stream's life. */
+    unsigned http2 : 1;
+    /* The transport can deliver response trailers for the current request
+     * (HTTP/2 always; HTTP/1.1 when the request said TE: trailers and the
+     * body goes chunked): the scope offers http.response.trailers. */
+    unsigned trailers : 1;
     /* --request-id: the current request's ID (pn_request_id.h), chosen by
      * the transport when its head arrived, before anything answers it (the
      * app, or the server itself); the scope, the response header and the
