@@ -304,9 +304,9 @@ def test_compression_then_trailers(server, token, rec, path):
 # -- HTTP/2 --------------------------------------------------------------------------
 
 
-def h2_get(server, path, extra=()):
-    """One GET over cleartext HTTP/2 (prior knowledge); returns the events
-    of its stream until it ended."""
+def h2_get(server, path, extra=(), method="GET"):
+    """One request over cleartext HTTP/2 (prior knowledge); returns the
+    events of its stream until it ended (or was reset)."""
     import h2.config
     import h2.connection
     import h2.events
@@ -315,7 +315,7 @@ def h2_get(server, path, extra=()):
     try:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         conn.initiate_connection()
-        conn.send_headers(1, [(":method", "GET"), (":path", path), (":scheme", "http"),
+        conn.send_headers(1, [(":method", method), (":path", path), (":scheme", "http"),
                               (":authority", "127.0.0.1"), *extra], end_stream=True)
         sock.sendall(conn.data_to_send())
         events = []
@@ -369,3 +369,45 @@ def test_http2_bad_field_raises_and_the_rest_goes(server, token, rec):
     assert list(tr.headers) == [(b"ok", b"1"), (b"final", b"yes")]
     r = rec(token, "last")
     assert r["bad-name"].startswith("error: invalid response trailer")
+
+
+def h2_parts(events):
+    """(response headers, body, trailers or None, how the stream ended)."""
+    import h2.events
+
+    resp = next(e for e in events if isinstance(e, h2.events.ResponseReceived))
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    trailers = [list(e.headers) for e in events if isinstance(e, h2.events.TrailersReceived)]
+    end = events[-1]
+    return dict(resp.headers), body, trailers[0] if trailers else None, type(end).__name__
+
+
+@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
+def test_http2_empty_body_length_and_compression(server, token, rec):
+    h, body, tr, end = h2_parts(h2_get(server, f"/empty?token={token}e"))
+    assert (body, tr, end) == (b"", [(b"a", b"1")], "StreamEnded")
+    # HTTP/2 frames the body itself: a declared length keeps the trailers.
+    h, body, tr, end = h2_parts(h2_get(server, f"/length?token={token}l"))
+    assert h[b"content-length"] == b"6"
+    assert (body, tr, end) == (b"sized!", [(b"a", b"1")], "StreamEnded")
+    for path in ("/big", "/big-one"):
+        h, body, tr, end = h2_parts(h2_get(server, f"{path}?token={token}",
+                                           [("accept-encoding", "gzip")]))
+        assert h[b"content-encoding"] == b"gzip"
+        d = zlib.decompressobj(wbits=31)
+        assert d.decompress(body) == BIG and d.eof
+        assert (tr, end) == ([(b"x-sum", b"11200")], "StreamEnded")
+
+
+@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
+def test_http2_head_and_unfinished(server, token, rec):
+    h, body, tr, end = h2_parts(h2_get(server, f"/basic?token={token}", method="HEAD"))
+    assert h[b":status"] == b"200" and body == b"" and end == "StreamEnded"
+    assert set(rec(token, "trailers").values()) == {"ok"}
+    # The app returns after the final body: the stream must not look
+    # complete (RST_STREAM, not END_STREAM; the body queued before it may
+    # be dropped with the stream).
+    events = h2_get(server, f"/unfinished?token={token}u")
+    names = [type(e).__name__ for e in events]
+    assert names[-1] == "StreamReset" and "StreamEnded" not in names
+    assert "TrailersReceived" not in names
