@@ -614,7 +614,7 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
     }
     Py_DECREF(fspath);
     /* A file is the whole body and ends the response: trailers that
-     * follow are dropped (docs/asgi-extensions: pathsend). */
+     * follow are dropped (docs/asgi.md, "Response trailers"). */
     r->body_ended = 1;
     pn_stream *s = r->stream;
     if (s == NULL) {
@@ -746,8 +746,13 @@ __attribute__((noinline)) static PyObject *request_send_trailers(RequestObject *
         pn_buf_free(&r->tbuf);
         return Py_NewRef(st->ready_none);
     }
-    int wrc = s->ops->send_trailers(s, &r->resp, r->head_sent ? NULL : &r->head, r->tbuf.data,
-                                    r->tbuf.len, &r->bytes_sent);
+    /* A response without content (HEAD, 204, 304) has no trailers either,
+     * whatever the transport: RFC 9110 §9.3.2 lets a HEAD response omit the
+     * fields known only while the content is made, and HTTP/1.1 has no
+     * trailer section without a body. */
+    size_t tlen = (r->resp.flags & PN_RESP_NO_BODY) ? 0 : r->tbuf.len;
+    int wrc = s->ops->send_trailers(s, &r->resp, r->head_sent ? NULL : &r->head, r->tbuf.data, tlen,
+                                    &r->bytes_sent);
     pn_buf_free(&r->tbuf);
     if (wrc == PN_IO_NOMEM)
         return PyErr_NoMemory();
