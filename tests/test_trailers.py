@@ -155,6 +155,15 @@ def test_h11_reads_the_trailers(server, token):
     assert trailers == [(b"x-checksum", b"abc"), (b"grpc-status", b"0")]
 
 
+def test_start_without_headers_key(server, token, rec):
+    with server.connect() as c:
+        head_and_rest(c, "GET", f"/no-headers?token={token}", [TE])
+        want = b"4\r\nbare\r\n0\r\na: 1\r\n\r\n"
+        assert c.read_exact(len(want)) == want
+        still_serving(c)
+    assert set(rec(token, "trailers").values()) == {"ok"}
+
+
 def test_empty_body_then_trailers(server, token, rec):
     with server.connect() as c:
         head, h = head_and_rest(c, "GET", f"/empty?token={token}", [TE])

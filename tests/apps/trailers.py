@@ -110,6 +110,11 @@ async def app(scope, receive, send):
         await step("start", start())
         await step("body", body(BIG))
         await step("trailers", trailers([(b"x-sum", b"11200")]))
+    elif path == "/no-headers":
+        # http.response.start with no "headers" key at all
+        await step("start", {"type": "http.response.start", "status": 200, "trailers": True})
+        await step("body", body(b"bare"))
+        await step("trailers", trailers([(b"a", b"1")]))
     elif path == "/unfinished":
         await step("start", start())
         await step("body", body(b"no end"))
