@@ -14,7 +14,7 @@ import h11
 import pytest
 
 from tests.apps.trailers import BIG
-from tests.server import build_request, wait_record
+from tests.server import TLS, build_request, tls_client_context, wait_record
 
 APP = "tests.apps.trailers:app"
 TE = ("TE", "trailers")
@@ -314,13 +314,19 @@ def test_compression_then_trailers(server, token, rec, path):
 
 
 def h2_get(server, path, extra=(), method="GET"):
-    """One request over cleartext HTTP/2 (prior knowledge); returns the
-    events of its stream until it ended (or was reset)."""
+    """One request over HTTP/2 (prior knowledge on cleartext; ALPN h2 under
+    POUNCE_TEST_TLS=1); returns the events of its stream until it ended (or
+    was reset)."""
     import h2.config
     import h2.connection
     import h2.events
 
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    if TLS:
+        ctx = tls_client_context()
+        ctx.set_alpn_protocols(["h2"])
+        sock = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+        assert sock.selected_alpn_protocol() == "h2"
     try:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         conn.initiate_connection()
@@ -342,7 +348,6 @@ def h2_get(server, path, extra=(), method="GET"):
         sock.close()
 
 
-@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
 def test_http2_offered_always(server):
     import h2.events
 
@@ -352,7 +357,6 @@ def test_http2_offered_always(server):
     assert scope == {"offered": True, "value": {}, "http_version": "2"}
 
 
-@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
 def test_http2_trailers_are_a_headers_frame_after_the_data(server, token, rec):
     import h2.events
 
@@ -369,7 +373,6 @@ def test_http2_trailers_are_a_headers_frame_after_the_data(server, token, rec):
     assert set(rec(token, "t4").values()) == {"ok"}
 
 
-@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
 def test_http2_bad_field_raises_and_the_rest_goes(server, token, rec):
     import h2.events
 
@@ -391,7 +394,6 @@ def h2_parts(events):
     return dict(resp.headers), body, trailers[0] if trailers else None, type(end).__name__
 
 
-@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
 def test_http2_empty_body_length_and_compression(server, token, rec):
     h, body, tr, end = h2_parts(h2_get(server, f"/empty?token={token}e"))
     assert (body, tr, end) == (b"", [(b"a", b"1")], "StreamEnded")
@@ -408,7 +410,6 @@ def test_http2_empty_body_length_and_compression(server, token, rec):
         assert (tr, end) == ([(b"x-sum", b"11200")], "StreamEnded")
 
 
-@pytest.mark.tcp_only("HTTP/2 prior knowledge over cleartext")
 def test_http2_head_and_unfinished(server, token, rec):
     # HEAD: no content, no trailers (as over HTTP/1.1)
     h, body, tr, end = h2_parts(h2_get(server, f"/basic?token={token}", method="HEAD"))
