@@ -270,6 +270,17 @@ def test_content_length_drops_the_trailers(server, token, rec):
     assert set(rec(token, "trailers").values()) == {"ok"}
 
 
+def test_pathsend_ends_the_response(server, token, rec):
+    import tests.apps.trailers as trailers_app
+
+    data = open(trailers_app.__file__, "rb").read()
+    with server.connect() as c:
+        resp = c.request("GET", f"/pathsend?token={token}", [TE])
+        assert resp.body == data and resp.header("content-length") == str(len(data))
+        still_serving(c)
+    assert set(rec(token, "trailers").values()) == {"ok"}
+
+
 def test_head(server, token, rec):
     with server.connect() as c:
         head, h = head_and_rest(c, "HEAD", f"/basic?token={token}", [TE])

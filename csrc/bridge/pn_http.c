@@ -537,19 +537,19 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
     const char *data = have_view ? view.buf : "";
     size_t len = have_view ? (size_t)view.len : 0;
     PyObject *result = NULL;
-    if (!more)
-        r->body_ended = 1;
     if (r->stream == NULL) {
         /* The client is gone: the app may finish its work; output is
          * discarded, as other servers do. */
         if (!more)
-            r->complete = 1;
+            r->complete = r->body_ended = 1;
         result = Py_NewRef(st->ready_none);
         goto done;
     }
     int wrc = request_write_body(r, data, len, !more);
     if (wrc == -2)
         goto done;
+    if (!more)
+        r->body_ended = 1; /* (with trailers to follow, the response goes on) */
     if (wrc == -3) {
         request_complete(r);
         goto done;
@@ -613,13 +613,10 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
         return NULL;
     }
     Py_DECREF(fspath);
-    /* A file is the whole body and ends the response: trailers that
-     * follow are dropped (docs/asgi.md, "Response trailers"). */
-    r->body_ended = 1;
     pn_stream *s = r->stream;
     if (s == NULL) {
         close(fd);
-        r->complete = 1;
+        r->complete = r->body_ended = 1;
         return Py_NewRef(st->ready_none);
     }
     /* A file goes out as it is on disk (docs/compression.md, "pathsend"):
@@ -636,6 +633,9 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
         return runtime_error("file size does not match the response's Content-Length", NULL);
     r->head_sent = 1;
     pn_buf_free(&r->head);
+    /* A file is the whole body and ends the response: trailers that
+     * follow are dropped (docs/asgi.md, "Response trailers"). */
+    r->body_ended = 1;
     request_complete(r);
     return Py_NewRef(st->ready_none);
 }

@@ -115,6 +115,11 @@ async def app(scope, receive, send):
         await step("start", {"type": "http.response.start", "status": 200, "trailers": True})
         await step("body", body(b"bare"))
         await step("trailers", trailers([(b"a", b"1")]))
+    elif path == "/pathsend":
+        # A file is the whole body and ends the response: trailers dropped.
+        await step("start", start())
+        await step("pathsend", {"type": "http.response.pathsend", "path": __file__})
+        await step("trailers", trailers([(b"a", b"1")]))
     elif path == "/unfinished":
         await step("start", start())
         await step("body", body(b"no end"))
