@@ -292,9 +292,13 @@ int pn_request_start(RequestObject *r, PyObject *msg)
     } else {
         Py_XDECREF(headers);
     }
-    /* "trailers": True (the http.response.trailers extension). */
+    /* "trailers": True (the http.response.trailers extension).  A dict
+     * with no key beyond type, status and headers cannot hold it: most
+     * responses skip the lookup. */
     PyObject *tr = NULL;
-    int trc = msg_get(msg, PN_ID(st, trailers), &tr);
+    int trc = 0;
+    if (!PyDict_CheckExact(msg) || PyDict_GET_SIZE(msg) > 2 + (rc == 1))
+        trc = msg_get(msg, PN_ID(st, trailers), &tr);
     if (trc < 0)
         goto done;
     int trailers_on = 0;
