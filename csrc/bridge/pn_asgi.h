@@ -119,6 +119,16 @@ struct RequestObject {
                                  first body, the held ETag/Content-Length */
     pn_decoder *dec;          /* --decompress-requests: decodes the request body */
     pn_buf dbuf;              /* decoded output of the current piece */
+    /* http.response.trailers (pn_http.c): the fields so far, "name:
+     * value\r\n" lines; the stream could send trailers (s->trailers when
+     * the request came: the scope offered them); the app's
+     * http.response.start said "trailers": True; the final body (or a
+     * pathsend) went; the last trailers message came. */
+    pn_buf tbuf;
+    unsigned trailers_offered : 1;
+    unsigned trailers_asked : 1;
+    unsigned body_ended : 1;
+    unsigned trailers_done : 1;
 };
 
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */

@@ -57,6 +57,9 @@
     X(http_response_start, "http.response.start")                                                  \
     X(http_response_body, "http.response.body")                                                    \
     X(http_response_pathsend, "http.response.pathsend")                                            \
+    X(http_response_trailers, "http.response.trailers")                                            \
+    X(trailers, "trailers")                                                                        \
+    X(more_trailers, "more_trailers")                                                              \
     X(body, "body")                                                                                \
     X(more_body, "more_body")                                                                      \
     X(status, "status")                                                                            \

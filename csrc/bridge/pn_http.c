@@ -9,6 +9,15 @@
  * which it has: it builds the response head with the core's writer, and
  * the stream finishes, frames and sends it.
  *
+ * Trailers (the ASGI http.response.trailers extension, offered when the
+ * stream said s->trailers): after http.response.start with "trailers":
+ * True, the final http.response.body does not end the response; the app's
+ * http.response.trailers messages gather their fields here, and the last
+ * (more_trailers False) ends it through send_trailers.  Fields RFC 9110
+ * §6.5.1 keeps out of trailers are dropped here, whatever the transport.
+ * When the scope did not offer the extension, "trailers": True is accepted
+ * and the trailers dropped: the final body ends the response as usual.
+ *
  * Owns: each RequestObject; while attached, its stream holds a strong
  * reference to it (stream->udata), dropped when the response completes or
  * the stream closes.  RequestObject.stream is the transport's, valid until
@@ -283,6 +292,23 @@ int pn_request_start(RequestObject *r, PyObject *msg)
     } else {
         Py_XDECREF(headers);
     }
+    /* "trailers": True (the http.response.trailers extension).  A dict
+     * with no key beyond type, status and headers cannot hold it: most
+     * responses skip the lookup. */
+    PyObject *tr = NULL;
+    int trc = 0;
+    if (!PyDict_CheckExact(msg) || PyDict_GET_SIZE(msg) > 2 + (rc == 1))
+        trc = msg_get(msg, PN_ID(st, trailers), &tr);
+    if (trc < 0)
+        goto done;
+    int trailers_on = 0;
+    if (trc == 1) {
+        trailers_on = PyObject_IsTrue(tr);
+        Py_DECREF(tr);
+        if (trailers_on < 0)
+            goto done;
+    }
+    r->trailers_asked = trailers_on != 0;
     pn_codec_decide(r, (int)status, pairs, npairs);
     for (Py_ssize_t i = 0; i < npairs; i++) {
         PyObject *name = PySequence_Fast_GET_ITEM(pairs[i], 0);  /* borrowed from pairs[i] */
@@ -342,7 +368,10 @@ static int request_write_body(RequestObject *r, const char *data, size_t len, in
         data = r->zbuf.data;
         len = r->zbuf.len;
     }
-    int rc = s->ops->send_body(s, &r->resp, r->head_sent ? NULL : &r->head, data, len, final,
+    /* With trailers to follow, the final piece does not end the response
+     * (the encoder has finished all the same): send_trailers will. */
+    int end = final && !(r->trailers_asked && r->trailers_offered);
+    int rc = s->ops->send_body(s, &r->resp, r->head_sent ? NULL : &r->head, data, len, end,
                                &r->bytes_sent);
     if (rc == PN_IO_NOMEM) {
         PyErr_NoMemory();
@@ -478,7 +507,7 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
         return runtime_error("Unexpected ASGI message 'http.response.body' sent, before "
                              "'http.response.start'.",
                              NULL);
-    if (r->complete)
+    if (r->complete || r->body_ended)
         return runtime_error("Unexpected ASGI message 'http.response.body' sent, after "
                              "response already completed.",
                              NULL);
@@ -516,18 +545,20 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
         /* The client is gone: the app may finish its work; output is
          * discarded, as other servers do. */
         if (!more)
-            r->complete = 1;
+            r->complete = r->body_ended = 1;
         result = Py_NewRef(st->ready_none);
         goto done;
     }
     int wrc = request_write_body(r, data, len, !more);
     if (wrc == -2)
         goto done;
+    if (!more)
+        r->body_ended = 1; /* (with trailers to follow, the response goes on) */
     if (wrc == -3) {
         request_complete(r);
         goto done;
     }
-    if (!more) {
+    if (!more && !(r->trailers_asked && r->trailers_offered)) {
         request_complete(r);
         result = Py_NewRef(st->ready_none);
         goto done;
@@ -589,7 +620,7 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
     pn_stream *s = r->stream;
     if (s == NULL) {
         close(fd);
-        r->complete = 1;
+        r->complete = r->body_ended = 1;
         return Py_NewRef(st->ready_none);
     }
     /* A file goes out as it is on disk (docs/compression.md, "pathsend"):
@@ -606,7 +637,136 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
         return runtime_error("file size does not match the response's Content-Length", NULL);
     r->head_sent = 1;
     pn_buf_free(&r->head);
+    /* A file is the whole body and ends the response: trailers that
+     * follow are dropped (docs/asgi.md, "Response trailers"). */
+    r->body_ended = 1;
     request_complete(r);
+    return Py_NewRef(st->ready_none);
+}
+
+/* Gather one message's fields into r->tbuf as "name: value\r\n" lines,
+ * each checked as a response header is; the ones RFC 9110 §6.5.1 keeps out
+ * of trailers (pn_http1_trailer_forbidden) are left out.  On error nothing
+ * of this message stays. */
+static int trailers_gather(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    PyObject *headers = NULL;
+    int rc = msg_get(msg, PN_ID(st, headers), &headers);
+    if (rc <= 0)
+        return rc;
+    if (headers == Py_None) {
+        Py_DECREF(headers);
+        return 0;
+    }
+    PyObject *it = PyObject_GetIter(headers);
+    Py_DECREF(headers);
+    if (it == NULL)
+        return -1;
+    size_t mark = r->tbuf.len;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *seq = PySequence_Fast(item, "each trailer must be a (name, value) pair");
+        Py_DECREF(item);
+        if (seq == NULL)
+            break;
+        PyObject *name = PySequence_Fast_GET_SIZE(seq) == 2 ? PySequence_Fast_GET_ITEM(seq, 0)
+                                                            : NULL; /* borrowed from seq */
+        PyObject *value = name ? PySequence_Fast_GET_ITEM(seq, 1) : NULL;
+        if (name == NULL || !PyBytes_Check(name) || !PyBytes_Check(value)) {
+            Py_DECREF(seq);
+            runtime_error("each trailer must be a (name, value) pair of bytes", NULL);
+            break;
+        }
+        const char *n = PyBytes_AS_STRING(name), *v = PyBytes_AS_STRING(value);
+        size_t nl = (size_t)PyBytes_GET_SIZE(name), vl = (size_t)PyBytes_GET_SIZE(value);
+        if (pn_http1_check_header(n, nl, v, vl) != PN_WRITE_OK) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "invalid response trailer %R: %R (names must be tokens; "
+                         "values must not contain CR, LF, NUL or control characters)",
+                         name, value);
+            Py_DECREF(seq);
+            break;
+        }
+        if (!pn_http1_trailer_forbidden(n, nl) &&
+            (pn_buf_append(&r->tbuf, n, nl) || pn_buf_append(&r->tbuf, PN_STRLIT(": ")) ||
+             pn_buf_append(&r->tbuf, v, vl) || pn_buf_append(&r->tbuf, PN_STRLIT("\r\n")))) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            break;
+        }
+        Py_DECREF(seq);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        r->tbuf.len = mark;
+        return -1;
+    }
+    return 0;
+}
+
+/* http.response.trailers: after the final body of a response whose start
+ * said "trailers": True; the last one (more_trailers False) ends it.  Out
+ * of line: only the apps that use trailers pay for it. */
+__attribute__((noinline)) static PyObject *request_send_trailers(RequestObject *r, PyObject *msg)
+{
+    pn_modstate *st = worker_state(r->worker);
+    if (!r->started)
+        return runtime_error("Unexpected ASGI message 'http.response.trailers' sent, before "
+                             "'http.response.start'.",
+                             NULL);
+    if (!r->trailers_asked)
+        return runtime_error("Unexpected ASGI message 'http.response.trailers' sent, without "
+                             "'trailers': True in 'http.response.start'.",
+                             NULL);
+    if (r->trailers_done)
+        return runtime_error("Unexpected ASGI message 'http.response.trailers' sent, after "
+                             "response already completed.",
+                             NULL);
+    if (!r->body_ended)
+        return runtime_error("Unexpected ASGI message 'http.response.trailers' sent, before "
+                             "the final 'http.response.body' (more_body False).",
+                             NULL);
+    if (trailers_gather(r, msg) < 0)
+        return NULL;
+    PyObject *more_obj = NULL;
+    int more = 0;
+    int rc = msg_get(msg, PN_ID(st, more_trailers), &more_obj);
+    if (rc < 0)
+        return NULL;
+    if (rc == 1) {
+        more = PyObject_IsTrue(more_obj);
+        Py_DECREF(more_obj);
+        if (more < 0)
+            return NULL;
+    }
+    if (more)
+        return Py_NewRef(st->ready_none);
+    r->trailers_done = 1;
+    pn_stream *s = r->stream;
+    if (s == NULL || r->complete) {
+        /* Not offered (the final body ended the response), or the client
+         * is gone: the fields go nowhere. */
+        pn_buf_free(&r->tbuf);
+        return Py_NewRef(st->ready_none);
+    }
+    /* A response without content (HEAD, 204, 304) has no trailers either,
+     * whatever the transport: RFC 9110 §9.3.2 lets a HEAD response omit the
+     * fields known only while the content is made, and HTTP/1.1 has no
+     * trailer section without a body. */
+    size_t tlen = (r->resp.flags & PN_RESP_NO_BODY) ? 0 : r->tbuf.len;
+    int wrc = s->ops->send_trailers(s, &r->resp, r->head_sent ? NULL : &r->head, r->tbuf.data, tlen,
+                                    &r->bytes_sent);
+    pn_buf_free(&r->tbuf);
+    if (wrc == PN_IO_NOMEM)
+        return PyErr_NoMemory();
+    if (!r->head_sent) {
+        r->head_sent = 1;
+        pn_buf_free(&r->head);
+    }
+    request_complete(r);
+    if (wrc == PN_IO_TOO_LITTLE)
+        return runtime_error("Response content shorter than Content-Length", NULL);
     return Py_NewRef(st->ready_none);
 }
 
@@ -630,6 +790,8 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
             result = Py_NewRef(st->ready_none);
     } else if (msg_type_is(type, PN_ID(st, http_response_pathsend))) {
         result = request_send_pathsend(r, msg);
+    } else if (msg_type_is(type, PN_ID(st, http_response_trailers))) {
+        result = request_send_trailers(r, msg);
     } else if (!PyErr_Occurred()) {
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
     }
@@ -689,6 +851,7 @@ void pn_request_release(RequestObject *r)
     if (r->dec)
         pn_decoder_free(r->dec);
     pn_buf_free(&r->dbuf);
+    pn_buf_free(&r->tbuf);
     pn_buf_free(&r->head);
     pn_buf_free(&r->logline);
 }
@@ -798,6 +961,7 @@ int pn_request_dispatch(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         PyErr_WriteUnraisable((PyObject *)w);
         return -1;
     }
+    r->trailers_offered = s->trailers; /* what the scope offers */
     PyObject_GC_Track(r);
     return pn_apprun_start(r, pn_scope_http(w, s, req, r->dec != NULL, fwd));
 }

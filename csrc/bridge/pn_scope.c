@@ -463,6 +463,17 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         goto fail;
     }
     Py_DECREF(ps);
+    /* http.response.trailers: only when the transport can deliver them
+     * (HTTP/2; HTTP/1.1 with TE: trailers): pn_stream.h, pn_http.c. */
+    if (s->trailers) {
+        PyObject *tr = PyDict_New();
+        if (tr == NULL || PyDict_SetItem(ext, PN_ID(st, http_response_trailers), tr) < 0) {
+            Py_XDECREF(tr);
+            Py_DECREF(ext);
+            goto fail;
+        }
+        Py_DECREF(tr);
+    }
     if (set_key(st, scope, PN_ID_extensions, ext) < 0)
         goto fail;
     return scope;

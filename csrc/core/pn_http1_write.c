@@ -438,6 +438,89 @@ int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_htt
     return PN_WRITE_OK;
 }
 
+/* ---- trailers ------------------------------------------------------- */
+
+int pn_http1_accepts_trailers(const pn_http1_request *req)
+{
+    if (req->version_minor < 1)
+        return 0; /* no chunked coding, so no trailer section (RFC 9112 §7) */
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const pn_http1_header *h = &req->headers[i];
+        if (!pn_http_ieq(h->name, h->name_len, PN_STRLIT("te")))
+            continue;
+        size_t pos = 0, el_len;
+        const char *el;
+        while (pn_http_list_next(h->value, h->value_len, &pos, &el, &el_len)) {
+            /* t-codings = "trailers" / ( transfer-coding [ weight ] ): the
+             * token ends at OWS or ';'. */
+            size_t t = 0;
+            while (t < el_len && el[t] != ';' && el[t] != ' ' && el[t] != '\t')
+                t++;
+            if (pn_http_ieq(el, t, PN_STRLIT("trailers")))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* RFC 9110 §6.5.1; the list and its grouping are in the header. */
+static const struct {
+    const char *name;
+    unsigned char len;
+} trailer_forbidden[] = {
+#define F(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    F("content-length"), F("transfer-encoding"), F("trailer"),          F("te"),
+    F("connection"),     F("keep-alive"),        F("upgrade"),          F("host"),
+    F("location"),       F("retry-after"),       F("authorization"),    F("www-authenticate"),
+    F("set-cookie"),     F("cache-control"),     F("expires"),          F("date"),
+    F("vary"),           F("warning"),           F("content-encoding"), F("content-type"),
+    F("content-range"),
+#undef F
+};
+
+int pn_http1_trailer_forbidden(const char *name, size_t name_len)
+{
+    if (name_len > 6 && pn_http_ieq(name, 6, PN_STRLIT("proxy-")))
+        return 1;
+    for (size_t i = 0; i < sizeof(trailer_forbidden) / sizeof(trailer_forbidden[0]); i++)
+        if (pn_http_ieq(name, name_len, trailer_forbidden[i].name, trailer_forbidden[i].len))
+            return 1;
+    return 0;
+}
+
+int pn_http1_resp_trailers(pn_buf *out, pn_http1_response *r, const char *fields, size_t len)
+{
+    unsigned flags = r->flags;
+    if ((flags & PN_RESP_FINISHED) || !(flags & PN_RESP_CHUNKED)) {
+        /* No trailer section to write: end the body as a final empty piece
+         * would (which writes nothing when the body is not chunked). */
+        pn_http1_frame f;
+        return pn_http1_resp_body_frame(r, 0, 1, &f);
+    }
+    /* last-chunk, trailer-section, CRLF (RFC 9112 §7.1). */
+    if (reserve(out, len + sizeof("0\r\n\r\n") - 1))
+        return PN_WRITE_NOMEM;
+    char *start = pn_buf_tail(out), *p = start;
+    PUT_LIT(p, "0\r\n");
+    const char *end = fields + len;
+    for (const char *line = fields; line < end;) {
+        const char *lf = memchr(line, '\n', (size_t)(end - line));
+        const char *next = lf ? lf + 1 : end;
+        const char *colon = memchr(line, ':', (size_t)(next - line));
+        if (lf != NULL && lf > line && lf[-1] == '\r' && colon != NULL && colon > line &&
+            !pn_http1_trailer_forbidden(line, (size_t)(colon - line)))
+            p = pn_http_put(p, line, (size_t)(next - line));
+        line = next;
+    }
+    PUT_LIT(p, "\r\n");
+    out->len += (size_t)(p - start);
+    r->flags = flags | PN_RESP_FINISHED;
+    return PN_WRITE_OK;
+}
+
 /* ---- server-made responses ------------------------------------------ */
 
 int pn_http1_write_simple(pn_buf *out, int status, const pn_http1_head_opts *opts, int close,

@@ -25,6 +25,11 @@
  * HTTP/1.0.  1xx/204/304 responses and responses to HEAD carry no body
  * (RFC 9110 §6.4.1): payload passed for them is swallowed, not sent.  An
  * application Transfer-Encoding header is dropped; the server owns framing.
+ *
+ * Trailers (RFC 9112 §7.1.2): a chunked body may end with a trailer section
+ * instead of the bare last-chunk: send the body's pieces as not final, then
+ * pn_http1_resp_trailers() in place of the final piece.  Only when the
+ * request said it can take them (pn_http1_accepts_trailers()).
  */
 #ifndef PN_HTTP1_WRITE_H
 #define PN_HTTP1_WRITE_H
@@ -34,6 +39,7 @@
 #include <time.h>
 
 #include "pn_buf.h"
+#include "pn_http1_parse.h"
 
 enum {
     PN_WRITE_OK = 0,
@@ -121,6 +127,38 @@ typedef struct pn_http1_frame {
  * sent, close the connection), PN_WRITE_TOO_LITTLE (final piece leaves the
  * declared length unmet: send what there is, then close). */
 int pn_http1_resp_body_frame(pn_http1_response *r, size_t len, int final, pn_http1_frame *f);
+
+/* ---- trailers (RFC 9112 §7.1.2, RFC 9110 §6.5) --------------------- */
+
+/* The request lets its response carry a trailer section: HTTP/1.1, and a
+ * TE field lists "trailers" (RFC 9110 §10.1.4: TE is a comma list of
+ * t-codings, each with optional parameters such as ";q=0.5"; "trailers"
+ * is matched case-insensitively, parameters ignored). */
+int pn_http1_accepts_trailers(const pn_http1_request *req);
+
+/* The field must not be sent as a trailer (RFC 9110 §6.5.1: fields needed
+ * before the content is processed: framing, routing, authentication,
+ * response controls, content format).  The list, case-insensitive:
+ *   framing        content-length, transfer-encoding, trailer, te,
+ *                  connection, keep-alive, upgrade
+ *   routing        host, location, retry-after
+ *   authentication authorization, www-authenticate, set-cookie, proxy-*
+ *   controls       cache-control, expires, date, vary, warning
+ *   content format content-encoding, content-type, content-range */
+int pn_http1_trailer_forbidden(const char *name, size_t name_len);
+
+/* End the response in place of its final (empty) body piece, with the
+ * trailer fields `fields` ("name: value\r\n" lines the caller validated
+ * with pn_http1_check_header; lines of another shape are skipped):
+ *   chunked        "0\r\n", the fields not forbidden (above), "\r\n"
+ *   otherwise      nothing: a body with a Content-Length, a close-delimited
+ *                  one (HTTP/1.0) and no body at all (HEAD, 204, 304) have
+ *                  no trailer section, so the fields are dropped.
+ * Accounts like pn_http1_resp_body_frame(r, 0, 1): PN_WRITE_TOO_LITTLE
+ * when a declared length is unmet (nothing written; close), nothing after
+ * the final piece (PN_WRITE_OK, nothing written).  On PN_WRITE_NOMEM
+ * nothing is appended. */
+int pn_http1_resp_trailers(pn_buf *out, pn_http1_response *r, const char *fields, size_t len);
 
 /* Reason phrase for a status code ("" when unknown). */
 const char *pn_http1_reason(int status);

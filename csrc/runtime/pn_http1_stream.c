@@ -119,14 +119,46 @@ static int h1_send_file(pn_stream *s, pn_http1_response *resp, pn_buf *head, int
     return rc;
 }
 
-/* Trailers over HTTP/1.1 are not sent yet (s->trailers stays 0): the
- * response ends as a final empty piece would end it. */
+/* End the response with a trailer section (RFC 9112 §7.1.2).  s->trailers
+ * (the request said TE: trailers, pn_worker.c) lets the section go out on a
+ * chunked body: the last-chunk, the fields (the core's writer drops the
+ * ones RFC 9110 §6.5.1 keeps out of trailers), CRLF.  A body with a
+ * Content-Length, HEAD, 204 and 304 have no trailer section: the fields
+ * are dropped and the response ends as a final empty piece ends it.  A
+ * head still pending (no body went out) is finished chunked, so that the
+ * section can follow it. */
 static int h1_send_trailers(pn_stream *s, pn_http1_response *resp, pn_buf *head, const char *fields,
                             size_t len, uint64_t *sent)
 {
-    (void)fields;
-    (void)len;
-    return h1_send_body(s, resp, head, NULL, 0, 1, sent);
+    if (!s->trailers)
+        return h1_send_body(s, resp, head, NULL, 0, 1, sent);
+    pn_conn *c = conn_of(s);
+    if (head != NULL) {
+        head_connection(c, resp, 1);
+        pn_http1_head_opts opts = pn_worker_head_opts(c->worker);
+        if (pn_http1_resp_finish_head(head, resp, &opts, -1) != PN_WRITE_OK)
+            return PN_IO_NOMEM;
+    }
+    pn_buf out = PN_BUF_INIT;
+    int wrc = pn_http1_resp_trailers(&out, resp, fields, len);
+    if (wrc == PN_WRITE_NOMEM) {
+        pn_buf_free(&out);
+        return PN_IO_NOMEM;
+    }
+    struct iovec iov[2];
+    int n = 0;
+    if (head != NULL) {
+        iov[n].iov_base = head->data;
+        iov[n++].iov_len = head->len;
+    }
+    if (out.len) {
+        iov[n].iov_base = out.data;
+        iov[n++].iov_len = out.len;
+    }
+    int rc = n ? pn_conn_write(c, iov, n) : PN_IO_OK;
+    pn_buf_free(&out);
+    (void)sent; /* no payload */
+    return wrc == PN_WRITE_TOO_LITTLE ? PN_IO_TOO_LITTLE : rc;
 }
 
 static void h1_reply(pn_stream *s, int status)

@@ -815,6 +815,190 @@ PN_TEST(date_cache)
     PN_CHECK(strcmp(pn_date_get(&c, 784111777), "Sun, 06 Nov 1994 08:49:37 GMT") == 0);
 }
 
+/* ---- trailers ---- */
+
+/* A request with the given headers (name, value pairs), HTTP/1.minor. */
+static pn_http1_request req_with(int minor, pn_http1_header *h, size_t n)
+{
+    pn_http1_request q;
+    memset(&q, 0, sizeof q);
+    q.version_minor = minor;
+    q.headers = h;
+    q.num_headers = n;
+    return q;
+}
+
+#define HDR(n, v)                                                                                  \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
+
+PN_TEST(accepts_trailers)
+{
+    pn_http1_header plain[] = {HDR("TE", "trailers")};
+    pn_http1_request q = req_with(1, plain, 1);
+    PN_CHECK(pn_http1_accepts_trailers(&q));
+    q.version_minor = 0; /* HTTP/1.0: never */
+    PN_CHECK(!pn_http1_accepts_trailers(&q));
+
+    pn_http1_header list[] = {HDR("host", "x"), HDR("te", "gzip;q=0.5 , TRAILERS")};
+    q = req_with(1, list, 2);
+    PN_CHECK(pn_http1_accepts_trailers(&q));
+    pn_http1_header param[] = {HDR("Te", "deflate;q=0.1,trailers ;q=1")};
+    q = req_with(1, param, 1);
+    PN_CHECK(pn_http1_accepts_trailers(&q));
+    /* a second TE field lists it */
+    pn_http1_header two[] = {HDR("te", "gzip"), HDR("te", "trailers")};
+    q = req_with(1, two, 2);
+    PN_CHECK(pn_http1_accepts_trailers(&q));
+
+    pn_http1_header no[] = {HDR("te", "gzip, trailersx, x-trailers"), HDR("trailers", "trailers"),
+                            HDR("accept", "trailers")};
+    q = req_with(1, no, 3);
+    PN_CHECK(!pn_http1_accepts_trailers(&q));
+    pn_http1_header empty[] = {HDR("te", "")};
+    q = req_with(1, empty, 1);
+    PN_CHECK(!pn_http1_accepts_trailers(&q));
+    q = req_with(1, NULL, 0);
+    PN_CHECK(!pn_http1_accepts_trailers(&q));
+}
+
+PN_TEST(trailer_forbidden)
+{
+    static const char *const bad[] = {
+        "Content-Length",
+        "transfer-encoding",
+        "Trailer",
+        "TE",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "Host",
+        "location",
+        "retry-after",
+        "Authorization",
+        "www-authenticate",
+        "set-cookie",
+        "cache-control",
+        "expires",
+        "date",
+        "vary",
+        "warning",
+        "content-encoding",
+        "Content-Type",
+        "content-range",
+        "proxy-authenticate",
+        "Proxy-Authorization",
+        "proxy-connection",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (!pn_http1_trailer_forbidden(bad[i], strlen(bad[i])))
+            fprintf(stderr, "  allowed but forbidden: %s\n", bad[i]);
+        PN_CHECK(pn_http1_trailer_forbidden(bad[i], strlen(bad[i])));
+    }
+    static const char *const good[] = {"grpc-status", "server-timing", "content-digest",
+                                       "etag",        "x-checksum",    "proxy",
+                                       "tes",         "dat",           "content-lengthx"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        PN_CHECK(!pn_http1_trailer_forbidden(good[i], strlen(good[i])));
+}
+
+PN_TEST(trailers_chunked)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_http1_response r;
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    CHECK_BUF(b, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    pn_http1_frame f;
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 5, 0, &f), 0);
+    PN_CHECK_SLICE(f.prefix, f.prefix_len, "5\r\n");
+    PN_CHECK_SLICE(f.suffix, f.suffix_len, "\r\n");
+    const char fields[] = "grpc-status: 0\r\nContent-Length: 9\r\nx-sum: a b\r\n"
+                          "set-cookie: s=1\r\nProxy-Authenticate: x\r\nserver-timing: db;dur=5\r\n";
+    const char *g = pn_guard_copy(fields, sizeof fields - 1);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, g, sizeof fields - 1), 0);
+    CHECK_BUF(b, "0\r\ngrpc-status: 0\r\nx-sum: a b\r\nserver-timing: db;dur=5\r\n\r\n");
+    PN_CHECK(r.flags & PN_RESP_FINISHED);
+    PN_CHECK(!(r.flags & PN_RESP_CLOSE));
+    PN_CHECK_EQ_INT(r.body_sent, 5);
+    /* nothing after the end: no second section, no body */
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: b\r\n", 6), 0);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 1, 1, &f), PN_WRITE_TOO_MUCH);
+
+    /* no fields (or only forbidden ones): the bare last-chunk and CRLF */
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "", 0), 0);
+    CHECK_BUF(b, "0\r\n\r\n");
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "date: x\r\nvary: *\r\n", 18), 0);
+    CHECK_BUF(b, "0\r\n\r\n");
+
+    /* lines of another shape are skipped, never copied half */
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    const char odd[] = "nocolon\r\n: empty-name\r\nbare-lf: 1\na: 1\r\ntail: 2";
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, odd, sizeof odd - 1), 0);
+    CHECK_BUF(b, "0\r\na: 1\r\n\r\n");
+
+    /* after data already in the buffer: appended */
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    pn_buf_append(&b, "xy", 2);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), 0);
+    CHECK_BUF(b, "xy0\r\na: 1\r\n\r\n");
+    pn_buf_free(&b);
+}
+
+PN_TEST(trailers_dropped_without_chunked)
+{
+    pn_buf b = PN_BUF_INIT;
+    pn_http1_response r;
+    pn_http1_frame f;
+    /* a declared length, met: the response ends, no section */
+    PN_CHECK_EQ_INT(pn_http1_resp_init(&r, 200, 1, PN_RESP_KEEP_ALIVE), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_start(&b, &r), 0);
+    PN_CHECK_EQ_INT(ADD(&b, &r, "content-length", "3"), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_finish_head(&b, &r, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 3, 0, &f), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), 0);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    PN_CHECK(r.flags & PN_RESP_FINISHED);
+    PN_CHECK(!(r.flags & PN_RESP_CLOSE));
+    /* ... unmet: too little, close */
+    PN_CHECK_EQ_INT(pn_http1_resp_init(&r, 200, 1, PN_RESP_KEEP_ALIVE), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_start(&b, &r), 0);
+    PN_CHECK_EQ_INT(ADD(&b, &r, "content-length", "3"), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_finish_head(&b, &r, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 1, 0, &f), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), PN_WRITE_TOO_LITTLE);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    PN_CHECK(r.flags & PN_RESP_CLOSE);
+    /* HEAD, 204, 304: no body, no section */
+    PN_CHECK_EQ_INT(
+        head_only(&b, &r, 200, 1, PN_RESP_KEEP_ALIVE | PN_RESP_HEAD_REQUEST, &opts_none, -1), 0);
+    CHECK_BUF(b, "HTTP/1.1 200 OK\r\n\r\n");
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), 0);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    PN_CHECK(r.flags & PN_RESP_FINISHED);
+    PN_CHECK_EQ_INT(head_only(&b, &r, 304, 1, PN_RESP_KEEP_ALIVE, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), 0);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    /* HTTP/1.0, close-delimited: nothing */
+    PN_CHECK_EQ_INT(head_only(&b, &r, 200, 0, 0, &opts_none, -1), 0);
+    pn_buf_clear(&b);
+    PN_CHECK_EQ_INT(pn_http1_resp_body_frame(&r, 4, 0, &f), 0);
+    PN_CHECK_EQ_INT(pn_http1_resp_trailers(&b, &r, "a: 1\r\n", 6), 0);
+    PN_CHECK_EQ_INT(pn_buf_live(&b), 0);
+    PN_CHECK(r.flags & PN_RESP_FINISHED);
+    pn_buf_free(&b);
+}
+
 int main(void)
 {
     PN_RUN(app_content_length);
@@ -840,5 +1024,9 @@ int main(void)
     PN_RUN(appends_after_existing_data);
     PN_RUN(date_format);
     PN_RUN(date_cache);
+    PN_RUN(accepts_trailers);
+    PN_RUN(trailer_forbidden);
+    PN_RUN(trailers_chunked);
+    PN_RUN(trailers_dropped_without_chunked);
     return pn_test_summary();
 }
