@@ -123,6 +123,10 @@ class H2Raw:
         #: False: the server's SETTINGS are recorded but not acknowledged
         #: (the limits they announce are then still pending on its side).
         self.ack_settings = True
+        # Over TLS the server's SETTINGS come before our preface is sent;
+        # the answers wait for it (a SETTINGS ACK first is a bad preface).
+        self.preface_sent = False
+        self._held: list[bytes] = []
         self.encoder = Encoder()
         self.decoder = Decoder()
         # Big enough for the HPACK-bomb answers we might get back.
@@ -175,7 +179,8 @@ class H2Raw:
         ack_settings is off) and ours were ACKed. Waiting matters before a
         test opens a header block: an ACK this client sends while it reads
         must not fall between a HEADERS and its CONTINUATIONs."""
-        self.send(PREFACE, self.settings(settings or {}))
+        self.send(PREFACE, self.settings(settings or {}), *self._held)
+        self.preface_sent, self._held = True, []
         if wait and not self.read_until(
                 lambda c: c.server_settings_seen and c.settings_acks > 0, 5):
             raise AssertionError(f"no SETTINGS exchange (GOAWAY {self.goaway}, "
@@ -293,7 +298,9 @@ class H2Raw:
             del self.buf[:9 + length]
             self.frames.append(frame)
             replies.extend(self._on_frame(frame))
-        if replies and not self.closed:
+        if replies and not self.preface_sent:
+            self._held.extend(replies)
+        elif replies and not self.closed:
             try:
                 self.sock.sendall(b"".join(replies))
             except OSError:
