@@ -407,6 +407,52 @@ def test_zero_window_reader(srv, record_dir):
     assert_fresh_served(srv)
 
 
+def test_zero_window_reader_finished_response(srv, record_dir):
+    """The app's whole (small) response is queued and the app is done, but
+    the window stays 0: the stream is reset (RST_STREAM CANCEL) after
+    --request-timeout instead of holding its queue forever."""
+    t = token()
+    c = H2Raw.connect(srv, auto_window=False)
+    c.preface({SETTINGS_INITIAL_WINDOW_SIZE: 0})
+    start = time.monotonic()
+    c.request(1, f"/big?size=1000&chunk=1000&token={t}")
+    wait_record(record_dir, t, "sent", timeout=5)
+    c.read_until(lambda c: 1 in c.resets or c.closed, REQUEST_TIMEOUT + 4)
+    took = time.monotonic() - start
+    print(f"zero window, finished response: reset {c.reset_name(1)} after {took:.2f}s")
+    assert c.status(1) == 200 and c.body(1) == b""
+    assert c.reset_name(1) == "CANCEL", (c.resets, c.goaway, c.closed)
+    assert REQUEST_TIMEOUT * 0.8 <= took <= REQUEST_TIMEOUT + 3, took
+    assert not c.closed
+    c.close()
+    assert_fresh_served(srv)
+
+
+# -- empty frames (CVE-2019-9518) ------------------------------------------------------
+
+
+def test_empty_data_flood(srv):
+    """100000 empty DATA frames on one request stream: nothing to buffer,
+    little to do; the stream ends by itself at the latest after
+    --request-timeout (its app waits for a body that never comes), the
+    connection goes on."""
+    before = usage(srv)
+    c = connect(srv)
+    c.send(c.headers(1, request_headers("/echo", "POST")))
+    frames = c.data_frame(1, b"") * 1000
+    sent = 0
+    while sent < 100_000 and not c.closed:
+        c.send(frames)
+        sent += 1000
+        c.drain()
+    print(f"empty DATA: {sent} sent, stream 1 reset {c.reset_name(1)}, GOAWAY {c.goaway_name()}")
+    assert c.goaway is None and not c.closed
+    assert_conn_serves(c, 3)
+    c.close()
+    assert_bounded(srv, before, "empty DATA flood")
+    assert_fresh_served(srv)
+
+
 # -- more streams than MAX_CONCURRENT_STREAMS (RFC 9113 §5.1.2) ---------------------------
 
 
