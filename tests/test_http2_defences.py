@@ -297,13 +297,14 @@ def test_hpack_bomb_is_bounded(srv):
 
 class Flood:
     """Send `frame` over and over without reading (a 4 KiB receive buffer,
-    so the server's ACKs back up at once), for `seconds` or `max_frames`.
-    outcome: "closed" (a send failed), "throttled" (no byte went out for
-    0.5 s: the server stopped reading) or "accepted" (everything went out).
+    so the server's ACKs back up at once) for `seconds`, at most
+    `max_frames`. outcome: "closed" (a send failed: the server closed),
+    "throttled" (the last send made no progress for 0.5 s: the server
+    stopped reading) or "accepted" (everything went out and still does).
     A send cut mid-frame keeps the rest in `pending`; finish() sends it
     (reading meanwhile) so the connection's framing stays whole."""
 
-    def __init__(self, srv, frame: bytes, seconds: float = 3.0, max_frames: int = 200_000):
+    def __init__(self, srv, frame: bytes, seconds: float = 3.0, max_frames: int = 2_000_000):
         self.c = H2Raw.connect(srv, rcvbuf=4096)
         self.c.preface()
         self.pending = b""
@@ -316,25 +317,29 @@ class Flood:
                 self.pending = batch
             try:
                 n = self.c.sock.send(self.pending)
-            except (socket.timeout, TimeoutError):
-                self.outcome = "throttled"
-                break
+            except (socket.timeout, TimeoutError, *ssl_want_errors()):
+                self.outcome = "throttled"  # and go on: does the server close?
+                continue
             except OSError:
                 self.outcome = "closed"
                 break
+            self.outcome = "accepted"
             sent += n
             self.pending = self.pending[n:]
         self.frames = sent // len(frame)
 
     def finish(self, timeout: float = 5.0) -> None:
+        """Send what is pending; raises OSError if the server closed."""
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline and not self.c.closed:
             self.c.drain(0.05)
             self.c.sock.settimeout(0.2)
             try:
                 self.pending = self.pending[self.c.sock.send(self.pending):]
-            except (socket.timeout, TimeoutError, ssl_want_errors()):
+            except (socket.timeout, TimeoutError, *ssl_want_errors()):
                 pass
+        if self.c.closed:
+            raise ConnectionResetError("the server closed")
         assert not self.pending, "the server never took the rest of the flood"
 
 
@@ -364,10 +369,17 @@ def test_ack_flood_from_a_non_reader(srv, what):
     if c.goaway is not None:
         assert c.goaway_name() == "ENHANCE_YOUR_CALM", c.goaway
     if not c.closed and c.goaway is None:
-        # Throttled but alive: once the client reads, the connection serves.
-        f.finish()
-        c.read_for(0.5)
-        assert_conn_serves(c, 1)
+        # Throttled but alive. Once the client reads again the server takes
+        # the rest of the flood; this client reads slower than the server
+        # answers, so the ACKs queue past 1000 and the server may close it
+        # then (observed after 1-7 s of reading). Or the connection serves.
+        try:
+            f.finish()
+            status, body = c.get(1, "/")
+        except OSError:
+            status, body = None, b""
+        print(f"{what} flood, after reading: GET {status}, closed {c.closed}")
+        assert (status, body) == (200, b"ok") or c.closed, (status, c.goaway)
     c.close()
     assert_bounded(srv, before, f"{what} flood")
     assert_fresh_served(srv)
