@@ -30,7 +30,6 @@ import pytest
 from tests.h2client import (
     SETTINGS_INITIAL_WINDOW_SIZE,
     H2Raw,
-    error_name,
     h2_get,
     request_headers,
 )
@@ -163,7 +162,7 @@ def test_rapid_reset_ends_in_goaway(srv, record_dir):
           f"last-stream {c.goaway and c.goaway[1]}")
     assert c.goaway is not None, f"no GOAWAY after {pairs} HEADERS+RST_STREAM pairs"
     assert c.goaway_name() in ("ENHANCE_YOUR_CALM", "INTERNAL_ERROR"), c.goaway
-    assert pairs > 1000, "GOAWAY before the burst of 1000 resets was spent"
+    assert c.goaway[1] >= 1999, "GOAWAY before the burst of 1000 resets was spent"
     assert c.wait_closed(5), "the server kept the connection open after its GOAWAY"
     c.close()
     # Each pair goes out in one write, so nearly all arrive in one read:
@@ -359,9 +358,11 @@ def ssl_want_errors():
 @pytest.mark.parametrize("what", ["PING", "SETTINGS"])
 def test_ack_flood_from_a_non_reader(srv, what):
     """PINGs or SETTINGS (each owes an ACK) from a client that never reads:
-    at most 1000 ACKs wait (nghttp2's max_outbound_ack; beyond: GOAWAY
-    ENHANCE_YOUR_CALM and close), or the server stops reading and TCP
-    throttles the client. Either way the server's memory stays flat."""
+    at most 1000 ACKs wait (nghttp2's max_outbound_ack; beyond it the
+    connection is closed, observed without a GOAWAY, though one would be
+    accepted), or the server stops reading and TCP throttles the client.
+    Either way the server's memory stays flat. Observed: SETTINGS (9 bytes,
+    ~1800 in one 16 KiB read) closed at once, PINGs throttled."""
     before = usage(srv)
     frame = H2Raw.ping(b"flooding") if what == "PING" else H2Raw.settings({})
     f = Flood(srv, frame)
