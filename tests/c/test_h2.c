@@ -114,12 +114,14 @@ static void flush(client *c)
 
 /* A worker (defaults, --http auto, no access log) and a connected client
  * that has sent the preface and an empty SETTINGS frame. */
-static void client_open(client *c, int action)
+static void client_open_wb(client *c, int action, int64_t write_buffer_size)
 {
     memset(c, 0, sizeof *c);
     pn_config_defaults(&c->h.cfg);
     c->h.cfg.access_log = 0;
     c->h.cfg.http = PN_HTTP_AUTO;
+    if (write_buffer_size)
+        c->h.cfg.write_buffer_size = write_buffer_size;
     c->h.action = action;
     h2h_start(&c->h);
     h2h_connect(&c->h);
@@ -127,6 +129,11 @@ static void client_open(client *c, int action)
         abort();
     pn_buf_append(&c->out, H2H_PREFACE, H2H_PREFACE_LEN);
     settings(c, NULL, 0);
+}
+
+static void client_open(client *c, int action)
+{
+    client_open_wb(c, action, 0);
 }
 
 static void client_close(client *c)
@@ -270,7 +277,9 @@ PN_TEST(a_post_body_reaches_the_app_whole_and_its_window_comes_back)
 PN_TEST(a_response_larger_than_the_window_goes_out_as_the_client_opens_it)
 {
     client c;
-    client_open(&c, H2H_BIG);
+    /* 4 KiB of unsent body at most: 100 KiB against a 64 KiB window
+     * makes the app wait. */
+    client_open_wb(&c, H2H_BIG, 4096);
     get(&c, 1, "/big");
     flush(&c);
     h2h_resp *r = h2h_find(&c.h, 1);
