@@ -88,8 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The client goes away: whatever it sent, and whatever the app still
      * holds, the connection ends and every held stream hears of it. */
     shutdown(h->fd, SHUT_WR);
-    for (int i = 0; i < 20 && !h->eof; i++)
-        h2h_pump(h, 1);
+    h2h_settle(h, 50);
     h2h_close_client(h);
     uint64_t deadline = h2h_now_ms() + 2000;
     while (pn_worker_connections(h->w) > 0 && h2h_now_ms() < deadline)

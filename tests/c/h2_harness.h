@@ -44,6 +44,9 @@
 #error "define H2H_CHECK(cond) before including h2_harness.h"
 #endif
 
+/* Each includer uses part of the harness. */
+#define H2H_FN static __attribute__((unused))
+
 #define H2H_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2H_PREFACE_LEN 24
 
@@ -158,21 +161,21 @@ typedef struct h2h {
     size_t nresps, cap_resps;
 } h2h;
 
-static uint32_t h2h_fnv(uint32_t h, const char *p, size_t n)
+H2H_FN uint32_t h2h_fnv(uint32_t h, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)p[i]) * 16777619u;
     return h;
 }
 
-static int h2h_next_action(h2h *h)
+H2H_FN int h2h_next_action(h2h *h)
 {
     if (h->script == NULL || h->script_len == 0)
         return h->action;
     return h->script[h->script_pos++ % h->script_len] % H2H_NACTIONS;
 }
 
-static void h2h_release(h2h_app_stream *a)
+H2H_FN void h2h_release(h2h_app_stream *a)
 {
     pn_buf_free(&a->head);
     a->live = 0;
@@ -181,7 +184,7 @@ static void h2h_release(h2h_app_stream *a)
 
 /* The response is complete: hand the stream back (the bridge's
  * request_detach). */
-static void h2h_done(h2h *h, h2h_app_stream *a)
+H2H_FN void h2h_done(h2h *h, h2h_app_stream *a)
 {
     pn_stream *s = a->s;
     if (a->seen >= 0)
@@ -192,7 +195,7 @@ static void h2h_done(h2h *h, h2h_app_stream *a)
 }
 
 /* The head of a response: status, a content-type, maybe a content-length. */
-static void h2h_head(h2h_app_stream *a, int status, const char *cl)
+H2H_FN void h2h_head(h2h_app_stream *a, int status, const char *cl)
 {
     pn_buf_clear(&a->head);
     H2H_CHECK(pn_http1_resp_init(&a->resp, status, 1, a->head_request ? PN_RESP_HEAD_REQUEST : 0) ==
@@ -206,7 +209,7 @@ static void h2h_head(h2h_app_stream *a, int status, const char *cl)
     a->head_sent = 0;
 }
 
-static int h2h_send(h2h_app_stream *a, const char *data, size_t len, int final)
+H2H_FN int h2h_send(h2h_app_stream *a, const char *data, size_t len, int final)
 {
     int rc = a->s->ops->send_body(a->s, &a->resp, a->head_sent ? NULL : &a->head, data, len, final,
                                   &a->sent);
@@ -219,7 +222,7 @@ static int h2h_send(h2h_app_stream *a, const char *data, size_t len, int final)
     return rc;
 }
 
-static void h2h_big_go_on(h2h *h, h2h_app_stream *a)
+H2H_FN void h2h_big_go_on(h2h *h, h2h_app_stream *a)
 {
     static const char piece[16384] = {0};
     while (a->big_left > 0) {
@@ -238,7 +241,7 @@ static void h2h_big_go_on(h2h *h, h2h_app_stream *a)
 }
 
 /* Answer a request the app holds, the way `action` says. */
-static void h2h_answer(h2h *h, h2h_app_stream *a, int action)
+H2H_FN void h2h_answer(h2h *h, h2h_app_stream *a, int action)
 {
     pn_stream *s = a->s;
     a->wait = H2H_W_NONE;
@@ -316,7 +319,7 @@ static void h2h_answer(h2h *h, h2h_app_stream *a, int action)
 }
 
 /* Read the request body as far as it has come (the bridge's receive()). */
-static void h2h_read(h2h *h, h2h_app_stream *a)
+H2H_FN void h2h_read(h2h *h, h2h_app_stream *a)
 {
     pn_stream *s = a->s;
     h2h_seen *seen = a->seen >= 0 ? &h->seen[a->seen] : NULL;
@@ -369,7 +372,7 @@ static void h2h_read(h2h *h, h2h_app_stream *a)
     H2H_CHECK(!"body() never ran dry");
 }
 
-static h2h_app_stream *h2h_of(h2h *h, pn_stream *s)
+H2H_FN h2h_app_stream *h2h_of(h2h *h, pn_stream *s)
 {
     h2h_app_stream *a = s->udata;
     if (a == NULL)
@@ -379,12 +382,12 @@ static h2h_app_stream *h2h_of(h2h *h, pn_stream *s)
     return a->live && a->s == s ? a : NULL;
 }
 
-static int h2h_tchar(unsigned char c)
+H2H_FN int h2h_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
 }
 
-static void h2h_copy(char *dst, size_t cap, const char *p, size_t n)
+H2H_FN void h2h_copy(char *dst, size_t cap, const char *p, size_t n)
 {
     if (n > cap - 1)
         n = cap - 1;
@@ -392,7 +395,7 @@ static void h2h_copy(char *dst, size_t cap, const char *p, size_t n)
     dst[n] = '\0';
 }
 
-static int h2h_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
+H2H_FN int h2h_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
 {
     h2h *h = ctx;
     /* What a request looks like when it crosses the seam. */
@@ -478,7 +481,7 @@ static int h2h_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
     return 0;
 }
 
-static void h2h_on_body(void *ctx, pn_stream *s)
+H2H_FN void h2h_on_body(void *ctx, pn_stream *s)
 {
     h2h *h = ctx;
     h2h_app_stream *a = h2h_of(h, s);
@@ -486,7 +489,7 @@ static void h2h_on_body(void *ctx, pn_stream *s)
         h2h_read(h, a);
 }
 
-static void h2h_on_drain(void *ctx, pn_stream *s)
+H2H_FN void h2h_on_drain(void *ctx, pn_stream *s)
 {
     h2h *h = ctx;
     h2h_app_stream *a = h2h_of(h, s);
@@ -497,7 +500,7 @@ static void h2h_on_drain(void *ctx, pn_stream *s)
     }
 }
 
-static void h2h_on_close(void *ctx, pn_stream *s)
+H2H_FN void h2h_on_close(void *ctx, pn_stream *s)
 {
     h2h *h = ctx;
     h2h_app_stream *a = s->udata;
@@ -515,13 +518,13 @@ static void h2h_on_close(void *ctx, pn_stream *s)
     h2h_release(a);
 }
 
-static void h2h_wakeup(void *ctx)
+H2H_FN void h2h_wakeup(void *ctx)
 {
     h2h *h = ctx;
     h->wakeups++;
 }
 
-static void h2h_on_ws(void *ctx, pn_conn *c, int event)
+H2H_FN void h2h_on_ws(void *ctx, pn_conn *c, int event)
 {
     (void)ctx;
     (void)c;
@@ -540,7 +543,7 @@ static const pn_worker_hooks h2h_hooks = {
 
 /* Answer every request kept for later (outside a poll, as after an await),
  * with the next actions of the script (LATER itself: SMALL). */
-static void h2h_answer_later(h2h *h)
+H2H_FN void h2h_answer_later(h2h *h)
 {
     for (int k = 0; k < H2H_SLOTS; k++) {
         h2h_app_stream *a = &h->slots[k];
@@ -557,7 +560,7 @@ static void h2h_answer_later(h2h *h)
 }
 
 /* Streams the app still holds. */
-static int h2h_held(const h2h *h)
+H2H_FN int h2h_held(const h2h *h)
 {
     int n = 0;
     for (int k = 0; k < H2H_SLOTS; k++)
@@ -569,7 +572,7 @@ static int h2h_held(const h2h *h)
 
 /* A worker with cfg (already filled in by the caller, from
  * pn_config_defaults) on a fresh abstract Unix-domain listener. */
-static void h2h_start(h2h *h)
+H2H_FN void h2h_start(h2h *h)
 {
     static unsigned serial;
     h->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -590,7 +593,7 @@ static void h2h_start(h2h *h)
     h->fd = -1;
 }
 
-static void h2h_stop(h2h *h)
+H2H_FN void h2h_stop(h2h *h)
 {
     pn_worker_free(h->w); /* on_close for whatever is still open */
     close(h->lfd);
@@ -599,7 +602,7 @@ static void h2h_stop(h2h *h)
             h2h_release(&h->slots[k]);
 }
 
-static inline uint64_t h2h_now_ms(void)
+H2H_FN uint64_t h2h_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -608,7 +611,7 @@ static inline uint64_t h2h_now_ms(void)
 
 /* ---- the client: reading the server's frames -------------------------- */
 
-static h2h_resp *h2h_resp_of(h2h *h, uint32_t id)
+H2H_FN h2h_resp *h2h_resp_of(h2h *h, uint32_t id)
 {
     for (size_t i = 0; i < h->nresps; i++)
         if (h->resps[i].id == id)
@@ -631,7 +634,7 @@ static h2h_resp *h2h_resp_of(h2h *h, uint32_t id)
 }
 
 /* The response (as the client saw it) on stream id, or NULL. */
-static h2h_resp *h2h_find(h2h *h, uint32_t id)
+H2H_FN h2h_resp *h2h_find(h2h *h, uint32_t id)
 {
     for (size_t i = 0; i < h->nresps; i++)
         if (h->resps[i].id == id)
@@ -639,14 +642,14 @@ static h2h_resp *h2h_find(h2h *h, uint32_t id)
     return NULL;
 }
 
-static int h2h_is(const uint8_t *p, size_t n, const char *s)
+H2H_FN int h2h_is(const uint8_t *p, size_t n, const char *s)
 {
     return n == strlen(s) && memcmp(p, s, n) == 0;
 }
 
 /* A complete header block from the server: decode it with nghttp2's
  * inflater and check it as RFC 9113 §8.3.2 and §8.2.2 want a response's. */
-static void h2h_header_block(h2h *h, uint32_t sid, int end_stream)
+H2H_FN void h2h_header_block(h2h *h, uint32_t sid, int end_stream)
 {
     h2h_resp *r = h2h_resp_of(h, sid);
     const uint8_t *in = (const uint8_t *)h->block.data + h->block.off;
@@ -727,13 +730,13 @@ static void h2h_header_block(h2h *h, uint32_t sid, int end_stream)
         r->end_stream = 1;
 }
 
-static uint32_t h2h_u32(const uint8_t *p)
+H2H_FN uint32_t h2h_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* One frame from the server. */
-static void h2h_frame(h2h *h, const uint8_t *f, size_t len)
+H2H_FN void h2h_frame(h2h *h, const uint8_t *f, size_t len)
 {
     uint8_t type = f[3], flags = f[4];
     uint32_t sid = h2h_u32(f + 5) & 0x7fffffffu;
@@ -872,7 +875,7 @@ static void h2h_frame(h2h *h, const uint8_t *f, size_t len)
 }
 
 /* Walk the complete frames received so far. */
-static void h2h_walk(h2h *h)
+H2H_FN void h2h_walk(h2h *h)
 {
     for (;;) {
         size_t have = h->in.len - h->in.off;
@@ -889,7 +892,7 @@ static void h2h_walk(h2h *h)
 }
 
 /* Take what the server has sent, without waiting.  Returns the bytes. */
-static size_t h2h_read_out(h2h *h)
+H2H_FN size_t h2h_read_out(h2h *h)
 {
     size_t got = 0;
     while (h->fd >= 0 && !h->eof) {
@@ -918,7 +921,7 @@ static size_t h2h_read_out(h2h *h)
 /* One round of the bridge's loop: wait up to ms for the worker's epoll
  * fd, poll the worker, read what it sent.  Returns 1 when nothing
  * happened (no event, no wakeup asked, no byte out). */
-static int h2h_pump(h2h *h, int ms)
+H2H_FN int h2h_pump(h2h *h, int ms)
 {
     struct pollfd p = {.fd = pn_worker_fd(h->w), .events = POLLIN};
     int ready = poll(&p, 1, ms);
@@ -930,18 +933,20 @@ static int h2h_pump(h2h *h, int ms)
 }
 
 /* Pump until two quiet rounds in a row, at most `rounds` rounds. */
-static void h2h_settle(h2h *h, int rounds)
+H2H_FN void h2h_settle(h2h *h, int rounds)
 {
+    /* (A Unix socket delivers at once: what one side wrote, the other can
+     * read without waiting; the worker's timers are not waited for.) */
     int quiet = 0;
     for (int i = 0; i < rounds && quiet < 2; i++)
-        quiet = h2h_pump(h, i < 2 ? 0 : 1) ? quiet + 1 : 0;
+        quiet = h2h_pump(h, 0) ? quiet + 1 : 0;
 }
 
 /* ---- the client: sending ---------------------------------------------- */
 
 /* The frames the client sends, walked for its SETTINGS_MAX_FRAME_SIZE: the
  * server may send frames up to the largest value it announced. */
-static void h2h_note_sent(h2h *h, const uint8_t *p, size_t n)
+H2H_FN void h2h_note_sent(h2h *h, const uint8_t *p, size_t n)
 {
     while (n >= 9) {
         size_t len = (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
@@ -963,7 +968,7 @@ static void h2h_note_sent(h2h *h, const uint8_t *p, size_t n)
 }
 
 /* Connect a client and let the worker accept it. */
-static void h2h_connect(h2h *h)
+H2H_FN void h2h_connect(h2h *h)
 {
     struct sockaddr_un sun;
     socklen_t len = sizeof sun;
@@ -999,7 +1004,7 @@ static void h2h_connect(h2h *h)
 
 /* Send bytes, running the worker and reading its output while the socket
  * is full.  Returns 0, or -1 when the server is gone. */
-static int h2h_send_raw(h2h *h, const void *data, size_t n)
+H2H_FN int h2h_send_raw(h2h *h, const void *data, size_t n)
 {
     const uint8_t *p = data;
     h2h_note_sent(h, p, n);
@@ -1017,7 +1022,7 @@ static int h2h_send_raw(h2h *h, const void *data, size_t n)
     return 0;
 }
 
-static void h2h_close_client(h2h *h)
+H2H_FN void h2h_close_client(h2h *h)
 {
     if (h->fd >= 0)
         close(h->fd);
@@ -1025,7 +1030,7 @@ static void h2h_close_client(h2h *h)
 }
 
 /* Free the client's side (the worker's is h2h_stop's). */
-static void h2h_client_free(h2h *h)
+H2H_FN void h2h_client_free(h2h *h)
 {
     h2h_close_client(h);
     pn_buf_free(&h->in);
