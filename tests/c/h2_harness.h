@@ -194,14 +194,15 @@ H2H_FN void h2h_done(h2h *h, h2h_app_stream *a)
     s->ops->done(s, 1);
 }
 
-/* The head of a response: status, a content-type, maybe a content-length. */
+/* The head of a response: status, a Content-Type (the transport lower-cases
+ * names), maybe a content-length. */
 H2H_FN void h2h_head(h2h_app_stream *a, int status, const char *cl)
 {
     pn_buf_clear(&a->head);
     H2H_CHECK(pn_http1_resp_init(&a->resp, status, 1, a->head_request ? PN_RESP_HEAD_REQUEST : 0) ==
               PN_WRITE_OK);
     H2H_CHECK(pn_http1_resp_start(&a->head, &a->resp) == PN_WRITE_OK);
-    H2H_CHECK(pn_http1_resp_header(&a->head, &a->resp, PN_STRLIT("content-type"),
+    H2H_CHECK(pn_http1_resp_header(&a->head, &a->resp, PN_STRLIT("Content-Type"),
                                    PN_STRLIT("text/plain")) == PN_WRITE_OK);
     if (cl != NULL)
         H2H_CHECK(pn_http1_resp_header(&a->head, &a->resp, PN_STRLIT("content-length"), cl,
@@ -260,6 +261,9 @@ H2H_FN void h2h_answer(h2h *h, h2h_app_stream *a, int action)
     case H2H_TWO:
         s->ops->cork(s);
         h2h_head(a, 200, NULL);
+        /* A connection-specific field the transport must leave out. */
+        H2H_CHECK(pn_http1_resp_header(&a->head, &a->resp, PN_STRLIT("Connection"),
+                                       PN_STRLIT("close")) == PN_WRITE_OK);
         if (h2h_send(a, "hello, ", 7, 0) != PN_IO_TOO_MUCH)
             h2h_send(a, "world", 5, 1);
         s->ops->uncork(s);

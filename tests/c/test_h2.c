@@ -389,6 +389,23 @@ PN_TEST(a_first_frame_other_than_settings_gets_goaway_and_a_close)
     client_close(&c);
 }
 
+/* RFC 9113 §8.2.2: an app's Connection field (any case) has no place in
+ * HTTP/2; a client must treat a response carrying one as malformed. */
+PN_TEST(the_apps_connection_field_is_left_out)
+{
+    client c;
+    client_open(&c, H2H_TWO); /* its head says "Connection: close" */
+    get(&c, 1, "/conn");
+    flush(&c);
+    h2h_resp *r = h2h_find(&c.h, 1);
+    PN_CHECK(r != NULL && r->status == 200);
+    if (r) {
+        PN_CHECK(strstr(r->headers, "connection") == NULL);
+        PN_CHECK_SLICE(r->body, r->body_len, "hello, world");
+    }
+    client_close(&c);
+}
+
 PN_TEST(cookie_fields_are_joined_into_one)
 {
     client c;
@@ -449,6 +466,7 @@ int main(void)
     PN_RUN(settings_are_acknowledged_and_pings_answered);
     PN_RUN(a_bad_preface_closes_the_connection);
     PN_RUN(a_first_frame_other_than_settings_gets_goaway_and_a_close);
+    PN_RUN(the_apps_connection_field_is_left_out);
     PN_RUN(cookie_fields_are_joined_into_one);
     /* Last: until pn_h2.c is fixed, each ends the program (UBSan). */
     PN_RUN(an_empty_cookie_field_reaches_the_app_empty);
