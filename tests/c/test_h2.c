@@ -406,6 +406,34 @@ PN_TEST(the_apps_connection_field_is_left_out)
     client_close(&c);
 }
 
+/* The client half-closes (FIN) while the app holds a stream: the held
+ * stream is still answered, with a GOAWAY (no new stream can come), then
+ * the connection closes. */
+PN_TEST(a_half_close_lets_the_held_stream_finish_then_closes)
+{
+    client c;
+    client_open(&c, H2H_LATER);
+    get(&c, 1, "/held");
+    flush(&c);
+    PN_CHECK_EQ_INT(h2h_held(&c.h), 1);
+    shutdown(c.h.fd, SHUT_WR);
+    h2h_settle(&c.h, 300);
+    PN_CHECK(!c.h.eof);
+    PN_CHECK_EQ_INT(c.h.nclosed, 0);
+    h2h_answer_later(&c.h);
+    for (int i = 0; i < 400 && !c.h.eof; i++)
+        h2h_pump(&c.h, 5);
+    h2h_resp *r = h2h_find(&c.h, 1);
+    PN_CHECK(r != NULL && r->status == 200 && r->end_stream);
+    PN_CHECK(c.h.eof);
+    /* (pn_h2.c queues the GOAWAY at the FIN but sends it only with the
+     * next output, here the answer.) */
+    PN_CHECK(c.h.goaway);
+    PN_CHECK_EQ_INT(c.h.goaway_code, NGHTTP2_NO_ERROR);
+    PN_CHECK_EQ_INT(c.h.goaway_last, 1);
+    client_close(&c);
+}
+
 PN_TEST(cookie_fields_are_joined_into_one)
 {
     client c;
@@ -466,6 +494,7 @@ int main(void)
     PN_RUN(settings_are_acknowledged_and_pings_answered);
     PN_RUN(a_bad_preface_closes_the_connection);
     PN_RUN(a_first_frame_other_than_settings_gets_goaway_and_a_close);
+    PN_RUN(a_half_close_lets_the_held_stream_finish_then_closes);
     PN_RUN(the_apps_connection_field_is_left_out);
     PN_RUN(cookie_fields_are_joined_into_one);
     /* Last: until pn_h2.c is fixed, each ends the program (UBSan). */
