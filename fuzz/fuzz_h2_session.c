@@ -26,12 +26,16 @@
  * connection go within 2 s, with no stream left with the app.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+/* A failed check names itself, then traps (libFuzzer saves the input). */
 #define H2H_CHECK(c)                                                                               \
     do {                                                                                           \
-        if (!(c))                                                                                  \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
             __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 #include "../tests/c/h2_harness.h"
