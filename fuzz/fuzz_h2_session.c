@@ -14,8 +14,10 @@
  * H2H_NACTIONS) to choose how it is answered: at once (a small body; two
  * pieces; reply(500); abort; 100 KiB waiting on on_drain; trailers; a body
  * shorter or longer than its content-length), after reading its body, or
- * later, once the worker is quiet (with the next script byte).  The rest is
- * what the client sends after the preface.
+ * later, once the worker is quiet (with the next script byte); bit 7 of
+ * byte 1 makes the client hold its reading until it has sent everything
+ * (or both directions are stuck).  The rest is what the client sends after
+ * the preface.
  *
  * Checked, besides ASan/UBSan/leaks (and the harness's checks of every
  * request that reaches the app and of every frame the server sends): the
@@ -80,10 +82,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cut = n * (data[0] >> 1) / 128;
 
     h2h_connect(h);
+    /* Bit 7 of the first script byte: the client reads nothing until the
+     * server has taken all it sent (the server's output backs up). */
+    h->hold = (data[1] & 0x80) != 0;
     if (h2h_send_raw(h, H2H_PREFACE, H2H_PREFACE_LEN) == 0 && h2h_send_raw(h, frames, cut) == 0) {
         h2h_pump(h, 0);
         h2h_send_raw(h, frames + cut, n - cut);
     }
+    h2h_settle(h, 200);
+    h->hold = 0;
     h2h_settle(h, 200);
     /* The app answers what it kept (as after an await), and the worker
      * sends it. */

@@ -6,7 +6,8 @@ Each seed is the target's five control bytes, then what an HTTP/2 client
 sends after the connection preface (the target sends the preface itself).
 Byte 0: bit 0 picks the worker with tight limits, bits 1-7 where the frames
 are cut in two writes; bytes 1-4: the app's script (enum h2h_action in
-tests/c/h2_harness.h, one per request in turn).  The conversations are made
+tests/c/h2_harness.h, one per request in turn; bit 7 of byte 1: the client
+reads nothing while it sends).  The conversations are made
 by the h2 package's client (GET, POST with a body, many streams,
 RST_STREAM, PING, SETTINGS, WINDOW_UPDATE, GOAWAY), plus a few built frame
 by frame with hyperframe and hpack where h2 will not go (CONTINUATION,
@@ -30,6 +31,7 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # enum h2h_action (tests/c/h2_harness.h)
 SMALL, TWO, REPLY500, ABORT, READ, LATER, BIG, TRAILERS, SHORT, LONG = range(10)
+HOLD = 0x80  # in the first script byte: the client holds its reading
 
 
 def control(script: list[int], tight: bool = False, cut: int = 0) -> bytes:
@@ -151,6 +153,19 @@ def seeds() -> dict[str, bytes]:
     c.increment_flow_control_window(200000)
     c.increment_flow_control_window(200000, stream_id=1)
     s["window_update_big"] = control([BIG] * 4, cut=30) + after_preface(c)
+
+    # HOLD (bit 7 of byte 1): the client reads nothing while it sends.
+    c = client()
+    c.increment_flow_control_window(1 << 20)
+    for i in range(4):
+        c.send_headers(1 + 2 * i, req(f"/big/{i}"), end_stream=True)
+        c.increment_flow_control_window(1 << 20, stream_id=1 + 2 * i)
+    s["hold_big"] = control([BIG | HOLD, BIG, BIG, BIG]) + after_preface(c)
+
+    c = client()
+    for i in range(200):
+        c.ping(b"%08d" % i)
+    s["hold_ping_flood"] = control([SMALL | HOLD, SMALL, SMALL, SMALL]) + after_preface(c)
 
     c = client()
     c.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 0})

@@ -141,8 +141,10 @@ typedef struct h2h {
     h2h_seen seen[H2H_SEEN];
     /* the client */
     int fd;
-    int eof;                 /* EOF or reset from the server */
-    int no_walk;             /* the server's bytes are not HTTP/2 frames (kept in `in`) */
+    int eof;     /* EOF or reset from the server */
+    int no_walk; /* the server's bytes are not HTTP/2 frames (kept in `in`) */
+    int hold;    /* the client reads nothing (its socket fills: backpressure); h2h_send_raw
+                    gives in when both directions are stuck */
     uint32_t peer_max_frame; /* the largest SETTINGS_MAX_FRAME_SIZE the client sent */
     pn_buf in;               /* server bytes not walked yet */
     uint64_t received;
@@ -899,7 +901,7 @@ H2H_FN void h2h_walk(h2h *h)
 H2H_FN size_t h2h_read_out(h2h *h)
 {
     size_t got = 0;
-    while (h->fd >= 0 && !h->eof) {
+    while (h->fd >= 0 && !h->eof && !h->hold) {
         if (pn_buf_reserve(&h->in, 65536) != 0)
             abort();
         ssize_t n = recv(h->fd, h->in.data + h->in.len, 65536, MSG_DONTWAIT);
@@ -984,6 +986,7 @@ H2H_FN void h2h_connect(h2h *h)
         abort();
     }
     h->eof = 0;
+    h->hold = 0;
     h->peer_max_frame = 16384;
     h->received = 0;
     h->nframes = 0;
@@ -1011,13 +1014,19 @@ H2H_FN void h2h_connect(h2h *h)
 H2H_FN int h2h_send_raw(h2h *h, const void *data, size_t n)
 {
     const uint8_t *p = data;
+    int stuck = 0;
     h2h_note_sent(h, p, n);
     while (n > 0) {
         ssize_t k = send(h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
             p += k;
             n -= (size_t)k;
+            stuck = 0;
         } else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            /* The server stops reading while its own output is backed up:
+             * a client that holds its reading must give in. */
+            if (++stuck > 3)
+                h->hold = 0;
             h2h_pump(h, 1);
         } else {
             return -1; /* the worker closed: it has said all it will */
