@@ -409,6 +409,99 @@ PN_TEST(the_apps_connection_field_is_left_out)
 /* The client half-closes (FIN) while the app holds a stream: the held
  * stream is still answered, with a GOAWAY (no new stream can come), then
  * the connection closes. */
+PN_TEST(head_gets_no_data_and_a_short_or_long_body_is_reset)
+{
+    client c;
+    static const uint8_t script[] = {H2H_SMALL, H2H_SHORT, H2H_LONG, H2H_ABORT};
+    client_open(&c, H2H_SMALL);
+    c.h.script = script;
+    c.h.script_len = sizeof script;
+    nghttp2_nv nv[] = {NV(":method", "HEAD"), NV(":scheme", "http"), NV(":path", "/h"),
+                       NV(":authority", "test")};
+    headers(&c, 1, 1, nv, 4);
+    get(&c, 3, "/short");
+    get(&c, 5, "/long");
+    get(&c, 7, "/abort");
+    flush(&c);
+    PN_CHECK_EQ_INT(c.h.nrequests, 4);
+    PN_CHECK(c.h.seen[0].flags & PN_REQ_HEAD);
+    h2h_resp *r1 = h2h_find(&c.h, 1), *r3 = h2h_find(&c.h, 3), *r5 = h2h_find(&c.h, 5),
+             *r7 = h2h_find(&c.h, 7);
+    PN_CHECK(r1 && r3 && r5 && r7);
+    if (r1 && r3 && r5 && r7) {
+        /* HEAD: the head only, which ends the stream. */
+        PN_CHECK_EQ_INT(r1->status, 200);
+        PN_CHECK_EQ_INT(r1->data_total, 0);
+        PN_CHECK(r1->end_stream && !r1->rst);
+        /* content-length 10, 5 sent: the client must not take it for whole. */
+        PN_CHECK_EQ_INT(r3->status, 200);
+        PN_CHECK(has_line(r3->headers, "content-length: 10"));
+        PN_CHECK(!r3->end_stream);
+        PN_CHECK(r3->rst && r3->rst_code == NGHTTP2_INTERNAL_ERROR);
+        /* content-length 2, 5 offered: nothing of it is sent, the stream is
+         * reset. */
+        PN_CHECK_EQ_INT(r5->data_total, 0);
+        PN_CHECK(!r5->end_stream && r5->rst);
+        /* Aborted before any head: reset, on_close for the app. */
+        PN_CHECK_EQ_INT(r7->status, 0);
+        PN_CHECK(r7->rst);
+        PN_CHECK(c.h.seen[3].closed);
+    }
+    PN_CHECK(!c.h.goaway && !c.h.eof);
+    client_close(&c);
+}
+
+PN_TEST(expect_100_continue_is_answered_when_the_app_reads)
+{
+    client c;
+    client_open(&c, H2H_LATER);
+    nghttp2_nv nv[] = {
+        NV(":method", "POST"),    NV(":scheme", "http"),        NV(":path", "/e"),
+        NV(":authority", "test"), NV("expect", "100-continue"), NV("content-length", "3")};
+    headers(&c, 1, 0, nv, 6);
+    flush(&c);
+    PN_CHECK_EQ_INT(c.h.nrequests, 1);
+    PN_CHECK(c.h.seen[0].flags & PN_REQ_EXPECT_CONTINUE);
+    h2h_resp *r = h2h_find(&c.h, 1);
+    PN_CHECK(r == NULL || r->informational == 0); /* not before the app reads */
+    static const uint8_t read[] = {H2H_READ};
+    c.h.script = read;
+    c.h.script_len = 1;
+    h2h_answer_later(&c.h); /* send_continue, then body() */
+    h2h_settle(&c.h, 300);
+    r = h2h_find(&c.h, 1);
+    PN_CHECK(r != NULL && r->informational == 1 && r->status == 0);
+    data(&c, 1, "abc", 3, 1);
+    flush(&c);
+    r = h2h_find(&c.h, 1);
+    PN_CHECK(r != NULL && r->status == 200 && r->end_stream);
+    if (r)
+        PN_CHECK_SLICE(r->body, r->body_len, "got 3");
+    client_close(&c);
+}
+
+/* RFC 9113 §8.1: a response complete before the request body is: the rest
+ * of the body is refused with RST_STREAM NO_ERROR. */
+PN_TEST(a_body_the_app_never_reads_ends_with_rst_no_error_after_the_response)
+{
+    client c;
+    client_open(&c, H2H_SMALL);
+    nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/u"),
+                       NV(":authority", "test"), NV("content-length", "100000")};
+    headers(&c, 1, 0, nv, 5);
+    data(&c, 1, "0123456789", 10, 0);
+    flush(&c);
+    h2h_resp *r = h2h_find(&c.h, 1);
+    PN_CHECK(r != NULL);
+    if (r) {
+        PN_CHECK_EQ_INT(r->status, 200);
+        PN_CHECK(r->end_stream);
+        PN_CHECK(r->rst && r->rst_code == NGHTTP2_NO_ERROR);
+    }
+    PN_CHECK(!c.h.goaway);
+    client_close(&c);
+}
+
 PN_TEST(a_half_close_lets_the_held_stream_finish_then_closes)
 {
     client c;
@@ -494,6 +587,9 @@ int main(void)
     PN_RUN(settings_are_acknowledged_and_pings_answered);
     PN_RUN(a_bad_preface_closes_the_connection);
     PN_RUN(a_first_frame_other_than_settings_gets_goaway_and_a_close);
+    PN_RUN(head_gets_no_data_and_a_short_or_long_body_is_reset);
+    PN_RUN(expect_100_continue_is_answered_when_the_app_reads);
+    PN_RUN(a_body_the_app_never_reads_ends_with_rst_no_error_after_the_response);
     PN_RUN(a_half_close_lets_the_held_stream_finish_then_closes);
     PN_RUN(the_apps_connection_field_is_left_out);
     PN_RUN(cookie_fields_are_joined_into_one);
