@@ -47,7 +47,7 @@ static h2h harnesses[2]; /* [1]: tight limits */
 static void harness_start(h2h *h, int tight)
 {
     pn_config_defaults(&h->cfg);
-    h->cfg.access_log = 0;
+    h->cfg.access_log = 1; /* to the harness's sink */
     h->cfg.http = PN_HTTP_AUTO;
     if (tight) {
         h->cfg.h2_max_concurrent_streams = 3;

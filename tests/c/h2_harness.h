@@ -38,6 +38,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "pn_access_log.h"
 #include "pn_worker.h"
 
 #ifndef H2H_CHECK
@@ -87,6 +88,8 @@ typedef struct h2h_app_stream {
     uint64_t sent;
     uint64_t big_left;
     uint64_t body_len;
+    int log_status; /* for the access log: the status sent (0: none) */
+    char method[16], target[64];
 } h2h_app_stream;
 
 /* What the app saw of a request (the first H2H_SEEN of a harness). */
@@ -137,6 +140,7 @@ typedef struct h2h {
     int nrequests;
     int nclosed; /* on_close naming a stream the app held */
     int wakeups;
+    pn_buf alog; /* access-log lines (cfg.access_log): the latest, up to 64 KiB */
     h2h_app_stream slots[H2H_SLOTS];
     h2h_seen seen[H2H_SEEN];
     /* the client */
@@ -191,6 +195,18 @@ H2H_FN void h2h_done(h2h *h, h2h_app_stream *a)
     pn_stream *s = a->s;
     if (a->seen >= 0)
         h->seen[a->seen].done = 1;
+    if (h->cfg.access_log) {
+        /* The bridge's pn_request_log. */
+        pn_access_rec rec = {
+            .method = a->method,
+            .method_len = strlen(a->method),
+            .target = a->target,
+            .target_len = strlen(a->target),
+            .status = a->log_status ? a->log_status : -1,
+            .bytes = a->sent,
+        };
+        s->ops->access_log(s, &rec);
+    }
     s->udata = NULL;
     h2h_release(a);
     s->ops->done(s, 1);
@@ -201,6 +217,7 @@ H2H_FN void h2h_done(h2h *h, h2h_app_stream *a)
 H2H_FN void h2h_head(h2h_app_stream *a, int status, const char *cl)
 {
     pn_buf_clear(&a->head);
+    a->log_status = status;
     H2H_CHECK(pn_http1_resp_init(&a->resp, status, 1, a->head_request ? PN_RESP_HEAD_REQUEST : 0) ==
               PN_WRITE_OK);
     H2H_CHECK(pn_http1_resp_start(&a->head, &a->resp) == PN_WRITE_OK);
@@ -273,6 +290,7 @@ H2H_FN void h2h_answer(h2h *h, h2h_app_stream *a, int action)
         return;
     case H2H_REPLY500:
         s->ops->reply(s, 500);
+        a->log_status = 500;
         h2h_done(h, a);
         return;
     case H2H_ABORT:
@@ -362,12 +380,14 @@ H2H_FN void h2h_read(h2h *h, h2h_app_stream *a)
             if (seen)
                 seen->body_status = status;
             s->ops->reply(s, status == 413 ? 413 : 400);
+            a->log_status = status == 413 ? 413 : 400;
             h2h_done(h, a);
             return;
         case PN_BODY_GONE:
             /* The app sees http.disconnect and returns without a word: the
              * bridge answers 500 on the (gone) stream. */
             s->ops->reply(s, 500);
+            a->log_status = 500;
             h2h_done(h, a);
             return;
         default:
@@ -474,6 +494,8 @@ H2H_FN int h2h_on_request(void *ctx, pn_stream *s, const pn_http1_request *req)
     a->live = 1;
     a->seen = seen;
     a->head_request = (req->flags & PN_REQ_HEAD) != 0;
+    h2h_copy(a->method, sizeof a->method, req->method, req->method_len);
+    h2h_copy(a->target, sizeof a->target, req->target, req->target_len);
     a->action = h2h_next_action(h);
     s->udata = a;
     if (a->action == H2H_READ) {
@@ -547,6 +569,15 @@ static const pn_worker_hooks h2h_hooks = {
     .on_ws = h2h_on_ws,
 };
 
+/* The worker's access log goes here (cfg.access_log), not to stderr. */
+H2H_FN void h2h_alog_sink(void *ctx, const char *lines, size_t len)
+{
+    h2h *h = ctx;
+    if (pn_buf_live(&h->alog) + len > 65536)
+        pn_buf_clear(&h->alog);
+    H2H_CHECK(pn_buf_append(&h->alog, lines, len) == 0);
+}
+
 /* Answer every request kept for later (outside a poll, as after an await),
  * with the next actions of the script (LATER itself: SMALL). */
 H2H_FN void h2h_answer_later(h2h *h)
@@ -596,6 +627,8 @@ H2H_FN void h2h_start(h2h *h)
         perror("h2h: pn_worker_new");
         abort();
     }
+    pn_worker_alog(h->w)->sink = h2h_alog_sink;
+    pn_worker_alog(h->w)->sink_ctx = h;
     h->fd = -1;
 }
 
@@ -603,6 +636,7 @@ H2H_FN void h2h_stop(h2h *h)
 {
     pn_worker_free(h->w); /* on_close for whatever is still open */
     close(h->lfd);
+    pn_buf_free(&h->alog);
     for (int k = 0; k < H2H_SLOTS; k++)
         if (h->slots[k].live)
             h2h_release(&h->slots[k]);

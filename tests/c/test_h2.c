@@ -118,7 +118,7 @@ static void client_open_wb(client *c, int action, int64_t write_buffer_size)
 {
     memset(c, 0, sizeof *c);
     pn_config_defaults(&c->h.cfg);
-    c->h.cfg.access_log = 0;
+    c->h.cfg.access_log = 1; /* to the harness's sink */
     c->h.cfg.http = PN_HTTP_AUTO;
     if (write_buffer_size)
         c->h.cfg.write_buffer_size = write_buffer_size;
@@ -192,6 +192,10 @@ PN_TEST(a_get_is_answered_with_headers_and_data)
         PN_CHECK(!r->rst);
     }
     PN_CHECK_EQ_INT(c.h.nclosed, 0);
+    /* The access log says HTTP/2.0. */
+    static const char line[] = "\"GET /hello?x=1 HTTP/2.0\" 200 5 ";
+    PN_CHECK(memmem(c.h.alog.data + c.h.alog.off, pn_buf_live(&c.h.alog), line, sizeof line - 1) !=
+             NULL);
     client_close(&c);
 }
 
