@@ -101,7 +101,8 @@ def seeds() -> dict[str, bytes]:
     s["post_unknown_length"] = control([READ, SMALL, SMALL, SMALL]) + after_preface(c)
 
     c = client()
-    c.send_headers(1, req("/continue", "POST", [(b"expect", b"100-continue"), (b"content-length", b"5")]))
+    expect = [(b"expect", b"100-continue"), (b"content-length", b"5")]
+    c.send_headers(1, req("/continue", "POST", expect))
     s["expect_continue"] = control([READ] * 4) + after_preface(c)
 
     c = client()
@@ -201,13 +202,18 @@ def seeds() -> dict[str, bytes]:
     s["continuation"] = control([SMALL] * 4) + frames
 
     enc = hpack.Encoder()
+    whole = ["END_HEADERS", "END_STREAM"]
+
+    def head(sid: int, fields: list, flags: list) -> bytes:
+        return HeadersFrame(sid, enc.encode(fields), flags=flags).serialize()
+
     frames = SettingsFrame(0).serialize()
-    frames += HeadersFrame(1, enc.encode(req("/", extra=[(b"X-Upper", b"1")])), flags=["END_HEADERS", "END_STREAM"]).serialize()
-    frames += HeadersFrame(3, enc.encode(req("/", extra=[(b"connection", b"close")])), flags=["END_HEADERS", "END_STREAM"]).serialize()
-    frames += HeadersFrame(5, enc.encode([(b":method", b"GET"), (b":scheme", b"http")]), flags=["END_HEADERS", "END_STREAM"]).serialize()
-    frames += HeadersFrame(7, enc.encode(req("/cl", "POST", [(b"content-length", b"2")])), flags=["END_HEADERS"]).serialize()
+    frames += head(1, req("/", extra=[(b"X-Upper", b"1")]), whole)
+    frames += head(3, req("/", extra=[(b"connection", b"close")]), whole)
+    frames += head(5, [(b":method", b"GET"), (b":scheme", b"http")], whole)
+    frames += head(7, req("/cl", "POST", [(b"content-length", b"2")]), ["END_HEADERS"])
     frames += DataFrame(7, b"toolong", flags=["END_STREAM"]).serialize()
-    frames += HeadersFrame(9, enc.encode(req("/fine")), flags=["END_HEADERS", "END_STREAM"]).serialize()
+    frames += head(9, req("/fine"), whole)
     s["malformed"] = control([READ, SMALL, SMALL, SMALL]) + frames
     return s
 
