@@ -82,7 +82,10 @@ for c in load_corpus():
     if [ -f "$here/$t.dict" ]; then
         dict="-dict=$here/$t.dict"
     else
-        case $t in http1_*) dict="-dict=$here/http1.dict" ;; esac
+        case $t in
+        http1_*) dict="-dict=$here/http1.dict" ;;
+        h2_*) dict="-dict=$here/h2.dict" ;;
+        esac
     fi
     echo "== fuzz_$t for ${secs}s ($(ls "$work" | wc -l) inputs in $work)"
     # shellcheck disable=SC2086
