@@ -215,7 +215,7 @@ bench-static: build
 # Idle connections (issue 17; issue 14's TLS case): the server RSS one idle
 # connection costs, one worker, Pounce vs uvicorn, granian, hypercorn and nginx:
 # 10,000 keep-alive HTTP/1.1 connections and 10,000 WebSocket sessions (one
-# request or echo each, then idle), 1,000 TLS connections.  ~5 minutes.
+# request or echo each, then idle), 1,000 TLS connections.  ~4 minutes.
 # E.g. IDLE_BENCH_ARGS="--kind h2 -n 2000 --servers pounce,granian,hypercorn".
 IDLE_BENCH_ARGS ?= --kind http,ws --tls --tls-n 1000
 bench-idle: build
