@@ -63,7 +63,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws fuzz asan tsan test-tls
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle fuzz asan tsan test-tls
 
 build: $(STAMP)
 
@@ -216,6 +216,15 @@ STATIC_BENCH_ARGS ?=
 .PHONY: bench-static
 bench-static: build
 	$(VPY) bench/static_bench.py $(STATIC_BENCH_ARGS)
+
+# Idle connections (issue 17; issue 14's TLS case): the server RSS one idle
+# connection costs, one worker, Pounce vs uvicorn, granian, hypercorn and nginx:
+# 10,000 keep-alive HTTP/1.1 connections and 10,000 WebSocket sessions (one
+# request or echo each, then idle), 1,000 TLS connections.  ~4 minutes.
+# E.g. IDLE_BENCH_ARGS="--kind h2 -n 2000 --servers pounce,granian,hypercorn".
+IDLE_BENCH_ARGS ?= --kind http,ws --tls --tls-n 1000
+bench-idle: build
+	$(VPY) bench/idle_rss.py $(IDLE_BENCH_ARGS)
 
 # Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
 # Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and

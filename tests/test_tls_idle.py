@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from bench.idle_rss import tree_rss_kib
 from tests.test_tls import HTTP_APP, client_ctx, get, read_response, tls_args, tls_conn
 
 ASAN = os.environ.get("POUNCE_ASAN") == "1"
@@ -17,31 +18,6 @@ WARM = 20
 KEEP = 250  # fewer than the 256 connections whose sessions keep their buffers
 FIRST = 300  # past them
 MORE = 300
-
-
-def tree_rss_kib(pid: int) -> int:
-    """VmRSS of pid and its descendants, KiB."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def open_idle(srv, ctx, n: int) -> list:
@@ -74,7 +50,7 @@ def test_idle_sessions_free_their_buffers_and_keep_working(server_factory, certs
     try:
         # With its buffers an idle TLS connection costs ~27.6 KiB of the
         # server's RSS, without them ~18.5 with OpenSSL 3.0
-        # (bench/tls_idle_rss.py); the sizes differ between OpenSSL
+        # (bench/idle_rss.py --tls); the sizes differ between OpenSSL
         # releases, the saving stays: half of it is asked.
         # Under `make asan` RSS measures ASan's shadow memory and quarantine
         # (about 200 KiB per connection), not OpenSSL's buffers: there only

@@ -860,7 +860,7 @@ void pn_tls_conn_free(pn_conn *c)
 
 /* An idle session keeps a read and a write buffer of about 17 KiB each
  * (a record's maximum): 27.6 KiB of RSS per idle keep-alive connection
- * against 18.5 with them freed (bench/tls_idle_rss.py).  Freed, they come
+ * against 18.5 with them freed (bench/idle_rss.py --tls).  Freed, they come
  * back at the next read or write, ~2,100 instructions per request of a
  * client that waits for each response (4 % of a keep-alive request), so a
  * worker with few connections keeps them: up to TLS_IDLE_KEEP_CONNS
