@@ -307,6 +307,8 @@ class Client:
                         ended.add(e.stream_id)
                     elif isinstance(e, h2.events.StreamReset) and e.stream_id in expect:
                         raise AssertionError(f"stream {e.stream_id} reset: {e.error_code}")
+                    elif isinstance(e, h2.events.ConnectionTerminated):
+                        raise AssertionError(f"GOAWAY {e.error_code} {e.additional_data!r}")
                 sock.sendall(h.data_to_send())
             for k, body in expect.items():
                 assert bytes(got[k]) == body, (k, len(got[k]), len(body))
