@@ -162,8 +162,9 @@ struct pn_stream {
      * and the access log says HTTP/2.0.  Fixed for the stream's life. */
     unsigned http2 : 1;
     /* The transport can deliver response trailers for the current request
-     * (HTTP/2 always; HTTP/1.1 when the request said TE: trailers and the
-     * body goes chunked): the scope offers http.response.trailers. */
+     * (HTTP/2 always; HTTP/1.1 when the request said TE: trailers, and then
+     * only after a chunked body: send_trailers drops them after a declared
+     * Content-Length): the scope offers http.response.trailers. */
     unsigned trailers : 1;
     /* --request-id: the current request's ID (pn_request_id.h), chosen by
      * the transport when its head arrived, before anything answers it (the
