@@ -38,7 +38,7 @@ import zlib
 
 import pytest
 
-from tests.server import RawConn, build_request
+from tests.server import TLS, RawConn, build_request, tls_client_context
 from tests.apps._support import simple_lifespan
 
 APP = "tests.test_tsan_stress:app"
@@ -248,7 +248,8 @@ class Client:
         c.close()
 
     def http2(self):
-        """One HTTP/2 connection (prior knowledge) carrying several streams
+        """One HTTP/2 connection (prior knowledge; ALPN h2 under
+        POUNCE_TEST_TLS) carrying several streams
         at once: GETs, echoed bodies, big and streamed responses, and now
         and then a stream the client resets while its app waits."""
         import h2.config
@@ -256,6 +257,11 @@ class Client:
         import h2.events
 
         sock = socket.create_connection((self.srv.host, self.srv.port), timeout=CLIENT_TIMEOUT)
+        if TLS:  # the server speaks TLS: HTTP/2 by ALPN
+            ctx = tls_client_context()
+            ctx.set_alpn_protocols(["h2"])
+            sock = ctx.wrap_socket(sock, server_hostname=self.srv.host)
+            assert sock.selected_alpn_protocol() == "h2"
         try:
             h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
             h.initiate_connection()
