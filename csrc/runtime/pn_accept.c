@@ -127,7 +127,7 @@ void pn_worker_accept_batch(pn_worker *w, int li)
                 return;
             }
         }
-        pn_conn *c = calloc(1, sizeof(*c));
+        pn_conn *c = pn_slab_alloc(&w->conns);
         if (c == NULL) {
             close(fd);
             return;
@@ -152,7 +152,7 @@ void pn_worker_accept_batch(pn_worker *w, int li)
         ev.data.ptr = c;
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             close(fd);
-            free(c);
+            pn_slab_free(&w->conns, c);
             continue;
         }
         c->next_all = w->all;

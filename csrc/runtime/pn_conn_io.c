@@ -125,7 +125,12 @@ again:
         c->file_left -= (uint64_t)n;
     }
     if (pn_buf_live(&c->wbuf) == 0) {
-        pn_buf_shrink(&c->wbuf, WBUF_KEEP);
+        /* Idle (the response went out after the request was done): no
+         * buffer; mid-response: a bounded one for the next pieces. */
+        if (c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0)
+            bufs_give(c);
+        else
+            pn_buf_shrink(&c->wbuf, WBUF_KEEP);
         /* A TLS connection whose response went out after it was done,
          * waiting for the next request. */
         if (c->ssl && c->phase == PN_CONN_HEAD && !c->in_request && pn_buf_live(&c->rbuf) == 0)
@@ -259,10 +264,13 @@ void pn_conn_read_input(pn_conn *c, size_t limit)
     while (c->can_read && !c->peer_closed && !c->dead && pn_buf_live(&c->rbuf) < limit) {
         /* Start small (most heads fit in 4 KiB; idle keep-alive connections
          * should stay cheap) and double only when the buffer is full. */
-        size_t want = c->rbuf.cap == 0
-                          ? READ_INITIAL
-                          : (pn_buf_space(&c->rbuf) < READ_MIN_SPACE ? c->rbuf.cap : 0);
-        if (want && pn_buf_reserve(&c->rbuf, want) < 0) {
+        if (c->rbuf.cap == 0) {
+            if (rbuf_take(c) < 0) {
+                c->dead = 1;
+                return;
+            }
+        } else if (pn_buf_space(&c->rbuf) < READ_MIN_SPACE &&
+                   pn_buf_reserve(&c->rbuf, c->rbuf.cap) < 0) {
             c->dead = 1;
             return;
         }

@@ -1123,6 +1123,7 @@ static void arm_timer(pn_h2 *h)
     if (!h->got_frame)
         return; /* the deadline from accept stands until the preface */
     if (h->open == 0) {
+        bufs_give(c); /* idle: no buffer held (those with bytes stay) */
         if (!h->idle_armed) {
             h->idle_armed = 1;
             pn_timer_arm(&w->wheel, &c->timer, pn_monotonic_ms() + h->idle_ms);
@@ -1268,7 +1269,7 @@ void pn_conn_phase_h2(pn_conn *c)
                 pn_buf_consume(&c->rbuf, (size_t)n);
             }
             if (pn_buf_live(&c->rbuf) == 0)
-                pn_buf_shrink(&c->rbuf, RBUF_KEEP);
+                rbuf_give(c); /* back to the pool until the next bytes */
         }
         dispatch_ready(h);
         if (h->events)

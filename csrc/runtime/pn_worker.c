@@ -164,7 +164,7 @@ static ALWAYS_INLINE void next_cycle(pn_conn *c)
     c->body_error = 0;
     pn_http1_parser_reset(&c->parser);
     if (pn_buf_live(&c->rbuf) == 0) {
-        pn_buf_shrink(&c->rbuf, RBUF_KEEP);
+        bufs_give(c); /* idle: no buffer held until the next bytes */
         arm_in(c, w->keepalive_ms);
     } else {
         c->head_started = 1;
@@ -291,7 +291,7 @@ void pn_conn_close_now(pn_conn *c)
         w->hooks.on_close(w->ctx, &c->stream);
     pn_buf_free(&c->rbuf);
     pn_buf_free(&c->wbuf);
-    free(c);
+    pn_slab_free(&w->conns, c);
     w->nconns--;
     pn_balance_seat_publish(&w->seat, w->nconns);
     pn_metrics_conns(w->metrics, w->nconns, 0);
@@ -847,6 +847,7 @@ pn_worker *pn_worker_new(const pn_config *cfg, const int *listen_fds, const int 
     if (w == NULL)
         return NULL;
     w->cfg = cfg;
+    pn_slab_init(&w->conns, sizeof(pn_conn));
     pn_alog_init(&w->alog, cfg->access_log_format);
     w->accept_batch = ACCEPT_BATCH;
     w->hooks = *hooks;
@@ -931,6 +932,9 @@ void pn_worker_free(pn_worker *w)
     if (w->tfd >= 0)
         close(w->tfd);
     pn_alog_free(&w->alog);
+    pn_slab_destroy(&w->conns);
+    while (w->rbuf_pooled > 0)
+        free(w->rbuf_pool[--w->rbuf_pooled]);
     pn_static_free(w->statics);
     free(w->header_space);
     free(w->listeners);

@@ -23,6 +23,7 @@
 
 #include "pn_access_log.h"
 #include "pn_request_id.h"
+#include "pn_slab.h"
 #include "pn_worker.h"
 
 /* epoll data tags: connections are stored as pointers (8-byte aligned, low
@@ -46,11 +47,18 @@
 /* Buffer limit while discarding input (lingering close, unread bodies):
  * the bytes are thrown away, so a small buffer that is reused will do. */
 #define READ_CHUNK 16384
-/* An idle connection keeps at most this much of its read and write buffers
- * (the rest is freed after a large request or response); 16 KiB covers
- * the usual head and response without a realloc on the next request. */
-#define RBUF_KEEP 16384
+/* A connection waiting for its next request holds no buffer (an idle
+ * keep-alive connection costs its pn_conn, ~0.7 KiB: issue 17): its read
+ * buffer goes back to the worker's pool (below) and its write buffer is
+ * freed once empty.  While a request is in progress, an emptied write
+ * buffer keeps at most WBUF_KEEP (a streamed response reuses it). */
 #define WBUF_KEEP 16384
+/* Read buffers of READ_INITIAL bytes the worker keeps for its connections'
+ * next reads: a keep-alive connection takes one when its next request
+ * arrives and gives it back when the response is done, a pointer pop and
+ * push instead of malloc/free.  64 covers the connections a worker
+ * reads from at once under load; 256 KiB per worker at most. */
+#define RBUF_POOL_MAX 64
 /* Request body read ahead of the app: 256 KiB keeps a fast client
  * streaming while the app consumes, and bounds memory per connection. */
 #define BODY_BUFFER_MAX 262144
@@ -122,6 +130,7 @@ struct pn_worker {
     pn_conn *pending_tail;
     pn_wheel wheel;
     pn_timer accept_timer; /* resumes accepting after EMFILE */
+    pn_slab conns;         /* where the connections live (pn_slab.h) */
     pn_balance_seat seat;  /* balanced accept among workers sharing the sockets */
     /* --metrics-port: this worker's counters (pn_metrics.h), or NULL */
     pn_metrics_slot *metrics;
@@ -133,6 +142,11 @@ struct pn_worker {
     pn_trust *trust;       /* --forwarded-allow-ips, parsed once; immutable */
     const pn_tls_ctx *tls; /* --ssl-certfile: the process's context (read-only), or NULL */
     uint64_t tls_sessions; /* handshakes done: the last pn_stream.tls_serial given */
+
+    /* Free read buffers (READ_INITIAL bytes each), at most RBUF_POOL_MAX:
+     * rbuf_take / rbuf_give below. */
+    char *rbuf_pool[RBUF_POOL_MAX];
+    int rbuf_pooled;
 
     size_t rid_name_len;   /* --request-id: length of --request-id-header; 0 = off */
     pn_request_id_gen rid; /* --request-id: this worker's generator */
@@ -177,6 +191,43 @@ static inline void queue_conn(pn_conn *c)
 static inline int output_pending(const pn_conn *c)
 {
     return pn_buf_live(&c->wbuf) > 0 || c->file_fd >= 0;
+}
+
+/* Give c a read buffer of READ_INITIAL bytes (from the pool when it has
+ * one).  c->rbuf must be empty and unallocated.  0, or -1 out of memory. */
+static inline int rbuf_take(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (w->rbuf_pooled > 0) {
+        c->rbuf.data = w->rbuf_pool[--w->rbuf_pooled];
+        c->rbuf.cap = READ_INITIAL;
+        return 0;
+    }
+    return pn_buf_reserve(&c->rbuf, READ_INITIAL);
+}
+
+/* c's read buffer is empty: it goes back to the pool (or is freed when it
+ * grew, or the pool is full).  No-op for a buffer holding bytes. */
+static inline void rbuf_give(pn_conn *c)
+{
+    pn_worker *w = c->worker;
+    if (c->rbuf.cap > 0 && pn_buf_live(&c->rbuf) == 0) {
+        if (c->rbuf.cap == READ_INITIAL && w->rbuf_pooled < RBUF_POOL_MAX) {
+            w->rbuf_pool[w->rbuf_pooled++] = c->rbuf.data;
+            c->rbuf = (pn_buf)PN_BUF_INIT;
+        } else {
+            pn_buf_free(&c->rbuf);
+        }
+    }
+}
+
+/* c waits with nothing buffered: no buffer held (rbuf_give, and an empty
+ * write buffer is freed).  No-op for a buffer holding bytes. */
+static inline void bufs_give(pn_conn *c)
+{
+    rbuf_give(c);
+    if (c->wbuf.cap > 0 && pn_buf_live(&c->wbuf) == 0)
+        pn_buf_free(&c->wbuf);
 }
 
 static inline void arm_in(pn_conn *c, uint64_t ms)
