@@ -720,8 +720,12 @@ static void phase_ws(pn_conn *c)
     if (c->phase == PN_CONN_WS && c->can_read && !c->peer_closed &&
         pn_buf_live(&c->rbuf) < c->ws_limit)
         queue_conn(c); /* out of rounds: continue at the next poll */
-    if (c->phase == PN_CONN_WS && (c->peer_closed || c->dead))
+    if (c->phase == PN_CONN_WS && (c->peer_closed || c->dead)) {
         pn_conn_close_now(c); /* on_close tells the bridge: 1006 unless it saw a close */
+        return;
+    }
+    if (c->phase == PN_CONN_WS)
+        bufs_give(c); /* between messages: no buffer held (issue 17) */
 }
 
 static void conn_process(pn_conn *c)
