@@ -869,6 +869,11 @@ static void h2_abort(pn_stream *s)
 static void h2_access_log(pn_stream *s, pn_access_rec *rec)
 {
     rec->version_minor = 2;
+    if (rec->request_id_len == 0 && s->request_id_len) {
+        /* The stream's ID: the connection's own stream carries none. */
+        rec->request_id = s->request_id;
+        rec->request_id_len = s->request_id_len;
+    }
     pn_conn_access_log(stream_of(s)->h->c, rec);
 }
 
