@@ -19,6 +19,7 @@
 #ifndef PN_WORKER_INT_H
 #define PN_WORKER_INT_H
 
+#include <assert.h>
 #include <errno.h>
 
 #include "pn_access_log.h"
@@ -239,6 +240,56 @@ void pn_tls_conn_free(pn_conn *c);
  * request cycle (keep, unless c is dead) or close; queues c. */
 void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
                         int keep);
+
+/* ---- the worker's own answers (pn_worker.c, pn_static.c) --------------- */
+
+/* An answer the worker makes itself, before the app: --health-path,
+ * --limit-concurrency's 503, --static.  It is decided once, whatever the
+ * transport (answer_decide in pn_worker.c, pn_static_answer), then written
+ * by the transport's emitter: HTTP/1.1's straight into the connection's
+ * wbuf, a stream's (HTTP/2) through its ops.  The emitter adds the framing,
+ * Date, Server and the --request-id field.  Every slice it points to lives
+ * until the emitter returns: in the request, the config, the worker's static
+ * cache, or the answer's own text and range. */
+#define PN_ANSWER_FIELDS 8 /* a static 200 has 8: Content-Type ... Content-Encoding */
+typedef struct pn_answer_field {
+    const char *name, *value;
+    size_t name_len, value_len;
+} pn_answer_field;
+
+typedef struct pn_answer {
+    int status;
+    int head;    /* the request is a HEAD: the fields GET would get, no body */
+    int log;     /* write an access line (health checks: none) */
+    int nfields; /* in the order they go out, after the status line */
+    pn_answer_field field[PN_ANSWER_FIELDS];
+    /* The body, len bytes (the Content-Length; 0 for a 304): in memory at
+     * body, or (body NULL) the bytes [off, off + len) of fd, which stays the
+     * caller's (the emitter sends a dup of it). */
+    const char *body;
+    int fd;
+    uint64_t off, len;
+    char text[64];  /* a short text/plain body */
+    char range[96]; /* a Content-Range value */
+} pn_answer;
+
+static inline void pn_answer_add(pn_answer *a, const char *name, size_t name_len, const char *value,
+                                 size_t value_len)
+{
+    assert(a->nfields < PN_ANSWER_FIELDS);
+    pn_answer_field *f = &a->field[a->nfields++];
+    f->name = name;
+    f->name_len = name_len;
+    f->value = value;
+    f->value_len = value_len;
+}
+
+/* pn_worker.c: HTTP/2 calls it for each complete request head, before the
+ * app, when w->answers (inside pn_worker_poll; s->udata is NULL and
+ * s->request_id chosen).  1: the worker answered req through s's ops and
+ * handed s back with done() (or abort() when out of memory); 0: the app's.
+ * req's slices are read during the call only. */
+int pn_worker_answer_stream(pn_worker *w, pn_stream *s, const pn_http1_request *req);
 
 /* pn_worker.c: close c now and free it. */
 void pn_conn_close_now(pn_conn *c);
