@@ -31,6 +31,9 @@ import h2.connection
 import h2.events
 import httpx
 import pytest
+from hpack import Decoder, Encoder
+from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
+                              RstStreamFrame, SettingsFrame)
 
 from tests.server import SERVER_KIND, TLS, tls_client_context
 
@@ -212,29 +215,95 @@ def test_health_head_with_curl(srv):
     assert "content-length: 3" in head and "cache-control: no-store" in head
 
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+
+
+def _raw_socket(srv) -> socket.socket:
+    sock = socket.create_connection((srv.host, srv.port), timeout=10)
+    if TLS:
+        ctx = tls_client_context()
+        ctx.set_alpn_protocols(["h2"])
+        sock = ctx.wrap_socket(sock, server_hostname=srv.host)
+    return sock
+
+
+def _headers_frames(srv, path: str, split: bool = False):
+    """GET path on stream 1 as bytes; split: (HEADERS without END_HEADERS,
+    the CONTINUATION that ends the block)."""
+    block = Encoder().encode([(":method", "GET"), (":scheme", "https" if TLS else "http"),
+                              (":authority", f"{srv.host}:{srv.port}"), (":path", path)])
+    if not split:
+        return HeadersFrame(1, data=block, flags=["END_STREAM", "END_HEADERS"]).serialize()
+    return (HeadersFrame(1, data=block[:5], flags=["END_STREAM"]).serialize(),
+            ContinuationFrame(1, data=block[5:], flags=["END_HEADERS"]).serialize())
+
+
+def _frames(sock, decoder, until_stream_end: int, timeout: float = 10.0):
+    """Read frames until stream `until_stream_end` ends (or the connection
+    does): [(frame, decoded headers or None)]."""
+    buf, out = b"", []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while len(buf) >= 9:
+            f, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            f.parse_body(memoryview(buf[9:9 + length]))
+            buf = buf[9 + length:]
+            hdrs = None
+            if isinstance(f, (HeadersFrame, ContinuationFrame)):
+                hdrs = [(k.decode() if isinstance(k, bytes) else k,
+                         v.decode() if isinstance(v, bytes) else v) for k, v in decoder.decode(f.data)]
+            out.append((f, hdrs))
+            if f.stream_id == until_stream_end and ("END_STREAM" in f.flags
+                                                    or isinstance(f, RstStreamFrame)):
+                return out
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            data = b""
+        if not data:
+            return out
+        buf += data
+    return out
+
+
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_health_says_503_during_a_shutdown_drain(server_factory, mode):
+    """A drain answers new streams with GOAWAY, so a health check that
+    reaches the worker during a shutdown drain is one whose stream began
+    before it: HEADERS without END_HEADERS before SIGTERM (the stream is
+    then one the server processed, below the GOAWAY's last stream ID), its
+    CONTINUATION after.  It gets 503 "draining", as over HTTP/1.1."""
     s = server_factory(APP, "--workers", "1", "--worker-mode", mode, "--health-path", "/healthz",
                        "--shutdown-timeout", "10")
-    busy = H2Conn(s)
-    late = H2Conn(s, connect_only=True)  # accepted before the drain, no bytes yet
+    busy, sock = _raw_socket(s), _raw_socket(s)
     try:
-        slow = busy.send_request("GET", "/slow?s=2")  # keeps the drain going
+        # (Raw frames for the busy stream too: the h2 package refuses frames
+        # that follow a GOAWAY, even on a stream below its last stream ID.)
+        busy.sendall(PREFACE + _headers_frames(s, "/slow?s=2"))  # keeps the drain going
+        first, rest = _headers_frames(s, "/healthz", split=True)
+        sock.sendall(PREFACE + first)
         time.sleep(0.3)
         s.proc.send_signal(signal.SIGTERM)
         s.wait_log(r"SIGTERM received: shutting down", timeout=5)
         time.sleep(0.5)  # the order reaches the worker
-        # Preface, SETTINGS and the request in one write: one read.
-        late.start(flush=False)
-        sid = late.send_request("GET", "/healthz")
-        r = late.response(sid)
-        assert (r["status"], r["body"]) == (503, b"draining\n")
-        assert r["headers"]["cache-control"] == "no-store"
-        assert "retry-after" not in r["headers"]  # the drain's 503 is not a shed
-        assert busy.response(slow)["status"] == 200  # in-flight streams complete
+        sock.sendall(rest)
+        got = _frames(sock, Decoder(), 1)
+        goaway = [f for f, _ in got if isinstance(f, GoAwayFrame)]
+        assert goaway and goaway[0].last_stream_id == 1, got  # the drain, stream 1 included
+        heads = [h for f, h in got if f.stream_id == 1 and h]
+        body = b"".join(f.data for f, _ in got if f.stream_id == 1 and isinstance(f, DataFrame))
+        assert heads, got
+        fields = dict(heads[0])
+        assert (fields[":status"], body) == ("503", b"draining\n"), got
+        assert fields["cache-control"] == "no-store"
+        assert "retry-after" not in fields  # the drain's 503 is not a shed
+        slow = [h for f, h in _frames(busy, Decoder(), 1) if f.stream_id == 1 and h]
+        assert slow and dict(slow[0])[":status"] == "200"  # the stream in flight completes
     finally:
         busy.close()
-        late.close()
+        sock.close()
     assert s.wait(15) == 0
 
 
