@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 
 import h2.config
 import h2.connection
@@ -512,3 +514,34 @@ def test_threads_share_nothing(srv):
         t.join(30)
     assert not errors, errors[:3]
     assert h2get(srv, "/healthz").status_code == 200
+
+
+def test_answers_are_counted_in_metrics(server_factory, site):
+    """--metrics-port: the stream's answers count as the server's own
+    responses (pounce_server_responses_total), never as app requests."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mport = s.getsockname()[1]
+    srv = server_factory(APP, "--workers", "1", "--health-path", "/healthz",
+                         "--static", f"/static={site}", "--metrics-port", str(mport))
+    with client() as c:
+        for path in ("/healthz", "/healthz", "/static/hello.txt", "/static/missing.txt"):
+            assert c.get(srv.url + path).http_version == "HTTP/2"
+        assert c.post(srv.url + "/healthz").status_code == 405
+
+    def scrape() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict = {}
+        for line in text.splitlines():
+            m = re.match(r'pounce_server_responses_total\{status_class="(\dxx)"[^}]*\} (\S+)', line)
+            if m:
+                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+            if line.startswith("pounce_requests_total{"):
+                out["app"] = out.get("app", 0) + float(line.rsplit(" ", 1)[1])
+        return out
+
+    deadline = time.monotonic() + 5
+    while (got := scrape()) != {"2xx": 3, "4xx": 2} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert got == {"2xx": 3, "4xx": 2}, got
