@@ -497,20 +497,19 @@ static entry *cache_find(pn_static *s, int mi, const char *key, size_t key_len, 
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* The answers are decided here and written by the transport's emitter
- * (pn_worker.c): one evaluation, whichever transport asked. */
+/* The answers are decided here, their heads written into the emitter's
+ * buffer (pn_worker_int.h's pn_answer): one evaluation, whichever transport
+ * asked. */
 
 /* A short text/plain answer (errors, 301, 405), with one extra field. */
-static int answer_text(pn_answer *a, const pn_http1_request *req, int status, const char *fname,
-                       size_t fname_len, const char *fvalue, size_t fvalue_len)
+static int answer_text(pn_answer *a, pn_buf *out, const pn_http1_request *req, int status,
+                       const char *fname, size_t fname_len, const char *fvalue, size_t fvalue_len)
 {
-    a->status = status;
-    a->head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
-    a->log = 1;
-    a->nfields = 0;
-    pn_answer_add(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
+    int head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
+    pn_answer_start(a, out, req, status, head, 1);
+    pn_answer_field(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
     if (fname)
-        pn_answer_add(a, fname, fname_len, fvalue, fvalue_len);
+        pn_answer_field(a, fname, fname_len, fvalue, fvalue_len);
     int n = snprintf(a->text, sizeof a->text, "%s\n", pn_http1_reason(status));
     a->body = a->text;
     a->fd = -1;
@@ -522,10 +521,10 @@ static int answer_text(pn_answer *a, const pn_http1_request *req, int status, co
 /* 301 to the URL with a '/' added.  Runs of '/' are merged (as nginx's
  * merge_slashes): with a mount at "/", "//host" names the directory host,
  * and a Location of "//host/" would send the browser to that host. */
-static int answer_redirect(pn_static *s, const pn_http1_request *req, pn_answer *a)
+static int answer_redirect(pn_static *s, pn_answer *a, pn_buf *out, const pn_http1_request *req)
 {
     if (req->path_len + 2 + req->query_len > sizeof s->name)
-        return answer_text(a, req, 404, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
     size_t n = 0;
     for (size_t i = 0; i < req->path_len; i++)
         if (req->path[i] != '/' || n == 0 || s->name[n - 1] != '/')
@@ -537,7 +536,7 @@ static int answer_redirect(pn_static *s, const pn_http1_request *req, pn_answer 
         memcpy(s->name + n, req->query, req->query_len);
         n += req->query_len;
     }
-    return answer_text(a, req, 301, PN_STRLIT("Location"), s->name, n);
+    return answer_text(a, out, req, 301, PN_STRLIT("Location"), s->name, n);
 }
 
 /* Choose the variant of e for this request's Accept-Encoding. */
@@ -558,7 +557,8 @@ static pn_codec choose_variant(pn_static *s, const entry *e, const pn_http1_requ
     return pn_accept_encoding_choose(&ae, order, n, NULL);
 }
 
-static int answer_file(pn_static *s, const pn_http1_request *req, entry *e, pn_answer *a)
+static int answer_file(pn_static *s, pn_answer *a, pn_buf *out, const pn_http1_request *req,
+                       entry *e)
 {
     int head = req->method_len == 4; /* HEAD (GET is 3): checked by the caller */
     pn_codec cd = e->nsib ? choose_variant(s, e, req) : PN_CODEC_IDENTITY;
@@ -571,24 +571,22 @@ static int answer_file(pn_static *s, const pn_http1_request *req, entry *e, pn_a
     int status = res.status;
     int validators = status == 200 || status == 206 || status == 304;
     int has_body = status == 200 || status == 206;
+    char range[96];
     size_t range_len = 0;
     if (status == 206)
         range_len = (size_t)snprintf(
-            a->range, sizeof a->range, "bytes %llu-%llu/%llu", (unsigned long long)res.off,
+            range, sizeof range, "bytes %llu-%llu/%llu", (unsigned long long)res.off,
             (unsigned long long)(res.off + res.len - 1), (unsigned long long)v->size);
     else if (status == 416)
-        range_len = (size_t)snprintf(a->range, sizeof a->range, "bytes */%llu",
-                                     (unsigned long long)v->size);
-    a->status = status;
-    a->head = head;
-    a->log = 1;
-    a->nfields = 0;
+        range_len =
+            (size_t)snprintf(range, sizeof range, "bytes */%llu", (unsigned long long)v->size);
+    pn_answer_start(a, out, req, status, head, 1);
     a->fd = -1;
     a->off = 0;
     a->len = 0;
     a->body = NULL;
     if (has_body) {
-        pn_answer_add(a, PN_STRLIT("Content-Type"), e->ctype, e->ctype_len);
+        pn_answer_field(a, PN_STRLIT("Content-Type"), e->ctype, e->ctype_len);
         a->len = res.len;
         if (v->body != NULL) {
             a->body = v->body + res.off;
@@ -597,28 +595,28 @@ static int answer_file(pn_static *s, const pn_http1_request *req, entry *e, pn_a
             a->off = res.off;
         }
     } else if (status != 304) {
-        pn_answer_add(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
+        pn_answer_field(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
         a->len = (uint64_t)snprintf(a->text, sizeof a->text, "%s\n", pn_http1_reason(status));
         a->body = a->text;
     }
     if (validators) {
-        pn_answer_add(a, PN_STRLIT("ETag"), v->etag, v->etag_len);
-        pn_answer_add(a, PN_STRLIT("Last-Modified"), v->last_modified, PN_HTTP_DATE_LEN);
+        pn_answer_field(a, PN_STRLIT("ETag"), v->etag, v->etag_len);
+        pn_answer_field(a, PN_STRLIT("Last-Modified"), v->last_modified, PN_HTTP_DATE_LEN);
     }
     if (has_body)
-        pn_answer_add(a, PN_STRLIT("Accept-Ranges"), PN_STRLIT("bytes"));
+        pn_answer_field(a, PN_STRLIT("Accept-Ranges"), PN_STRLIT("bytes"));
     if (range_len)
-        pn_answer_add(a, PN_STRLIT("Content-Range"), a->range, range_len);
+        pn_answer_field(a, PN_STRLIT("Content-Range"), range, range_len);
     if (validators && s->cc_len)
-        pn_answer_add(a, PN_STRLIT("Cache-Control"), s->cfg->static_cache_control, s->cc_len);
+        pn_answer_field(a, PN_STRLIT("Cache-Control"), s->cfg->static_cache_control, s->cc_len);
     if (validators && e->nsib > 0)
-        pn_answer_add(a, PN_STRLIT("Vary"), PN_STRLIT("Accept-Encoding"));
+        pn_answer_field(a, PN_STRLIT("Vary"), PN_STRLIT("Accept-Encoding"));
     if (has_body && cd != PN_CODEC_IDENTITY)
-        pn_answer_add(a, PN_STRLIT("Content-Encoding"), coding_name[cd], strlen(coding_name[cd]));
+        pn_answer_field(a, PN_STRLIT("Content-Encoding"), coding_name[cd], strlen(coding_name[cd]));
     return 1;
 }
 
-int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a)
+int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a, pn_buf *out)
 {
     int mi = -1;
     const char *path = req->path;
@@ -636,25 +634,25 @@ int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a)
         return 0;
     if (!pn_http_eq(req->method, req->method_len, PN_STRLIT("GET")) &&
         !pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD")))
-        return answer_text(a, req, 405, PN_STRLIT("Allow"), PN_STRLIT("GET, HEAD"));
+        return answer_text(a, out, req, 405, PN_STRLIT("Allow"), PN_STRLIT("GET, HEAD"));
     size_t skip = s->mounts[mi].prefix_len == 1 ? 0 : s->mounts[mi].prefix_len;
     size_t rl = 0;
     int kind = pn_static_path(path + skip, plen - skip, s->path_flags, s->rel, sizeof s->rel, &rl);
     if (kind == PN_SPATH_BAD)
-        return answer_text(a, req, 400, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 400, NULL, 0, NULL, 0);
     if (kind == PN_SPATH_HIDDEN)
-        return answer_text(a, req, 403, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 403, NULL, 0, NULL, 0);
     if (kind < 0)
-        return answer_text(a, req, 404, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
     if (plen == skip) /* "/assets": the mount's root, asked for without '/' */
-        return answer_redirect(s, req, a);
+        return answer_redirect(s, a, out, req);
     if (rl == 0)
         kind = PN_SPATH_DIR;
     if (kind == PN_SPATH_DIR) {
         if (s->index_len == 0)
-            return answer_text(a, req, 403, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, 403, NULL, 0, NULL, 0);
         if (rl + 1 + s->index_len >= sizeof s->rel)
-            return answer_text(a, req, 404, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
         if (rl > 0)
             s->rel[rl++] = '/';
         memcpy(s->rel + rl, s->cfg->static_index, s->index_len + 1);
@@ -676,7 +674,7 @@ int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a)
         e = entry_open(s, mi, s->rel, rl, kind, hash, now, &status);
         if (e == NULL) {
             if (status == 301)
-                return answer_redirect(s, req, a);
+                return answer_redirect(s, a, out, req);
             if (status == 404 && kind == PN_SPATH_DIR) {
                 /* No index: 403 when the directory itself exists (no
                  * listings), 404 when it does not. */
@@ -689,11 +687,11 @@ int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a)
                 if (fd >= 0)
                     close(fd);
             }
-            return answer_text(a, req, status, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, status, NULL, 0, NULL, 0);
         }
     } else if (e != s->newest) {
         lru_unlink(s, e);
         lru_push(s, e);
     }
-    return answer_file(s, req, e, a);
+    return answer_file(s, a, out, req, e);
 }

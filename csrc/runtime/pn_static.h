@@ -27,8 +27,8 @@ void pn_static_free(pn_static *s);
 /* Called by the worker before the app, whatever the transport (HTTP/1.1's
  * conn_dispatch, an HTTP/2 stream's pn_worker_answer_stream): 0 = not a
  * static URL; 1 = a mount owns it, and *a is its answer (pn_worker_int.h),
- * which the transport's emitter writes at once: a's slices point into the
- * cache, valid until the next call. */
-int pn_static_answer(pn_static *s, const pn_http1_request *req, struct pn_answer *a);
+ * its head begun in out, which the transport's emitter finishes and sends
+ * at once: a's slices point into the cache, valid until the next call. */
+int pn_static_answer(pn_static *s, const pn_http1_request *req, struct pn_answer *a, pn_buf *out);
 
 #endif
