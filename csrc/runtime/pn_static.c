@@ -497,58 +497,34 @@ static entry *cache_find(pn_static *s, int mi, const char *key, size_t key_len, 
 
 /* ---- answers ---------------------------------------------------------- */
 
-#define OK(x) ((x) == PN_WRITE_OK)
-
-static int put_rid(pn_conn *c, pn_http1_response *r)
-{
-    pn_worker *w = c->worker;
-    return !c->stream.request_id_len ||
-           OK(pn_http1_resp_header(&c->wbuf, r, w->cfg->request_id_header, w->rid_name_len,
-                                   c->stream.request_id, c->stream.request_id_len));
-}
-
-static int keep_alive_of(pn_conn *c, const pn_http1_request *req)
-{
-    return (req->flags & PN_REQ_KEEP_ALIVE) && req->body_kind == PN_BODY_NONE && !c->closing_soon &&
-           !c->worker->draining;
-}
+/* The answers are decided here, their heads written into the emitter's
+ * buffer (pn_worker_int.h's pn_answer): one evaluation, whichever transport
+ * asked. */
 
 /* A short text/plain answer (errors, 301, 405), with one extra field. */
-static int answer_text(pn_conn *c, const pn_http1_request *req, int status, const char *fname,
-                       size_t fname_len, const char *fvalue, size_t fvalue_len)
+static int answer_text(pn_answer *a, pn_buf *out, const pn_http1_request *req, int status,
+                       const char *fname, size_t fname_len, const char *fvalue, size_t fvalue_len)
 {
-    pn_worker *w = c->worker;
     int head = pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD"));
-    int keep = keep_alive_of(c, req);
-    char body[64];
-    int blen = snprintf(body, sizeof body, "%s\n", pn_http1_reason(status));
-    pn_http1_head_opts opts = pn_worker_head_opts(w);
-    pn_http1_response r;
-    pn_buf_consume(&c->rbuf, req->head_len);
-    if (!OK(pn_http1_resp_init(&r, status, req->version_minor,
-                               (head ? PN_RESP_HEAD_REQUEST : 0u) |
-                                   (keep ? PN_RESP_KEEP_ALIVE : PN_RESP_CLOSE))) ||
-        !OK(pn_http1_resp_start(&c->wbuf, &r)) ||
-        !OK(pn_http1_resp_header(&c->wbuf, &r, PN_STRLIT("Content-Type"),
-                                 PN_STRLIT("text/plain; charset=utf-8"))) ||
-        (fname && !OK(pn_http1_resp_header(&c->wbuf, &r, fname, fname_len, fvalue, fvalue_len))) ||
-        !put_rid(c, &r) || !OK(pn_http1_resp_finish_head(&c->wbuf, &r, &opts, (int64_t)blen)) ||
-        (!head && pn_buf_append(&c->wbuf, body, (size_t)blen) != 0)) {
-        c->dead = 1;
-        keep = 0;
-    }
-    pn_worker_answered(c, req, status, head ? 0 : (uint64_t)blen,
-                       keep && !(r.flags & PN_RESP_CLOSE));
+    pn_answer_start(a, out, req, status, head, 1);
+    pn_answer_field(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
+    if (fname)
+        pn_answer_field(a, fname, fname_len, fvalue, fvalue_len);
+    int n = snprintf(a->text, sizeof a->text, "%s\n", pn_http1_reason(status));
+    a->body = a->text;
+    a->fd = -1;
+    a->off = 0;
+    a->len = (uint64_t)n;
     return 1;
 }
 
 /* 301 to the URL with a '/' added.  Runs of '/' are merged (as nginx's
  * merge_slashes): with a mount at "/", "//host" names the directory host,
  * and a Location of "//host/" would send the browser to that host. */
-static int answer_redirect(pn_static *s, pn_conn *c, const pn_http1_request *req)
+static int answer_redirect(pn_static *s, pn_answer *a, pn_buf *out, const pn_http1_request *req)
 {
     if (req->path_len + 2 + req->query_len > sizeof s->name)
-        return answer_text(c, req, 404, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
     size_t n = 0;
     for (size_t i = 0; i < req->path_len; i++)
         if (req->path[i] != '/' || n == 0 || s->name[n - 1] != '/')
@@ -560,7 +536,7 @@ static int answer_redirect(pn_static *s, pn_conn *c, const pn_http1_request *req
         memcpy(s->name + n, req->query, req->query_len);
         n += req->query_len;
     }
-    return answer_text(c, req, 301, PN_STRLIT("Location"), s->name, n);
+    return answer_text(a, out, req, 301, PN_STRLIT("Location"), s->name, n);
 }
 
 /* Choose the variant of e for this request's Accept-Encoding. */
@@ -581,11 +557,10 @@ static pn_codec choose_variant(pn_static *s, const entry *e, const pn_http1_requ
     return pn_accept_encoding_choose(&ae, order, n, NULL);
 }
 
-static int answer_file(pn_static *s, pn_conn *c, const pn_http1_request *req, entry *e)
+static int answer_file(pn_static *s, pn_answer *a, pn_buf *out, const pn_http1_request *req,
+                       entry *e)
 {
-    pn_worker *w = c->worker;
     int head = req->method_len == 4; /* HEAD (GET is 3): checked by the caller */
-    int keep = keep_alive_of(c, req);
     pn_codec cd = e->nsib ? choose_variant(s, e, req) : PN_CODEC_IDENTITY;
     const variant *v = &e->v[cd];
     pn_static_meta meta = {v->size, (int64_t)(v->mtime_ns / 1000000000), v->etag, v->etag_len};
@@ -594,7 +569,6 @@ static int answer_file(pn_static *s, pn_conn *c, const pn_http1_request *req, en
     pn_static_result res;
     pn_static_eval(req->headers, req->num_headers, !head, &meta, &res);
     int status = res.status;
-    int vary = e->nsib > 0;
     int validators = status == 200 || status == 206 || status == 304;
     int has_body = status == 200 || status == 206;
     char range[96];
@@ -606,71 +580,43 @@ static int answer_file(pn_static *s, pn_conn *c, const pn_http1_request *req, en
     else if (status == 416)
         range_len =
             (size_t)snprintf(range, sizeof range, "bytes */%llu", (unsigned long long)v->size);
-    char errbody[64];
-    size_t errlen = 0;
-    if (!has_body && status != 304)
-        errlen = (size_t)snprintf(errbody, sizeof errbody, "%s\n", pn_http1_reason(status));
-    pn_http1_head_opts opts = pn_worker_head_opts(w);
-    pn_http1_response r;
-    pn_buf_consume(&c->rbuf, req->head_len);
-    pn_buf *out = &c->wbuf;
-    int ok =
-        OK(pn_http1_resp_init(&r, status, req->version_minor,
-                              (head ? PN_RESP_HEAD_REQUEST : 0u) |
-                                  (keep ? PN_RESP_KEEP_ALIVE : PN_RESP_CLOSE))) &&
-        OK(pn_http1_resp_start(out, &r)) &&
-        (status == 304 ||
-         (has_body
-              ? OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"), e->ctype, e->ctype_len))
-              : OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Type"),
-                                        PN_STRLIT("text/plain; charset=utf-8"))))) &&
-        (!validators ||
-         (OK(pn_http1_resp_header(out, &r, PN_STRLIT("ETag"), v->etag, v->etag_len)) &&
-          OK(pn_http1_resp_header(out, &r, PN_STRLIT("Last-Modified"), v->last_modified,
-                                  PN_HTTP_DATE_LEN)))) &&
-        (!has_body ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Accept-Ranges"), PN_STRLIT("bytes")))) &&
-        (!range_len ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Range"), range, range_len))) &&
-        (!validators || !s->cc_len ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Cache-Control"), w->cfg->static_cache_control,
-                                 s->cc_len))) &&
-        (!validators || !vary ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Vary"), PN_STRLIT("Accept-Encoding")))) &&
-        (!has_body || cd == PN_CODEC_IDENTITY ||
-         OK(pn_http1_resp_header(out, &r, PN_STRLIT("Content-Encoding"), coding_name[cd],
-                                 strlen(coding_name[cd])))) &&
-        put_rid(c, &r) &&
-        OK(pn_http1_resp_finish_head(out, &r, &opts,
-                                     has_body ? (int64_t)res.len : (int64_t)errlen));
-    uint64_t sent = 0;
-    if (ok && !head) {
-        if (!has_body) {
-            if (errlen)
-                ok = pn_buf_append(out, errbody, errlen) == 0;
-            sent = errlen;
-        } else if (v->body != NULL) {
-            ok = pn_buf_append(out, v->body + res.off, (size_t)res.len) == 0;
-            sent = res.len;
-        } else if (res.len > 0) {
-            int fd = dup(v->fd);
-            if (fd < 0) {
-                ok = 0;
-            } else {
-                pn_conn_sendfile(c, fd, res.off, res.len); /* takes fd; c->dead on failure */
-                sent = res.len;
-            }
+    pn_answer_start(a, out, req, status, head, 1);
+    a->fd = -1;
+    a->off = 0;
+    a->len = 0;
+    a->body = NULL;
+    if (has_body) {
+        pn_answer_field(a, PN_STRLIT("Content-Type"), e->ctype, e->ctype_len);
+        a->len = res.len;
+        if (v->body != NULL) {
+            a->body = v->body + res.off;
+        } else {
+            a->fd = v->fd;
+            a->off = res.off;
         }
+    } else if (status != 304) {
+        pn_answer_field(a, PN_STRLIT("Content-Type"), PN_STRLIT("text/plain; charset=utf-8"));
+        a->len = (uint64_t)snprintf(a->text, sizeof a->text, "%s\n", pn_http1_reason(status));
+        a->body = a->text;
     }
-    if (!ok) {
-        c->dead = 1;
-        keep = 0;
+    if (validators) {
+        pn_answer_field(a, PN_STRLIT("ETag"), v->etag, v->etag_len);
+        pn_answer_field(a, PN_STRLIT("Last-Modified"), v->last_modified, PN_HTTP_DATE_LEN);
     }
-    pn_worker_answered(c, req, status, sent, keep && !(r.flags & PN_RESP_CLOSE));
+    if (has_body)
+        pn_answer_field(a, PN_STRLIT("Accept-Ranges"), PN_STRLIT("bytes"));
+    if (range_len)
+        pn_answer_field(a, PN_STRLIT("Content-Range"), range, range_len);
+    if (validators && s->cc_len)
+        pn_answer_field(a, PN_STRLIT("Cache-Control"), s->cfg->static_cache_control, s->cc_len);
+    if (validators && e->nsib > 0)
+        pn_answer_field(a, PN_STRLIT("Vary"), PN_STRLIT("Accept-Encoding"));
+    if (has_body && cd != PN_CODEC_IDENTITY)
+        pn_answer_field(a, PN_STRLIT("Content-Encoding"), coding_name[cd], strlen(coding_name[cd]));
     return 1;
 }
 
-int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
+int pn_static_answer(pn_static *s, const pn_http1_request *req, pn_answer *a, pn_buf *out)
 {
     int mi = -1;
     const char *path = req->path;
@@ -688,25 +634,25 @@ int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
         return 0;
     if (!pn_http_eq(req->method, req->method_len, PN_STRLIT("GET")) &&
         !pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD")))
-        return answer_text(c, req, 405, PN_STRLIT("Allow"), PN_STRLIT("GET, HEAD"));
+        return answer_text(a, out, req, 405, PN_STRLIT("Allow"), PN_STRLIT("GET, HEAD"));
     size_t skip = s->mounts[mi].prefix_len == 1 ? 0 : s->mounts[mi].prefix_len;
     size_t rl = 0;
     int kind = pn_static_path(path + skip, plen - skip, s->path_flags, s->rel, sizeof s->rel, &rl);
     if (kind == PN_SPATH_BAD)
-        return answer_text(c, req, 400, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 400, NULL, 0, NULL, 0);
     if (kind == PN_SPATH_HIDDEN)
-        return answer_text(c, req, 403, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 403, NULL, 0, NULL, 0);
     if (kind < 0)
-        return answer_text(c, req, 404, NULL, 0, NULL, 0);
+        return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
     if (plen == skip) /* "/assets": the mount's root, asked for without '/' */
-        return answer_redirect(s, c, req);
+        return answer_redirect(s, a, out, req);
     if (rl == 0)
         kind = PN_SPATH_DIR;
     if (kind == PN_SPATH_DIR) {
         if (s->index_len == 0)
-            return answer_text(c, req, 403, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, 403, NULL, 0, NULL, 0);
         if (rl + 1 + s->index_len >= sizeof s->rel)
-            return answer_text(c, req, 404, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, 404, NULL, 0, NULL, 0);
         if (rl > 0)
             s->rel[rl++] = '/';
         memcpy(s->rel + rl, s->cfg->static_index, s->index_len + 1);
@@ -728,7 +674,7 @@ int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
         e = entry_open(s, mi, s->rel, rl, kind, hash, now, &status);
         if (e == NULL) {
             if (status == 301)
-                return answer_redirect(s, c, req);
+                return answer_redirect(s, a, out, req);
             if (status == 404 && kind == PN_SPATH_DIR) {
                 /* No index: 403 when the directory itself exists (no
                  * listings), 404 when it does not. */
@@ -741,11 +687,11 @@ int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req)
                 if (fd >= 0)
                     close(fd);
             }
-            return answer_text(c, req, status, NULL, 0, NULL, 0);
+            return answer_text(a, out, req, status, NULL, 0, NULL, 0);
         }
     } else if (e != s->newest) {
         lru_unlink(s, e);
         lru_push(s, e);
     }
-    return answer_file(s, c, req, e);
+    return answer_file(s, a, out, req, e);
 }

@@ -18,13 +18,17 @@
 #include "pn_worker.h"
 
 typedef struct pn_static pn_static;
+struct pn_answer; /* pn_worker_int.h */
 
 /* NULL with errno = 0 when cfg->static_mount is empty; NULL with errno set
  * on failure (a DIR that cannot be opened, out of memory). */
 pn_static *pn_static_new(const pn_config *cfg);
 void pn_static_free(pn_static *s);
-/* Called from conn_dispatch before the app: 1 = answered (the connection
- * is queued), 0 = not a static URL. */
-int pn_static_answer(pn_static *s, pn_conn *c, const pn_http1_request *req);
+/* Called by the worker before the app, whatever the transport (HTTP/1.1's
+ * conn_dispatch, an HTTP/2 stream's pn_worker_answer_stream): 0 = not a
+ * static URL; 1 = a mount owns it, and *a is its answer (pn_worker_int.h),
+ * its head begun in out, which the transport's emitter finishes and sends
+ * at once: a's slices point into the cache, valid until the next call. */
+int pn_static_answer(pn_static *s, const pn_http1_request *req, struct pn_answer *a, pn_buf *out);
 
 #endif

@@ -291,10 +291,61 @@ void pn_tls_conn_free(pn_conn *c);
 void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
                         int keep);
 
-/* pn_worker.c: a request on a stream of another transport (HTTP/2) the
- * worker may answer itself, as answer_here does over HTTP/1.1: 1 when it
- * did (through the stream's ops, then done()), 0 to let the app have it.
- * Only when w->answers; inside pn_worker_poll; s->udata is NULL. */
+/* ---- the worker's own answers (pn_worker.c, pn_static.c) --------------- */
+
+/* An answer the worker makes itself, before the app: --health-path,
+ * --limit-concurrency's 503, --static.  It is decided once, whatever the
+ * transport (answer_decide in pn_worker.c, pn_static_answer), and the
+ * decision writes its head in the one form a head crosses the seam in
+ * (pn_stream.h): the status line and the fields, HTTP/1.1 syntax, into
+ * `out`.  The transport's emitter then finishes it: HTTP/1.1's in the
+ * connection's wbuf itself (out is the wbuf: no copy), a stream's (HTTP/2)
+ * from a scratch buffer through its ops.  The emitter adds the --request-id
+ * field, the framing, Date and Server.  Every slice the answer points to
+ * lives until the emitter returns: in the request, the config, the
+ * worker's static cache, or the answer's own text. */
+typedef struct pn_answer {
+    pn_buf *out;         /* the head goes here */
+    pn_http1_response r; /* its record (pn_http1_write.h) */
+    int ok;              /* every write into out succeeded (else: out of memory) */
+    int status;
+    int head; /* the request is a HEAD: the fields GET would get, no body */
+    int log;  /* write an access line (health checks: none) */
+    /* The body, len bytes (the Content-Length; 0 for a 304): in memory at
+     * body, or (body NULL) the bytes [off, off + len) of fd, which stays the
+     * caller's (the emitter sends a dup of it). */
+    const char *body;
+    int fd;
+    uint64_t off, len;
+    char text[64]; /* a short text/plain body */
+} pn_answer;
+
+/* Begin a's head in out: the status line of req's answer. */
+static inline void pn_answer_start(pn_answer *a, pn_buf *out, const pn_http1_request *req,
+                                   int status, int head, int log)
+{
+    a->out = out;
+    a->status = status;
+    a->head = head;
+    a->log = log;
+    a->ok = pn_http1_resp_init(&a->r, status, req->version_minor,
+                               head ? PN_RESP_HEAD_REQUEST : 0u) == PN_WRITE_OK &&
+            pn_http1_resp_start(out, &a->r) == PN_WRITE_OK;
+}
+
+/* One field of a's head (a no-op once a write failed). */
+static inline void pn_answer_field(pn_answer *a, const char *name, size_t name_len,
+                                   const char *value, size_t value_len)
+{
+    a->ok = a->ok &&
+            pn_http1_resp_header(a->out, &a->r, name, name_len, value, value_len) == PN_WRITE_OK;
+}
+
+/* pn_worker.c: HTTP/2 calls it for each complete request head, before the
+ * app, when w->answers (inside pn_worker_poll; s->udata is NULL and
+ * s->request_id chosen).  1: the worker answered req through s's ops and
+ * handed s back with done() (or abort() when out of memory); 0: the app's.
+ * req's slices are read during the call only. */
 int pn_worker_answer_stream(pn_worker *w, pn_stream *s, const pn_http1_request *req);
 
 /* pn_worker.c: close c now and free it. */
