@@ -12,8 +12,12 @@ has /, /echo, /big, /stream, /wait-disconnect, /pathsend, /raise-before...):
                         answers their count, total length and sha256
   /chunks?n=&size=&delay_ms=  n body messages of size bytes each, a pause
                         between them (a streamed response)
-  /record-client?token= records scope["client"] and scope["http_version"]
-                        (one line per request) and answers "ok"
+  /record-client?token=&i=  records scope["client"], scope["http_version"]
+                        and i (one JSON line per request) and answers "ok"
+  /page?token=          the page of tests/test_http2_browser.py: its script
+                        fetch()es /record-client?token=&i= 50 times at once,
+                        then writes into #result how many answered "ok" and
+                        each fetch's nextHopProtocol (Resource Timing)
 
 Module globals are read and written by the worker's event loop thread only.
 """
@@ -24,6 +28,26 @@ import json
 
 from tests.apps import asgi_http, scope as scope_app
 from tests.apps._support import query, record, respond, respond_json, simple_lifespan
+
+PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>h2</title></head>
+<body><pre id="result">pending</pre>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+const urls = Array.from({length: 50}, (_, i) => `/record-client?token=${token}&i=${i}`);
+Promise.all(urls.map((u) => fetch(u, {cache: "no-store"}).then((r) => r.text())))
+  .then((bodies) => {
+    const byName = new Map(performance.getEntriesByType("resource")
+      .map((e) => [new URL(e.name).pathname + new URL(e.name).search, e.nextHopProtocol]));
+    document.getElementById("result").textContent = JSON.stringify({
+      ok: bodies.filter((b) => b === "ok").length,
+      protocols: urls.map((u) => byName.get(u) || "missing"),
+      page: performance.getEntriesByType("navigation")[0].nextHopProtocol,
+    });
+  })
+  .catch((e) => { document.getElementById("result").textContent = JSON.stringify({error: String(e)}); });
+</script></body></html>
+"""
 
 # /sleep requests in flight now, and the most seen at once (one event loop).
 _inflight = [0, 0]
@@ -83,4 +107,7 @@ async def app(scope, receive, send):
         record(q.get("token", ""), json.dumps([client[0], client[1], scope["http_version"],
                                                q.get("i")]))
         return await respond(send, 200, b"ok", [(b"access-control-allow-origin", b"*")])
+    if path == "/page":
+        return await respond(send, 200, PAGE, [(b"cache-control", b"no-store")],
+                             content_type=b"text/html; charset=utf-8")
     return await asgi_http.app(scope, receive, send)
