@@ -52,6 +52,15 @@ pytestmark = [
 
 APP = "tests.apps.h2_app:app"
 MODES = ["h2c", "tls"]
+# Transport bug (h2-core ad7effb): pn_h2.c's pump_out() stops taking frames
+# from nghttp2 once wbuf holds --write-buffer-size (64 KiB) and nothing calls
+# it again when the socket drains, only when a frame comes in.  A client with
+# a big window (curl, httpx: no WINDOW_UPDATE needed) gets 64-128 KiB of a
+# larger response sent in one send(), then nothing.  With
+# POUNCE_WRITE_BUFFER_SIZE=16000000 these tests pass.
+STALLS_PAST_WRITE_BUFFER = pytest.mark.xfail(
+    strict=True, reason="pn_h2.c stops writing a response after --write-buffer-size bytes "
+    "until the client sends a frame (pump_out is not called again when the socket drains)")
 CONNECTION_SPECIFIC = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
                        "upgrade"}
 
@@ -345,6 +354,7 @@ def test_httpx_scope_over_h2(target):
     assert "http.response.pathsend" in scope["extensions"], scope["extensions"]
 
 
+@STALLS_PAST_WRITE_BUFFER
 def test_httpx_post_bodies(target):
     with target.client() as c:
         r = c.post(f"{target.url}/echo", content=b"hello h2")
@@ -372,7 +382,8 @@ def test_httpx_streamed_response_arrives_as_it_is_sent(target, token, record_dir
         assert r.content == b"".join((b"%d:" % i).ljust(1000, b".") for i in range(200))
         # /stream-gated sends its first chunk, then waits for the test: the
         # client must see that chunk while the response is still open.
-        with c.stream("GET", f"{target.url}/stream-gated?n=5&token={token}") as r:
+        with c.stream("GET", f"{target.url}/stream-gated?n=5&token={token}",
+                      headers={"accept-encoding": "identity"}) as r:
             assert r.http_version == "HTTP/2" and r.status_code == 200
             it = r.iter_raw()
             first = next(it)
@@ -382,6 +393,19 @@ def test_httpx_streamed_response_arrives_as_it_is_sent(target, token, record_dir
             (record_dir / f"{token}.go").touch()
             rest = b"".join(it)
         assert first + rest == b"".join(b"chunk %d\n" % i for i in range(5))
+
+
+@STALLS_PAST_WRITE_BUFFER
+def test_large_response_to_a_client_with_a_big_window(target):
+    """curl opens a 32 MiB stream window and 1 GiB connection window, so it
+    sends no WINDOW_UPDATE while the response comes: the server must go on
+    writing when its socket drains, not only when a frame arrives."""
+    for path in ("/big?n=1000000", "/chunks?n=4&size=300000"):
+        out = curl(*target.curl_args(), "-H", "accept-encoding: identity", "-o", "/dev/null",
+                   "-w", "%{http_version} %{response_code} %{size_download}",
+                   f"{target.url}{path}", timeout=8)
+        assert out.stdout.decode().split() == ["2", "200", "1000000" if "big" in path
+                                               else "1200000"], (path, out.stdout, out.stderr)
 
 
 def test_httpx_head_204_304(target):
@@ -551,6 +575,7 @@ def fw(request, module_server_factory, certs):
     return request.param, Target("tls", srv, certs)
 
 
+@STALLS_PAST_WRITE_BUFFER
 def test_frameworks_unchanged_over_h2(fw, tmp_path):
     name, t = fw
     with t.client() as c:
@@ -600,6 +625,7 @@ def test_compression_on_a_stream(target, codec):
     assert body == pattern(n)
 
 
+@STALLS_PAST_WRITE_BUFFER
 def test_pathsend_on_a_stream(target, tmp_path):
     f = tmp_path / "big.bin"
     data = os.urandom(5 << 20)
