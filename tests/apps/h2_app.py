@@ -14,6 +14,8 @@ has /, /echo, /big, /stream, /wait-disconnect, /pathsend, /raise-before...):
                         between them (a streamed response)
   /record-client?token=&i=  records scope["client"], scope["http_version"]
                         and i (one JSON line per request) and answers "ok"
+  /conn-headers?case=   answers with Connection, Keep-Alive and X-Kept fields
+                        (as written, or lower-cased with case=lower)
   /page?token=          the page of tests/test_http2_browser.py: its script
                         fetch()es /record-client?token=&i= 50 times at once,
                         then writes into #result how many answered "ok" and
@@ -107,6 +109,11 @@ async def app(scope, receive, send):
         record(q.get("token", ""), json.dumps([client[0], client[1], scope["http_version"],
                                                q.get("i")]))
         return await respond(send, 200, b"ok", [(b"access-control-allow-origin", b"*")])
+    if path == "/conn-headers":  # fields HTTP/2 has no place for, and one it keeps
+        hs = [(b"Connection", b"close"), (b"Keep-Alive", b"timeout=5"), (b"X-Kept", b"Yes")]
+        if q.get("case") == "lower":
+            hs = [(k.lower(), v) for k, v in hs]
+        return await respond(send, 200, b"ok", hs)
     if path == "/page":
         return await respond(send, 200, PAGE, [(b"cache-control", b"no-store")],
                              content_type=b"text/html; charset=utf-8")
