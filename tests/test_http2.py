@@ -34,7 +34,6 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
-import h2.settings
 import httpx
 import pytest
 import zstandard
@@ -253,8 +252,10 @@ class H2Conn:
         while not cond():
             left = deadline - time.monotonic()
             if left <= 0 or self.closed:
+                seen = {k: (v["status"], len(v["data"]), v["ended"], v["reset"])
+                        for k, v in self.streams.items()}
                 raise AssertionError(f"{what}: not within {timeout}s (closed={self.closed}); "
-                                     f"streams={ {k: (v['status'], len(v['data']), v['ended'], v['reset']) for k, v in self.streams.items()} }")
+                                     f"streams (status, bytes, ended, reset): {seen}")
             self.pump(min(left, 0.5))
 
     def done(self, sid: int) -> bool:

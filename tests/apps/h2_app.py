@@ -47,7 +47,9 @@ Promise.all(urls.map((u) => fetch(u, {cache: "no-store"}).then((r) => r.text()))
       page: performance.getEntriesByType("navigation")[0].nextHopProtocol,
     });
   })
-  .catch((e) => { document.getElementById("result").textContent = JSON.stringify({error: String(e)}); });
+  .catch((e) => {
+    document.getElementById("result").textContent = JSON.stringify({error: String(e)});
+  });
 </script></body></html>
 """
 
