@@ -315,7 +315,7 @@ def test_many_requests_share_one_connection(target):
     if not target.tls:
         # curl 7.88 (Debian 12) cannot reuse an --http2-prior-knowledge
         # connection ("Error in the HTTP2 framing layer" on the second
-        # transfer, against hypercorn too), so h2c's many requests on one
+        # transfer; hypercorn gets the same), so h2c's many requests on one
         # connection go through nghttp, which multiplexes all its URIs.
         t0 = time.monotonic()
         out = subprocess.run(["nghttp", "-n", "-s", "-t", "10", *urls], capture_output=True,
