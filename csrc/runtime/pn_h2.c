@@ -411,11 +411,11 @@ static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
  * HTTP/2 (and a client must treat them as malformed). */
 static int connection_specific(const char *n, size_t len)
 {
-    return pn_http_eq(n, len, PN_STRLIT("connection")) ||
-           pn_http_eq(n, len, PN_STRLIT("keep-alive")) ||
-           pn_http_eq(n, len, PN_STRLIT("proxy-connection")) ||
-           pn_http_eq(n, len, PN_STRLIT("transfer-encoding")) ||
-           pn_http_eq(n, len, PN_STRLIT("upgrade"));
+    return pn_http_ieq(n, len, PN_STRLIT("connection")) ||
+           pn_http_ieq(n, len, PN_STRLIT("keep-alive")) ||
+           pn_http_ieq(n, len, PN_STRLIT("proxy-connection")) ||
+           pn_http_ieq(n, len, PN_STRLIT("transfer-encoding")) ||
+           pn_http_ieq(n, len, PN_STRLIT("upgrade"));
 }
 
 /* Field lines "name: value\r\n" (well-formed: pn_http1_resp_header or the
@@ -789,7 +789,7 @@ static int h2_body(pn_stream *s, const char **data, size_t *len, int *status)
         st->body_wanted = 1;
         return PN_BODY_WAIT;
     }
-    *data = pn_buf_head(&st->in);
+    *data = live ? pn_buf_head(&st->in) : "";
     *len = live;
     return st->end_recv ? PN_BODY_LAST : PN_BODY_MORE;
 }
@@ -958,7 +958,7 @@ static int build_request(h2_stream *st, pn_http1_request *req, pn_http1_header *
         n++;
     }
     if (cookie_at >= 0) {
-        hdrs[cookie_at].value = pn_buf_head(cookies);
+        hdrs[cookie_at].value = pn_buf_live(cookies) ? pn_buf_head(cookies) : "";
         hdrs[cookie_at].value_len = pn_buf_live(cookies);
     }
     req->headers = hdrs;
@@ -1245,8 +1245,13 @@ void pn_conn_phase_h2(pn_conn *c)
             ssize_t n =
                 nghttp2_session_mem_recv(h->ng, (const uint8_t *)pn_buf_head(&c->rbuf), live);
             if (n < 0) {
-                /* A connection error: nghttp2 queued its GOAWAY when it
-                 * could (a bad preface gets none). */
+                /* A fatal error: say why before closing (RFC 9113 §5.4.1),
+                 * unless the client never spoke HTTP/2 (a bad preface). */
+                if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+                    nghttp2_session_terminate_session(
+                        h->ng, n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                                   ? NGHTTP2_ENHANCE_YOUR_CALM
+                                   : NGHTTP2_PROTOCOL_ERROR);
                 h->failed = 1;
                 pn_buf_clear(&c->rbuf);
             } else {
@@ -1273,11 +1278,14 @@ void pn_conn_phase_h2(pn_conn *c)
         finish(c);
         return;
     }
-    if (c->peer_closed) {
+    if (c->peer_closed && !h->goaway) {
         /* The client sends no more: no new stream can come.  The streams in
          * flight finish, then the connection closes. */
-        if (!h->goaway)
-            goaway(h, NGHTTP2_NO_ERROR);
+        goaway(h, NGHTTP2_NO_ERROR);
+        if (pump_out(h) < 0) {
+            pn_conn_close_now(c);
+            return;
+        }
     }
     if ((h->goaway || (w->draining && w->close_idle)) && h->open == 0 && h->ready == NULL) {
         if (!h->goaway)
