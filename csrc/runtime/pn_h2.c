@@ -1070,28 +1070,38 @@ static void deliver(pn_h2 *h)
 /* ---- the session ---------------------------------------------------------- */
 
 /* Let the session write its frames into wbuf while the output stays below
- * the high watermark, then flush.  -1: the connection failed. */
+ * the high watermark, and send them, for as long as the socket takes them
+ * (bounded: H2_ROUNDS_MAX buffers a step; the connection is queued to go
+ * on).  A socket that stops taking them brings EPOLLOUT, and the phase
+ * back, later.  -1: the connection failed. */
 static int pump_out(pn_h2 *h)
 {
     pn_conn *c = h->c;
     size_t high = (size_t)c->worker->cfg->write_buffer_size;
     size_t before = pn_buf_live(&c->wbuf);
-    while (pn_buf_live(&c->wbuf) < high) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(h->ng, &data);
-        if (n < 0) {
-            h->failed = 1;
-            break;
+    int more = 1; /* the session may have more to send */
+    for (int round = 0; round < H2_ROUNDS_MAX && more; round++) {
+        while (pn_buf_live(&c->wbuf) < high) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+            if (n <= 0) {
+                if (n < 0)
+                    h->failed = 1;
+                more = 0;
+                break;
+            }
+            if (pn_buf_append(&c->wbuf, data, (size_t)n) < 0) {
+                c->dead = 1;
+                return -1;
+            }
         }
-        if (n == 0)
-            break;
-        if (pn_buf_append(&c->wbuf, data, (size_t)n) < 0) {
-            c->dead = 1;
+        if (pn_buf_live(&c->wbuf) > 0 && c->can_write && pn_conn_flush_output(c) < 0)
             return -1;
-        }
+        if (pn_buf_live(&c->wbuf) > 0)
+            break; /* the socket is full: EPOLLOUT resumes */
     }
-    if (pn_buf_live(&c->wbuf) > 0 && c->can_write && pn_conn_flush_output(c) < 0)
-        return -1;
+    if (more && pn_buf_live(&c->wbuf) == 0)
+        queue_conn(c); /* rounds ran out with more to send: the next poll */
     if (pn_buf_live(&c->wbuf) == 0 || pn_buf_live(&c->wbuf) < before)
         h->out_at = pn_monotonic_ms();
     return c->dead ? -1 : 0;
