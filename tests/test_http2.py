@@ -51,15 +51,6 @@ pytestmark = [
 
 APP = "tests.apps.h2_app:app"
 MODES = ["h2c", "tls"]
-# Transport bug (h2-core ad7effb): pn_h2.c's pump_out() stops taking frames
-# from nghttp2 once wbuf holds --write-buffer-size (64 KiB) and nothing calls
-# it again when the socket drains, only when a frame comes in.  A client with
-# a big window (curl, httpx: no WINDOW_UPDATE needed) gets 64-128 KiB of a
-# larger response sent in one send(), then nothing.  With
-# POUNCE_WRITE_BUFFER_SIZE=16000000 these tests pass.
-STALLS_PAST_WRITE_BUFFER = pytest.mark.xfail(
-    strict=True, reason="pn_h2.c stops writing a response after --write-buffer-size bytes "
-    "until the client sends a frame (pump_out is not called again when the socket drains)")
 CONNECTION_SPECIFIC = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
                        "upgrade"}
 
@@ -388,7 +379,6 @@ def test_httpx_post_bodies(target):
         assert got["messages"] > 1, got  # the body reached the app as it came
 
 
-@STALLS_PAST_WRITE_BUFFER
 def test_httpx_1mib_echo(target):
     big = os.urandom(1 << 20)
     with target.client() as c:
@@ -417,7 +407,6 @@ def test_httpx_streamed_response_arrives_as_it_is_sent(target, token, record_dir
         assert first + rest == b"".join(b"chunk %d\n" % i for i in range(5))
 
 
-@STALLS_PAST_WRITE_BUFFER
 def test_large_response_to_a_client_with_a_big_window(target):
     """curl opens a 32 MiB stream window and 1 GiB connection window, so it
     sends no WINDOW_UPDATE while the response comes: the server must go on
@@ -626,7 +615,6 @@ def test_frameworks_unchanged_over_h2(fw, tmp_path):
     assert "boom over h2" in t.srv.log_text()
 
 
-@STALLS_PAST_WRITE_BUFFER
 def test_frameworks_large_file_response(fw, tmp_path):
     _, t = fw
     f = tmp_path / "file.bin"
@@ -656,7 +644,6 @@ def test_compression_on_a_stream(target, codec):
     assert body == pattern(n)
 
 
-@STALLS_PAST_WRITE_BUFFER
 def test_pathsend_on_a_stream(target, tmp_path):
     f = tmp_path / "big.bin"
     data = os.urandom(5 << 20)
