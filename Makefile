@@ -124,7 +124,7 @@ test-py: build
 TLS_TEST_FILES := $(addprefix tests/test_,$(addsuffix .py,http_protocol asgi_http compression \
   timeouts smuggling http_limits hostile frameworks websocket websocket_browser access_log \
   request_id metrics proxy_headers shutdown workers shedding health compression_headers \
-  static static_browser))
+  static static_browser trailers http2_defences http2_answers))
 test-tls: build
 	POUNCE_TEST_TLS=1 $(VPY) -m pytest -q -rs -p no:cacheprovider $(TLS_TEST_FILES)
 
