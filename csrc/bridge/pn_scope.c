@@ -367,7 +367,7 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         goto fail;
     if (set_key(st, scope, PN_ID_asgi, PyDict_Copy(st->asgi_dict)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, http_version),
-                       s->http2                ? PN_ID(st, http2)
+                       s->http2             ? PN_ID(st, http2)
                        : req->version_minor ? PN_ID(st, http11)
                                             : PN_ID(st, http10)) < 0 ||
         PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||

@@ -89,7 +89,6 @@ struct pn_tls_ctx {
     char ktls_why[160];
 };
 
-
 /* A worker with more connections than this frees the record buffers of
  * its idle TLS sessions (pn_tls_conn_idle). */
 #define TLS_IDLE_KEEP_CONNS 256
