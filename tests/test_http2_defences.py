@@ -34,6 +34,7 @@ from tests.h2client import (
     request_headers,
 )
 from tests.server import RawConn, read_record, wait_record
+from tests.test_hostile import server_pids
 
 APP = "tests.apps.h2_defences:app"
 pytestmark = pytest.mark.pounce_only("HTTP/2 is Pounce's (the uvicorn of the suite has none)")
@@ -56,27 +57,14 @@ RSS_SLACK = 24 * MiB
 CPU_LIMIT = 4.0
 
 
-# -- the server process tree, from /proc ---------------------------------------------
 
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                pass
-    return out
 
 
 def usage(srv) -> dict:
     """CPU seconds (utime+stime), VmRSS and VmHWM in bytes, summed over the
     server's processes."""
     cpu = rss = hwm = 0
-    for p in _tree(srv.proc.pid):
+    for p in server_pids(srv.proc.pid):
         try:
             stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             status = Path(f"/proc/{p}/status").read_text()
