@@ -42,6 +42,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "pn_h2.h"
 #include "pn_worker_int.h"
 
 /* Session-ticket keys (RFC 5077 tickets in TLS 1.2, PSK tickets in 1.3).
@@ -78,15 +79,16 @@ struct pn_tls_ctx {
     char *cert_pem;  /* the server's certificate, PEM (ASGI server_cert) */
     size_t cert_pem_len;
     pn_tls_tickets tickets; /* session-ticket keys (below) */
+    /* ALPN (RFC 7301): what we offer for --http, in wire format, most
+     * preferred first (pn_h2_alpn: "h2" before "http/1.1" with auto). */
+    const unsigned char *alpn;
+    unsigned alpn_len;
     /* Kernel TLS for pathsend (ktls_init): whether the kernel takes TLS
      * sockets, and if not why (for the debug line of a file sent). */
     int ktls;
     char ktls_why[160];
 };
 
-/* ALPN (RFC 7301), in wire format, most preferred first.  HTTP/2 adds
- * "\x02h2" in front of it, once a connection can speak it (issue 15). */
-static const unsigned char alpn_protocols[] = "\x08http/1.1";
 
 /* A worker with more connections than this frees the record buffers of
  * its idle TLS sessions (pn_tls_conn_idle). */
@@ -161,10 +163,11 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
+    const pn_tls_ctx *t = arg;
     unsigned char *chosen;
-    if (SSL_select_next_proto(&chosen, outlen, alpn_protocols, sizeof(alpn_protocols) - 1, in,
-                              inlen) != OPENSSL_NPN_NEGOTIATED)
+    /* Our order wins (SSL_select_next_proto walks the server's list). */
+    if (SSL_select_next_proto(&chosen, outlen, t->alpn, t->alpn_len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* no protocol in common: go on without ALPN */
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -759,7 +762,8 @@ pn_tls_ctx *pn_tls_ctx_new(const pn_config *cfg, char *err, size_t errlen, const
     SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid_ctx[] = "pounce";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    t->alpn = pn_h2_alpn(cfg, &t->alpn_len);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, t);
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 
     if (load_cert_and_key(ctx, cfg, err, errlen, setting) < 0)
@@ -1040,6 +1044,16 @@ void pn_conn_phase_tls(pn_conn *c)
          * and taken its epoll edge with it: read, whatever can_read said
          * before (an EAGAIN costs one recv per connection). */
         c->can_read = 1;
+        const unsigned char *proto;
+        unsigned proto_len;
+        SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
+        if (proto_len == 2 && memcmp(proto, "h2", 2) == 0) {
+            /* HTTP/2 (RFC 9113 §3.2); the deadline from accept stands
+             * until its preface. */
+            if (pn_h2_conn_begin(c) < 0)
+                pn_conn_close_now(c);
+            return;
+        }
         c->phase = PN_CONN_HEAD; /* head_started is 0: the deadline from accept stands */
         pn_conn_phase_head(c);
         return;

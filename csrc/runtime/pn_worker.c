@@ -9,6 +9,7 @@
  * are called only from pn_worker_poll(); work created by the bridge's calls
  * is queued on the pending list and done by the next poll.
  */
+#include "pn_h2.h"
 #include "pn_worker_int.h"
 
 #include <arpa/inet.h>
@@ -284,6 +285,8 @@ void pn_conn_close_now(pn_conn *c)
         c->file_fd = -1;
     }
     c->dead = 1;
+    if (c->h2)
+        pn_h2_conn_free(c); /* its streams' on_close first */
     if (c->stream.udata || c->in_request)
         w->hooks.on_close(w->ctx, &c->stream);
     pn_buf_free(&c->rbuf);
@@ -511,6 +514,40 @@ static int conn_output_step(pn_conn *c)
     return 0;
 }
 
+/* A connection's first bytes, unless --http 1: the HTTP/2 preface (prior
+ * knowledge, RFC 9113 §3.3) makes it an HTTP/2 connection; with --http 2
+ * anything else is answered 505.  0: go on with HTTP/1.1; 1: handled (c
+ * may be freed, or waits for more of the preface). */
+static NOINLINE int h2_or_not(pn_conn *c)
+{
+    int m = pn_h2_preface_match(pn_buf_head(&c->rbuf), pn_buf_live(&c->rbuf));
+    if (m > 0) {
+        if (pn_h2_conn_begin(c) < 0)
+            pn_conn_close_now(c);
+        return 1;
+    }
+    if (m == 0 && !c->peer_closed)
+        return 1; /* a prefix of the preface: wait for the rest */
+    if (c->worker->cfg->http == PN_HTTP_2) {
+        request_id_new(c);
+        conn_error_answer(c, 505, NULL);
+        arm_in(c, c->worker->request_ms);
+        queue_conn(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* Placeholder until the worker's answers are transport-neutral: HTTP/2
+ * requests all reach the app. */
+int pn_worker_answer_stream(pn_worker *w, pn_stream *s, const pn_http1_request *req)
+{
+    (void)w;
+    (void)s;
+    (void)req;
+    return 0;
+}
+
 /* PN_CONN_HEAD: read and parse a request head, then hand it to the bridge. */
 void pn_conn_phase_head(pn_conn *c)
 {
@@ -536,6 +573,9 @@ void pn_conn_phase_head(pn_conn *c)
         if (c->file_fd >= 0)
             return; /* EPOLLOUT brings us back */
     }
+    if (__builtin_expect(c->requests == 0 && !c->head_started, 0) && w->cfg->http != PN_HTTP_1 &&
+        h2_or_not(c) != 0)
+        return;
     if (!c->head_started) {
         /* The header deadline is absolute.  For a connection's first
          * request it runs from accept (armed there, not moved here: a
@@ -709,6 +749,9 @@ static void conn_process(pn_conn *c)
     case PN_CONN_TLS:
         pn_conn_phase_tls(c);
         return;
+    case PN_CONN_H2:
+        pn_conn_phase_h2(c);
+        return;
     }
 }
 
@@ -770,6 +813,10 @@ static void on_timer(pn_timer *t, void *ctx)
     pn_conn *c = (pn_conn *)((char *)t - offsetof(pn_conn, timer));
     if (c->phase == PN_CONN_WS && !c->dead) {
         w->hooks.on_ws(w->ctx, c, PN_WS_EV_TIMER);
+        return;
+    }
+    if (c->phase == PN_CONN_H2 && !c->dead) {
+        pn_h2_on_timer(c);
         return;
     }
     if (c->phase == PN_CONN_HEAD && c->head_started && !c->dead) {
@@ -1040,8 +1087,8 @@ int pn_worker_drain(pn_worker *w, unsigned how)
     while (c) {
         pn_conn *next = c->next_all;
         c->closing_soon = 1;
-        if (c->phase == PN_CONN_WS)
-            queue_conn(c); /* GOING_AWAY at the next poll */
+        if (c->phase == PN_CONN_WS || c->phase == PN_CONN_H2)
+            queue_conn(c); /* GOING_AWAY / GOAWAY at the next poll */
         if (close_idle && ((c->phase == PN_CONN_HEAD && !c->in_request &&
                             pn_buf_live(&c->rbuf) == 0 && !output_pending(c)) ||
                            c->phase == PN_CONN_PROXY || c->phase == PN_CONN_TLS))

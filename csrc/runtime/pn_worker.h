@@ -109,6 +109,8 @@ enum {
     PN_CONN_TLS,      /* --ssl-certfile: the TLS handshake, after the PROXY
                          header if any, before the first request head (under
                          its deadline) */
+    PN_CONN_H2,       /* HTTP/2 (pn_h2.c): the session in c->h2 carries the
+                         streams; c->stream is unused */
 };
 
 /* Events for hooks->on_ws. */
@@ -171,6 +173,7 @@ struct pn_conn {
     uint64_t requests; /* served on this connection */
     pn_stream stream;  /* the connection as the stream of its current request
                           (pn_http1_stream.c); stream.udata is the bridge's */
+    struct pn_h2 *h2;  /* PN_CONN_H2: the HTTP/2 session (pn_h2.c), owned; else NULL */
 };
 
 /* The ops of an HTTP/1.1 connection's stream (pn_http1_stream.c). */

@@ -240,6 +240,12 @@ void pn_tls_conn_free(pn_conn *c);
 void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
                         int keep);
 
+/* pn_worker.c: a request on a stream of another transport (HTTP/2) the
+ * worker may answer itself, as answer_here does over HTTP/1.1: 1 when it
+ * did (through the stream's ops, then done()), 0 to let the app have it.
+ * Only when w->answers; inside pn_worker_poll; s->udata is NULL. */
+int pn_worker_answer_stream(pn_worker *w, pn_stream *s, const pn_http1_request *req);
+
 /* pn_worker.c: close c now and free it. */
 void pn_conn_close_now(pn_conn *c);
 
