@@ -122,17 +122,28 @@ def test_unix_socket_and_reuse_port_listeners_speak_tls(server_factory, certs, t
         assert r.content == b"ok"
 
 
-def test_openssl_s_client_alpn_and_verification(server_factory, certs):
-    srv = server_factory(HTTP_APP, *tls_args(certs))
+def _s_client_alpn(port, certs, alpn):
     out = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(certs.ca),
-         "-alpn", "h2,http/1.1", "-verify_return_error", "-ign_eof"],
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(certs.ca),
+         "-alpn", alpn, "-verify_return_error", "-ign_eof"],
         input=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         capture_output=True, timeout=10, env=tool_env(),
     )
-    text = out.stdout.decode(errors="replace")
-    assert "ALPN protocol: http/1.1" in text  # h2 is not offered yet
+    return out.stdout.decode(errors="replace")
+
+
+def test_openssl_s_client_alpn_and_verification(server_factory, certs):
+    srv = server_factory(HTTP_APP, *tls_args(certs))
+    text = _s_client_alpn(srv.port, certs, "http/1.1")
+    assert "ALPN protocol: http/1.1" in text
     assert "Verify return code: 0 (ok)" in text
+    assert "HTTP/1.1 200 OK" in text
+    # HTTP/2 is preferred when the client offers it (--http auto) ...
+    assert "ALPN protocol: h2" in _s_client_alpn(srv.port, certs, "http/1.1,h2")
+    # ... and never offered with --http 1.
+    srv1 = server_factory(HTTP_APP, *tls_args(certs), "--http", "1")
+    text = _s_client_alpn(srv1.port, certs, "h2,http/1.1")
+    assert "ALPN protocol: http/1.1" in text
     assert "HTTP/1.1 200 OK" in text
 
 

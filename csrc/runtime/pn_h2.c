@@ -72,6 +72,7 @@ typedef struct pn_h2 {
     unsigned events : 1;     /* a stream has an event to deliver */
     unsigned idle_armed : 1; /* the timer holds the idle deadline */
     uint64_t idle_ms;
+    uint64_t out_at; /* monotonic ms the output last moved (or was empty) */
 } pn_h2;
 
 struct h2_stream {
@@ -581,6 +582,8 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         st->file_off += n;
         st->file_left -= n;
     }
+    if (n > 0 && st->done)
+        st->stall_at = pn_monotonic_ms() + st->h->c->worker->request_ms; /* it moves */
     int empty = pn_buf_live(&st->out) == 0 && (st->file_fd < 0 || st->file_left == 0);
     if (empty && st->out_end) {
         if (st->rst_at_end)
@@ -843,7 +846,11 @@ static void h2_done(pn_stream *s, int keep_alive)
     st->done = 1;
     st->s.udata = NULL;
     st->body_wanted = st->drain_wanted = 0;
-    st->stall_at = 0;
+    /* What is still queued must move within --request-timeout (a client
+     * that never opens the stream's window would hold it forever). */
+    st->stall_at = pn_buf_live(&st->out) > 0 || (st->file_fd >= 0 && st->file_left > 0)
+                       ? pn_monotonic_ms() + st->h->c->worker->request_ms
+                       : 0;
     if (!stream_gone(st) && !st->resp_submitted) /* no response: the stream cannot end well */
         nghttp2_submit_rst_stream(st->h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     st->h->events = 1;
@@ -1068,6 +1075,7 @@ static int pump_out(pn_h2 *h)
 {
     pn_conn *c = h->c;
     size_t high = (size_t)c->worker->cfg->write_buffer_size;
+    size_t before = pn_buf_live(&c->wbuf);
     while (pn_buf_live(&c->wbuf) < high) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h->ng, &data);
@@ -1084,6 +1092,8 @@ static int pump_out(pn_h2 *h)
     }
     if (pn_buf_live(&c->wbuf) > 0 && c->can_write && pn_conn_flush_output(c) < 0)
         return -1;
+    if (pn_buf_live(&c->wbuf) == 0 || pn_buf_live(&c->wbuf) < before)
+        h->out_at = pn_monotonic_ms();
     return c->dead ? -1 : 0;
 }
 
@@ -1156,6 +1166,7 @@ int pn_h2_conn_begin(pn_conn *c)
     if (h == NULL)
         return -1;
     h->c = c;
+    h->out_at = pn_monotonic_ms();
     uint64_t idle =
         cfg->h2_idle_timeout > 0 ? (uint64_t)(cfg->h2_idle_timeout * 1000.0) : w->keepalive_ms;
     h->idle_ms = idle ? idle : 1;
@@ -1305,8 +1316,16 @@ void pn_h2_on_timer(pn_conn *c)
         finish(c);
         return;
     }
-    /* A stream whose app waited on the client past --request-timeout. */
     uint64_t now = pn_monotonic_ms();
+    pn_worker *w = c->worker;
+    if (pn_buf_live(&c->wbuf) > 0 && now - h->out_at >= w->request_ms) {
+        /* The client has read nothing for --request-timeout: even a reset
+         * could not reach it. */
+        pn_conn_close_now(c);
+        return;
+    }
+    /* A stream whose app waited on the client past --request-timeout, or
+     * whose finished response has not moved for as long. */
     for (h2_stream *st = h->streams; st; st = st->next) {
         if (st->stall_at && st->stall_at <= now && !st->closed) {
             st->stall_at = 0;

@@ -102,6 +102,11 @@ class _Settings(TypedDict, total=False):
     date_header: bool
     request_id: bool
     request_id_header: str
+    http: Literal["auto", "1", "2"]
+    h2_max_concurrent_streams: int
+    h2_initial_window_size: int
+    h2_max_frame_size: int
+    h2_idle_timeout: float
     compression: bool
     compression_order: str
     zstd_level: int
@@ -251,6 +256,16 @@ class Config:
     def request_id(self) -> bool: ...
     @property
     def request_id_header(self) -> str: ...
+    @property
+    def http(self) -> Literal["auto", "1", "2"]: ...
+    @property
+    def h2_max_concurrent_streams(self) -> int: ...
+    @property
+    def h2_initial_window_size(self) -> int: ...
+    @property
+    def h2_max_frame_size(self) -> int: ...
+    @property
+    def h2_idle_timeout(self) -> float: ...
     @property
     def compression(self) -> bool: ...
     @property
