@@ -17,6 +17,9 @@ run.server_cmd, one worker, uvloop, no access log):
   dependency; .venv-bench): h2c by prior knowledge on a cleartext port and
   ALPN h2 over TLS are both on by default.
 * granian (same venv): `--http 2` (HTTP/2 only), the issue's reference.
+* pounce-wb1m (only when asked for with --servers): Pounce with
+  `--write-buffer-size 1048576` (POUNCE_WRITE_BUFFER_SIZE), the per-stream
+  output a send() may queue before it waits, 16× the default.
 
 Workloads:
 * multiplex: the plaintext app ("Hello, world!", 13 bytes) under `h2load
@@ -73,7 +76,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import run  # noqa: E402  (the path above makes bench importable)
 from bench.run import (  # noqa: E402
-    CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Server, TlsCert,
+    CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Server,
     Workload, apt_install, ensure_venv, loadavg, log, machine_info, parse_duration_us,
     tree_cpu_ticks, tree_peak_rss_kb, write_results)
 
@@ -101,11 +104,15 @@ WORKLOADS = {
     "tls-multiplex": H2Workload(_wl("plaintext", 13, tls=True), "rate", 13,
                                 "plaintext (13 B) over TLS (ALPN h2), `h2load -c16 -m16`"),
 }
-SERVERS = ("pounce", "hypercorn", "granian")
+SERVERS = ("pounce", "hypercorn", "granian", "pounce-wb1m")
+DEFAULT_SERVERS = "pounce,hypercorn,granian"
+# Pounce variants: the same server with settings through POUNCE_<NAME>.
+VARIANTS = {"pounce-wb1m": {"POUNCE_WRITE_BUFFER_SIZE": str(1 << 20)}}
 NOTES = {
     "pounce": "`--http auto` (default): prior knowledge on cleartext, ALPN h2 over TLS",
     "hypercorn": "uvloop worker, h2 4.4.1; h2c by prior knowledge and ALPN h2 by default",
     "granian": "`--http 2`, uvloop",
+    "pounce-wb1m": "as pounce, with `--write-buffer-size 1048576` (16× the default)",
 }
 # (workload, peer, goal, kind): issue 15's target, per core.
 GOALS = (("multiplex", "granian", 1.5, "cpu"),)
@@ -169,14 +176,14 @@ def wait_ready_h2(srv: Server, h2: H2Workload, tmp: str, timeout: float = 60.0) 
                 if body == b"Hello, world!":
                     return
                 last = f"body {body[:40]!r}"
-            elif srv.name == "pounce" and srv.tls and code == 200 and version == "1.1":
+            elif srv.name.startswith("pounce") and srv.tls and code == 200 and version == "1.1":
                 raise NotRun("this build does not offer ALPN h2: the HTTP/2 transport (issue 15) "
                              "has not landed in it")
             else:
                 last = f"status {code}, HTTP/{version}, {size} bytes (want 200, HTTP/2, {h2.size})"
         except (BenchError, subprocess.TimeoutExpired) as e:
             last = str(e)
-        if srv.name == "pounce" and not srv.tls and answers_preface_505(srv.port):
+        if srv.name.startswith("pounce") and not srv.tls and answers_preface_505(srv.port):
             raise NotRun("this build answers the HTTP/2 preface with 505: the HTTP/2 transport "
                          "(issue 15) has not landed in it")
         time.sleep(0.2)
@@ -315,7 +322,10 @@ def run_workload(env: Env, name: str, servers: list[str], tmp: str, args) -> dic
         if h2.wl.tls:
             tls, tls_dir = run.make_tls_cert(env, "p256")
         for s in servers:
-            started.append(Server(env, s, h2.wl, SERVER_CPU, tls=tls))
+            srv = Server(env, "pounce" if s in VARIANTS else s, h2.wl, SERVER_CPU, tls=tls,
+                         extra_env=VARIANTS.get(s))
+            srv.name = s
+            started.append(srv)
         for srv in list(started):
             try:
                 wait_ready_h2(srv, h2, tmp)
@@ -465,7 +475,8 @@ def render(path: str) -> str:
 
 
 def setup(servers: list[str]) -> Env:
-    if "pounce" in servers and not os.path.exists(os.path.join(REPO, ".venv", "bin", "pounce")):
+    pounce = os.path.join(REPO, ".venv", "bin", "pounce")
+    if any(s.startswith("pounce") for s in servers) and not os.path.exists(pounce):
         raise BenchError(".venv/bin/pounce is missing: run `make build` first")
     for tool, pkg in (("h2load", "nghttp2-client"), ("curl", "curl")):
         if not shutil.which(tool):
@@ -475,7 +486,7 @@ def setup(servers: list[str]) -> Env:
     if (os.cpu_count() or 1) < 2:
         raise BenchError("need at least 2 CPUs: server on CPU 1, h2load on CPU 0")
     env = Env("host")
-    if any(s != "pounce" for s in servers):
+    if any(not s.startswith("pounce") for s in servers):
         ensure_venv(env, HOST_BENCH_VENV, ["requirements-peers.txt"], "python3")
     return env
 
@@ -495,7 +506,7 @@ def tool_versions(env: Env, servers: list[str]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--servers", default=",".join(SERVERS), help=f"comma list from: {', '.join(SERVERS)}")
+    ap.add_argument("--servers", default=DEFAULT_SERVERS, help=f"comma list from: {', '.join(SERVERS)}")
     ap.add_argument("--workloads", default="multiplex,stream,tls-multiplex",
                     help=f"comma list from: {', '.join(WORKLOADS)}")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
@@ -542,7 +553,7 @@ def main() -> int:
             log(f"workload {name}: {WORKLOADS[name].note}")
             doc["workloads"][name] = run_workload(env, name, servers, tmp, args)
             loads += [x["load_after"] for v in doc["workloads"][name]["samples"].values() for x in v]
-        doc["versions"] = tool_versions(env, servers)
+        doc["versions"] = tool_versions(env, [s for s in servers if s not in VARIANTS])
         doc["load"] = {"start": loads[0], "end": loadavg(), "max": max(loads)}
         doc["targets"] = targets(doc)
     except BenchError as e:
