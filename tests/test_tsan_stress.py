@@ -10,7 +10,8 @@ keep-alive, pipelining, Content-Length and chunked request bodies,
 streaming responses, large responses under backpressure (with
 `Accept-Encoding: gzip`, so compression is exercised once it exists),
 clients that vanish mid-head, mid-body and mid-response (some with a RST),
-and a graceful SIGTERM drain at the end.
+HTTP/2 connections multiplexing those requests (with streams reset by the
+client), and a graceful SIGTERM drain at the end.
 
 Durations: POUNCE_TSAN=1 (set by scripts/tsan.sh) runs the mix for
 POUNCE_STRESS_SECONDS (default 20 s; about 2,500 scenarios, some 10,000
@@ -246,9 +247,77 @@ class Client:
             c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
 
+    def http2(self):
+        """One HTTP/2 connection (prior knowledge) carrying several streams
+        at once: GETs, echoed bodies, big and streamed responses, and now
+        and then a stream the client resets while its app waits."""
+        import h2.config
+        import h2.connection
+        import h2.events
+
+        sock = socket.create_connection((self.srv.host, self.srv.port), timeout=CLIENT_TIMEOUT)
+        try:
+            h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            h.initiate_connection()
+            expect: dict[int, bytes] = {}
+            got: dict[int, bytearray] = {}
+            sid = 1
+            sent = 0  # body bytes: within the initial 65,535-byte windows, unread
+            for _ in range(self.rng.randint(1, 12)):
+                kind = self.rng.choice(["root", "echo", "big", "stream", "reset"])
+                hdrs = [(":scheme", "http"), (":authority", "x")]
+                if kind == "root":
+                    h.send_headers(sid, [(":method", "GET"), (":path", "/"), *hdrs], end_stream=True)
+                    expect[sid] = b"ok"
+                elif kind == "echo":
+                    n = self.rng.choice([1, 3000, 16_384])
+                    n = n if sent + n <= 60_000 else 1
+                    sent += n
+                    body = os.urandom(n)
+                    h.send_headers(sid, [(":method", "POST"), (":path", "/echo"), *hdrs])
+                    h.send_data(sid, body, end_stream=True)
+                    expect[sid] = body
+                elif kind == "big":
+                    n = self.rng.randint(1, 300_000)
+                    h.send_headers(sid, [(":method", "GET"), (":path", f"/big?n={n}"), *hdrs],
+                                   end_stream=True)
+                    expect[sid] = pattern(n)
+                elif kind == "stream":
+                    n = self.rng.randint(1, 50)
+                    h.send_headers(sid, [(":method", "GET"), (":path", f"/stream?n={n}"), *hdrs],
+                                   end_stream=True)
+                    expect[sid] = _stream_body(n)
+                else:
+                    h.send_headers(sid, [(":method", "GET"), (":path", "/wait"), *hdrs],
+                                   end_stream=True)
+                    sock.sendall(h.data_to_send())
+                    h.reset_stream(sid)
+                got[sid] = bytearray()
+                sid += 2
+            sock.sendall(h.data_to_send())
+            ended: set[int] = set()
+            while not set(expect) <= ended:
+                data = sock.recv(65536)
+                assert data, "the server closed the HTTP/2 connection"
+                for e in h.receive_data(data):
+                    if isinstance(e, h2.events.DataReceived):
+                        got[e.stream_id] += e.data
+                        h.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                    elif isinstance(e, h2.events.StreamEnded):
+                        ended.add(e.stream_id)
+                    elif isinstance(e, h2.events.StreamReset) and e.stream_id in expect:
+                        raise AssertionError(f"stream {e.stream_id} reset: {e.error_code}")
+                sock.sendall(h.data_to_send())
+            for k, body in expect.items():
+                assert bytes(got[k]) == body, (k, len(got[k]), len(body))
+            h.close_connection()
+            sock.sendall(h.data_to_send())
+        finally:
+            sock.close()
+
     def run(self) -> None:
         scenarios = [self.keep_alive, self.pipelined, self.bodies, self.streaming,
-                     self.big_gzip, self.disconnect]
+                     self.big_gzip, self.disconnect, self.http2]
         while time.monotonic() < self.deadline and len(self.failures) < 5:
             s = self.rng.choice(scenarios)
             try:
@@ -285,7 +354,7 @@ def test_thread_workers_under_mixed_load(server_factory, extra):
             counts[k] = counts.get(k, 0) + v
     # Every kind of traffic really happened (six clients pick at random).
     assert set(counts) == {"keep_alive", "pipelined", "bodies", "streaming", "big_gzip",
-                           "disconnect"}, counts
+                           "disconnect", "http2"}, counts
     # The load reached more than one worker thread, so they did overlap.
     workers = set().union(*(c.workers for c in clients))
     print(f"stress {SECONDS:.1f}s: {counts}, workers seen {sorted(workers)}")

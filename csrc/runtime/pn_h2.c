@@ -828,15 +828,15 @@ static void h2_watch_close(pn_stream *s)
     (void)s; /* RST_STREAM and GOAWAY are explicit: on_close will tell */
 }
 
-static void arm_timer(pn_h2 *h);
-
 static void h2_stall_timer(pn_stream *s, int on)
 {
     h2_stream *st = stream_of(s);
     pn_h2 *h = st->h;
     st->stall_at = on ? pn_monotonic_ms() + h->c->worker->request_ms : 0;
+    /* The phase re-arms the connection's timer (and the worker's timerfd,
+     * which only ticks while a timer is armed) at the next poll. */
     if (!stream_gone(st))
-        arm_timer(h);
+        h2_kick(h);
 }
 
 static void h2_done(pn_stream *s, int keep_alive)
