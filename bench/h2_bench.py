@@ -51,6 +51,14 @@ Issue 15's target, per core: on multiplex, Pounce's CPU per request at most
 granian's ÷ 1.5 (req/s per CPU second ≥ 1.5× granian's).  The issue measured
 hypercorn at about 370 µs and granian at about 16 µs per request there.
 
+HTTP/1.1 unchanged (issue 15: "callgrind ±2 %"): --http1-callgrind VENV
+also counts the instructions of one HTTP/1.1 plaintext request (keep-alive,
+bench/metrics_callgrind.py's method and code: warm-up only and warm-up + n
+requests under callgrind, the difference over n; whole processes, and the
+_pounce extension's own code) for the Pounce in VENV (a build of main, say
+`git archive main | tar -x -C /tmp/main && make -C /tmp/main build`) and for
+this tree's.
+
 Results: bench/results/<date>_<time>-h2-host.{json,md} and latest-h2-host.md;
 the load average before, during and after is in both.  docs/benchmarks.md
 ("HTTP/2") has the method and the analysis.
@@ -459,6 +467,43 @@ def markdown(doc: dict) -> str:
         verdict = {True: "met", False: "**missed**", None: "not measured"}
         lines += ["", "| target (issue 15, per core) | this run | |", "|---|---|---|"]
         lines += [f"| {t['target']} | {t['value']} | {verdict[t['met']]} |" for t in tt]
+    if doc.get("http1_callgrind"):
+        lines += ["", callgrind_markdown(doc["http1_callgrind"])]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# HTTP/1.1 unchanged: instructions per plaintext request over HTTP/1.1 (user
+# space, callgrind, so nearly immune to the neighbours), this tree against
+# another build, by bench/metrics_callgrind.py's method and code.
+
+
+def run_http1_callgrind(venvs: dict[str, str], n: int, warmup: int) -> list[dict]:
+    """{label: venv}: each venv's Pounce under callgrind, warm-up only and
+    warm-up + n keep-alive GETs of the plaintext app; (difference) / n, the
+    whole processes and the _pounce extension's own code."""
+    from bench.metrics_callgrind import extension_cost
+    from bench.proxy_headers_callgrind import total
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-h2-cg-") as outdir:
+        for i, (label, venv) in enumerate(venvs.items()):
+            base = total(venv, [], b"", warmup, outdir, f"{i}-b")
+            full = total(venv, [], b"", warmup + n, outdir, f"{i}-f")
+            ext = extension_cost(outdir, f"{i}-f") - extension_cost(outdir, f"{i}-b")
+            rows.append({"build": label, "venv": venv, "ir_per_req": (full - base) / n, "ext_per_req": ext / n})
+            log(f"  callgrind HTTP/1.1 plaintext {label:28} {rows[-1]['ir_per_req']:10,.0f} Ir/request "
+                f"({rows[-1]['ext_per_req']:,.0f} in _pounce)")
+    return rows
+
+
+def callgrind_markdown(rows: list[dict]) -> str:
+    lines = ["| HTTP/1.1 plaintext, build | instructions/request | of which in _pounce | vs the first |",
+             "|---|---:|---:|---:|"]
+    ref = rows[0]
+    for r in rows:
+        d = "" if r is ref else (f"{(r['ir_per_req'] / ref['ir_per_req'] - 1) * 100:+.2f} % "
+                                 f"({(r['ext_per_req'] / ref['ext_per_req'] - 1) * 100:+.2f} % in _pounce)")
+        lines.append(f"| {r['build']} | {r['ir_per_req']:,.0f} | {r['ext_per_req']:,.0f} | {d} |")
     return "\n".join(lines)
 
 
@@ -517,6 +562,10 @@ def main() -> int:
     ap.add_argument("--streams", type=int, default=16, help="h2load -m of the multiplexed workloads")
     ap.add_argument("--transfers", type=int, default=8,
                     help="stream: 64 MiB requests per round and server, one after the other on one connection")
+    ap.add_argument("--http1-callgrind", metavar="VENV",
+                    help="also count instructions per HTTP/1.1 plaintext request of the Pounce in VENV (e.g. "
+                         "a build of main) and of this tree's .venv under callgrind (about 3 minutes)")
+    ap.add_argument("--cg-requests", type=int, default=2000)
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--render", metavar="RESULT.json",
                     help="only print the tables of a stored result (runs nothing, writes nothing)")
@@ -553,8 +602,17 @@ def main() -> int:
             log(f"workload {name}: {WORKLOADS[name].note}")
             doc["workloads"][name] = run_workload(env, name, servers, tmp, args)
             loads += [x["load_after"] for v in doc["workloads"][name]["samples"].values() for x in v]
-        doc["versions"] = tool_versions(env, [s for s in servers if s not in VARIANTS])
+        # The load of the h2load runs (callgrind's own comes after).
         doc["load"] = {"start": loads[0], "end": loadavg(), "max": max(loads)}
+        if args.http1_callgrind:
+            if not shutil.which("valgrind"):
+                apt_install("valgrind")
+            log("HTTP/1.1 unchanged? callgrind, plaintext app")
+            doc["http1_callgrind"] = run_http1_callgrind(
+                {f"{args.http1_callgrind} (base)": os.path.abspath(args.http1_callgrind),
+                 f".venv (this tree, {doc['machine']['commit']})": os.path.join(REPO, ".venv")},
+                args.cg_requests, 200)
+        doc["versions"] = tool_versions(env, [s for s in servers if s not in VARIANTS])
         doc["targets"] = targets(doc)
     except BenchError as e:
         log(f"h2 bench: FAILED: {e}")
