@@ -411,11 +411,11 @@ static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
  * HTTP/2 (and a client must treat them as malformed). */
 static int connection_specific(const char *n, size_t len)
 {
-    return pn_http_eq(n, len, PN_STRLIT("connection")) ||
-           pn_http_eq(n, len, PN_STRLIT("keep-alive")) ||
-           pn_http_eq(n, len, PN_STRLIT("proxy-connection")) ||
-           pn_http_eq(n, len, PN_STRLIT("transfer-encoding")) ||
-           pn_http_eq(n, len, PN_STRLIT("upgrade"));
+    return pn_http_ieq(n, len, PN_STRLIT("connection")) ||
+           pn_http_ieq(n, len, PN_STRLIT("keep-alive")) ||
+           pn_http_ieq(n, len, PN_STRLIT("proxy-connection")) ||
+           pn_http_ieq(n, len, PN_STRLIT("transfer-encoding")) ||
+           pn_http_ieq(n, len, PN_STRLIT("upgrade"));
 }
 
 /* Field lines "name: value\r\n" (well-formed: pn_http1_resp_header or the
@@ -789,7 +789,7 @@ static int h2_body(pn_stream *s, const char **data, size_t *len, int *status)
         st->body_wanted = 1;
         return PN_BODY_WAIT;
     }
-    *data = pn_buf_head(&st->in);
+    *data = live ? pn_buf_head(&st->in) : "";
     *len = live;
     return st->end_recv ? PN_BODY_LAST : PN_BODY_MORE;
 }
@@ -958,7 +958,7 @@ static int build_request(h2_stream *st, pn_http1_request *req, pn_http1_header *
         n++;
     }
     if (cookie_at >= 0) {
-        hdrs[cookie_at].value = pn_buf_head(cookies);
+        hdrs[cookie_at].value = pn_buf_live(cookies) ? pn_buf_head(cookies) : "";
         hdrs[cookie_at].value_len = pn_buf_live(cookies);
     }
     req->headers = hdrs;
@@ -1070,28 +1070,38 @@ static void deliver(pn_h2 *h)
 /* ---- the session ---------------------------------------------------------- */
 
 /* Let the session write its frames into wbuf while the output stays below
- * the high watermark, then flush.  -1: the connection failed. */
+ * the high watermark, and send them, for as long as the socket takes them
+ * (bounded: H2_ROUNDS_MAX buffers a step; the connection is queued to go
+ * on).  A socket that stops taking them brings EPOLLOUT, and the phase
+ * back, later.  -1: the connection failed. */
 static int pump_out(pn_h2 *h)
 {
     pn_conn *c = h->c;
     size_t high = (size_t)c->worker->cfg->write_buffer_size;
     size_t before = pn_buf_live(&c->wbuf);
-    while (pn_buf_live(&c->wbuf) < high) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(h->ng, &data);
-        if (n < 0) {
-            h->failed = 1;
-            break;
+    int more = 1; /* the session may have more to send */
+    for (int round = 0; round < H2_ROUNDS_MAX && more; round++) {
+        while (pn_buf_live(&c->wbuf) < high) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+            if (n <= 0) {
+                if (n < 0)
+                    h->failed = 1;
+                more = 0;
+                break;
+            }
+            if (pn_buf_append(&c->wbuf, data, (size_t)n) < 0) {
+                c->dead = 1;
+                return -1;
+            }
         }
-        if (n == 0)
-            break;
-        if (pn_buf_append(&c->wbuf, data, (size_t)n) < 0) {
-            c->dead = 1;
+        if (pn_buf_live(&c->wbuf) > 0 && c->can_write && pn_conn_flush_output(c) < 0)
             return -1;
-        }
+        if (pn_buf_live(&c->wbuf) > 0)
+            break; /* the socket is full: EPOLLOUT resumes */
     }
-    if (pn_buf_live(&c->wbuf) > 0 && c->can_write && pn_conn_flush_output(c) < 0)
-        return -1;
+    if (more && pn_buf_live(&c->wbuf) == 0)
+        queue_conn(c); /* rounds ran out with more to send: the next poll */
     if (pn_buf_live(&c->wbuf) == 0 || pn_buf_live(&c->wbuf) < before)
         h->out_at = pn_monotonic_ms();
     return c->dead ? -1 : 0;
@@ -1245,8 +1255,13 @@ void pn_conn_phase_h2(pn_conn *c)
             ssize_t n =
                 nghttp2_session_mem_recv(h->ng, (const uint8_t *)pn_buf_head(&c->rbuf), live);
             if (n < 0) {
-                /* A connection error: nghttp2 queued its GOAWAY when it
-                 * could (a bad preface gets none). */
+                /* A fatal error: say why before closing (RFC 9113 §5.4.1),
+                 * unless the client never spoke HTTP/2 (a bad preface). */
+                if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+                    nghttp2_session_terminate_session(
+                        h->ng, n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                                   ? NGHTTP2_ENHANCE_YOUR_CALM
+                                   : NGHTTP2_PROTOCOL_ERROR);
                 h->failed = 1;
                 pn_buf_clear(&c->rbuf);
             } else {
@@ -1273,11 +1288,14 @@ void pn_conn_phase_h2(pn_conn *c)
         finish(c);
         return;
     }
-    if (c->peer_closed) {
+    if (c->peer_closed && !h->goaway) {
         /* The client sends no more: no new stream can come.  The streams in
          * flight finish, then the connection closes. */
-        if (!h->goaway)
-            goaway(h, NGHTTP2_NO_ERROR);
+        goaway(h, NGHTTP2_NO_ERROR);
+        if (pump_out(h) < 0) {
+            pn_conn_close_now(c);
+            return;
+        }
     }
     if ((h->goaway || (w->draining && w->close_idle)) && h->open == 0 && h->ready == NULL) {
         if (!h->goaway)
