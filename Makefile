@@ -220,7 +220,7 @@ bench-static: build
 # HTTP/2 (issue 15): Pounce vs hypercorn (h2c) and granian (--http 2),
 # h2load on CPU 0, one worker pinned to CPU 1: multiplexed small responses
 # (-c16 -m16, h2c), one 64 MiB streamed body (-c1), and the multiplexed run
-# over TLS (ALPN h2); issue 15's target.  ~3 minutes.
+# over TLS (ALPN h2); issue 15's target.  ~2 minutes.
 # E.g. H2_BENCH_ARGS="--rounds 5 --duration 5 --workloads multiplex".
 H2_BENCH_ARGS ?=
 bench-h2: build

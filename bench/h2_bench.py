@@ -2,7 +2,7 @@
 """HTTP/2 benchmark (issue 15): Pounce against hypercorn and granian over
 HTTP/2, same run, same apps, one core each.
 
-    make bench-h2                                       # ~3 min
+    make bench-h2                                       # ~2 min
     .venv/bin/python bench/h2_bench.py --rounds 5 --duration 5
     .venv/bin/python bench/h2_bench.py --servers granian,hypercorn --workloads multiplex
     python3 bench/h2_bench.py --render bench/results/<run>-h2-host.json
