@@ -63,7 +63,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle fuzz asan tsan test-tls
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle bench-h2 fuzz asan tsan test-tls
 
 build: $(STAMP)
 
@@ -225,6 +225,15 @@ bench-static: build
 IDLE_BENCH_ARGS ?= --kind http,ws --tls --tls-n 1000
 bench-idle: build
 	$(VPY) bench/idle_rss.py $(IDLE_BENCH_ARGS)
+
+# HTTP/2 (issue 15): Pounce vs hypercorn (h2c) and granian (--http 2),
+# h2load on CPU 0, one worker pinned to CPU 1: multiplexed small responses
+# (-c16 -m16, h2c), one 64 MiB streamed body (-c1), and the multiplexed run
+# over TLS (ALPN h2); issue 15's target.  ~2 minutes.
+# E.g. H2_BENCH_ARGS="--rounds 5 --duration 5 --workloads multiplex".
+H2_BENCH_ARGS ?=
+bench-h2: build
+	$(VPY) bench/h2_bench.py $(H2_BENCH_ARGS)
 
 # Server-level compression (issue 6: Pounce zstd/br/gzip vs uvicorn +
 # Starlette GZipMiddleware, 64 KB JSON) and WebSocket (issue 7: echo and

@@ -59,6 +59,12 @@ STATIC_BEFORE = ["2026-12-06_221150-static-host", "2026-12-06_220509-static-host
                  "2026-12-06_214859-static-host", "2026-12-06_214045-static-host"]
 # The two of them whose p99 spikes the section names (Pounce's, not nginx's).
 STATIC_SPIKES = ["2026-12-06_214859-static-host", "2026-12-06_215620-static-host"]
+H2 = "2026-12-07_010711-h2-host"
+# Earlier HTTP/2 runs the section names, newest first: the same code as H2,
+# then three before h2-core's stall fix (1055b99), the last two of which
+# counted h2load's failed + errored + timed out as errors (fixed since).
+H2_BEFORE = ["2026-12-07_010138-h2-host", "2026-12-07_005403-h2-host", "2026-12-07_004724-h2-host",
+             "2026-12-07_004112-h2-host"]
 
 
 def load(name: str) -> dict:
@@ -653,8 +659,106 @@ def check_static() -> None:
          f"{d:,.0f} ({d / cg['static 1k', True] * 100:.0f} %)", "callgrind, access log")
 
 
+def check_h2() -> None:
+    """The HTTP/2 section of docs/benchmarks.md (issue 15)."""
+    from bench import h2_bench
+    name = "docs/benchmarks.md"
+    text = section(read(name), "### HTTP/2 (`make bench-h2`)", "### Earlier runs")
+    doc = load(H2)
+    for block in h2_bench.markdown(doc).split("\n\n"):
+        if block.startswith("|"):
+            need_block(name, text, block, f"`bench/h2_bench.py --render bench/results/{H2}.json`")
+    load_ = doc["load"]
+    need(name, text, f"load average {load_['start']:.2f} at the start, {load_['end']:.2f} at the end "
+         f"(at most {load_['max']:.2f} between samples)", "load of the HTTP/2 run")
+    need(name, text, f"commit {doc['machine']['commit']}", "commit of the HTTP/2 run")
+    need(name, text, f"`.venv/bin/{doc['command']}`", "command of the HTTP/2 run")
+    w = doc["workloads"]
+    mx = w["multiplex"]["summary"]
+    us = {s: m["cpu_us_per_req"]["median"] for s, m in mx.items()}
+    rps = {s: m["rps"]["median"] for s, m in mx.items()}
+    pct = [m["cpu_pct"]["median"] for m in mx.values()]
+    need(name, text, f"ran at {min(pct):.0f}–{max(pct):.0f} % of CPU 1", "multiplex server CPU %")
+    need(name, text, f"Pounce spends {us['pounce']:.1f} µs of server CPU per request against granian's "
+         f"{us['granian']:.1f} and hypercorn's {us['hypercorn']:.0f}", "multiplex CPU per request")
+    need(name, text, f"{us['granian'] / us['pounce']:.2f}× granian per core (1.5× asked)", "the target's ratio")
+    need(name, text, f"{rps['pounce'] / rps['granian']:.2f}× granian's req/s", "multiplex req/s ratio")
+    per = [a["cpu_us_per_req"] / b["cpu_us_per_req"] for a in w["multiplex"]["samples"]["granian"]
+           for b in w["multiplex"]["samples"]["pounce"] if a["round"] == b["round"]]
+    need(name, text, f"from {min(per):.2f}× to {max(per):.2f}× between rounds", "per-round CPU ratio to granian")
+    need(name, text, f"{us['hypercorn'] / us['pounce']:.0f}× less than hypercorn", "multiplex ratio to hypercorn")
+    tl = w["tls-multiplex"]["summary"]
+    tu = {s: m["cpu_us_per_req"]["median"] for s, m in tl.items()}
+    need(name, text, f"Over TLS Pounce spends {tu['pounce']:.1f} µs per request against granian's "
+         f"{tu['granian']:.1f} ({tu['granian'] / tu['pounce']:.2f}×)", "tls-multiplex")
+    sm = w["stream"]["summary"]
+    mb = {s: m["mb_per_s"]["median"] for s, m in sm.items()}
+    cm = {s: m["cpu_us_per_mb"]["median"] for s, m in sm.items()}
+    need(name, text, f"Pounce streams {mb['pounce']:,.0f} MB/s at {cm['pounce']:,.0f} µs of CPU per MB against "
+         f"granian's {mb['granian']:,.0f} MB/s at {cm['granian']:,.0f} µs ({mb['pounce'] / mb['granian']:.2f}× its "
+         f"throughput, {cm['granian'] / cm['pounce']:.2f}× less CPU per MB) and hypercorn's {mb['hypercorn']:,.0f} "
+         f"MB/s at {cm['hypercorn']:,.0f} µs", "stream figures")
+    cg = doc["http1_callgrind"]
+    a, b = cg[0], cg[1]
+    need(name, text, f"{a['ir_per_req']:,.0f} → {b['ir_per_req']:,.0f} instructions per HTTP/1.1 plaintext "
+         f"request ({(b['ir_per_req'] / a['ir_per_req'] - 1) * 100:+.2f} %), and {a['ext_per_req']:,.0f} → "
+         f"{b['ext_per_req']:,.0f} in the `_pounce` extension", "HTTP/1.1 callgrind")
+    for n in H2_BEFORE:
+        e = load(n)
+        t = e["targets"][0]
+        assert (n == H2_BEFORE[0]) != ("pounce" in e["workloads"]["stream"]["failed"]), \
+            f"{n}: Pounce's stream failed, or did not, against what the section says"
+        need(name, text, f"`bench/results/{n}.md` (load {e['load']['start']:.2f}–{e['load']['max']:.2f}): "
+             f"{t['ratio']:.2f}×", f"the earlier HTTP/2 run {n}")
+    e = load(H2_BEFORE[1])["workloads"]["stream"]["summary"]
+    wb = e["pounce-wb1m"]["cpu_us_per_mb"]["median"]
+    need(name, text, f"pounce-wb1m spent {wb:,.0f} µs per MB there against granian's "
+         f"{e['granian']['cpu_us_per_mb']['median']:,.0f}, {wb / cm['pounce']:.1f} times as much as Pounce spends now",
+         "pounce-wb1m before the fix")
+    pcts = []
+    for n in H2_BEFORE:
+        r = load(n)["http1_callgrind"]
+        pcts.append(f"{(r[1]['ir_per_req'] / r[0]['ir_per_req'] - 1) * 100:+.2f} %")
+    need(name, text, f"The earlier runs measured {pcts[0]}, {pcts[1]}, {pcts[2]} and {pcts[3]}",
+         "earlier HTTP/1.1 callgrind")
+    # The same code, busier: the 01:01 run's figures.
+    e = load(H2_BEFORE[0])["workloads"]
+    eu = {s: m["cpu_us_per_req"]["median"] for s, m in e["multiplex"]["summary"].items()}
+    ep = [m["cpu_pct"]["median"] for m in e["multiplex"]["summary"].values()]
+    es = e["stream"]["summary"]
+    need(name, text, f"busier ({min(ep):.0f}–{max(ep):.0f} % of CPU 1 for the servers): Pounce {eu['pounce']:.1f} µs "
+         f"per request, granian {eu['granian']:.1f}, hypercorn {eu['hypercorn']:.0f}; its stream run gave Pounce "
+         f"{es['pounce']['mb_per_s']['median']:,.0f} MB/s at {es['pounce']['cpu_us_per_mb']['median']:,.0f} µs per MB "
+         f"against granian's {es['granian']['mb_per_s']['median']:,.0f} MB/s at "
+         f"{es['granian']['cpu_us_per_mb']['median']:,.0f}", "the 01:01 run")
+    # This run's rounds: the one under 1.5x, the CPU % of Pounce, hypercorn's errors.
+    ms = w["multiplex"]["samples"]
+    g = {x["round"]: x for x in ms["granian"]}
+    low = min(ms["pounce"], key=lambda x: g[x["round"]]["cpu_us_per_req"] / x["cpu_us_per_req"])
+    lg = g[low["round"]]
+    need(name, text, f"in the {['', 'first', 'second', 'third', 'fourth', 'fifth'][low['round']]} round granian filled "
+         f"its core ({lg['cpu_pct']:.0f} %, {lg['cpu_us_per_req']:.1f} µs per request) and the ratio was "
+         f"{lg['cpu_us_per_req'] / low['cpu_us_per_req']:.2f}×", "the round under 1.5x")
+    pp = [x["cpu_pct"] for x in ms["pounce"]]
+    need(name, text, f"({min(pp):.0f}–{max(pp):.0f} % in every round)", "Pounce's CPU % per round")
+    errs = [x for x in ms["hypercorn"] if x["socket_errors"]]
+    assert {x["socket_errors"] for x in errs} == {16} and not any(x["non_2xx"] for x in ms["hypercorn"])
+    share = [x["socket_errors"] / x["requests"] * 100 for x in errs]
+    lo, hi = f"{min(share):.1f}", f"{max(share):.1f}"
+    need(name, text, f"16 errored requests in each of {['no', 'one', 'two', 'three', 'four', 'five'][len(errs)]} "
+         f"rounds (one per connection, {lo if lo == hi else lo + '–' + hi} % of the requests", "hypercorn's errors")
+    assert all(x["socket_errors"] + x["non_2xx"] <= 0.01 * x["requests"] for x in ms["hypercorn"])
+    gr = [x["rps"] for x in ms["granian"]]
+    need(name, text, f"up to {max(gr) / min(gr):.1f}× between rounds (granian: {min(gr):,.0f} to {max(gr):,.0f})",
+         "granian's req/s spread")
+    pc = [x["cpu_us_per_req"] for x in ms["pounce"]]
+    need(name, text, f"(Pounce {min(pc):.1f}–{max(pc):.1f} µs)", "Pounce's CPU per request spread")
+    moved = [r[1]["ext_per_req"] - r[0]["ext_per_req"] for n in [H2] + H2_BEFORE for r in [load(n)["http1_callgrind"]]]
+    assert max(abs(x) for x in moved) <= 5, "the extension's HTTP/1.1 code moved by more than 5 instructions"
+
+
 def main() -> int:
-    for check in (check_benchmarks, check_readme, check_compression, check_tls, check_static):
+    for check in (check_benchmarks, check_readme, check_compression, check_tls, check_static, check_h2):
         try:
             check()
         except (KeyError, ValueError, AssertionError) as e:

@@ -134,6 +134,7 @@ class Workload:
     tls: bool = False  # https: the server gets the run's certificate
     close: bool = False  # `Connection: close` on every request: a new connection each
     client: str = "wrk"  # or "ab": a new connection per request, full TLS handshakes
+    http: str = "1"  # granian's --http (bench/h2_bench.py runs it with "2")
 
 
 USER_JSON = b'"name":"user-42"'
@@ -252,7 +253,7 @@ TLS_OPTIONS = {"pounce": ("--ssl-certfile", "--ssl-keyfile"),
 
 
 def server_cmd(env: Env, name: str, app: str, port: int, workers: int,
-               tls: TlsCert | None = None) -> list[str]:
+               tls: TlsCert | None = None, http: str = "1") -> list[str]:
     target = f"bench.apps.{app}:app"
     w = str(workers)
     ssl_args: list[str] = []
@@ -269,9 +270,10 @@ def server_cmd(env: Env, name: str, app: str, port: int, workers: int,
                 "--workers", w, "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                 "--log-level", "warning", *ssl_args]
     if name == "granian":
-        # HTTP/1 only and no WebSocket: the same job as every other server.
+        # HTTP/1 only (HTTP/2 only for the HTTP/2 bench) and no WebSocket:
+        # the same job as every other server.
         return [env.bin("peers", "granian"), "--interface", "asgi", "--host", "127.0.0.1",
-                "--port", str(port), "--workers", w, "--loop", "uvloop", "--http", "1", "--no-ws",
+                "--port", str(port), "--workers", w, "--loop", "uvloop", "--http", http, "--no-ws",
                 "--log-level", "warning", *ssl_args, target]
     if name == "hypercorn":
         return [env.bin("peers", "hypercorn"), "--bind", f"127.0.0.1:{port}", "--workers", w,
@@ -460,7 +462,7 @@ class Server:
         if wl.tls and tls is None:
             raise BenchError(f"workload {wl.app} over TLS needs a certificate")
         self.port = free_port()
-        cmd = server_cmd(env, name, wl.app, self.port, wl.workers, tls)
+        cmd = server_cmd(env, name, wl.app, self.port, wl.workers, tls, wl.http)
         if not env.exists(cmd[0]):
             raise BenchError(f"{name}: {env.root}{cmd[0]} is missing (setup did not install it)")
         kw = env.popen_args((inner or []) + cmd, extra_env)
