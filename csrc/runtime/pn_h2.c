@@ -1174,6 +1174,19 @@ static void finish(pn_conn *c)
     queue_conn(c);
 }
 
+/* No stream left and no new one wanted (drain, idle, the client's FIN):
+ * GOAWAY NO_ERROR if not sent yet, out with it, then close (may free c). */
+static void goaway_and_finish(pn_conn *c)
+{
+    pn_h2 *h = c->h2;
+    goaway(h, NGHTTP2_NO_ERROR);
+    if (pump_out(h) < 0) {
+        pn_conn_close_now(c);
+        return;
+    }
+    finish(c);
+}
+
 int pn_h2_conn_begin(pn_conn *c)
 {
     pn_worker *w = c->worker;
@@ -1304,13 +1317,7 @@ void pn_conn_phase_h2(pn_conn *c)
         }
     }
     if ((h->goaway || (w->draining && w->close_idle)) && h->open == 0 && h->ready == NULL) {
-        if (!h->goaway)
-            goaway(h, NGHTTP2_NO_ERROR);
-        if (pump_out(h) < 0) {
-            pn_conn_close_now(c);
-            return;
-        }
-        finish(c);
+        goaway_and_finish(c);
         return;
     }
     if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng)) {
@@ -1332,12 +1339,7 @@ void pn_h2_on_timer(pn_conn *c)
     }
     if (h->open == 0) {
         h->idle_armed = 0;
-        goaway(h, NGHTTP2_NO_ERROR);
-        if (pump_out(h) < 0) {
-            pn_conn_close_now(c);
-            return;
-        }
-        finish(c);
+        goaway_and_finish(c);
         return;
     }
     uint64_t now = pn_monotonic_ms();
