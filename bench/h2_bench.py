@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import shutil
@@ -86,7 +85,7 @@ from bench import run  # noqa: E402  (the path above makes bench importable)
 from bench.run import (  # noqa: E402
     CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Server,
     Workload, apt_install, ensure_venv, loadavg, log, machine_info, parse_duration_us,
-    tree_cpu_ticks, tree_peak_rss_kb, write_results)
+    tree_cpu_ticks, tree_peak_rss_kb)
 
 CLK = os.sysconf("SC_CLK_TCK")
 STREAM_SIZE = 64 << 20  # bench/apps/stream64m.py
@@ -513,11 +512,7 @@ def callgrind_markdown(rows: list[dict]) -> str:
 
 def render(path: str) -> str:
     """The tables of a stored result, as the run printed them."""
-    with open(path) as f:
-        doc = json.load(f)
-    if doc.get("kind") != "h2":
-        raise SystemExit(f"{path}: not a bench/h2_bench.py result")
-    return markdown(doc)
+    return markdown(run.load_result(path, "h2", "h2_bench.py"))
 
 
 # --------------------------------------------------------------------------
@@ -623,11 +618,8 @@ def main() -> int:
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, f"{stamp}-h2-host")
-    write_results(doc, markdown(doc), base, os.path.join(args.out, "latest-h2-host"),
-                  title="HTTP/2 bench (issue 15), host CPython")
-    print(f"results: {os.path.relpath(base, REPO)}.json, .md")
+    run.save_result(doc, markdown(doc), args.out, stamp, "h2-host",
+                    "HTTP/2 bench (issue 15), host CPython")
     return 0
 
 

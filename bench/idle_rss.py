@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
-import json
 import os
 import random
 import re
@@ -68,7 +67,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import run, static_bench, ws_bench  # noqa: E402  (the path above makes bench importable)
 from bench.run import (  # noqa: E402
     HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, TlsCert, Workload, apt_install,
-    ensure_venv, free_port, loadavg, log, machine_info, write_results)
+    ensure_venv, free_port, loadavg, log, machine_info)
 from bench.tls_callgrind import REQ, read_response  # noqa: E402
 
 KINDS = ("http", "ws", "h2", "tls")
@@ -483,11 +482,8 @@ def markdown(doc: dict) -> str:
 
 
 def render(path: str) -> str:
-    with open(path) as f:
-        doc = json.load(f)
-    if doc.get("kind") != "idle":
-        raise SystemExit(f"{path}: not a bench/idle_rss.py result")
-    return markdown(doc)
+    """The tables of a stored result, as the run printed them."""
+    return markdown(run.load_result(path, "idle", "idle_rss.py"))
 
 
 # --------------------------------------------------------------------------
@@ -585,11 +581,8 @@ def main() -> int:
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, f"{stamp}-idle-host")
-    write_results(doc, markdown(doc), base, os.path.join(args.out, "latest-idle-host"),
-                  title="Idle connections (issue 17), host CPython")
-    print(f"results: {os.path.relpath(base, REPO)}.json, .md")
+    run.save_result(doc, markdown(doc), args.out, stamp, "idle-host",
+                    "Idle connections (issue 17), host CPython")
     return 0
 
 

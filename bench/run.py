@@ -1359,6 +1359,24 @@ def write_results(doc: dict, table: str, base: str, latest: str, title: str | No
     print(md)
 
 
+def load_result(path: str, kind: str, script: str) -> dict:
+    """A stored result of `kind` (for a harness's --render)."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("kind") != kind:
+        raise SystemExit(f"{path}: not a bench/{script} result")
+    return doc
+
+
+def save_result(doc: dict, table: str, out: str, stamp: str, name: str, title: str) -> None:
+    """out/<stamp>-<name>.json and .md, and out/latest-<name>.md (write_results), then
+    say where."""
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, f"{stamp}-{name}")
+    write_results(doc, table, base, os.path.join(out, f"latest-{name}"), title=title)
+    print(f"results: {os.path.relpath(base, REPO)}.json, .md")
+
+
 def draw_charts(json_path: str, png: str, latest: str) -> None:
     py = os.path.join(HOST_BENCH_VENV, "bin", "python")
     p = subprocess.run([py, os.path.join(BENCH, "charts.py"), json_path, png],

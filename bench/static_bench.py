@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import shutil
@@ -77,7 +76,7 @@ from bench import run  # noqa: E402  (the path above makes bench importable)
 from bench.run import (  # noqa: E402
     CLIENT_CPU, HOST_BENCH_VENV, REPO, RESULTS, SERVER_CPU, BenchError, Env, Workload,
     apt_install, dechunk, ensure_venv, free_port, loadavg, log, machine_info, parse_wrk,
-    tree_cpu_ticks, tree_peak_rss_kb, write_results)
+    tree_cpu_ticks, tree_peak_rss_kb)
 
 PREFIX = "/s"
 FILES = {"1k": 1024, "100k": 100 * 1024, "1g": 1 << 30}
@@ -570,11 +569,7 @@ def callgrind_markdown(rows: list[dict]) -> str:
 
 def render(path: str) -> str:
     """The tables of a stored result, as the run printed them."""
-    with open(path) as f:
-        doc = json.load(f)
-    if doc.get("kind") != "static":
-        raise SystemExit(f"{path}: not a bench/static_bench.py result")
-    return markdown(doc)
+    return markdown(run.load_result(path, "static", "static_bench.py"))
 
 
 def setup(servers: list[str]) -> Env:
@@ -683,11 +678,8 @@ def main() -> int:
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, f"{stamp}-static-host")
-    write_results(doc, markdown(doc), base, os.path.join(args.out, "latest-static-host"),
-                  title="Static-file bench (issue 16), host CPython")
-    print(f"results: {os.path.relpath(base, REPO)}.json, .md")
+    run.save_result(doc, markdown(doc), args.out, stamp, "static-host",
+                    "Static-file bench (issue 16), host CPython")
     return 0
 
 
