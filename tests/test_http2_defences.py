@@ -454,8 +454,14 @@ def test_empty_data_flood(srv):
         sent += 1000
         c.drain()
     print(f"empty DATA: {sent} sent, stream 1 reset {c.reset_name(1)}, GOAWAY {c.goaway_name()}")
-    assert c.goaway is None and not c.closed
-    assert_conn_serves(c, 3)
+    if c.goaway is not None:
+        # nghttp2 >= 1.65 (Debian sid) counts empty frames as "glitches" and
+        # ends a connection that sends too many: that is a defence too.
+        assert c.goaway_name() == "ENHANCE_YOUR_CALM", c.goaway
+    else:
+        # nghttp2 1.52 (Debian 12) lets them through at no cost.
+        assert not c.closed
+        assert_conn_serves(c, 3)
     c.close()
     assert_bounded(srv, before, "empty DATA flood")
     assert_fresh_served(srv)
