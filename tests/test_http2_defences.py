@@ -54,6 +54,7 @@ WRITE_BUFFER = 65536
 #: more: the flows below are sized so an unbounded server buffers 64 MiB or
 #: more, or spins for as long as the attack lasts.
 RSS_SLACK = 24 * MiB
+ASAN = os.environ.get("POUNCE_ASAN") == "1"
 CPU_LIMIT = 4.0
 
 
@@ -86,9 +87,15 @@ def assert_bounded(srv, before: dict, what: str) -> dict:
     d = {k: after[k] - before[k] for k in after}
     print(f"{what}: cpu {d['cpu']:.2f}s rss {d['rss'] / MiB:+.1f} MiB "
           f"peak {d['hwm'] / MiB:+.1f} MiB")
-    assert d["cpu"] < CPU_LIMIT, f"{what}: the server burnt {d['cpu']:.2f}s of CPU"
-    assert d["hwm"] < RSS_SLACK, f"{what}: the server's peak RSS grew {d['hwm'] / MiB:.1f} MiB"
-    assert d["rss"] < RSS_SLACK, f"{what}: the server's RSS grew {d['rss'] / MiB:.1f} MiB"
+    # Under `make asan` every instruction costs several and RSS is mostly
+    # ASan's quarantine of freed memory (256 MiB by default) and shadow: the
+    # CPU bound is widened, the memory bounds are left to the plain runs.
+    assert d["cpu"] < CPU_LIMIT * (3 if ASAN else 1), (
+        f"{what}: the server burnt {d['cpu']:.2f}s of CPU")
+    if not ASAN:
+        assert d["hwm"] < RSS_SLACK, (
+            f"{what}: the server's peak RSS grew {d['hwm'] / MiB:.1f} MiB")
+        assert d["rss"] < RSS_SLACK, f"{what}: the server's RSS grew {d['rss'] / MiB:.1f} MiB"
     return d
 
 
@@ -406,7 +413,7 @@ def test_zero_window_reader(srv, record_dir):
     # The app's later sends are discarded: it finishes (no error) promptly.
     wait_record(record_dir, t, "sent", timeout=5)
     d = assert_bounded(srv, before, "zero window")
-    assert d["hwm"] < 16 * MiB
+    assert ASAN or d["hwm"] < 16 * MiB  # (ASan: see assert_bounded)
     # The connection goes on; this stream needs a window to get its body.
     c.send(c.window_update(0, 1 << 20), c.settings({SETTINGS_INITIAL_WINDOW_SIZE: 65535}))
     c.auto_window = True
