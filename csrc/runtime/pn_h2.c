@@ -51,6 +51,10 @@
 /* Reads and session passes per phase step, so one busy connection cannot
  * keep the loop. */
 #define H2_ROUNDS_MAX 16
+/* A request body still arriving after the response is complete: taken and
+ * dropped up to this much (then RST_STREAM NO_ERROR), as HTTP/1.1 drains
+ * an unread body (DRAIN_MAX). */
+#define H2_DRAIN_MAX DRAIN_MAX
 
 /* ---- the preface and ALPN ---------------------------------------------- */
 
@@ -275,6 +279,10 @@ static int cb_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     h2_stream *st = stream_get(h, id);
     if (st == NULL || st->done || st->body_error) {
         nghttp2_session_consume_stream(ng, id, len); /* nobody reads it */
+        if (st != NULL && st->drain_to && (st->in_total += len) > st->drain_to) {
+            st->drain_to = 0; /* more than we take: stop it */
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+        }
         return 0;
     }
     const pn_config *cfg = h->c->worker->cfg;
@@ -313,10 +321,18 @@ static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     h2_stream *st = stream_get(h, frame->hd.stream_id);
+    if (st == NULL || st->end_recv)
+        return 0;
     /* The response is complete but the client is still sending a body
-     * nobody will read: tell it to stop (RFC 9113 §8.1). */
-    if (st != NULL && !st->end_recv)
+     * nobody will read.  Much of it declared: tell it to stop now (RFC 9113
+     * §8.1, RST_STREAM NO_ERROR).  A little, or an unknown length: take up
+     * to H2_DRAIN_MAX more and let the request end by itself, as over
+     * HTTP/1.1 (a reset while the client is still sending a short body is
+     * an error to some clients: curl 7.88 fails the transfer). */
+    if (st->content_length != UINT64_MAX && st->content_length > st->in_total + H2_DRAIN_MAX)
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    else
+        st->drain_to = st->in_total + H2_DRAIN_MAX;
     return 0;
 }
 /* ---- dispatch ------------------------------------------------------------ */

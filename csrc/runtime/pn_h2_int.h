@@ -73,6 +73,7 @@ struct h2_stream {
     /* The request body received and not yet read by the app. */
     pn_buf in;
     uint64_t in_total;
+    uint64_t drain_to; /* done, body unread: in_total past this resets the stream; 0 = no */
     /* The response: body bytes nghttp2 has not taken yet, or a file. */
     pn_buf out;
     int file_fd;

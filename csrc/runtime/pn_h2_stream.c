@@ -464,11 +464,13 @@ static void h2_done(pn_stream *s, int keep_alive)
     st->done = 1;
     st->s.udata = NULL;
     st->body_wanted = st->drain_wanted = 0;
-    /* What is still queued must move within --request-timeout (a client
-     * that never opens the stream's window would hold it forever). */
-    st->stall_at = pn_buf_live(&st->out) > 0 || (st->file_fd >= 0 && st->file_left > 0)
-                       ? pn_monotonic_ms() + st->h->c->worker->request_ms
-                       : 0;
+    /* What is still queued must move, and a body still arriving must end,
+     * within --request-timeout (a client that never opens the stream's
+     * window, or never finishes its body, would hold it forever). */
+    st->stall_at =
+        pn_buf_live(&st->out) > 0 || (st->file_fd >= 0 && st->file_left > 0) || !st->end_recv
+            ? pn_monotonic_ms() + st->h->c->worker->request_ms
+            : 0;
     if (!stream_gone(st) && !st->resp_submitted) /* no response: the stream cannot end well */
         nghttp2_submit_rst_stream(st->h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     st->h->events = 1;
