@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.serial_tls import serial_client_context
 from tests.server import ROOT, TLS, VENV_BIN, RawConn, build_request, tls_certs, wait_record
 
 APP = "tests.apps.metrics_app:app"
@@ -206,7 +207,9 @@ def test_websocket_sessions_and_messages(server_factory, mode):
 
     srv = start(server_factory, mode=mode)
     url = f"{'wss' if TLS else 'ws'}://{srv.host}:{srv.port}/echo"
-    with connect(url) as a, connect(url) as b:
+    # Over TLS the sync client's SSL objects need a lock: tests/serial_tls.py.
+    kw = {"ssl": serial_client_context()} if TLS else {}
+    with connect(url, **kw) as a, connect(url, **kw) as b:
         for ws in (a, b):
             for i in range(3):
                 ws.send(f"m{i}")

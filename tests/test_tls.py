@@ -28,6 +28,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from tests.serial_tls import serial_client_context
 from tests.server import VENV_BIN
 from tests.tls_certs import PASSWORD, Certs, tool_env
 
@@ -252,7 +253,7 @@ def test_pathsend_over_tls(server_factory, certs, tmp_path):
 
 def test_websocket_over_wss(server_factory, certs):
     srv = server_factory(WS_APP, *tls_args(certs))
-    ctx = client_ctx(certs)
+    ctx = serial_client_context(certs.ca)  # the sync client reads in a thread: see serial_tls
     with ws_connect(f"wss://127.0.0.1:{srv.port}/echo", ssl=ctx, open_timeout=5) as ws:
         ws.send("hello")
         assert ws.recv(timeout=5) == "hello"

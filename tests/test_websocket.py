@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 from websockets.asyncio.client import connect as async_connect
 from websockets.sync.client import connect
 
+from tests.serial_tls import serial_client_context
 from tests.server import TLS, is_clean_exit, read_record, wait_record
 from tests.ws_client import (
     OP_BINARY,
@@ -62,6 +63,10 @@ def ws_connect(server, path, **kw):
     kw.setdefault("proxy", None)
     kw.setdefault("open_timeout", 5)
     kw.setdefault("close_timeout", 5)
+    if TLS:
+        # The sync client reads in a thread of its own; tests/serial_tls.py says why
+        # its SSL object needs a lock.
+        kw.setdefault("ssl", serial_client_context())
     return connect(ws_url(server, path), **kw)
 
 
