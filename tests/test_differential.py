@@ -32,9 +32,9 @@ import pytest
 h11 = pytest.importorskip("h11", reason="h11 is pinned in requirements-test.txt")
 
 ROOT = Path(__file__).resolve().parent.parent
-DIFF_CASES = int(os.environ.get("POUNCE_DIFF_CASES", "50000"))
+DIFF_CASES = int(os.environ.get("POUNCE_DIFF_CASES", "20000"))
 DIFF_SEED = int(os.environ.get("POUNCE_DIFF_SEED", "20261126"))
-DIFF_SECONDS = float(os.environ.get("POUNCE_DIFF_SECONDS", "20"))
+DIFF_SECONDS = float(os.environ.get("POUNCE_DIFF_SECONDS", "10"))
 
 SHIM = r"""
 #include "pn_http1_parse.h"
