@@ -29,6 +29,7 @@ import subprocess
 import time
 import uuid
 import zlib
+from urllib.parse import quote
 
 import h2.config
 import h2.connection
@@ -40,6 +41,7 @@ import zstandard
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
 from tests.apps.asgi_http import pattern
+from tests.h2client import H2Raw
 from tests.server import TLS, RawConn, build_request, wait_record
 from tests.tls_certs import tool_env
 
@@ -653,6 +655,32 @@ def test_pathsend_on_a_stream(target, tmp_path):
     assert r.status_code == 200 and r.http_version == "HTTP/2"
     assert r.headers["content-length"] == str(len(data))
     assert hashlib.sha256(r.content).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_file_cut_short_while_sent_resets_its_stream_only(servers, tmp_path):
+    """A file response whose file shrinks while it is sent (the DATA frames
+    are read from it as the window opens): the stream is reset, never padded
+    or left hanging, and the connection goes on serving."""
+    f = tmp_path / "cut.bin"
+    with open(f, "wb") as fh:
+        fh.truncate(8 << 20)  # sparse
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"still serving\n")
+    with H2Raw.connect(servers["h2c"], tls=False, auto_window=False) as c:
+        c.preface()
+        c.request(1, f"/pathsend?path={quote(str(f))}")
+        # The default windows (65,535 bytes) let the first bytes out; then it waits.
+        assert c.read_until(lambda c: len(c.data.get(1, b"")) >= 65535, 5), c.resets
+        assert c.status(1) == 200 and 1 not in c.resets
+        os.truncate(f, 100_000)
+        c.send(c.window_update(0, 16 << 20), c.window_update(1, 16 << 20))
+        assert c.read_until(lambda c: 1 in c.resets or 1 in c.ended or c.closed, 5)
+        assert c.reset_name(1) == "INTERNAL_ERROR", (c.resets, c.ended, len(c.body(1)))
+        assert len(c.body(1)) <= 100_000
+        assert not c.closed and c.goaway is None
+        c.request(3, f"/pathsend?path={quote(str(small))}")
+        assert c.read_until(c.done(3), 5)
+        assert (c.status(3), c.body(3)) == (200, b"still serving\n")
 
 
 # ---- h2load ---------------------------------------------------------------------------

@@ -657,6 +657,7 @@ int pn_h2_conn_begin(pn_conn *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, pn_h2_send_data);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
     nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);

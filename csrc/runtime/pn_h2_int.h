@@ -85,6 +85,12 @@ struct h2_stream {
 /* The ops of every HTTP/2 stream (pn_h2_stream.c). */
 extern const pn_stream_ops pn_h2_stream_ops;
 
+/* pn_h2_stream.c: nghttp2's send_data_callback, for the DATA frames the
+ * data provider marks NGHTTP2_DATA_FLAG_NO_COPY: appends the frame to the
+ * connection's wbuf from the stream's queue or file (user_data is the pn_h2). */
+int pn_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                    size_t length, nghttp2_data_source *src, void *ud);
+
 /* pn_h2_stream.c: a whole response made by the server (status, its reason
  * as text/plain), unless the stream is gone or answered already. */
 void pn_h2_stream_reply(h2_stream *st, int status);

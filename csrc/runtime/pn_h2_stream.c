@@ -170,47 +170,34 @@ static int submit_trailers(h2_stream *st)
 
 /* The data provider: the stream's queued body, then its file; EOF once the
  * response is complete (trailers after it when owed); deferred while the
- * app has not produced more. */
+ * app has not produced more.  It only says how many bytes the next DATA
+ * frame carries (NGHTTP2_DATA_FLAG_NO_COPY): pn_h2_send_data writes the
+ * frame into the connection's wbuf straight from the queue or the file,
+ * which saves copying every body byte into nghttp2's frame buffer first. */
 static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     (void)ng;
     (void)id;
+    (void)buf;
     (void)ud;
     h2_stream *st = src->ptr;
     size_t n = 0;
     size_t live = pn_buf_live(&st->out);
+    int file = 0;
     if (live > 0) {
         n = live < length ? live : length;
-        memcpy(buf, pn_buf_head(&st->out), n);
-        pn_buf_consume(&st->out, n);
-        if (pn_buf_live(&st->out) == 0)
-            pn_buf_shrink(&st->out, 0);
-        if (st->drain_wanted)
-            st->h->events = 1;
     } else if (st->file_fd >= 0 && st->file_left > 0) {
-        size_t want = st->file_left < length ? (size_t)st->file_left : length;
-        ssize_t r;
-        do {
-            r = pread(st->file_fd, buf, want, (off_t)st->file_off);
-        } while (r < 0 && errno == EINTR);
-        if (r <= 0) /* an error, or the file shrank: the length cannot be met */
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        n = (size_t)r;
-        st->file_off += n;
-        st->file_left -= n;
+        n = st->file_left < length ? (size_t)st->file_left : length;
+        file = 1;
     }
-    if (n > 0 && st->done)
-        st->stall_at = pn_monotonic_ms() + st->h->c->worker->request_ms; /* it moves */
-    int empty = pn_buf_live(&st->out) == 0 && (st->file_fd < 0 || st->file_left == 0);
+    if (n > 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    int empty = file ? st->file_left == n : (live == n && (st->file_fd < 0 || st->file_left == 0));
     if (empty && st->out_end) {
         if (st->rst_at_end)
             return n > 0 ? (ssize_t)n : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->file_fd >= 0) {
-            close(st->file_fd);
-            st->file_fd = -1;
-        }
         if (st->trailers_owed && pn_buf_live(&st->trailers) > 0) {
             if (submit_trailers(st) < 0)
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -223,6 +210,53 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;
+}
+
+int pn_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                    size_t length, nghttp2_data_source *src, void *ud)
+{
+    (void)ng;
+    pn_h2 *h = ud;
+    h2_stream *st = src->ptr;
+    pn_buf *wb = &h->c->wbuf;
+    /* No padding is ever asked for (no select_padding callback), so the
+     * frame is its 9-byte header and the bytes. */
+    if (frame->data.padlen > 0 || pn_buf_reserve(wb, 9 + length) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    char *dst = pn_buf_tail(wb);
+    size_t live = pn_buf_live(&st->out);
+    if (live > 0) {
+        if (live < length)
+            return NGHTTP2_ERR_CALLBACK_FAILURE; /* data_read promised these bytes */
+        memcpy(dst + 9, pn_buf_head(&st->out), length);
+        pn_buf_consume(&st->out, length);
+        if (pn_buf_live(&st->out) == 0)
+            pn_buf_shrink(&st->out, 0);
+        if (st->drain_wanted)
+            h->events = 1;
+    } else {
+        size_t got = 0;
+        while (got < length) {
+            ssize_t r =
+                pread(st->file_fd, dst + 9 + got, length - got, (off_t)(st->file_off + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) /* an error, or the file shrank: the length cannot be met */
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            got += (size_t)r;
+        }
+        st->file_off += length;
+        st->file_left -= length;
+    }
+    memcpy(dst, framehd, 9);
+    wb->len += 9 + length;
+    if (st->done)
+        st->stall_at = pn_monotonic_ms() + h->c->worker->request_ms; /* it moves */
+    if (st->file_fd >= 0 && st->file_left == 0 && pn_buf_live(&st->out) == 0 && st->out_end) {
+        close(st->file_fd);
+        st->file_fd = -1;
+    }
+    return 0;
 }
 
 static int queue_body(h2_stream *st, pn_http1_response *resp, const char *data, size_t len,
