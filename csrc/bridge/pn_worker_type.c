@@ -164,6 +164,8 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
 #define VISIT_REF(member) Py_VISIT(w->member);
     WORKER_REFS(VISIT_REF)
 #undef VISIT_REF
+    for (int i = 0; i < PN_CLIENT_CACHE; i++)
+        Py_VISIT(w->client_cache[i].tuple);
     return 0;
 }
 
@@ -172,6 +174,8 @@ static int worker_clear(WorkerObject *w)
 #define CLEAR_REF(member) Py_CLEAR(w->member);
     WORKER_REFS(CLEAR_REF)
 #undef CLEAR_REF
+    for (int i = 0; i < PN_CLIENT_CACHE; i++)
+        Py_CLEAR(w->client_cache[i].tuple);
     return 0;
 }
 
