@@ -6,6 +6,7 @@ asyncio Task of the worker's loop."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -65,3 +66,18 @@ def test_app_runs_in_a_task_of_the_running_loop(server):
             seen = ask(c)
             assert seen["is_task"] is True
             assert seen["task_loop_is_running_loop"] is True
+
+
+def test_decoded_body_leaves_its_framing_fields_out(server_factory):
+    # --decompress-requests: the scope drops Content-Encoding and
+    # Content-Length (they described the wire bytes); the list the app gets
+    # holds the other fields only, in order, with nothing left empty.
+    srv = server_factory(APP, "--decompress-requests")
+    body = gzip.compress(b"x" * 100)
+    with srv.connect() as c:
+        c.send(build_request("POST", "/", headers=[("Content-Encoding", "gzip"), ("X-A", "1"),
+                                                   ("Content-Length", str(len(body))), ("X-B", "2")],
+                             body=body))
+        resp = c.read_response()
+    assert resp.status == 200, resp.body
+    assert json.loads(resp.body)["headers"] == [["host", "127.0.0.1"], ["x-a", "1"], ["x-b", "2"]]

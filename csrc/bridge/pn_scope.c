@@ -429,12 +429,15 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                 req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
                                : Py_NewRef(st->empty_bytes)) < 0)
         goto fail;
-    PyObject *headers = PyList_New(0);
-    if (headers == NULL)
-        goto fail;
     /* A host the proxy headers name replaces the value of the (first) Host
      * field, or is added when the request had none (HTTP/1.0). */
     int host_owed = fwd && fwd->host_len;
+    /* Sized for every field up front and filled in place (no append, no
+     * regrowth); trimmed below when fields were left out. */
+    Py_ssize_t cap = (Py_ssize_t)req->num_headers + (host_owed ? 1 : 0), nh = 0;
+    PyObject *headers = PyList_New(cap);
+    if (headers == NULL)
+        goto fail;
     for (size_t i = 0; i <= req->num_headers; i++) {
         const char *hn, *hv;
         size_t hnl, hvl;
@@ -464,19 +467,20 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         }
         PyObject *name = header_name(st, hn, hnl);
         PyObject *value = name ? PyBytes_FromStringAndSize(hv, (Py_ssize_t)hvl) : NULL;
-        PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
-        Py_XDECREF(name);
-        Py_XDECREF(value);
+        PyObject *pair = value ? PyTuple_New(2) : NULL;
         if (pair == NULL) {
-            Py_DECREF(headers);
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            Py_DECREF(headers); /* (its unfilled slots are NULL: fine for dealloc) */
             goto fail;
         }
-        int arc = PyList_Append(headers, pair);
-        Py_DECREF(pair);
-        if (arc < 0) {
-            Py_DECREF(headers);
-            goto fail;
-        }
+        PyTuple_SET_ITEM(pair, 0, name); /* (stolen) */
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyList_SET_ITEM(headers, nh++, pair);
+    }
+    if (nh < cap && PyList_SetSlice(headers, nh, cap, NULL) < 0) {
+        Py_DECREF(headers);
+        goto fail;
     }
     if (set_key(st, scope, PN_ID_headers, headers) < 0)
         goto fail;
