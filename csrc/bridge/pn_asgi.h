@@ -191,6 +191,10 @@ struct WorkerObject {
     size_t norder;
     uint64_t served;
     int closed;
+    /* A response head's buffer, kept for the next response once its head
+     * went out (pn_http.c): one malloc and free less per request.  Used on
+     * the worker's thread only, where the stream that took the head is. */
+    pn_buf spare_head;
     /* The socket peers' scope["client"] tuples (above). */
     pn_client_slot client_cache[PN_CLIENT_CACHE];
 };

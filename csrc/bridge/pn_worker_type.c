@@ -195,6 +195,7 @@ static void worker_dealloc(WorkerObject *w)
     PyObject_GC_UnTrack(w);
     worker_free_runtime(w);
     worker_clear(w);
+    pn_buf_free(&w->spare_head);
     if (w->pool) {
         pn_compress_pool_free(w->pool);
         w->pool = NULL;
