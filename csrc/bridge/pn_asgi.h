@@ -131,6 +131,20 @@ struct RequestObject {
     unsigned trailers_done : 1;
 };
 
+/* scope["client"] of a socket peer, kept for the next requests from the
+ * same address and port (keep-alive requests of one connection): a tuple of
+ * a str and an int, immutable, so every scope can hold the same one.  The
+ * key is the address itself, not the connection: a slot is only ever
+ * reused for the very (family, address, port) its tuple was made from,
+ * so a PROXY header that renames the peer gets a tuple of its own.
+ * Direct-mapped by port and last address byte (pn_scope.c). */
+#define PN_CLIENT_CACHE 32
+typedef struct {
+    PyObject *tuple; /* strong or NULL */
+    unsigned short family, port;
+    unsigned char addr[16];
+} pn_client_slot;
+
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */
 struct WorkerObject {
     PyObject_HEAD
@@ -177,6 +191,12 @@ struct WorkerObject {
     size_t norder;
     uint64_t served;
     int closed;
+    /* A response head's buffer, kept for the next response once its head
+     * went out (pn_http.c): one malloc and free less per request.  Used on
+     * the worker's thread only, where the stream that took the head is. */
+    pn_buf spare_head;
+    /* The socket peers' scope["client"] tuples (above). */
+    pn_client_slot client_cache[PN_CLIENT_CACHE];
 };
 
 static inline pn_modstate *worker_state(WorkerObject *w)

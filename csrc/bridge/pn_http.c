@@ -207,6 +207,24 @@ __attribute__((noinline)) static int request_id_header(RequestObject *r, PyObjec
     return 0;
 }
 
+/* A head's buffer is kept for the worker's next response when it is no
+ * larger than this; a larger one is freed. */
+#define SPARE_HEAD_MAX 4096
+
+/* The stream took r's head: its buffer becomes the worker's spare (when
+ * there is none yet and it is small), else it is freed.  Called where the
+ * head went out, on the worker's thread (pn_asgi.h, spare_head). */
+static void head_done(RequestObject *r)
+{
+    pn_buf *spare = r->worker ? &r->worker->spare_head : NULL;
+    if (spare && spare->data == NULL && r->head.data && r->head.cap <= SPARE_HEAD_MAX) {
+        *spare = r->head;
+        r->head = (pn_buf)PN_BUF_INIT;
+    } else {
+        pn_buf_free(&r->head);
+    }
+}
+
 int pn_request_start(RequestObject *r, PyObject *msg)
 {
     pn_modstate *st = worker_state(r->worker);
@@ -237,6 +255,10 @@ int pn_request_start(RequestObject *r, PyObject *msg)
         PyErr_Format(PyExc_RuntimeError,
                      "'http.response.start' status must be between 200 and 599, got %ld", status);
         return -1;
+    }
+    if (r->head.data == NULL && r->worker && r->worker->spare_head.data) {
+        r->head = r->worker->spare_head; /* (head_done) */
+        r->worker->spare_head = (pn_buf)PN_BUF_INIT;
     }
     pn_buf_clear(&r->head);
     if (pn_http1_resp_start(&r->head, &r->resp) != PN_WRITE_OK) {
@@ -383,7 +405,7 @@ static int request_write_body(RequestObject *r, const char *data, size_t len, in
     }
     if (!r->head_sent) {
         r->head_sent = 1;
-        pn_buf_free(&r->head);
+        head_done(r);
     }
     if (rc == PN_IO_TOO_LITTLE) {
         runtime_error("Response content shorter than Content-Length", NULL);
@@ -636,7 +658,7 @@ __attribute__((noinline)) static PyObject *request_send_pathsend(RequestObject *
     if (rc == PN_IO_TOO_MUCH || rc == PN_IO_TOO_LITTLE)
         return runtime_error("file size does not match the response's Content-Length", NULL);
     r->head_sent = 1;
-    pn_buf_free(&r->head);
+    head_done(r);
     /* A file is the whole body and ends the response: trailers that
      * follow are dropped (docs/asgi.md, "Response trailers"). */
     r->body_ended = 1;
@@ -762,7 +784,7 @@ __attribute__((noinline)) static PyObject *request_send_trailers(RequestObject *
         return PyErr_NoMemory();
     if (!r->head_sent) {
         r->head_sent = 1;
-        pn_buf_free(&r->head);
+        head_done(r);
     }
     request_complete(r);
     if (wrc == PN_IO_TOO_LITTLE)

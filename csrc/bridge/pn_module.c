@@ -48,8 +48,11 @@ static int module_exec(PyObject *m)
     if (st->asyncio_task == NULL)
         return -1;
 #if PY_VERSION_HEX >= 0x030C0000
-    st->eager_kwargs = Py_BuildValue("{s:O}", "eager_start", Py_True);
-    if (st->eager_kwargs == NULL)
+    /* (PyDict_SetItemString interns the key: the Task's argument parser
+     * then finds it by identity, not by comparing the text.) */
+    st->eager_kwargs = PyDict_New();
+    if (st->eager_kwargs == NULL ||
+        PyDict_SetItemString(st->eager_kwargs, "eager_start", Py_True) < 0)
         return -1;
 #endif
 

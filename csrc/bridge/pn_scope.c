@@ -62,26 +62,64 @@ static PyObject *lower_bytes(const char *p, size_t n)
     return b;
 }
 
-/* scope["client"]: (host, port) for an IP peer, None for a Unix socket. */
-static PyObject *client_tuple(const struct sockaddr_storage *peer)
+/* A new (host, port) tuple. */
+static PyObject *host_port(const char *host, size_t n, unsigned port)
 {
-    char host[INET6_ADDRSTRLEN];
+    /* (Built by hand: Py_BuildValue's format parsing costs more.) */
+    PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
+    PyObject *p = h ? PyLong_FromLong((long)port) : NULL;
+    PyObject *t = p ? PyTuple_New(2) : NULL;
+    if (t == NULL) {
+        Py_XDECREF(h);
+        Py_XDECREF(p);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, h); /* (stolen) */
+    PyTuple_SET_ITEM(t, 1, p);
+    return t;
+}
+
+/* scope["client"]: (host, port) for an IP peer, None for a Unix socket.
+ * The tuple of a peer is made once and shared by the scopes of its
+ * requests while its slot of w->client_cache holds it (pn_asgi.h). */
+static PyObject *client_tuple(WorkerObject *w, const struct sockaddr_storage *peer)
+{
+    const unsigned char *addr;
+    size_t alen;
+    unsigned port;
     if (peer->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
-        size_t n = pn_log_format_ipv4(host, (const unsigned char *)&sin->sin_addr);
-        PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
-        PyObject *port = h ? PyLong_FromLong((long)ntohs(sin->sin_port)) : NULL;
-        PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
-        Py_XDECREF(h);
-        Py_XDECREF(port);
-        return t;
-    }
-    if (peer->ss_family == AF_INET6) {
+        addr = (const unsigned char *)&sin->sin_addr;
+        alen = 4;
+        port = ntohs(sin->sin_port);
+    } else if (peer->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-        return Py_BuildValue("(si)", host, (int)ntohs(sin6->sin6_port));
+        addr = (const unsigned char *)&sin6->sin6_addr;
+        alen = 16;
+        port = ntohs(sin6->sin6_port);
+    } else {
+        Py_RETURN_NONE;
     }
-    Py_RETURN_NONE;
+    pn_client_slot *c = &w->client_cache[(port ^ addr[alen - 1]) % PN_CLIENT_CACHE];
+    if (c->tuple && c->family == peer->ss_family && c->port == port &&
+        memcmp(c->addr, addr, alen) == 0)
+        return Py_NewRef(c->tuple);
+    char host[INET6_ADDRSTRLEN];
+    size_t n;
+    if (alen == 4) {
+        n = pn_log_format_ipv4(host, addr);
+    } else {
+        inet_ntop(AF_INET6, addr, host, sizeof(host));
+        n = strlen(host);
+    }
+    PyObject *t = host_port(host, n, port);
+    if (t != NULL) {
+        Py_XSETREF(c->tuple, Py_NewRef(t));
+        c->family = peer->ss_family;
+        c->port = (unsigned short)port;
+        memcpy(c->addr, addr, alen);
+    }
+    return t;
 }
 
 /* scope["client"] as proxy headers name it: (address, port) with port 0
@@ -102,14 +140,7 @@ static PyObject *fwd_client_tuple(const pn_fwd_result *f)
     } else {
         n = pn_ipaddr_format(&f->addr, text);
     }
-    /* (Built by hand: Py_BuildValue's format parsing costs more than the
-     * whole header resolution.) */
-    PyObject *h = PyUnicode_DecodeASCII(host, (Py_ssize_t)n, "strict");
-    PyObject *port = h ? PyLong_FromLong((long)f->port) : NULL;
-    PyObject *t = port ? PyTuple_Pack(2, h, port) : NULL;
-    Py_XDECREF(h);
-    Py_XDECREF(port);
-    return t;
+    return host_port(host, n, f->port);
 }
 
 const pn_fwd_result *pn_scope_forwarded(WorkerObject *w, pn_stream *s, const pn_http1_request *req,
@@ -373,7 +404,7 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         PyDict_SetItem(scope, PN_ID(st, server), server) < 0 ||
         set_key(st, scope, PN_ID_client,
                 fwd && fwd->client != PN_FWD_CLIENT_PEER ? fwd_client_tuple(fwd)
-                                                         : client_tuple(s->peer)) < 0 ||
+                                                         : client_tuple(w, s->peer)) < 0 ||
         set_key(st, scope, PN_ID_method, method_str(st, req->method, req->method_len)) < 0)
         goto fail;
     PyObject *path = decode_path(req->path, req->path_len);
@@ -398,12 +429,15 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                 req->query_len ? PyBytes_FromStringAndSize(req->query, (Py_ssize_t)req->query_len)
                                : Py_NewRef(st->empty_bytes)) < 0)
         goto fail;
-    PyObject *headers = PyList_New(0);
-    if (headers == NULL)
-        goto fail;
     /* A host the proxy headers name replaces the value of the (first) Host
      * field, or is added when the request had none (HTTP/1.0). */
     int host_owed = fwd && fwd->host_len;
+    /* Sized for every field up front and filled in place (no append, no
+     * regrowth); trimmed below when fields were left out. */
+    Py_ssize_t cap = (Py_ssize_t)req->num_headers + (host_owed ? 1 : 0), nh = 0;
+    PyObject *headers = PyList_New(cap);
+    if (headers == NULL)
+        goto fail;
     for (size_t i = 0; i <= req->num_headers; i++) {
         const char *hn, *hv;
         size_t hnl, hvl;
@@ -433,19 +467,20 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
         }
         PyObject *name = header_name(st, hn, hnl);
         PyObject *value = name ? PyBytes_FromStringAndSize(hv, (Py_ssize_t)hvl) : NULL;
-        PyObject *pair = value ? PyTuple_Pack(2, name, value) : NULL;
-        Py_XDECREF(name);
-        Py_XDECREF(value);
+        PyObject *pair = value ? PyTuple_New(2) : NULL;
         if (pair == NULL) {
-            Py_DECREF(headers);
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            Py_DECREF(headers); /* (its unfilled slots are NULL: fine for dealloc) */
             goto fail;
         }
-        int arc = PyList_Append(headers, pair);
-        Py_DECREF(pair);
-        if (arc < 0) {
-            Py_DECREF(headers);
-            goto fail;
-        }
+        PyTuple_SET_ITEM(pair, 0, name); /* (stolen) */
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyList_SET_ITEM(headers, nh++, pair);
+    }
+    if (nh < cap && PyList_SetSlice(headers, nh, cap, NULL) < 0) {
+        Py_DECREF(headers);
+        goto fail;
     }
     if (set_key(st, scope, PN_ID_headers, headers) < 0)
         goto fail;

@@ -164,6 +164,8 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
 #define VISIT_REF(member) Py_VISIT(w->member);
     WORKER_REFS(VISIT_REF)
 #undef VISIT_REF
+    for (int i = 0; i < PN_CLIENT_CACHE; i++)
+        Py_VISIT(w->client_cache[i].tuple);
     return 0;
 }
 
@@ -172,6 +174,8 @@ static int worker_clear(WorkerObject *w)
 #define CLEAR_REF(member) Py_CLEAR(w->member);
     WORKER_REFS(CLEAR_REF)
 #undef CLEAR_REF
+    for (int i = 0; i < PN_CLIENT_CACHE; i++)
+        Py_CLEAR(w->client_cache[i].tuple);
     return 0;
 }
 
@@ -191,6 +195,7 @@ static void worker_dealloc(WorkerObject *w)
     PyObject_GC_UnTrack(w);
     worker_free_runtime(w);
     worker_clear(w);
+    pn_buf_free(&w->spare_head);
     if (w->pool) {
         pn_compress_pool_free(w->pool);
         w->pool = NULL;

@@ -273,7 +273,7 @@ static unsigned connection_options(const char *v, size_t n)
 typedef struct {
     const pn_http1_header *host, *cl, *te;
     unsigned conn;
-    int upgrade, expect_continue;
+    int upgrade, expect_continue, te_field;
 } known_fields;
 
 /* Request line (RFC 9112 §3): method SP request-target SP HTTP-version CRLF,
@@ -402,6 +402,10 @@ static int note_field(pn_http1_parser *p, const pn_http1_header *h, known_fields
     const char *nm = h->name;
     /* Dispatch on the length: most fields fall through after one switch. */
     switch (h->name_len) {
+    case sizeof("te") - 1:
+        if (pn_http_ieq(nm, h->name_len, PN_STRLIT("te")))
+            k->te_field = 1;
+        break;
     case sizeof("host") - 1:
         if (pn_http_ieq(nm, h->name_len, PN_STRLIT("host"))) {
             if (k->host)
@@ -564,6 +568,8 @@ static int parse_lines(pn_http1_parser *p, const char *buf, const char *e, int f
         flags |= PN_REQ_EXPECT_CONTINUE;
     if (pn_http_eq(req->method, req->method_len, PN_STRLIT("HEAD")))
         flags |= PN_REQ_HEAD;
+    if (k.te_field)
+        flags |= PN_REQ_TE;
     req->flags = flags;
     req->headers = hs;
     req->num_headers = nh;

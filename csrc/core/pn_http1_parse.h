@@ -73,6 +73,9 @@ enum {
     PN_REQ_EXPECT_CONTINUE = 1u << 1, /* Expect: 100-continue (case-insensitive) */
     PN_REQ_UPGRADE = 1u << 2,         /* Connection: upgrade + Upgrade header present */
     PN_REQ_HEAD = 1u << 3,            /* method is HEAD */
+    /* The head has a TE field (any value): only then can
+     * pn_http1_accepts_trailers() say yes, so callers skip its scan. */
+    PN_REQ_TE = 1u << 4,
 };
 
 typedef struct pn_http1_request {

@@ -534,7 +534,9 @@ static void conn_dispatch(pn_conn *c, pn_http1_request *req)
     c->keep_alive = (req->flags & PN_REQ_KEEP_ALIVE) != 0;
     c->expect_continue = (req->flags & PN_REQ_EXPECT_CONTINUE) != 0;
     c->http11 = req->version_minor >= 1;
-    c->stream.trailers = pn_http1_accepts_trailers(req) != 0; /* TE: trailers, pn_stream.h */
+    /* TE: trailers (pn_stream.h); the parser flagged whether there is a TE
+     * field to scan for it. */
+    c->stream.trailers = (req->flags & PN_REQ_TE) && pn_http1_accepts_trailers(req);
     c->resp_started = c->close_watch = c->probed = 0;
     pn_timer_cancel(&w->wheel, &c->timer);
     pn_http1_body_init(&c->body, req, (uint64_t)w->cfg->max_request_size,

@@ -291,6 +291,10 @@ static const flag_case flag_cases[] = {
     {S(H11("Expect: 200-ok\r\n")), KA, PN_BODY_NONE, 0},
     {S("GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"), 0, PN_BODY_NONE, 0},
     {S("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), KA | PN_REQ_HEAD, PN_BODY_NONE, 0},
+    /* a TE field of any value is flagged (pn_http1_accepts_trailers decides) */
+    {S(H11("TE: trailers\r\n")), KA | PN_REQ_TE, PN_BODY_NONE, 0},
+    {S(H11("te: gzip\r\n")), KA | PN_REQ_TE, PN_BODY_NONE, 0},
+    {S(H11("Tx: trailers\r\nTEs: trailers\r\n")), KA, PN_BODY_NONE, 0},
     {S("head / HTTP/1.1\r\nHost: a\r\n\r\n"), KA, PN_BODY_NONE, 0},
     {S("HEADX / HTTP/1.1\r\nHost: a\r\n\r\n"), KA, PN_BODY_NONE, 0},
     {S(H11("Content-Length: 5\r\n")), KA, PN_BODY_LENGTH, 5},
