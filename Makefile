@@ -63,7 +63,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle bench-h2 fuzz asan tsan test-tls
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle bench-c10k bench-h2 fuzz asan tsan test-tls
 
 build: $(STAMP)
 
@@ -225,6 +225,15 @@ bench-static: build
 IDLE_BENCH_ARGS ?= --kind http,ws --tls --tls-n 1000
 bench-idle: build
 	$(VPY) bench/idle_rss.py $(IDLE_BENCH_ARGS)
+
+# 10,000 concurrent connections under load (issue 17): one worker pinned
+# to CPU 1, `wrk -t1 -c10000 --latency` on CPU 0 against the plaintext app,
+# Pounce vs uvicorn and granian, each with its own defaults; req/s, p50/p99/max,
+# socket errors, CPU µs per request, peak connections and the RSS curve
+# (bench/c10k.py).  3 minutes per server; C10K_BENCH_ARGS="--quick" ~30 s.
+C10K_BENCH_ARGS ?=
+bench-c10k: build
+	$(VPY) bench/c10k.py $(C10K_BENCH_ARGS)
 
 # HTTP/2 (issue 15): Pounce vs hypercorn (h2c) and granian (--http 2),
 # h2load on CPU 0, one worker pinned to CPU 1: multiplexed small responses
