@@ -1302,12 +1302,13 @@ def setup(env: Env, servers: list[str], callgrind: bool, ab_needed: bool = False
         log(f"building pounce ({env.python})")
         make = ["make", "build"]
         if env.root:
-            # The same venv and build dir names as `chroot-314.sh test`.  No
-            # apt-get: the chroot was made with the build dependencies, and the
-            # Makefile's list also holds test-only packages (a browser) that a
-            # benchmark does not need.
+            # The same venv and build dir names as `chroot-314.sh test`.  Of
+            # the Makefile's Debian packages only the build's: the chroot was
+            # made with the others the build needs but not libnghttp2-dev
+            # (HTTP/2 came later), and the list also holds test-only packages
+            # (a browser) that a benchmark does not need.
             make += ["PYTHON=python3.14", f"VENV={env.venvs['pounce']}", "PYBUILD=/work/build-py-3.14",
-                     "DEB_PACKAGES="]
+                     "DEB_PACKAGES=libnghttp2-dev"]
         elif env.interpreter != sys.executable:
             # As scripts/test-all.sh builds .venv-3.12 (meson dir build/py-3.12).
             make += [f"PYTHON={env.interpreter}", f"VENV={os.path.relpath(env.venvs['pounce'], REPO)}"]
