@@ -67,16 +67,17 @@ def test_failed_peer_gives_no_ratio():
 
 def test_pyenv_env(monkeypatch, tmp_path):
     root = tmp_path / "pyenv"
-    for v in ("3.12.1", "3.12.10", "3.12.3", "3.12.2t", "3.13.0"):
+    for v in ("3.12.1", "3.12.10", "3.12.3", "3.12.2t", "3.13.0", "3.13.2", "3.13-dev"):
         b = root / "versions" / v / "bin"
         b.mkdir(parents=True)
         (b / "python3").write_text("#!/bin/sh\n")
         (b / "python3").chmod(0o755)
     monkeypatch.setenv("PYENV_ROOT", str(root))
     monkeypatch.setattr(run.shutil, "which", lambda name: None)
-    other = "3.13" if sys.version_info[:2] != (3, 13) else "3.12"
+    # The newest patch of the minor (3.12.10 > 3.12.3), never a free-threaded or -dev build.
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.13"
     env = run.Env(other)
-    assert env.interpreter == str(root / "versions" / ("3.12.10" if other == "3.12" else "3.13.0")
+    assert env.interpreter == str(root / "versions" / ("3.12.10" if other == "3.12" else "3.13.2")
                                   / "bin" / "python3")
     assert env.venvs == {"pounce": os.path.join(run.REPO, f".venv-{other}"),
                          "peers": os.path.join(run.REPO, f".venv-bench-{other}")}
