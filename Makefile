@@ -204,8 +204,8 @@ bench-callgrind:
 # 3.11, 3.12, 3.13 (pyenv; Pounce in .venv-3.1x, peers in .venv-bench-3.1x,
 # the host's own minor in .venv/.venv-bench) and 3.14 (the sid chroot), the
 # quick profile's method; one table, bench/results/<stamp>-versions.md, with
-# the pounce/uvicorn ratios and issue 17's 2.5x.  ~6 minutes once the venvs
-# exist.  --render RESULT.json prints a stored one.
+# the pounce/uvicorn ratios and issue 17's 2.5x.  ~5 minutes once the venvs
+# exist (~11 with --callgrind).  --render RESULT.json prints a stored one.
 # E.g. VERSIONS_BENCH_ARGS="--versions 3.12,3.13 --rounds 5 --callgrind".
 VERSIONS_BENCH_ARGS ?=
 bench-versions:

@@ -3,7 +3,7 @@
 3.12, 3.13 and 3.14, one combined table (issue 17: "Plaintext >= 2.5x uvicorn
 on CPython 3.14 as well as on 3.11-3.13").
 
-    make bench-versions                                   # all four, ~6 min
+    make bench-versions                                   # all four, ~5 min (~11 with --callgrind)
     python3 bench/versions.py --versions 3.12,3.13 --rounds 5
     python3 bench/versions.py --callgrind                 # + instructions/request per version
     python3 bench/versions.py --render bench/results/<stamp>-versions.json
