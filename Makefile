@@ -64,6 +64,7 @@ STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
 .PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle bench-c10k bench-h2 fuzz asan tsan test-tls
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-versions bench-compress bench-compression bench-ws bench-idle bench-h2 fuzz asan tsan test-tls
 
 build: $(STAMP)
 
@@ -199,6 +200,17 @@ bench-full:
 
 bench-callgrind:
 	$(PYTHON) bench/run.py --callgrind $(BENCH_ARGS)
+
+# Plaintext on every CPython (issue 17): pounce vs uvicorn and granian on
+# 3.11, 3.12, 3.13 (pyenv; Pounce in .venv-3.1x, peers in .venv-bench-3.1x,
+# the host's own minor in .venv/.venv-bench) and 3.14 (the sid chroot), the
+# quick profile's method; one table, bench/results/<stamp>-versions.md, with
+# the pounce/uvicorn ratios and issue 17's 2.5x.  ~5 minutes once the venvs
+# exist (~11 with --callgrind).  --render RESULT.json prints a stored one.
+# E.g. VERSIONS_BENCH_ARGS="--versions 3.12,3.13 --rounds 5 --callgrind".
+VERSIONS_BENCH_ARGS ?=
+bench-versions:
+	$(PYTHON) bench/versions.py $(VERSIONS_BENCH_ARGS)
 
 # TLS (issue 14): plaintext over keep-alive TLS and a new TLS connection per
 # request (handshake-bound), one worker, Pounce vs uvicorn and granian, same

@@ -5,6 +5,7 @@
     make bench-full                  # every workload, multi-worker, callgrind (~25 min)
     make bench-callgrind             # instructions per request only
     python3 bench/run.py --python host --servers pounce,uvicorn   # CPython of the host
+    python3 bench/run.py --python 3.12 --profile versions        # a pyenv CPython
 
 Servers: pounce (this tree, built with `make build`), uvicorn (httptools +
 uvloop), granian, hypercorn, and bengal-pounce (the pure-Python Pounce from
@@ -18,6 +19,14 @@ script re-executes itself under `scripts/chroot-314.sh hold`, which mounts
 /proc and copies the tree in; it then stays on the host and starts each
 server with `chroot`.  wrk, taskset and the clock stay host tools: the chroot
 shares the network namespace, so wrk reaches the servers on 127.0.0.1.
+
+--python 3.11, 3.12, 3.13 run on the newest pyenv CPython of that minor on
+the host (`pyenv versions`), Pounce in .venv-<minor> (built with `make build
+PYTHON=... VENV=.venv-<minor>`, the venvs scripts/test-all.sh uses), the
+peers in .venv-bench-<minor>.  The minor of the host's python3 is an alias of
+--python host instead (.venv and .venv-bench); `host` names that python3.
+The `versions` profile is plaintext only, for bench/versions.py (`make
+bench-versions`), which runs it on every CPython and combines the results.
 
 Throughput method (wrk): one worker pinned to CPU 1 (`taskset -c 1`), wrk
 pinned to CPU 0; multi-worker workloads pin the servers' 2 workers *and* wrk
@@ -180,9 +189,30 @@ PROFILES = {
     # make bench-tls (issue 14): the two TLS workloads, about 2 minutes with three servers.
     "tls": {"workloads": ["tls-plaintext", "tls-resume", "tls-handshake"], "rounds": 3, "duration": 5,
             "warmup": 2, "callgrind": False},
+    # make bench-versions (issue 17): plaintext with the quick profile's method,
+    # once per CPython (bench/versions.py).
+    "versions": {"workloads": ["plaintext"], "rounds": 3, "duration": 3, "warmup": 1, "callgrind": False},
 }
 # The servers a profile runs when --servers is not given (else DEFAULT_SERVERS).
-PROFILE_SERVERS = {"tls": "pounce,uvicorn,granian"}
+PROFILE_SERVERS = {"tls": "pounce,uvicorn,granian", "versions": "pounce,uvicorn,granian"}
+# --python: the chroot's 3.14, the host's python3, or a pyenv CPython on the host.
+PYTHONS = ("3.14", "host", "3.11", "3.12", "3.13")
+
+
+def pyenv_python(minor: str) -> str:
+    """bin/python3 of the newest pyenv CPython <minor>.N (no -dev, no t)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    if shutil.which("pyenv"):
+        p = subprocess.run(["pyenv", "root"], capture_output=True, text=True)
+        root = p.stdout.strip() or root
+    found = []
+    for d in glob.glob(os.path.join(root, "versions", minor + ".*")):
+        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", os.path.basename(d))
+        if m and os.access(os.path.join(d, "bin", "python3"), os.X_OK):
+            found.append((int(m.group(1)), os.path.join(d, "bin", "python3")))
+    if not found:
+        raise BenchError(f"pyenv has no CPython {minor} under {root}/versions (pyenv install {minor})")
+    return max(found)[1]
 
 
 # --------------------------------------------------------------------------
@@ -194,10 +224,17 @@ class Env:
 
     def __init__(self, python: str):
         self.python = python
-        if python == "host":
+        host_minor = "%d.%d" % sys.version_info[:2]
+        if python in ("host", host_minor):
             self.root, self.src = "", REPO
             self.venvs = {"pounce": os.path.join(REPO, ".venv"), "peers": HOST_BENCH_VENV}
             self.interpreter = sys.executable
+        elif python != "3.14":
+            # A pyenv CPython on the host: venvs of its own, like test-all's.
+            self.root, self.src = "", REPO
+            self.venvs = {"pounce": os.path.join(REPO, f".venv-{python}"),
+                          "peers": os.path.join(REPO, f".venv-bench-{python}")}
+            self.interpreter = pyenv_python(python)
         else:
             self.root = os.environ["POUNCE_CHROOT_ROOT"]
             self.src = os.environ["POUNCE_CHROOT_SRC"]
@@ -1248,12 +1285,13 @@ def setup(env: Env, servers: list[str], callgrind: bool, ab_needed: bool = False
     if (os.cpu_count() or 1) < 2:
         raise BenchError("need at least 2 CPUs: server on CPU 1, wrk on CPU 0")
     host = Env("host")
+    host_peers = env.venvs["peers"] == HOST_BENCH_VENV
     # matplotlib for the charts always lives on the host.
     ensure_venv(host, HOST_BENCH_VENV, ["requirements-charts.txt"]
-                + (["requirements-peers.txt"] if env.python == "host" else []), sys.executable)
+                + (["requirements-peers.txt"] if host_peers else []), sys.executable)
+    if not host_peers and any(SERVER_VENV[s] == "peers" for s in servers):
+        ensure_venv(env, env.venvs["peers"], ["requirements-peers.txt"], env.interpreter)
     if env.root:
-        if any(SERVER_VENV[s] == "peers" for s in servers):
-            ensure_venv(env, env.venvs["peers"], ["requirements-peers.txt"], env.interpreter)
         if "bengal" in servers:
             ensure_venv(env, env.venvs["bengal"], ["requirements-bengal.txt"], env.interpreter)
         if callgrind and not env.exists("/usr/bin/valgrind"):
@@ -1264,12 +1302,16 @@ def setup(env: Env, servers: list[str], callgrind: bool, ab_needed: bool = False
         log(f"building pounce ({env.python})")
         make = ["make", "build"]
         if env.root:
-            # The same venv and build dir names as `chroot-314.sh test`.  No
-            # apt-get: the chroot was made with the build dependencies, and the
-            # Makefile's list also holds test-only packages (a browser) that a
-            # benchmark does not need.
+            # The same venv and build dir names as `chroot-314.sh test`.  Of
+            # the Makefile's Debian packages only the build's: the chroot was
+            # made with the others the build needs but not libnghttp2-dev
+            # (HTTP/2 came later), and the list also holds test-only packages
+            # (a browser) that a benchmark does not need.
             make += ["PYTHON=python3.14", f"VENV={env.venvs['pounce']}", "PYBUILD=/work/build-py-3.14",
-                     "DEB_PACKAGES="]
+                     "DEB_PACKAGES=libnghttp2-dev"]
+        elif env.interpreter != sys.executable:
+            # As scripts/test-all.sh builds .venv-3.12 (meson dir build/py-3.12).
+            make += [f"PYTHON={env.interpreter}", f"VENV={os.path.relpath(env.venvs['pounce'], REPO)}"]
         env.run(make, "make build")
 
 
@@ -1413,8 +1455,10 @@ def reexec_in_chroot(args) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--python", choices=("3.14", "host"), default="3.14",
-                    help="3.14: the sid chroot's CPython 3.14 (default); host: this machine's python3")
+    ap.add_argument("--python", choices=PYTHONS, default="3.14",
+                    help="3.14: the sid chroot's CPython 3.14 (default); host: this machine's python3; "
+                         "3.11, 3.12, 3.13: the newest pyenv CPython of that minor (the host's own "
+                         "minor: as host)")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     ap.add_argument("--servers", help="comma list (default: pounce,uvicorn,granian,hypercorn,"
                                       "bengal; bengal only on 3.14)")
@@ -1461,14 +1505,18 @@ def main() -> int:
     for s in servers + cg_servers:
         if s not in SERVER_VENV:
             ap.error(f"unknown server {s!r} (have {', '.join(SERVER_VENV)})")
-    if "bengal" in servers and args.python == "host":
+    if "bengal" in servers and args.python != "3.14":
         ap.error("bengal-pounce requires CPython >= 3.14: use --python 3.14")
     if args.python == "3.14" and "POUNCE_CHROOT_ROOT" not in os.environ:
         if os.geteuid() != 0:
             ap.error("--python 3.14 needs root (chroot, mount); use --python host")
         return reexec_in_chroot(args)
 
-    env = Env(args.python)
+    try:
+        env = Env(args.python)
+    except BenchError as e:
+        log(f"bench: FAILED: {e}")
+        return 1
     if args.perf:
         try:
             setup(env, [args.perf], False)
