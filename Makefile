@@ -63,8 +63,7 @@ PYBUILD ?= build/py$(subst .venv,,$(notdir $(VENV)))
 STAMP := $(VENV)/.pounce-installed
 DEPS_STAMP := $(VENV)/.deps-installed
 
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-compress bench-compression bench-ws bench-idle bench-c10k bench-h2 fuzz asan tsan test-tls
-.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-versions bench-compress bench-compression bench-ws bench-idle bench-h2 fuzz asan tsan test-tls
+.PHONY: build serve test test-c test-py deps debs codecs-check clean test-all chroot-314 bench bench-full bench-callgrind bench-tls bench-versions bench-compress bench-compression bench-ws bench-idle bench-c10k bench-h2 fuzz asan tsan test-tls
 
 build: $(STAMP)
 
