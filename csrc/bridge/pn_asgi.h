@@ -162,6 +162,7 @@ struct WorkerObject {
     PyObject *on_error;      /* strong: callable(message, exc_or_None) */
     PyObject *servers;       /* strong: tuple, scope["server"] value per listener */
     PyObject *listen_fds;    /* strong: tuple of ints (kept for repr/debug) */
+    PyObject *task_type;     /* strong: asyncio.Task */
     PyObject *task_kwargs;   /* strong: {"loop": loop[, "eager_start": True]} */
     PyObject *call_soon;     /* strong: loop.call_soon */
     PyObject *create_future; /* strong: loop.create_future */

@@ -460,7 +460,7 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
         goto app_failed;
     /* (A prebuilt kwargs dict: asyncio.Task has no vectorcall, so keyword
      * names would be turned into a fresh dict on every call.) */
-    PyObject *task = PyObject_Call(st->asyncio_task, targs, w->task_kwargs);
+    PyObject *task = PyObject_Call(w->task_type, targs, w->task_kwargs);
     Py_DECREF(targs);
     if (task == NULL && (PyErr_ExceptionMatches(PyExc_SystemExit) ||
                          PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))) {

@@ -121,7 +121,6 @@ typedef struct pn_modstate {
     PyTypeObject *apprun_type;    /* the app's coroutine as its Task drives it (pn_awaitable.c) */
     PyTypeObject *balance_type;   /* _pounce.BalanceTable (pn_balance_type.c) */
     PyTypeObject *metrics_type;   /* _pounce.MetricsTable (pn_metrics_type.c) */
-    PyObject *asyncio_task;       /* asyncio.Task */
     PyObject *eager_kwargs;       /* {"eager_start": True} on 3.12+, else NULL */
     PyObject *empty_bytes;        /* b"" */
     PyObject *asgi_dict;          /* {"version": "3.0", "spec_version": "2.4"} */
@@ -144,7 +143,6 @@ typedef struct pn_modstate {
     X(apprun_type)                                                                                 \
     X(balance_type)                                                                                \
     X(metrics_type)                                                                                \
-    X(asyncio_task)                                                                                \
     X(eager_kwargs)                                                                                \
     X(empty_bytes)                                                                                 \
     X(asgi_dict)                                                                                   \

@@ -36,17 +36,14 @@ static int module_exec(PyObject *m)
     st->empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (st->empty_bytes == NULL)
         return -1;
+    /* asyncio is not imported here: the pounce command loads this module to
+     * parse its settings and then execs the master, so importing asyncio
+     * there would be wasted; each Worker takes asyncio.Task from the asyncio
+     * its loop runs on (pn_worker_type.c). */
     st->asgi_dict = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4");
     if (st->asgi_dict == NULL)
         return -1;
 
-    PyObject *asyncio = PyImport_ImportModule("asyncio");
-    if (asyncio == NULL)
-        return -1;
-    st->asyncio_task = PyObject_GetAttrString(asyncio, "Task");
-    Py_DECREF(asyncio);
-    if (st->asyncio_task == NULL)
-        return -1;
 #if PY_VERSION_HEX >= 0x030C0000
     /* (PyDict_SetItemString interns the key: the Task's argument parser
      * then finds it by identity, not by comparing the text.) */

@@ -137,6 +137,7 @@ static const pn_worker_hooks worker_hooks = {
     X(poll_cb)                                                                                     \
     X(call_soon)                                                                                   \
     X(create_future)                                                                               \
+    X(task_type)                                                                                   \
     X(task_kwargs)                                                                                 \
     X(app)                                                                                         \
     X(loop)                                                                                        \
@@ -330,6 +331,11 @@ static PyObject *worker_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
             goto fail;
         PyTuple_SET_ITEM(w->listen_fds, i, fdo);
     }
+    PyObject *asyncio = PyImport_ImportModule("asyncio"); /* (loaded: the loop is asyncio's) */
+    w->task_type = asyncio ? PyObject_GetAttrString(asyncio, "Task") : NULL;
+    Py_XDECREF(asyncio);
+    if (w->task_type == NULL)
+        goto fail;
     w->task_kwargs = st->eager_kwargs ? PyDict_Copy(st->eager_kwargs) : PyDict_New();
     if (w->task_kwargs == NULL || PyDict_SetItemString(w->task_kwargs, "loop", loop) < 0)
         goto fail;

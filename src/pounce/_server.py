@@ -36,7 +36,6 @@ from pounce._listeners import (
     extra_reuse_port_listeners,
 )
 from pounce._pounce import Config
-from pounce._supervisor import Supervisor
 
 __all__ = [
     "serve",
@@ -163,6 +162,8 @@ def serve(app: Any, config: Config) -> int:
     sets = extra_reuse_port_listeners(config, listeners, count)
     if config.pid_file:
         write_pid_file(config.pid_file)
+    from pounce._supervisor import Supervisor  # (imported when serving: see run_generation)
+
     sup = Supervisor(
         app,
         config,
@@ -199,6 +200,11 @@ def run_generation(
 ) -> int:
     """One generation under the master: serve until the master's command;
     the sockets stay the master's (never closed or unlinked here)."""
+    # Imported here, not at the top: the pounce command imports this module
+    # for log_listen_error and owned_sockets before it execs the master, and
+    # the supervisor brings asyncio with it, which that process never uses.
+    from pounce._supervisor import Supervisor
+
     sup = Supervisor(
         app,
         config,
