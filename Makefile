@@ -32,6 +32,10 @@ DEB_PACKAGES += openssl libnss3-tools
 # the tests and bench/h2_bench.py.
 DEB_PACKAGES += libnghttp2-dev nghttp2-client
 
+# strace: tests/test_poll_economy.py counts the worker's epoll_wait calls per
+# request with it.
+DEB_PACKAGES += strace
+
 # Compression libraries of the protocol core.  Optional for a plain `pip
 # install` (meson -Dcodecs=auto), REQUIRED for everything built here: every
 # meson build directory below gets -Dcodecs=required (the extension's through

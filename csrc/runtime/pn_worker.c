@@ -214,11 +214,19 @@ void pn_conn_response_done(pn_conn *c, int keep_alive)
         return;
     }
     next_cycle(c);
-    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed || output_pending(c)) {
+    /* The common end of a response: it was written inside one app step
+     * (step_cork, no pipelining cork) on a writable socket.  The step's
+     * pn_conn_uncork sends it and pn_conn_flush_output gives the buffers
+     * back once it is out (or EPOLLOUT brings the connection back), so it
+     * needs no pass of its own.  Queueing it anyway cost a second loop
+     * callback and an empty epoll_wait for every request answered outside
+     * the worker's poll (CPython 3.11, and any app that awaits). */
+    int owed = output_pending(c) && !(c->step_cork && !c->corked && c->can_write);
+    if (pn_buf_live(&c->rbuf) > 0 || c->can_read || c->peer_closed || owed) {
         queue_conn(c);
         return;
     }
-    if (c->ssl)
+    if (c->ssl && !output_pending(c))
         pn_tls_conn_idle(c); /* it waits for the next request */
     if (!w->in_poll)
         timers_sync(w);
