@@ -440,7 +440,8 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
     w->served++;
     if (w->metrics)
         pn_metrics_run_start(w);
-    PyObject *coro = PyObject_CallFunctionObjArgs(w->app, scope, receive, send, NULL);
+    PyObject *args[3] = {scope, receive, send};
+    PyObject *coro = PyObject_Vectorcall(w->app, args, 3, NULL);
     Py_DECREF(scope);
     Py_DECREF(receive);
     Py_DECREF(send);
