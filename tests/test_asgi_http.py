@@ -4,8 +4,10 @@ send() (ASGI 3.0, HTTP spec), checked through real connections."""
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
+import sys
 import time
 import uuid
 
@@ -105,6 +107,23 @@ def test_root_path_option(server_factory):
         # raw_path are the full path, root_path included.
         assert scope["path"] == "/mount/x"
         assert scope["raw_path"] == "/mount/x"
+
+
+@pytest.mark.pounce_only("the names Pounce gives request Tasks on CPython 3.11")
+def test_request_runs_in_a_named_asyncio_task(server):
+    """Each request runs in its own asyncio.Task.  CPython 3.11 formats a
+    Task's default name eagerly, so there Pounce names request Tasks itself
+    (pounce-W-N, unique per worker); 3.12+ keep asyncio's "Task-N"."""
+    with server.connect() as c:
+        names = []
+        for _ in range(3):
+            c.send(build_request("GET", "/task"))
+            out = json.loads(c.read_response().body)
+            assert out["task"] is True
+            names.append(out["name"])
+    assert len(set(names)) == 3, names
+    pattern = r"pounce-\d+-\d+" if sys.version_info < (3, 12) else r"Task-\d+"
+    assert all(re.fullmatch(pattern, n) for n in names), names
 
 
 # -- receive() --------------------------------------------------------------------------

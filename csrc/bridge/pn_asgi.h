@@ -163,7 +163,8 @@ struct WorkerObject {
     PyObject *servers;       /* strong: tuple, scope["server"] value per listener */
     PyObject *listen_fds;    /* strong: tuple of ints (kept for repr/debug) */
     PyObject *task_type;     /* strong: asyncio.Task */
-    PyObject *task_kwargs;   /* strong: {"loop": loop[, "eager_start": True]} */
+    PyObject *task_kwargs;   /* strong: {"loop": loop[, "eager_start": True]}; on 3.11 also
+                                "name", replaced per request (pn_awaitable.c) */
     PyObject *call_soon;     /* strong: loop.call_soon */
     PyObject *create_future; /* strong: loop.create_future */
     PyObject *poll_cb;       /* strong: self.poll, for wakeups */

@@ -66,6 +66,8 @@
     /* asyncio.Future methods */                                                                   \
     X(done, "done")                                                                                \
     X(set_result, "set_result")                                                                    \
+    /* asyncio.Task keyword (CPython 3.11: pn_awaitable.c names request Tasks) */                  \
+    X(name, "name")                                                                                \
     /* WebSocket scope and messages */                                                             \
     X(websocket, "websocket")                                                                      \
     X(ws, "ws")                                                                                    \

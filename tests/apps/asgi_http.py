@@ -85,6 +85,10 @@ async def app(scope, receive, send):
     if path == "/":
         await respond(send, 200, b"ok")
 
+    elif path == "/task":
+        task = asyncio.current_task()
+        await respond_json(send, {"name": task.get_name(), "task": isinstance(task, asyncio.Task)})
+
     elif path == "/body-messages":
         body, msgs = await read_body(receive)
         await respond_json(send, {"len": len(body), "body": body.decode("latin-1"), "msgs": msgs})
