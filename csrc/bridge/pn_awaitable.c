@@ -493,14 +493,14 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
     Py_DECREF(run);
     if (targs == NULL)
         goto app_failed;
-    /* (A prebuilt kwargs dict: asyncio.Task has no vectorcall, so keyword
-     * names would be turned into a fresh dict on every call.) */
 #if PY_VERSION_HEX < 0x030C0000
     if (name_task(w) < 0) {
         Py_DECREF(targs);
         goto app_failed;
     }
 #endif
+    /* (A prebuilt kwargs dict: asyncio.Task has no vectorcall, so keyword
+     * names would be turned into a fresh dict on every call.) */
     PyObject *task = PyObject_Call(w->task_type, targs, w->task_kwargs);
     Py_DECREF(targs);
     if (task == NULL && (PyErr_ExceptionMatches(PyExc_SystemExit) ||
