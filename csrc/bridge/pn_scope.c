@@ -362,7 +362,8 @@ int pn_scope_templates(WorkerObject *w)
             goto fail;
     }
     /* The defaults pn_scope_http keeps unless a request differs. */
-    PyObject *server0 = PyTuple_GET_SIZE(w->servers) > 0 ? PyTuple_GET_ITEM(w->servers, 0) : Py_None;
+    PyObject *server0 =
+        PyTuple_GET_SIZE(w->servers) > 0 ? PyTuple_GET_ITEM(w->servers, 0) : Py_None;
     if (PyDict_SetItem(t, PN_ID(st, type), PN_ID(st, http)) < 0 ||
         PyDict_SetItem(t, PN_ID(st, scheme), PN_ID(st, http)) < 0 ||
         PyDict_SetItem(t, PN_ID(st, root_path), w->root_path_str) < 0 ||
