@@ -15,6 +15,16 @@ totals move by about 1 % from run to run (Python's side); the _pounce column
 functions whose self cost per request grew or shrank most between the two
 profiles of each build's last run (from callgrind_annotate), --outdir keeps
 the profiles.
+
+--chroot ROOT measures venvs inside a chroot (paths given as the chroot sees
+them), for CPython 3.14 from the sid chroot: run it under
+`scripts/chroot-314.sh hold` so that the chroot is mounted, e.g.
+
+    POUNCE_CHROOT=.chroot/sid-bench scripts/chroot-314.sh hold \
+        python3 bench/plaintext_callgrind.py --chroot .chroot/sid-bench \
+        --venv /opt/venv-3.14-base --venv /opt/venv-3.14
+
+(the chroot needs valgrind: bench/run.py --python 3.14 --callgrind installs it).
 """
 
 from __future__ import annotations
@@ -58,17 +68,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--top", type=int, default=0)
     ap.add_argument("--outdir", help="keep the callgrind profiles here")
+    ap.add_argument("--chroot", help="run the servers in this chroot (venvs are paths inside it; "
+                                     "the repository is its /work/src: scripts/chroot-314.sh)")
     a = ap.parse_args()
     venvs = a.venv or [os.path.join(REPO, ".venv")]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="cg-plain-") as tmp:
+    wrap: tuple[str, ...] = ()
+    root = os.path.abspath(a.chroot) if a.chroot else None
+    if root:
+        # env -i: the chroot's own PATH, and the fixed hash seed that keeps
+        # counts repeatable.
+        wrap = ("chroot", root, "/usr/bin/env", "-i", "-C", "/work/src", "PATH=/usr/bin:/bin",
+                "PYTHONHASHSEED=0")
+    with tempfile.TemporaryDirectory(prefix="cg-plain-", dir=root + "/tmp" if root else None) as tmp:
         outdir = a.outdir or tmp
         os.makedirs(outdir, exist_ok=True)
+        guest = None
+        if root:
+            outdir = os.path.abspath(outdir)
+            if not outdir.startswith(root + "/"):
+                ap.error("--outdir must be inside the --chroot")
+            guest = outdir[len(root):]
         for rep in range(a.repeat):
             for vi, venv in enumerate(venvs):
                 tag = f"{vi}-{rep}"
-                base = total(venv, [], b"", a.warmup, outdir, tag + "-b")
-                full = total(venv, [], b"", a.warmup + a.n, outdir, tag + "-f")
+                base = total(venv, [], b"", a.warmup, outdir, tag + "-b", wrap=wrap, guest_outdir=guest)
+                full = total(venv, [], b"", a.warmup + a.n, outdir, tag + "-f", wrap=wrap,
+                             guest_outdir=guest)
                 per = (full - base) / a.n
                 ext = (extension_cost(outdir, tag + "-f") - extension_cost(outdir, tag + "-b")) / a.n
                 rows.append((venv, per, ext))

@@ -56,14 +56,18 @@ def client(port: int, n: int, extra: bytes) -> None:
 
 
 def callgrind_server(venv: str, args: list[str], outdir: str, tag: str, drive,
-                     app: str = "bench.apps.plaintext:app", env: dict | None = None) -> int:
+                     app: str = "bench.apps.plaintext:app", env: dict | None = None,
+                     wrap: tuple[str, ...] = (), guest_outdir: str | None = None) -> int:
     """Run `pounce APP --host 127.0.0.1 --port P ARGS` from venv under
     callgrind (every process, profiles ``outdir/cg.<tag>.<pid>``), call
     drive(P) once it accepts connections, stop it, and return the
-    instructions of all its processes."""
+    instructions of all its processes.  wrap: a command the server runs
+    under (a chroot, where venv and guest_outdir are paths inside it and
+    outdir is guest_outdir seen from the host)."""
     port = free_port()
-    cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-           f"--callgrind-out-file={outdir}/cg.{tag}.%p", "--dump-instr=no", "--dump-line=no",
+    cmd = [*wrap, "valgrind", "--tool=callgrind", "--trace-children=yes",
+           f"--callgrind-out-file={guest_outdir or outdir}/cg.{tag}.%p", "--dump-instr=no",
+           "--dump-line=no",
            os.path.join(venv, "bin", "pounce"), app, "--host", "127.0.0.1",
            "--port", str(port), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONHASHSEED="0", **(env or {})),
@@ -93,9 +97,11 @@ def callgrind_server(venv: str, args: list[str], outdir: str, tag: str, drive,
 
 
 def total(venv: str, args: list[str], extra: bytes, n: int, outdir: str, tag: str,
-          app: str = "bench.apps.plaintext:app", access_log: bool = False) -> int:
+          app: str = "bench.apps.plaintext:app", access_log: bool = False,
+          wrap: tuple[str, ...] = (), guest_outdir: str | None = None) -> int:
     return callgrind_server(venv, ["--access-log" if access_log else "--no-access-log", *args],
-                            outdir, tag, lambda port: client(port, n, extra), app=app)
+                            outdir, tag, lambda port: client(port, n, extra), app=app, wrap=wrap,
+                            guest_outdir=guest_outdir)
 
 
 def self_cost_by_object(outdir: str, tag: str) -> dict[str, int]:
