@@ -29,14 +29,15 @@ from tests.server import RawConn
 
 STRACE = shutil.which("strace")
 APP = "tests.apps.protocol:app"
+# Follow the worker processes; only epoll_wait stops the tracee (seccomp).
+STRACE_ARGS = ("-f", "-qq", "--seccomp-bpf", "-e", "trace=epoll_wait")
 
 
 def _strace_works() -> str | None:
     """None when strace can trace a child here, else why not."""
     if STRACE is None:
         return "strace is not installed (make deps installs it)"
-    r = subprocess.run([STRACE, "-f", "-qq", "-e", "trace=none", "true"], capture_output=True,
-                       text=True, timeout=30)
+    r = subprocess.run([STRACE, *STRACE_ARGS, "true"], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         return f"strace cannot trace here (ptrace not permitted?): {r.stderr.strip()[:200]}"
     return None
@@ -48,8 +49,7 @@ def _epoll_waits(server_factory, tmp_path, target: str, n: int) -> int:
     included."""
     out = tmp_path / f"strace-{n}.txt"
     srv = server_factory(APP, "--workers", "1", "--loop", "uvloop",
-                         wrap=(STRACE, "-f", "-qq", "--seccomp-bpf", "-e", "trace=epoll_wait",
-                               "-o", str(out)),
+                         wrap=(STRACE, *STRACE_ARGS, "-o", str(out)),
                          timeout=30)
     with RawConn(srv.host, srv.port, timeout=10) as conn:
         for _ in range(n):
