@@ -57,8 +57,11 @@ def _epoll_waits(server_factory, tmp_path, target: str, n: int) -> int:
             assert r.status == 200
     # Stop the server itself (strace's child): strace then exits with it
     # and has written every call.
-    kids = subprocess.run(["pgrep", "-P", str(srv.proc.pid)], capture_output=True,
-                          text=True).stdout.split()
+    # (Without the ASan runtime `make asan` preloads: uninstrumented
+    # programs can hang under it, as curl does.)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    kids = subprocess.run(["pgrep", "-P", str(srv.proc.pid)], capture_output=True, text=True,
+                          env=env, timeout=30).stdout.split()
     assert kids, "no server process under strace"
     os.kill(int(kids[0]), signal.SIGTERM)
     # (strace has exited with its tracees: the file is complete.)
