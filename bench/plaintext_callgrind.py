@@ -9,8 +9,11 @@ each build serves bench.apps.plaintext under callgrind (default settings,
 access log off), once with the warm-up requests only and once with warm-up +
 n, over one keep-alive connection; the difference divided by n is the cost
 of one request, summed over every process of the server.  Whole-process
-totals move by about 1 % from run to run (Python's side); the _pounce column
-(the extension's own code, self cost) is stable to a few instructions.
+totals move by about 1 % from run to run on pyenv's CPythons and by up to
+5 % on Debian's 3.14 (start-up work that differs between the two runs);
+the serving-thread column (the worker's event-loop thread, inclusive) leaves
+start-up out and is stable to about 0.1 %, and the _pounce column (the
+extension's own code, self cost) to a few instructions.
 --repeat measures each build that many times (interleaved), --top lists the
 functions whose self cost per request grew or shrank most between the two
 profiles of each build's last run (from callgrind_annotate), --outdir keeps
@@ -60,6 +63,23 @@ def functions(outdir: str, tag: str) -> dict[str, int]:
     return out
 
 
+def thread_cost(outdir: str, tag: str) -> int:
+    """Inclusive cost (Ir) of the threads the processes of one run started
+    (glibc's start_thread): the worker's event loop runs in one, so this is
+    the serving work without the process's start-up and exit, whose cost
+    moves between runs by up to about 800 instructions per request on
+    Debian's CPython 3.14 (a start-up that does more work now and then)."""
+    out = 0
+    for path in glob.glob(f"{outdir}/cg.{tag}.*"):
+        text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                              capture_output=True, text=True, check=True).stdout
+        for line in text.splitlines():
+            m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(\S+)", line)
+            if m and m.group(2).endswith(":start_thread"):
+                out += int(m.group(1).replace(",", ""))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--venv", action="append", help="venv with pounce installed (repeatable)")
@@ -97,8 +117,10 @@ def main() -> None:
                              guest_outdir=guest)
                 per = (full - base) / a.n
                 ext = (extension_cost(outdir, tag + "-f") - extension_cost(outdir, tag + "-b")) / a.n
-                rows.append((venv, per, ext))
-                print(f"{venv:40} {per:10,.0f} Ir/request ({ext:,.0f} in _pounce)", flush=True)
+                thr = (thread_cost(outdir, tag + "-f") - thread_cost(outdir, tag + "-b")) / a.n
+                rows.append((venv, per, thr, ext))
+                print(f"{venv:40} {per:10,.0f} Ir/request ({thr:,.0f} in the serving thread, "
+                      f"{ext:,.0f} in _pounce)", flush=True)
         if a.top:
             for vi, venv in enumerate(venvs):
                 tag = f"{vi}-{a.repeat - 1}"
@@ -108,10 +130,10 @@ def main() -> None:
                 for fn, ir in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:a.top]:
                     print(f"{ir:10,.1f}  {fn}")
     print()
-    print("| build | Ir/request | of which in _pounce |")
-    print("|---|---:|---:|")
-    for venv, per, ext in rows:
-        print(f"| {venv} | {per:,.0f} | {ext:,.0f} |")
+    print("| build | Ir/request | in the serving thread | of which in _pounce |")
+    print("|---|---:|---:|---:|")
+    for venv, per, thr, ext in rows:
+        print(f"| {venv} | {per:,.0f} | {thr:,.0f} | {ext:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,20 @@ def test_request_runs_in_a_named_asyncio_task(server):
     assert all(re.fullmatch(pattern, n) for n in names), names
 
 
+@pytest.mark.pounce_only("send(message=...) is a valid call of uvicorn's Python send")
+def test_send_takes_exactly_one_message(server):
+    """send is the request object itself (no bound method per request):
+    called with anything but one positional message it raises TypeError,
+    as the bound method did."""
+    with server.connect() as c:
+        c.send(build_request("GET", "/send-calls"))
+        resp = c.read_response()
+    assert resp.status == 200, resp.body
+    out = json.loads(resp.body)
+    assert out["callable"] is True
+    assert len(out["errors"]) == 3, out
+
+
 # -- receive() --------------------------------------------------------------------------
 
 

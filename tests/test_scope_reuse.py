@@ -1,13 +1,17 @@
 """What the server reuses from one request's scope to the next (issue 17,
 item 4): the client tuple of a socket peer is made once per address and
-port and shared, header names are shared bytes objects; nothing an app can
-change may leak into another request, and the app still runs in an
-asyncio Task of the worker's loop."""
+port and shared, header names are shared bytes objects, and a header's
+(name, value) pair and the path/raw_path come from a small per-worker cache
+when a request repeats them (never a credential's); nothing an app can
+change may leak into another request, nothing is ever handed to the wrong
+request, and the app still runs in an asyncio Task of the worker's loop."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import random
+import urllib.parse
 
 import pytest
 
@@ -81,3 +85,56 @@ def test_decoded_body_leaves_its_framing_fields_out(server_factory):
         resp = c.read_response()
     assert resp.status == 200, resp.body
     assert json.loads(resp.body)["headers"] == [["host", "127.0.0.1"], ["x-a", "1"], ["x-b", "2"]]
+
+
+def get(conn, target: str, headers: list[tuple[str, str]]) -> dict:
+    conn.send(build_request("GET", target, headers=headers))
+    resp = conn.read_response()
+    assert resp.status == 200, resp.body
+    return json.loads(resp.body)
+
+
+def test_repeated_fields_share_pairs_but_never_credentials(server):
+    fields = [("User-Agent", "t"), ("Accept", "*/*"), ("Cookie", "session=s3cret"),
+              ("Authorization", "Bearer s3cret"), ("Proxy-Authorization", "Basic czNjcmV0"),
+              ("X-Long", "v" * 100)]
+    with server.connect() as c:
+        get(c, "/p?keep", fields)
+        seen = get(c, "/p?compare", fields)
+    # A repeated short field is the same tuple; a credential or a long value
+    # is made again for each request (not kept past its request).
+    assert seen["same"] == {"host": True, "user-agent": True, "accept": True, "cookie": False,
+                            "authorization": False, "proxy-authorization": False,
+                            "x-long": False}, seen["same"]
+    assert seen["same_path"] is True and seen["same_raw_path"] is True
+
+
+def test_cached_parts_never_reach_the_wrong_request(server):
+    # Values and paths built to land in the same cache slots (same length,
+    # same middle and last byte) but differing elsewhere or only in case,
+    # names in any case, long values, percent-escapes: every request must
+    # see exactly what it sent, through hits, misses and replaced slots.
+    rng = random.Random(17)
+    values = ["aXa", "bXa", "AXa", "aXA", "", "x", "X", "1", "v" * 64, "w" * 64, "v" * 65,
+              "127.0.0.1:8000", "127.0.0.2:8000"]
+    names = ["X-Test", "x-test", "X-TEST", "X-Tesu", "Accept"]
+    paths = ["/a1b", "/z1b", "/A1b", "/a1B", "/%41", "/A", "/", "/a" * 70, "/b" * 70,
+             "/caf%C3%A9", "/caf%c3%a9"]
+    with server.connect() as c1, server.connect() as c2:
+        for i in range(400):
+            conn = c1 if i % 3 else c2
+            fields = [(rng.choice(names), rng.choice(values)) for _ in range(rng.randint(0, 4))]
+            target = rng.choice(paths)
+            seen = get(conn, target, fields)
+            want = [["host", "127.0.0.1"]] + [[n.lower(), v] for n, v in fields]
+            assert seen["headers"] == want, (i, fields)
+            assert seen["raw_path"] == target, (i, target)
+            assert seen["path"] == urllib.parse.unquote(target), (i, target)
+
+
+def test_root_path_in_cached_paths(server_factory):
+    srv = server_factory(APP, "--root-path", "/mnt")
+    with srv.connect() as c:
+        for target in ["/x", "/x", "/y", "/x"]:
+            seen = get(c, target, [])
+            assert (seen["path"], seen["raw_path"]) == ("/mnt" + target, "/mnt" + target)

@@ -32,6 +32,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h> /* T_PYSSIZET, READONLY (Python.h has them from 3.12) */
+#endif
 #include <strings.h>
 #include <time.h>
 
@@ -67,7 +70,11 @@ struct pn_conn;
  * starts as the upgrade request and, when the app denies the handshake,
  * is answered as one. */
 typedef struct pn_request_kind {
-    PyMethodDef *receive, *send; /* what the app is given, bound to the object */
+    PyMethodDef *receive; /* the app's receive(), bound to the object */
+    /* The app's send(message): the object itself is what the app is given
+     * as send (pn_request_new stores this in RequestObject.send_call), so
+     * a request makes no bound-method object for it. */
+    vectorcallfunc send;
     /* The app's coroutine ended (exc: what it raised, borrowed, or NULL),
      * after AppRun has accounted for it: settle the stream. */
     void (*finish)(RequestObject *r, PyObject *exc);
@@ -82,6 +89,7 @@ typedef struct pn_request_kind {
  * completes or the stream closes. */
 struct RequestObject {
     PyObject_HEAD
+    vectorcallfunc send_call; /* kind->send: calling the object is ASGI send (pn_send_arg, below) */
     const pn_request_kind *kind;
     WorkerObject *worker;   /* strong */
     pn_stream *stream;      /* the transport's; NULL once detached or closed */
@@ -145,6 +153,16 @@ typedef struct {
     unsigned char addr[16];
 } pn_client_slot;
 
+/* The immutable parts of scopes a worker made lately, handed to the next
+ * request that repeats them (pn_scope.c): header (name, value) tuples and
+ * path/raw_path pairs, direct-mapped by a few of their bytes. */
+#define PN_HDR_CACHE 64
+#define PN_PATH_CACHE 16
+typedef struct {
+    PyObject *path; /* strong or NULL: scope["path"], a str (root_path included) */
+    PyObject *raw;  /* strong or NULL: scope["raw_path"], bytes (root_path included) */
+} pn_path_slot;
+
 /* A pn_worker driven from an asyncio loop (pn_worker_type.c). */
 struct WorkerObject {
     PyObject_HEAD
@@ -199,6 +217,8 @@ struct WorkerObject {
     pn_buf spare_head;
     /* The socket peers' scope["client"] tuples (above). */
     pn_client_slot client_cache[PN_CLIENT_CACHE];
+    PyObject *hdr_cache[PN_HDR_CACHE]; /* strong or NULL: (name, value) tuples of bytes */
+    pn_path_slot path_cache[PN_PATH_CACHE];
 };
 
 static inline pn_modstate *worker_state(WorkerObject *w)
@@ -207,6 +227,34 @@ static inline pn_modstate *worker_state(WorkerObject *w)
 }
 
 /* ---- helpers every file uses -------------------------------------------- */
+
+/* Request and WebSocket objects are callable, and that call is their
+ * kind's ASGI send (RequestObject.send_call, by vectorcall): the object
+ * itself is the send() the app is given.  Their types list
+ * {"__vectorcalloffset__", PN_T_PYSSIZET, offsetof(RequestObject,
+ * send_call), PN_READONLY} in Py_tp_members, PyVectorcall_Call as
+ * Py_tp_call and Py_TPFLAGS_HAVE_VECTORCALL. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PN_T_PYSSIZET Py_T_PYSSIZET
+#define PN_READONLY Py_READONLY
+#else
+#define PN_T_PYSSIZET T_PYSSIZET
+#define PN_READONLY READONLY
+#endif
+
+/* The one positional argument of a send(message) call; NULL with a
+ * TypeError for any other shape. */
+static inline PyObject *pn_send_arg(PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n == 1 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0))
+        return args[0];
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)
+        PyErr_SetString(PyExc_TypeError, "send() takes no keyword arguments");
+    else
+        PyErr_Format(PyExc_TypeError, "send() takes exactly one argument (%zd given)", n);
+    return NULL;
+}
 
 /* Strong-reference dict lookup: 1 found, 0 missing, -1 error. */
 static inline int dict_get_ref(PyObject *d, PyObject *key, PyObject **out)
@@ -243,6 +291,57 @@ static inline int msg_get(PyObject *msg, PyObject *key, PyObject **out)
     }
     *out = v;
     return 1;
+}
+
+/* Walking an iterable the app gave (response headers): a list or a tuple
+ * by index, anything else through an iterator, so the common case makes
+ * no iterator object.  The app's list may be shared by requests on other
+ * thread workers (a module-level http.response.start): on 3.13+ each item
+ * is taken with PyList_GetItemRef, safe while the list changes; before
+ * 3.13 there is no free-threaded build and the GIL covers the borrow. */
+typedef struct {
+    PyObject *seq; /* strong: the list or tuple, or NULL */
+    PyObject *it;  /* strong: the iterator of anything else, or NULL */
+    Py_ssize_t i;
+} pn_items;
+
+/* 0, or -1 with an exception (obj is not iterable). */
+static inline int pn_items_begin(pn_items *w, PyObject *obj)
+{
+    w->i = 0;
+    w->seq = w->it = NULL;
+    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
+        w->seq = Py_NewRef(obj);
+        return 0;
+    }
+    w->it = PyObject_GetIter(obj);
+    return w->it ? 0 : -1;
+}
+
+/* The next item (strong), or NULL at the end or with an exception. */
+static inline PyObject *pn_items_next(pn_items *w)
+{
+    PyObject *seq = w->seq;
+    if (seq == NULL)
+        return PyIter_Next(w->it);
+    if (PyTuple_CheckExact(seq))
+        return w->i < PyTuple_GET_SIZE(seq) ? Py_NewRef(PyTuple_GET_ITEM(seq, w->i++)) : NULL;
+    if (w->i >= PyList_GET_SIZE(seq))
+        return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *v = PyList_GetItemRef(seq, w->i++);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_IndexError))
+        PyErr_Clear(); /* it shrank meanwhile: that is its end */
+    return v;
+#else
+    return Py_NewRef(PyList_GET_ITEM(seq, w->i++)); /* borrowed, GIL-protected */
+#endif
+}
+
+static inline void pn_items_end(pn_items *w)
+{
+    Py_CLEAR(w->seq);
+    Py_CLEAR(w->it);
 }
 
 /* The raised exception as one object (PyErr_GetRaisedException is 3.12+). */

@@ -459,11 +459,9 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
     WorkerObject *w = r->worker;
     pn_modstate *st = worker_state(w);
     PyObject *receive = scope ? PyCFunction_New(r->kind->receive, (PyObject *)r) : NULL;
-    PyObject *send = receive ? PyCFunction_New(r->kind->send, (PyObject *)r) : NULL;
-    if (send == NULL) {
+    if (receive == NULL) {
         PyErr_WriteUnraisable((PyObject *)w);
         Py_XDECREF(scope);
-        Py_XDECREF(receive);
         r->stream = NULL;
         Py_DECREF(r);
         return -1;
@@ -474,11 +472,11 @@ int pn_apprun_start(RequestObject *r, PyObject *scope)
     w->served++;
     if (w->metrics)
         pn_metrics_run_start(w);
-    PyObject *args[3] = {scope, receive, send};
+    /* send is the request object itself (pn_asgi.h, PN_SEND_CALL_MEMBER). */
+    PyObject *args[3] = {scope, receive, (PyObject *)r};
     PyObject *coro = PyObject_Vectorcall(w->app, args, 3, NULL);
     Py_DECREF(scope);
     Py_DECREF(receive);
-    Py_DECREF(send);
     if (coro == NULL)
         goto app_failed; /* the app raised before returning a coroutine */
     AppRunObject *run = PyObject_GC_New(AppRunObject, st->apprun_type);

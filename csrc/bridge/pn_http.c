@@ -276,12 +276,13 @@ int pn_request_start(RequestObject *r, PyObject *msg)
     Py_ssize_t npairs = 0, cap = 32;
     int ok = -1;
     if (rc == 1 && headers != Py_None) {
-        PyObject *it = PyObject_GetIter(headers);
+        pn_items it;
+        int brc = pn_items_begin(&it, headers);
         Py_DECREF(headers);
-        if (it == NULL)
+        if (brc < 0)
             return -1;
         PyObject *item;
-        while ((item = PyIter_Next(it)) != NULL) {
+        while ((item = pn_items_next(&it)) != NULL) {
             PyObject *seq = PySequence_Fast(item, "each header must be a (name, value) pair");
             Py_DECREF(item);
             if (seq == NULL)
@@ -308,7 +309,7 @@ int pn_request_start(RequestObject *r, PyObject *msg)
             }
             pairs[npairs++] = seq; /* owned */
         }
-        Py_DECREF(it);
+        pn_items_end(&it);
         if (PyErr_Occurred())
             goto done;
     } else {
@@ -888,15 +889,22 @@ static void request_dealloc(RequestObject *r)
     Py_DECREF(tp);
 }
 
-/* receive/send handed to the app are built from these directly (cheaper
- * than an attribute lookup that creates a bound method). */
+/* The app's send(message): a call of the Request itself (pn_asgi.h). */
+static PyObject *request_send_call(PyObject *op, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames)
+{
+    PyObject *msg = pn_send_arg(args, nargsf, kwnames);
+    return msg ? request_send(op, msg) : NULL;
+}
+
+/* The receive handed to the app is built from this directly (cheaper than
+ * an attribute lookup that creates a bound method). */
 static PyMethodDef request_receive_def = {"receive", request_receive, METH_NOARGS,
                                           "ASGI receive()"};
-static PyMethodDef request_send_def = {"send", request_send, METH_O, "ASGI send(message)"};
 
 static const pn_request_kind http_kind = {
     .receive = &request_receive_def,
-    .send = &request_send_def,
+    .send = request_send_call,
     .finish = pn_request_finish,
     .closed = pn_request_wake_waiters,
 };
@@ -907,12 +915,19 @@ static PyMethodDef request_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef request_members[] = {
+    {"__vectorcalloffset__", PN_T_PYSSIZET, offsetof(RequestObject, send_call), PN_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot request_slots[] = {
     {Py_tp_dealloc, request_dealloc},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, request_members},
     {Py_tp_traverse, pn_request_traverse},
     {Py_tp_clear, pn_request_clear},
     {Py_tp_methods, request_methods},
-    {Py_tp_doc, "One HTTP request cycle: owns receive() and send()."},
+    {Py_tp_doc, "One HTTP request cycle: owns receive() and send(); calling it is send()."},
     {0, NULL},
 };
 
@@ -920,7 +935,7 @@ PyType_Spec pn_request_spec = {
     .name = "pounce._pounce.Request",
     .basicsize = sizeof(RequestObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
-             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = request_slots,
 };
 
@@ -935,6 +950,7 @@ RequestObject *pn_request_new(WorkerObject *w, PyTypeObject *type, const pn_requ
     /* (The request part only: a constant size the compiler writes inline;
      * a WebSocket session clears the rest itself.) */
     memset((char *)r + sizeof(PyObject), 0, sizeof(RequestObject) - sizeof(PyObject));
+    r->send_call = kind->send;
     r->kind = kind;
     r->worker = (WorkerObject *)Py_NewRef(w);
     r->stream = s;

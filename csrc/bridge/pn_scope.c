@@ -232,6 +232,113 @@ static PyObject *header_name(pn_modstate *st, const char *p, size_t n)
     return lower_bytes(p, n);
 }
 
+/* ---- repeated immutable parts -----------------------------------------------
+ *
+ * A client sends the same fields on every request (Host, User-Agent,
+ * Accept, Accept-Encoding, Accept-Language: the same on each request of a
+ * connection, and across a browser's connections), and clients ask for
+ * the same paths.  A scope's header pairs are tuples of bytes and its path
+ * and raw_path a str and bytes, all immutable, so a request that repeats
+ * what an earlier one on this worker sent gets the very objects made then:
+ * two allocations and two deallocations less per field.  The worker keeps
+ * the last ones made, direct-mapped by a few of their bytes (pn_asgi.h);
+ * a miss replaces the slot.  Only short values are kept, and never those of
+ * Cookie, Authorization or Proxy-Authorization: credentials are not held
+ * past their request. */
+#define HDR_CACHE_VALUE_MAX 64
+#define PATH_CACHE_MAX 128
+
+static unsigned hdr_slot(const char *n, size_t nl, const char *v, size_t vl)
+{
+    unsigned h = (unsigned)nl * 31u + pn_http_lower((unsigned char)n[0]) + (unsigned)vl * 7u;
+    if (vl > 0)
+        h += (unsigned char)v[vl - 1] * 3u + (unsigned char)v[vl >> 1];
+    return h % PN_HDR_CACHE;
+}
+
+static int is_credential(const char *n, size_t nl)
+{
+    return PN_NAME_IS(n, nl, "cookie") || PN_NAME_IS(n, nl, "authorization") ||
+           PN_NAME_IS(n, nl, "proxy-authorization");
+}
+
+/* The lower-case name lc equals n[0..nl) in any case. */
+static int lower_eq(const char *lc, const char *n, size_t nl)
+{
+    for (size_t i = 0; i < nl; i++)
+        if (lc[i] != (char)pn_http_lower((unsigned char)n[i]))
+            return 0;
+    return 1;
+}
+
+/* scope["headers"]'s (name, value) for one field: a new reference. */
+static PyObject *header_pair(WorkerObject *w, pn_modstate *st, const char *n, size_t nl,
+                             const char *v, size_t vl)
+{
+    PyObject **slot = NULL;
+    if (vl <= HDR_CACHE_VALUE_MAX && !is_credential(n, nl)) {
+        slot = &w->hdr_cache[hdr_slot(n, nl, v, vl)];
+        PyObject *pair = *slot;
+        if (pair != NULL) {
+            PyObject *cn = PyTuple_GET_ITEM(pair, 0); /* borrowed from our own tuple */
+            PyObject *cv = PyTuple_GET_ITEM(pair, 1); /* likewise */
+            if (PyBytes_GET_SIZE(cv) == (Py_ssize_t)vl && PyBytes_GET_SIZE(cn) == (Py_ssize_t)nl &&
+                memcmp(PyBytes_AS_STRING(cv), v, vl) == 0 && lower_eq(PyBytes_AS_STRING(cn), n, nl))
+                return Py_NewRef(pair);
+        }
+    }
+    PyObject *name = header_name(st, n, nl);
+    PyObject *value = name ? PyBytes_FromStringAndSize(v, (Py_ssize_t)vl) : NULL;
+    PyObject *pair = value ? PyTuple_New(2) : NULL;
+    if (pair == NULL) {
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, name); /* (stolen) */
+    PyTuple_SET_ITEM(pair, 1, value);
+    if (slot)
+        Py_XSETREF(*slot, Py_NewRef(pair));
+    return pair;
+}
+
+/* scope["path"] and scope["raw_path"] (root_path in front of both) for the
+ * request target's path: new references in *path and *raw; 0 / -1. */
+static int path_pair(WorkerObject *w, const char *p, size_t n, PyObject **path, PyObject **raw)
+{
+    Py_ssize_t rlen = PyBytes_GET_SIZE(w->root_path_bytes);
+    pn_path_slot *slot = NULL;
+    if (n <= PATH_CACHE_MAX) {
+        unsigned h = (unsigned)n * 7u;
+        if (n > 0)
+            h += (unsigned char)p[n - 1] * 3u + (unsigned char)p[n >> 1];
+        slot = &w->path_cache[h % PN_PATH_CACHE];
+        if (slot->raw != NULL && PyBytes_GET_SIZE(slot->raw) == rlen + (Py_ssize_t)n &&
+            memcmp(PyBytes_AS_STRING(slot->raw) + rlen, p, n) == 0) {
+            *path = Py_NewRef(slot->path);
+            *raw = Py_NewRef(slot->raw);
+            return 0;
+        }
+    }
+    PyObject *s = decode_path(p, n);
+    if (s != NULL && PyUnicode_GET_LENGTH(w->root_path_str) > 0)
+        Py_SETREF(s, PyUnicode_Concat(w->root_path_str, s));
+    PyObject *b = s ? PyBytes_FromStringAndSize(NULL, rlen + (Py_ssize_t)n) : NULL;
+    if (b == NULL) {
+        Py_XDECREF(s);
+        return -1;
+    }
+    memcpy(PyBytes_AS_STRING(b), PyBytes_AS_STRING(w->root_path_bytes), (size_t)rlen);
+    memcpy(PyBytes_AS_STRING(b) + rlen, p, n);
+    if (slot) {
+        Py_XSETREF(slot->path, Py_NewRef(s));
+        Py_XSETREF(slot->raw, Py_NewRef(b));
+    }
+    *path = s;
+    *raw = b;
+    return 0;
+}
+
 static int set_key(pn_modstate *st, PyObject *d, int key, PyObject *v /* stolen */)
 {
     if (v == NULL)
@@ -422,22 +529,12 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                 fwd && fwd->client != PN_FWD_CLIENT_PEER ? fwd_client_tuple(fwd)
                                                          : client_tuple(w, s->peer)) < 0)
         goto fail;
-    PyObject *path = decode_path(req->path, req->path_len);
-    if (path == NULL)
+    PyObject *path, *raw;
+    if (path_pair(w, req->path, req->path_len, &path, &raw) < 0)
         goto fail;
-    if (PyUnicode_GET_LENGTH(w->root_path_str) > 0) {
-        PyObject *full = PyUnicode_Concat(w->root_path_str, path);
-        Py_DECREF(path);
-        path = full;
-    }
-    if (set_key(st, scope, PN_ID_path, path) < 0)
+    if (set_key(st, scope, PN_ID_path, path) < 0) {
+        Py_DECREF(raw);
         goto fail;
-    PyObject *raw;
-    Py_ssize_t rlen = PyBytes_GET_SIZE(w->root_path_bytes);
-    raw = PyBytes_FromStringAndSize(NULL, rlen + (Py_ssize_t)req->path_len);
-    if (raw) {
-        memcpy(PyBytes_AS_STRING(raw), PyBytes_AS_STRING(w->root_path_bytes), (size_t)rlen);
-        memcpy(PyBytes_AS_STRING(raw) + rlen, req->path, req->path_len);
     }
     if (set_key(st, scope, PN_ID_raw_path, raw) < 0 ||
         (req->query_len &&
@@ -480,17 +577,11 @@ PyObject *pn_scope_http(WorkerObject *w, pn_stream *s, const pn_http1_request *r
                 host_owed = 0;
             }
         }
-        PyObject *name = header_name(st, hn, hnl);
-        PyObject *value = name ? PyBytes_FromStringAndSize(hv, (Py_ssize_t)hvl) : NULL;
-        PyObject *pair = value ? PyTuple_New(2) : NULL;
+        PyObject *pair = header_pair(w, st, hn, hnl, hv, hvl);
         if (pair == NULL) {
-            Py_XDECREF(name);
-            Py_XDECREF(value);
             Py_DECREF(headers); /* (its unfilled slots are NULL: fine for dealloc) */
             goto fail;
         }
-        PyTuple_SET_ITEM(pair, 0, name); /* (stolen) */
-        PyTuple_SET_ITEM(pair, 1, value);
         PyList_SET_ITEM(headers, nh++, pair);
     }
     if (nh < cap && PyList_SetSlice(headers, nh, cap, NULL) < 0) {

@@ -798,12 +798,18 @@ static void ws_dealloc(WebSocketObject *ws)
     Py_DECREF(tp);
 }
 
+/* The app's send(message): a call of the session itself (pn_asgi.h). */
+static PyObject *ws_send_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *msg = pn_send_arg(args, nargsf, kwnames);
+    return msg ? ws_send_method(op, msg) : NULL;
+}
+
 static PyMethodDef ws_receive_def = {"receive", ws_receive_method, METH_NOARGS, "ASGI receive()"};
-static PyMethodDef ws_send_def = {"send", ws_send_method, METH_O, "ASGI send(message)"};
 
 static const pn_request_kind ws_kind = {
     .receive = &ws_receive_def,
-    .send = &ws_send_def,
+    .send = ws_send_call,
     .finish = ws_finish,
     .closed = ws_closed,
 };
@@ -814,12 +820,19 @@ static PyMethodDef ws_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef ws_members[] = {
+    {"__vectorcalloffset__", PN_T_PYSSIZET, offsetof(RequestObject, send_call), PN_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot ws_slots[] = {
     {Py_tp_dealloc, ws_dealloc},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, ws_members},
     {Py_tp_traverse, ws_traverse},
     {Py_tp_clear, ws_clear},
     {Py_tp_methods, ws_methods},
-    {Py_tp_doc, "One WebSocket session: owns receive() and send()."},
+    {Py_tp_doc, "One WebSocket session: owns receive() and send(); calling it is send()."},
     {0, NULL},
 };
 
@@ -827,7 +840,7 @@ PyType_Spec pn_websocket_spec = {
     .name = "pounce._pounce.WebSocket",
     .basicsize = sizeof(WebSocketObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
-             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = ws_slots,
 };
 

@@ -167,6 +167,12 @@ static int worker_traverse(WorkerObject *w, visitproc visit, void *arg)
 #undef VISIT_REF
     for (int i = 0; i < PN_CLIENT_CACHE; i++)
         Py_VISIT(w->client_cache[i].tuple);
+    for (int i = 0; i < PN_HDR_CACHE; i++)
+        Py_VISIT(w->hdr_cache[i]);
+    for (int i = 0; i < PN_PATH_CACHE; i++) {
+        Py_VISIT(w->path_cache[i].path);
+        Py_VISIT(w->path_cache[i].raw);
+    }
     return 0;
 }
 
@@ -177,6 +183,12 @@ static int worker_clear(WorkerObject *w)
 #undef CLEAR_REF
     for (int i = 0; i < PN_CLIENT_CACHE; i++)
         Py_CLEAR(w->client_cache[i].tuple);
+    for (int i = 0; i < PN_HDR_CACHE; i++)
+        Py_CLEAR(w->hdr_cache[i]);
+    for (int i = 0; i < PN_PATH_CACHE; i++) {
+        Py_CLEAR(w->path_cache[i].path);
+        Py_CLEAR(w->path_cache[i].raw);
+    }
     return 0;
 }
 

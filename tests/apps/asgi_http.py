@@ -89,6 +89,18 @@ async def app(scope, receive, send):
         task = asyncio.current_task()
         await respond_json(send, {"name": task.get_name(), "task": isinstance(task, asyncio.Task)})
 
+    elif path == "/send-calls":
+        # send() is called with one positional message; any other call is a
+        # TypeError, and the response still goes out afterwards.
+        errors = []
+        for args, kwargs in (((), {}), (({"type": "x"}, {"type": "y"}), {}),
+                             ((), {"message": {"type": "x"}})):
+            try:
+                send(*args, **kwargs)
+            except TypeError as e:
+                errors.append(str(e))
+        await respond_json(send, {"errors": errors, "callable": callable(send)})
+
     elif path == "/body-messages":
         body, msgs = await read_body(receive)
         await respond_json(send, {"len": len(body), "body": body.decode("latin-1"), "msgs": msgs})
