@@ -126,6 +126,21 @@ def test_request_runs_in_a_named_asyncio_task(server):
     assert all(re.fullmatch(pattern, n) for n in names), names
 
 
+@pytest.mark.parametrize("shape", ["literal", "runtime-keys", "str-subclass", "extra-keys",
+                                   "dict-subclass", "mapping"])
+def test_response_messages_of_every_shape(server, shape):
+    """A message is read the same whatever its shape: a dict of the interned
+    literal keys (read in one pass), keys that are equal but not the same
+    objects, str subclasses, extra keys, a dict subclass, a read-only
+    mapping."""
+    with server.connect() as c:
+        c.send(build_request("GET", f"/message-shapes?shape={shape}"))
+        resp = c.read_response()
+    assert resp.status == 201, (shape, resp.status, resp.body)
+    assert resp.body == b"one-two", shape
+    assert resp.header("x-shape") == shape
+
+
 @pytest.mark.pounce_only("send(message=...) is a valid call of uvicorn's Python send")
 def test_send_takes_exactly_one_message(server):
     """send is the request object itself (no bound method per request):

@@ -293,6 +293,87 @@ static inline int msg_get(PyObject *msg, PyObject *key, PyObject **out)
     return 1;
 }
 
+/* An http.response.* message the app sent, its fields read at most once.
+ * pn_msg_read makes one pass over a small dict whose keys are the interned
+ * names themselves (string literals in the app's code are interned), which
+ * costs less than a lookup per field; when the pass meets a key it cannot
+ * tell by identity, or msg is no small dict, each field is looked up when
+ * asked for, as msg_get does. */
+enum {
+    PN_MSG_type,
+    PN_MSG_status,
+    PN_MSG_headers,
+    PN_MSG_trailers,
+    PN_MSG_body,
+    PN_MSG_more_body,
+    PN_MSG_COUNT
+};
+typedef struct {
+    PyObject *msg;             /* borrowed from the caller: the message */
+    PyObject *v[PN_MSG_COUNT]; /* strong or NULL: what the pass found */
+    int whole;                 /* 1: the pass saw every key, so a NULL in v is a missing key */
+} pn_msg;
+
+static const int pn_msg_ids[PN_MSG_COUNT] = {PN_ID_type,     PN_ID_status, PN_ID_headers,
+                                             PN_ID_trailers, PN_ID_body,   PN_ID_more_body};
+
+/* (A message read by lookups only, holding nothing to release, is
+ * (pn_msg){.msg = msg}.) */
+static inline void pn_msg_read(pn_modstate *st, pn_msg *m, PyObject *msg)
+{
+    *m = (pn_msg){.msg = msg};
+    if (!PyDict_CheckExact(msg))
+        return;
+    int whole = 1;
+    /* The dict may be the app's module-level message, read by requests on
+     * other thread workers at the same time: on a free-threaded build the
+     * pass holds the dict's lock and takes strong references. */
+#if PY_VERSION_HEX >= 0x030D0000
+    Py_BEGIN_CRITICAL_SECTION(msg);
+#else
+    { /* (no free-threaded build before 3.13: the GIL covers the pass) */
+#endif
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    if (PyDict_GET_SIZE(msg) > PN_MSG_COUNT)
+        whole = 0;
+    while (whole && PyDict_Next(msg, &pos, &k, &v)) {
+        int i = 0;
+        while (i < PN_MSG_COUNT && st->ids[pn_msg_ids[i]] != k)
+            i++;
+        if (i == PN_MSG_COUNT)
+            whole = 0; /* an equal str that is not the interned one, or another key */
+        else if (m->v[i] == NULL)
+            m->v[i] = Py_NewRef(v);
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    Py_END_CRITICAL_SECTION();
+#else
+    }
+#endif
+    m->whole = whole;
+}
+
+/* msg[field]: 1 found (*out strong), 0 missing, -1 error (msg_get). */
+static inline int pn_msg_get(pn_modstate *st, pn_msg *m, int field, PyObject **out)
+{
+    if (m->v[field] != NULL) {
+        *out = Py_NewRef(m->v[field]);
+        return 1;
+    }
+    if (m->whole) {
+        *out = NULL;
+        return 0;
+    }
+    return msg_get(m->msg, st->ids[pn_msg_ids[field]], out);
+}
+
+static inline void pn_msg_release(pn_msg *m)
+{
+    for (int i = 0; i < PN_MSG_COUNT; i++)
+        Py_CLEAR(m->v[i]);
+}
+
 /* Walking an iterable the app gave (response headers): a list or a tuple
  * by index, anything else through an iterator, so the common case makes
  * no iterator object.  The app's list may be shared by requests on other
@@ -489,8 +570,8 @@ void pn_request_body_ready(RequestObject *r);
 void pn_request_drained(RequestObject *r);
 /* http.response.start / http.response.body for r: 0 / -1 with an exception,
  * and the awaitable send() returns or NULL. */
-int pn_request_start(RequestObject *r, PyObject *msg);
-PyObject *pn_request_send_body(RequestObject *r, PyObject *msg);
+int pn_request_start(RequestObject *r, pn_msg *m);
+PyObject *pn_request_send_body(RequestObject *r, pn_msg *m);
 /* send()'s result after a write that returned rc (PN_IO_*): a Future when
  * the app must wait for the stream to drain, else a completed one. */
 PyObject *pn_request_wait_or_ready(RequestObject *r, int rc);

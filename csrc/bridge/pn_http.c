@@ -225,9 +225,10 @@ static void head_done(RequestObject *r)
     }
 }
 
-int pn_request_start(RequestObject *r, PyObject *msg)
+int pn_request_start(RequestObject *r, pn_msg *m)
 {
     pn_modstate *st = worker_state(r->worker);
+    PyObject *msg = m->msg;
     if (r->started) {
         runtime_error("Unexpected ASGI message 'http.response.start' sent, after response "
                       "already started.",
@@ -235,7 +236,7 @@ int pn_request_start(RequestObject *r, PyObject *msg)
         return -1;
     }
     PyObject *status_obj = NULL, *headers = NULL;
-    int rc = msg_get(msg, PN_ID(st, status), &status_obj);
+    int rc = pn_msg_get(st, m, PN_MSG_status, &status_obj);
     if (rc < 0)
         return -1;
     if (rc == 0 || !PyLong_Check(status_obj)) {
@@ -265,7 +266,7 @@ int pn_request_start(RequestObject *r, PyObject *msg)
         PyErr_NoMemory();
         return -1;
     }
-    rc = msg_get(msg, PN_ID(st, headers), &headers);
+    rc = pn_msg_get(st, m, PN_MSG_headers, &headers);
     if (rc < 0)
         return -1;
     /* The (name, value) pairs, held for two passes: the first decides on
@@ -320,8 +321,8 @@ int pn_request_start(RequestObject *r, PyObject *msg)
      * responses skip the lookup. */
     PyObject *tr = NULL;
     int trc = 0;
-    if (!PyDict_CheckExact(msg) || PyDict_GET_SIZE(msg) > 2 + (rc == 1))
-        trc = msg_get(msg, PN_ID(st, trailers), &tr);
+    if (m->whole || !PyDict_CheckExact(msg) || PyDict_GET_SIZE(msg) > 2 + (rc == 1))
+        trc = pn_msg_get(st, m, PN_MSG_trailers, &tr);
     if (trc < 0)
         goto done;
     int trailers_on = 0;
@@ -523,7 +524,7 @@ PyObject *pn_request_wait_or_ready(RequestObject *r, int rc)
     return Py_NewRef(st->ready_none);
 }
 
-PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
+PyObject *pn_request_send_body(RequestObject *r, pn_msg *m)
 {
     pn_modstate *st = worker_state(r->worker);
     if (!r->started)
@@ -535,10 +536,10 @@ PyObject *pn_request_send_body(RequestObject *r, PyObject *msg)
                              "response already completed.",
                              NULL);
     PyObject *body = NULL, *more_obj = NULL;
-    if (msg_get(msg, PN_ID(st, body), &body) < 0)
+    if (pn_msg_get(st, m, PN_MSG_body, &body) < 0)
         return NULL;
     int more = 0;
-    int rc = msg_get(msg, PN_ID(st, more_body), &more_obj);
+    int rc = pn_msg_get(st, m, PN_MSG_more_body, &more_obj);
     if (rc < 0) {
         Py_XDECREF(body);
         return NULL;
@@ -798,18 +799,20 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
     RequestObject *r = (RequestObject *)op;
     pn_modstate *st = worker_state(r->worker);
     PyObject *type = NULL;
-    int rc = msg_get(msg, PN_ID(st, type), &type);
-    if (rc < 0)
-        return NULL;
-    if (rc == 0)
-        return runtime_error("ASGI message has no 'type'", NULL);
+    pn_msg m;
+    pn_msg_read(st, &m, msg);
+    int rc = pn_msg_get(st, &m, PN_MSG_type, &type);
+    if (rc <= 0) {
+        pn_msg_release(&m);
+        return rc < 0 ? NULL : runtime_error("ASGI message has no 'type'", NULL);
+    }
     PyObject *result = NULL;
     if (!PyUnicode_Check(type)) {
         PyErr_Format(PyExc_RuntimeError, "ASGI message 'type' must be a str, got %R", type);
     } else if (msg_type_is(type, PN_ID(st, http_response_body))) {
-        result = pn_request_send_body(r, msg);
+        result = pn_request_send_body(r, &m);
     } else if (msg_type_is(type, PN_ID(st, http_response_start))) {
-        if (pn_request_start(r, msg) == 0)
+        if (pn_request_start(r, &m) == 0)
             result = Py_NewRef(st->ready_none);
     } else if (msg_type_is(type, PN_ID(st, http_response_pathsend))) {
         result = request_send_pathsend(r, msg);
@@ -819,6 +822,7 @@ static PyObject *request_send(PyObject *op, PyObject *msg)
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
     }
     Py_DECREF(type);
+    pn_msg_release(&m);
     return result;
 }
 

@@ -242,10 +242,11 @@ static PyObject *header_name(pn_modstate *st, const char *p, size_t n)
  * what an earlier one on this worker sent gets the very objects made then:
  * two allocations and two deallocations less per field.  The worker keeps
  * the last ones made, direct-mapped by a few of their bytes (pn_asgi.h);
- * a miss replaces the slot.  Only short values are kept, and never those of
- * Cookie, Authorization or Proxy-Authorization: credentials are not held
- * past their request. */
-#define HDR_CACHE_VALUE_MAX 64
+ * a miss replaces the slot.  Only short fields are kept (name and value up
+ * to 64 bytes each: the caches stay under ~35 KiB), and never the values
+ * of Cookie, Authorization or Proxy-Authorization: credentials are not
+ * held past their request. */
+#define HDR_CACHE_MAX 64
 #define PATH_CACHE_MAX 128
 
 static unsigned hdr_slot(const char *n, size_t nl, const char *v, size_t vl)
@@ -276,7 +277,7 @@ static PyObject *header_pair(WorkerObject *w, pn_modstate *st, const char *n, si
                              const char *v, size_t vl)
 {
     PyObject **slot = NULL;
-    if (vl <= HDR_CACHE_VALUE_MAX && !is_credential(n, nl)) {
+    if (vl <= HDR_CACHE_MAX && nl <= HDR_CACHE_MAX && !is_credential(n, nl)) {
         slot = &w->hdr_cache[hdr_slot(n, nl, v, vl)];
         PyObject *pair = *slot;
         if (pair != NULL) {

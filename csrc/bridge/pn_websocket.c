@@ -722,7 +722,7 @@ static PyObject *ws_send_method(PyObject *op, PyObject *msg)
     } else if (msg_type_is(type, PN_ID(st, websocket_http_response_start))) {
         if (!handshake)
             runtime_error("'websocket.http.response.start' after the handshake was answered", NULL);
-        else if (pn_request_start(r, msg) == 0) {
+        else if (pn_request_start(r, &(pn_msg){.msg = msg}) == 0) {
             ws->state = WS_RESPONSE;
             r->resp.flags |= PN_RESP_CLOSE;
             result = Py_NewRef(st->ready_none);
@@ -732,7 +732,7 @@ static PyObject *ws_send_method(PyObject *op, PyObject *msg)
             runtime_error("'websocket.http.response.body' before 'websocket.http.response.start'",
                           NULL);
         else
-            result = pn_request_send_body(r, msg);
+            result = pn_request_send_body(r, &(pn_msg){.msg = msg});
     } else {
         PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for a websocket scope",
                      type);

@@ -8,6 +8,7 @@ the test cannot learn it from the response.
 import asyncio
 import hashlib
 import os
+import types
 from pathlib import Path
 
 from tests.apps._support import RECORD_ENV, query, read_body, record, respond, respond_json, simple_lifespan
@@ -75,6 +76,14 @@ async def _misuse(case, token, receive, send):
         await respond(send, 200, outcome.encode())
 
 
+class _Key(str):
+    """A str subclass as a message key (/message-shapes)."""
+
+
+class _Msg(dict):
+    """A dict subclass as a message (/message-shapes)."""
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await simple_lifespan(receive, send)
@@ -88,6 +97,27 @@ async def app(scope, receive, send):
     elif path == "/task":
         task = asyncio.current_task()
         await respond_json(send, {"name": task.get_name(), "task": isinstance(task, asyncio.Task)})
+
+    elif path == "/message-shapes":
+        # The same response sent as messages of every shape an app may use:
+        # keys made at run time (equal str objects that are not the
+        # interned names), str subclasses, extra keys, a dict subclass, a
+        # read-only mapping, a missing more_body; the server must read each
+        # exactly as a plain dict of literals.
+        shape = q.get("shape", "")
+        k = (lambda name: "".join(list(name))) if shape == "runtime-keys" else \
+            (lambda name: _Key(name)) if shape == "str-subclass" else (lambda name: name)
+        start = {k("type"): "http.response.start", k("status"): 201,
+                 k("headers"): [(b"content-type", b"text/plain"), (b"x-shape", shape.encode())]}
+        parts = [{k("type"): "http.response.body", k("body"): b"one-", k("more_body"): True},
+                 {k("type"): "http.response.body", k("body"): b"two"}]
+        if shape == "extra-keys":
+            start["x-extra"] = 1
+            parts[0]["x-extra"] = None
+        wrap = {"dict-subclass": _Msg, "mapping": types.MappingProxyType}.get(shape, dict)
+        await send(wrap(start))
+        for part in parts:
+            await send(wrap(part))
 
     elif path == "/send-calls":
         # send() is called with one positional message; any other call is a
