@@ -3,8 +3,9 @@
  * share (pn_worker.c: epoll, the connection state machine, timers;
  * pn_conn_io.c: a connection's reads, writes, sendfile and body decoding;
  * pn_accept.c: listeners and accept; pn_proxy_phase.c: the PROXY protocol
- * phase).  Nothing outside csrc/runtime includes it; the bridge and the
- * tests use pn_worker.h only.
+ * phase; pn_worker_answer.c: the answers the worker makes itself).
+ * Nothing outside csrc/runtime includes it; the bridge and the tests use
+ * pn_worker.h only.
  *
  * Threads and ownership are pn_worker.h's: a pn_worker and its connections
  * belong to the one thread that created the worker, and every function
@@ -14,7 +15,8 @@
  * pn_worker_poll(), while those the pn_conn_* functions of pn_worker.h use
  * (reads, writes, queue_conn) call none but hooks.wakeup.  The struct
  * below is the worker's state; its owner is the worker, and only these
- * four files touch its fields.
+ * files (and the transports' pn_tls.c, pn_h2*.c, pn_static.c) touch its
+ * fields.
  */
 #ifndef PN_WORKER_INT_H
 #define PN_WORKER_INT_H
@@ -25,6 +27,15 @@
 #include "pn_request_id.h"
 #include "pn_slab.h"
 #include "pn_worker.h"
+
+/* Inlining decisions the hot path was measured with (callgrind). */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NOINLINE
+#define ALWAYS_INLINE inline
+#endif
 
 /* epoll data tags: connections are stored as pointers (8-byte aligned, low
  * bits zero); the worker's own fds carry a tag in the low bits. */
@@ -284,6 +295,12 @@ void pn_tls_conn_idle(pn_conn *c);
 /* pn_tls.c: free c's session. */
 void pn_tls_conn_free(pn_conn *c);
 
+/* pn_worker_answer.c: called for each HTTP/1.1 request head when
+ * w->answers, before the app (out of line: off, it costs conn_dispatch one
+ * test).  1: the worker answered req on c (pn_worker_answered); 0: the
+ * app's. */
+int pn_worker_answer_conn(pn_conn *c, const pn_http1_request *req);
+
 /* pn_worker.c: an answer the worker wrote itself into c->wbuf (or queued
  * with pn_conn_sendfile) for req, whose head is consumed: count it, log
  * it (req NULL: no access line, as for health checks), then start the next
@@ -291,11 +308,11 @@ void pn_tls_conn_free(pn_conn *c);
 void pn_worker_answered(pn_conn *c, const pn_http1_request *req, int status, uint64_t bytes,
                         int keep);
 
-/* ---- the worker's own answers (pn_worker.c, pn_static.c) --------------- */
+/* ---- the worker's own answers (pn_worker_answer.c, pn_static.c) -------- */
 
 /* An answer the worker makes itself, before the app: --health-path,
  * --limit-concurrency's 503, --static.  It is decided once, whatever the
- * transport (answer_decide in pn_worker.c, pn_static_answer), and the
+ * transport (answer_decide in pn_worker_answer.c, pn_static_answer), and the
  * decision writes its head in the one form a head crosses the seam in
  * (pn_stream.h): the status line and the fields, HTTP/1.1 syntax, into
  * `out`.  The transport's emitter then finishes it: HTTP/1.1's in the
@@ -341,7 +358,7 @@ static inline void pn_answer_field(pn_answer *a, const char *name, size_t name_l
             pn_http1_resp_header(a->out, &a->r, name, name_len, value, value_len) == PN_WRITE_OK;
 }
 
-/* pn_worker.c: HTTP/2 calls it for each complete request head, before the
+/* pn_worker_answer.c: HTTP/2 calls it for each complete request head, before the
  * app, when w->answers (inside pn_worker_poll; s->udata is NULL and
  * s->request_id chosen).  1: the worker answered req through s's ops and
  * handed s back with done() (or abort() when out of memory); 0: the app's.
