@@ -251,7 +251,9 @@ static PyObject *header_name(pn_modstate *st, const char *p, size_t n)
 
 static unsigned hdr_slot(const char *n, size_t nl, const char *v, size_t vl)
 {
-    unsigned h = (unsigned)nl * 31u + pn_http_lower((unsigned char)n[0]) + (unsigned)vl * 7u;
+    unsigned h = (unsigned)nl * 31u + (unsigned)vl * 7u;
+    if (nl > 0) /* (a parsed name never is empty; a name of another source may be) */
+        h += pn_http_lower((unsigned char)n[0]);
     if (vl > 0)
         h += (unsigned char)v[vl - 1] * 3u + (unsigned char)v[vl >> 1];
     return h % PN_HDR_CACHE;
