@@ -365,8 +365,13 @@ def test_reload_restarts_the_counters_and_keeps_the_port(server_factory):
         for _ in range(5):
             assert c.request("GET", "/").status == 200
     assert _wait_for(lambda: total(scrape(srv), "pounce_requests_total") == 5, 5)
+    (old_generation,) = _children(srv.proc.pid)
     os.kill(srv.proc.pid, signal.SIGHUP)
-    # The new generation serves /metrics from zero once the old one drains.
+    # The new generation serves /metrics from zero as soon as its workers
+    # serve; the old one keeps accepting on the shared app port until the
+    # master tells it to drain, so a request sent in that window would be
+    # counted by the old table. Wait for the old generation to be gone.
+    assert _wait_for(lambda: old_generation not in _children(srv.proc.pid), 15)
     assert _wait_for(lambda: (m := _scrape_or_none(srv)) is not None and
                      "pounce_requests_total{" not in m, 15)
     with RawConn(srv.host, srv.port) as c:
