@@ -91,6 +91,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -708,10 +709,21 @@ def parse_ab(out: str, csv: str) -> dict:
 
 
 def load(port: int, wl: Workload, duration: float) -> dict | None:
-    """Run the workload's load generator; its parsed figures (None for a warm-up)."""
+    """Run the workload's load generator; its parsed figures, with
+    client_cpu_pct: the generator's own CPU time (utime + stime, from the
+    rusage of reaped children around its one run) over the run's length, per
+    CPU it was given.  Near 100 it, not the server, set the pace: req/s then
+    says little, and the server's CPU per request is the fair figure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if wl.client == "ab":
-        return parse_ab(*ab(port, wl, duration))
-    return parse_wrk(wrk(port, wl, duration))
+        res = parse_ab(*ab(port, wl, duration))
+    else:
+        res = parse_wrk(wrk(port, wl, duration))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    ncpu = len((BOTH_CPUS if wl.workers > 1 else CLIENT_CPU).split(","))
+    res["client_cpu_pct"] = used / max(1, round(duration)) / ncpu * 100
+    return res
 
 
 def measure(srv: Server, duration: float) -> dict:
@@ -796,7 +808,8 @@ def run_workload(env: Env, name: str, servers: list[str], args) -> dict:
                 lat = "(no latency when pipelined)" if res["p99_us"] is None else (
                     f"p50 {res['p50_us'] / 1000:7.2f} ms  p99 {res['p99_us'] / 1000:7.2f} ms")
                 log(f"  {name:12} r{rnd + 1} {srv.name:9} {res['rps']:>10,.0f} req/s  {lat}  "
-                    f"cpu {res['cpu_s_per_10k']:6.3f} s/10k  load {res['load_after']:.2f}{warn}")
+                    f"cpu {res['cpu_s_per_10k']:6.3f} s/10k  client cpu {res['client_cpu_pct']:3.0f}%  "
+                    f"load {res['load_after']:.2f}{warn}")
         for srv in started:
             rss[srv.name] = tree_peak_rss_kb(srv.proc.pid)
     finally:
@@ -894,8 +907,8 @@ def finish_workload(name: str, res: dict) -> None:
 
 def summarize(samples: list[dict]) -> dict:
     out = {}
-    for key in ("rps", "p50_us", "p99_us", "cpu_s_per_10k", "cpu_pct"):
-        vals = [s[key] for s in samples]
+    for key in ("rps", "p50_us", "p99_us", "cpu_s_per_10k", "cpu_pct", "client_cpu_pct"):
+        vals = [s.get(key) for s in samples]
         if None in vals:
             out[key] = {"median": None, "min": None, "max": None}
             continue

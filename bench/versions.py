@@ -93,8 +93,8 @@ def per_round(res: dict, a: str, b: str) -> list[float]:
 
 def markdown(doc: dict) -> str:
     """The per-server table and the per-version ratios, judged again."""
-    rows = ["| CPython | server | req/s | server CPU µs/request | server CPU % |",
-            "|---|---|---:|---:|---:|"]
+    rows = ["| CPython | server | req/s | server CPU µs/request | server CPU % | wrk CPU % |",
+            "|---|---|---:|---:|---:|---:|"]
     ratios = ["| CPython | pounce ÷ uvicorn req/s (per round) | uvicorn ÷ pounce CPU/request "
               "| pounce ÷ granian req/s | instructions/request pounce / uvicorn (ratio) "
               f"| ≥ {GOAL:g}× uvicorn req/s | ≥ {GOAL:g}× on CPU/request |",
@@ -104,15 +104,17 @@ def markdown(doc: dict) -> str:
         label = f"{ver} ({run['interpreter']})" if run.get("interpreter") else ver
         res = run.get("plaintext")
         if res is None:
-            rows.append(f"| {label} | – | **not run**: {run.get('error', '?')} | – | – |")
+            rows.append(f"| {label} | – | **not run**: {run.get('error', '?')} | – | – | – |")
             ratios.append(f"| {label} | – | – | – | – | not measured | not measured |")
             continue
         finish_workload("plaintext", res)
         summ = res["summary"]
         for s, m in summ.items():
-            rows.append(f"| {label} | {s} | {fmt_rps(m)} | {fmt_cpu(m)} | {m['cpu_pct']['median']:.0f} |")
+            client = (m.get("client_cpu_pct") or {}).get("median")
+            rows.append(f"| {label} | {s} | {fmt_rps(m)} | {fmt_cpu(m)} | {m['cpu_pct']['median']:.0f} "
+                        f"| {'–' if client is None else f'{client:.0f}'} |")
         for s, why in res.get("failed", {}).items():
-            rows.append(f"| {label} | {s} | **failed**: {why} | – | – |")
+            rows.append(f"| {label} | {s} | **failed**: {why} | – | – | – |")
         cg = {r["server"]: r["ir_per_req"] for r in run.get("callgrind") or []}
         instr = "–"
         if "pounce" in cg and "uvicorn" in cg:
@@ -135,7 +137,10 @@ def markdown(doc: dict) -> str:
              "*server CPU µs/request*: utime+stime of the server's process tree over the requests wrk "
              "completed.  *per round*: the req/s ratio of each round, the two servers measured seconds "
              "apart; its spread shows how much other load on the machine moved the ratio of medians.  "
-             "*uvicorn ÷ pounce CPU/request* is the ratio that holds when neighbours take CPU time.  "
+             "*uvicorn ÷ pounce CPU/request* is the ratio that holds when neighbours take CPU time, "
+             "and when wrk is the limit: *wrk CPU %* is the load generator's own CPU time over the "
+             "run (one CPU); near 100 it, not the server, set the pace, and the server's req/s is "
+             "a floor.  "
              "Instructions per request: `bench/run.py --callgrind` (valgrind), where run.")
     return "\n".join(rows) + "\n\n" + "\n".join(ratios) + "\n\n" + notes
 

@@ -11,10 +11,14 @@ import pytest
 from bench import run, versions
 
 
-def sample(rnd: int, rps: float, cpu_s_per_10k: float, cpu_pct: float = 99.0) -> dict:
-    return {"round": rnd, "rps": rps, "requests": int(rps * 3), "p50_us": 1000.0, "p99_us": 3000.0,
-            "socket_errors": 0, "non_2xx": 0, "socket_error_kinds": {},
-            "cpu_s_per_10k": cpu_s_per_10k, "cpu_pct": cpu_pct}
+def sample(rnd: int, rps: float, cpu_s_per_10k: float, cpu_pct: float = 99.0,
+           client_cpu_pct: float | None = None) -> dict:
+    out = {"round": rnd, "rps": rps, "requests": int(rps * 3), "p50_us": 1000.0, "p99_us": 3000.0,
+           "socket_errors": 0, "non_2xx": 0, "socket_error_kinds": {},
+           "cpu_s_per_10k": cpu_s_per_10k, "cpu_pct": cpu_pct}
+    if client_cpu_pct is not None:
+        out["client_cpu_pct"] = client_cpu_pct
+    return out
 
 
 def doc(pounce: list[float], uvicorn: list[float], cpu=(0.1, 0.3), errors_uvicorn: int = 0) -> dict:
@@ -86,3 +90,35 @@ def test_pyenv_env(monkeypatch, tmp_path):
     assert own.venvs == run.Env("host").venvs and own.interpreter == sys.executable
     with pytest.raises(run.BenchError, match="pyenv has no CPython 3.11"):
         run.pyenv_python("3.11")
+
+
+def test_wrk_cpu_column():
+    d = doc([30000] * 3, [10000] * 3)
+    for i, x in enumerate(d["runs"]["3.12"]["plaintext"]["samples"]["pounce"]):
+        x["client_cpu_pct"] = (96.0, 90.0, 99.0)[i]
+    md = versions.markdown(d)
+    # The median of the rounds; a result from before the column says "–".
+    assert "| 3.12 (3.12.1) | pounce | 30,000 (30,000–30,000) | 10.0 (10.0–10.0) | 99 | 96 |" in md
+    assert "| 3.12 (3.12.1) | uvicorn | 10,000 (10,000–10,000) | 30.0 (30.0–30.0) | 99 | – |" in md
+
+
+def test_load_measures_the_generators_cpu(monkeypatch):
+    """client_cpu_pct is the load generator's own CPU time over the run:
+    here a child that spins for ~0.5 s of a 1 s run, then one that sleeps."""
+    import subprocess
+
+    def fake(spin):
+        def gen(port, wl, duration):
+            code = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+                    if spin else "import time; time.sleep(0.5)")
+            subprocess.run([sys.executable, "-c", code], check=True)
+            return ""
+        return gen
+
+    monkeypatch.setattr(run, "parse_wrk", lambda out: {"requests": 1})
+    monkeypatch.setattr(run, "wrk", fake(True))
+    busy = run.load(0, run.WORKLOADS["plaintext"], 1.0)["client_cpu_pct"]
+    monkeypatch.setattr(run, "wrk", fake(False))
+    idle = run.load(0, run.WORKLOADS["plaintext"], 1.0)["client_cpu_pct"]
+    assert 45 <= busy <= 90, busy  # the spin plus the interpreter's start
+    assert idle < 30, idle
