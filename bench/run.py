@@ -192,7 +192,7 @@ PROFILES = {
             "warmup": 2, "callgrind": False},
     # make bench-versions (issue 17): plaintext with the quick profile's method,
     # once per CPython (bench/versions.py).
-    "versions": {"workloads": ["plaintext"], "rounds": 3, "duration": 3, "warmup": 1, "callgrind": False},
+    "versions": {"workloads": ["plaintext"], "rounds": 7, "duration": 3, "warmup": 1, "callgrind": False},
 }
 # The servers a profile runs when --servers is not given (else DEFAULT_SERVERS).
 PROFILE_SERVERS = {"tls": "pounce,uvicorn,granian", "versions": "pounce,uvicorn,granian"}

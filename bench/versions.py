@@ -3,7 +3,7 @@
 3.12, 3.13 and 3.14, one combined table (issue 17: "Plaintext >= 2.5x uvicorn
 on CPython 3.14 as well as on 3.11-3.13").
 
-    make bench-versions                                   # all four, ~5 min (~11 with --callgrind)
+    make bench-versions                                   # all four, ~8 min (~14 with --callgrind)
     python3 bench/versions.py --versions 3.12,3.13 --rounds 5
     python3 bench/versions.py --callgrind                 # + instructions/request per version
     python3 bench/versions.py --render bench/results/<stamp>-versions.json
@@ -157,7 +157,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--versions", default=VERSIONS, help=f"comma list (default {VERSIONS})")
     ap.add_argument("--servers", default="pounce,uvicorn,granian")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default: the quick profile's 3)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default: the versions profile's 7)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (default 3)")
     ap.add_argument("--warmup", type=int, help="seconds of warm-up per server (default 1)")
     ap.add_argument("--nice", type=int, help="as bench/run.py --nice")
